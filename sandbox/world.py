@@ -1,0 +1,154 @@
+"""The sandbox's whole state: clock, population, the two services' stores, limits, faults, stats."""
+from __future__ import annotations
+
+import collections
+import hashlib
+import threading
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sandbox.clock import SimClock
+from sandbox.faults import KINDS, FaultInjector
+from sandbox.limits import HubSpotLimiter, InFlightLimiter
+from sandbox.population import Population
+from sandbox.timefmt import parse_ts_ms
+
+EVENT_ACTIONS = ("open", "click", "bounce", "unsubscribe", "form_submission")
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    contacts: int = 1000
+    seed: int = 1
+    start_ms: int | None = None          # simulated start; None = now
+    hubspot_burst: int = 190             # requests per rolling 10 s: 100, 190 or 250
+    rate_scale: float = 1.0              # multiplies every limit
+    fault_rate: float = 0.0
+    fault_kinds: tuple[str, ...] = KINDS
+    latency_ms: float = 0.0              # added to every API answer, emulating the network round trip
+    hubspot_token: str = "pat-sandbox-0000-0000-0000-000000000000"
+    mailchimp_key: str = "0123456789abcdef0123456789abcdef-us1"
+    list_id: str = ""                    # derived from the seed when empty
+
+    def with_list_id(self) -> "SandboxConfig":
+        if self.list_id:
+            return self
+        return replace(self, list_id=hashlib.md5(f"list-{self.seed}".encode()).hexdigest()[:10])
+
+
+class Stats:
+    """Requests per method and path template, responses per status, 429s served."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests: collections.Counter[str] = collections.Counter()
+        self.responses: collections.Counter[str] = collections.Counter()
+        self.rate_limited = {"hubspot": 0, "mailchimp": 0}
+        self.served_429 = 0
+
+    def count(self, method: str, template: str) -> None:
+        with self._lock:
+            self.requests[f"{method} {template}"] += 1
+
+    def answered(self, status: int) -> None:
+        with self._lock:
+            self.responses[str(status)] += 1
+            if status == 429:
+                self.served_429 += 1
+
+    def snapshot(self, faults: FaultInjector) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "total": sum(self.requests.values()),
+                "requests": dict(sorted(self.requests.items())),
+                "responses": dict(sorted(self.responses.items())),
+                "rate_limited": dict(self.rate_limited),
+                "served_429": self.served_429,
+                "faults": dict(faults.served),
+            }
+
+
+class World:
+    def __init__(self, config: SandboxConfig | None = None) -> None:
+        self.config = (config or SandboxConfig()).with_list_id()
+        self.faults = FaultInjector(self.config.fault_rate, self.config.fault_kinds, seed=self.config.seed)
+        self.reset()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Rebuild the population and both services from the configuration; clear limits and stats."""
+        from sandbox.hubspot.store import HubSpotStore
+        from sandbox.mailchimp.store import MailchimpStore
+        from sandbox.simulation import Simulator
+
+        c = self.config
+        self.clock = SimClock(c.start_ms)
+        self.population = Population(c.contacts, c.seed, self.clock.start_ms)
+        self.hubspot = HubSpotStore(self)
+        self.mailchimp = MailchimpStore(self)
+        self.simulator = Simulator(self)
+        self.hubspot_limiter = HubSpotLimiter(c.hubspot_burst, c.rate_scale)
+        self.mailchimp_in_flight = InFlightLimiter(scale=c.rate_scale)
+        self.faults.configure(c.fault_rate, c.fault_kinds, seed=c.seed)
+        self.stats = Stats()
+
+    @property
+    def list_id(self) -> str:
+        return self.config.list_id
+
+    # -- control ------------------------------------------------------------------------------
+    def advance_days(self, days: float) -> dict[str, Any]:
+        if not isinstance(days, (int, float)) or isinstance(days, bool) or days < 0 or days > 3650:
+            raise ValueError("advance_days must be a number of days between 0 and 3650")
+        start, end = self.clock.advance_days(days)
+        generated = self.simulator.advance(start, end)
+        return {"from_ms": start, "to_ms": end, "generated": generated}
+
+    def inject_events(self, items: Any) -> dict[str, Any]:
+        """Validate every item first (ValueError naming the index), then apply them all."""
+        if not isinstance(items, list):
+            raise ValueError("body must be a JSON list of events")
+        parsed = []
+        for i, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise ValueError(f"event {i}: must be an object")
+            email, action = item.get("email"), item.get("action")
+            if not isinstance(email, str) or "@" not in email:
+                raise ValueError(f"event {i}: 'email' must be an email address")
+            if action not in EVENT_ACTIONS:
+                raise ValueError(f"event {i}: 'action' must be one of {list(EVENT_ACTIONS)}")
+            ts = item.get("timestamp")
+            try:
+                ts_ms = self.clock.now_ms() if ts is None else parse_ts_ms(ts)
+            except (TypeError, ValueError):
+                raise ValueError(f"event {i}: 'timestamp' must be ISO 8601 or epoch ms") from None
+            parsed.append((i, email, action, item.get("url"), item.get("campaign_id"), ts_ms, item))
+        applied = 0
+        for i, email, action, url, campaign_id, ts_ms, item in parsed:
+            try:
+                if action == "form_submission":
+                    self.hubspot.record_conversion(email, item.get("form") or "Contact us", ts_ms)
+                else:
+                    self.mailchimp.inject_event(email, action, url=url, campaign_id=campaign_id, ts_ms=ts_ms,
+                                                bounce_type=item.get("type", "hard"))
+            except KeyError:
+                raise ValueError(f"event {i}: no member or contact with email {email!r}") from None
+            applied += 1
+        return {"applied": applied}
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "now_ms": self.clock.now_ms(),
+            "hubspot": self.hubspot.state(),
+            "mailchimp": {"list_id": self.list_id, **self.mailchimp.state()},
+        }
+
+    def env(self, base_url: str) -> dict[str, str]:
+        """The environment that points syncd at this sandbox."""
+        return {
+            "HUBSPOT_BASE_URL": base_url,
+            "HUBSPOT_ACCESS_TOKEN": self.config.hubspot_token,
+            "MAILCHIMP_BASE_URL": f"{base_url}/3.0",
+            "MAILCHIMP_API_KEY": self.config.mailchimp_key,
+            "MAILCHIMP_LIST_ID": self.list_id,
+        }
