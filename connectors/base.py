@@ -1,0 +1,60 @@
+"""What the core may know about a remote service: pages, outcomes and three error families.
+
+Connectors are the only code that imports an SDK. They translate SDK exceptions into these errors so the
+core never looks at a status code (fatal: stop the job; retriable: the retry policy waits and tries
+again; skippable: this one record is quarantined and the rest flows).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ConnectorError(Exception):
+    """Base class. `service` is "hubspot" or "mailchimp"; `status` the HTTP status when there was one."""
+
+    def __init__(self, message: str, *, service: str = "", status: int | None = None) -> None:
+        super().__init__(message)
+        self.service = service
+        self.status = status
+
+
+class FatalError(ConnectorError):
+    """Will never succeed as sent: bad credentials, a 400 on a whole request, a missing list."""
+
+
+class RetriableError(ConnectorError):
+    """Worth another try: 429, 5xx, a reset or timed-out connection. `retry_after` in seconds if known."""
+
+    def __init__(self, message: str, *, service: str = "", status: int | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message, service=service, status=status)
+        self.retry_after = retry_after
+
+
+class SkippableError(ConnectorError):
+    """One record is bad (invalid email, a value the service refuses); quarantine it, go on."""
+
+    def __init__(self, message: str, *, service: str = "", status: int | None = None,
+                 record_key: str = "") -> None:
+        super().__init__(message, service=service, status=status)
+        self.record_key = record_key
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of records. `next` is the opaque position of the following page, None at the end."""
+
+    records: list[dict[str, Any]]
+    next: Any = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of one item of a batch write: ok, or an error message and whether it is skippable."""
+
+    key: str
+    ok: bool
+    error: str = ""
+    skippable: bool = True
+    detail: dict[str, Any] = field(default_factory=dict)

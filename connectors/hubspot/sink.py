@@ -1,0 +1,186 @@
+"""Writing to HubSpot: property schema, batched contact updates, exactly-once tasks and notes.
+
+`HubSpotConnector` (bottom) is the read side and the write side together.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from connectors.base import FatalError, Outcome, SkippableError
+from connectors.errors import retry_hook
+from connectors.hubspot import translate as t
+from connectors.hubspot.client import HubSpotCalls
+from connectors.hubspot.source import HubSpotSource
+
+_PER_RECORD = (400, 404, 409, 422)  # a whole-batch failure that one bad item can cause
+_ENGAGEMENT_TYPES = {"tasks": t.TASK_TO_CONTACT, "notes": t.NOTE_TO_CONTACT}
+
+
+class HubSpotSink(HubSpotCalls):
+    """Write side of the HubSpot connector (see HubSpotCalls for the constructor)."""
+
+    # -- schema ----------------------------------------------------------------------------------
+    def ensure_property_group(self, object_type: str, name: str, label: str) -> bool:
+        """Create the property group unless it exists. Returns True if it was created now.
+
+        Raises FatalError/RetriableError (a 409 "already exists" is success, not an error).
+        """
+        try:
+            self._call("hubspot.property_groups.create", self.client.property_groups.create, object_type,
+                       {"name": name, "label": label})
+        except FatalError as exc:
+            if exc.status == 409:
+                return False
+            raise
+        return True
+
+    def ensure_properties(self, object_type: str, defs: Sequence[dict[str, Any]]) -> list[str]:
+        """Create the properties of `defs` (PropertyCreate dicts: name label type fieldType groupName
+        [options]) that do not exist yet; existing ones are left untouched. Returns the names created.
+
+        Raises FatalError (e.g. an invalid definition) / RetriableError.
+        """
+        existing = {p.get("name") for p in self.get_properties(object_type)}
+        created: list[str] = []
+        for definition in defs:
+            if definition["name"] in existing:
+                continue
+            try:
+                self._call("hubspot.properties.create", self.client.properties.create, object_type,
+                           dict(definition))
+            except FatalError as exc:
+                if exc.status != 409:  # created concurrently by another replica: fine
+                    raise
+                continue
+            created.append(definition["name"])
+        return created
+
+    # -- contacts ----------------------------------------------------------------------------------
+    def update_contacts(self, inputs: Sequence[dict[str, Any]]) -> list[Outcome]:
+        """Batch-update contacts ({"id", "properties"}), 100 per call. Returns one Outcome per input, in order.
+
+        A 207 marks the items it names as failed (skippable) and the rest as done. A whole-batch
+        400/404/409/422 is split in halves until the bad items are isolated: they get
+        Outcome(ok=False, skippable=True), the others are written. Raises FatalError (bad token,
+        daily limit) and RetriableError (after retries) for the batch as a whole.
+        """
+        outcomes: dict[str, Outcome] = {}
+        for chunk in t.chunks(list(inputs), t.BATCH_MAX):
+            self._update_batch([{"id": str(i["id"]), "properties": i["properties"]} for i in chunk], outcomes)
+        return [outcomes[str(i["id"])] for i in inputs]
+
+    def _update_batch(self, items: list[dict[str, Any]], outcomes: dict[str, Outcome]) -> None:
+        single = len(items) == 1
+        try:
+            reply = self._call("hubspot.contacts.batch_update", self.client.contacts_batch.update,
+                               {"inputs": items}, record_key=items[0]["id"] if single else None)
+        except SkippableError as exc:  # only a batch of one is classified per record
+            outcomes[items[0]["id"]] = Outcome(items[0]["id"], False, error=str(exc), skippable=True,
+                                               detail={"status": exc.status})
+            return
+        except FatalError as exc:
+            if single or exc.status not in _PER_RECORD:
+                raise
+            middle = len(items) // 2
+            self._update_batch(items[:middle], outcomes)
+            self._update_batch(items[middle:], outcomes)
+            return
+        body = reply.body or {}
+        done = {str(r.get("id")) for r in body.get("results") or []}
+        errors = body.get("errors") or []
+        named = t.error_ids(errors)
+        message = "; ".join(str(e.get("message", "")) for e in errors)[:500] or "no result reported"
+        for item in items:
+            if item["id"] in done:
+                outcomes[item["id"]] = Outcome(item["id"], True)
+            elif item["id"] in named or single:
+                outcomes[item["id"]] = Outcome(item["id"], False, error=message, skippable=True,
+                                               detail={"status": reply.status})
+            else:  # neither confirmed nor blamed: ask about it alone
+                self._update_batch([item], outcomes)
+
+    # -- tasks and notes, exactly once ----------------------------------------------------------------
+    def create_task(self, contact_id: str, owner_id: str | None, properties: dict[str, Any],
+                    idempotency_key: str, check_existing: bool = False) -> str:
+        """Create a task on `contact_id`, assigned to `owner_id`, at most once per `idempotency_key`.
+
+        `properties` holds hs_timestamp (required), hs_task_subject, hs_task_body, hs_task_priority...;
+        the key is appended to hs_task_body as a last line `syncd-ref: <key>`. With check_existing
+        (the outbox says a previous attempt may have succeeded) an existing task with the key is
+        returned instead. A retry after an ambiguous failure (timeout, dropped connection, 5xx) always
+        looks first, so a lost response never makes a duplicate. Returns the task id.
+        Raises ValueError (empty key), SkippableError (HubSpot refuses this task, e.g. an unknown owner or
+        contact), FatalError, RetriableError.
+        """
+        props = {**properties, "hs_task_body": t.with_marker(properties.get("hs_task_body", ""), idempotency_key)}
+        if owner_id:
+            props["hubspot_owner_id"] = str(owner_id)
+        return self._create_once("tasks", contact_id, props, idempotency_key, check_existing)
+
+    def create_note(self, contact_id: str, body_html: str, timestamp_ms: int, idempotency_key: str,
+                    check_existing: bool = False) -> str:
+        """Create a note on `contact_id` at `timestamp_ms`, at most once per `idempotency_key` (see
+        create_task). Returns the note id. Raises ValueError (empty key), SkippableError, FatalError,
+        RetriableError."""
+        props = {"hs_timestamp": str(int(timestamp_ms)),
+                 "hs_note_body": t.with_marker(body_html, idempotency_key)}
+        return self._create_once("notes", contact_id, props, idempotency_key, check_existing)
+
+    def find_by_key(self, contact_id: str, object_type: str, key: str) -> str | None:
+        """The id of the task or note (`object_type` "tasks" | "notes") of `contact_id` whose body carries
+        `syncd-ref: <key>`, or None. Costs 1 associations call per 500 engagements + 1 batch read per 100.
+        Raises ValueError (bad object_type, empty key), SkippableError (unknown contact), FatalError,
+        RetriableError."""
+        return self._find(contact_id, object_type, key, retried=True)
+
+    def _create_once(self, object_type: str, contact_id: str, props: dict[str, Any], key: str,
+                     check_existing: bool) -> str:
+        api = self.client.tasks_basic if object_type == "tasks" else self.client.notes_basic
+        body = {"properties": props, "associations": t.association(contact_id, _ENGAGEMENT_TYPES[object_type])}
+        endpoint = f"hubspot.{object_type}.create"
+        sent = {"maybe": check_existing}
+
+        def attempt() -> str:
+            if sent["maybe"]:
+                found = self._find(contact_id, object_type, key, retried=False)
+                if found is not None:
+                    return found
+            sent["maybe"] = True  # from here on a failure is ambiguous: the POST may have landed
+            reply = self._call(endpoint, api.create, body, retried=False, record_key=str(contact_id))
+            return str((reply.body or {})["id"])
+
+        return self._retry(attempt, on_retry=retry_hook(self.stats, endpoint))
+
+    def _find(self, contact_id: str, object_type: str, key: str, *, retried: bool) -> str | None:
+        if object_type not in _ENGAGEMENT_TYPES:
+            raise ValueError(f"object_type must be 'tasks' or 'notes', not {object_type!r}")
+        t.marker_value(key)  # refuse an empty key before any call
+        ids = self._associated_ids(contact_id, object_type, retried)
+        batch = self.client.tasks_batch if object_type == "tasks" else self.client.notes_batch
+        prop = t.BODY_PROPERTY[object_type]
+        for chunk in t.chunks(ids, t.BATCH_MAX):
+            reply = self._call(f"hubspot.{object_type}.batch_read", batch.read,
+                               {"inputs": [{"id": i} for i in chunk], "properties": [prop]},
+                               archived=False, retried=retried, record_key=str(contact_id))
+            for record in (reply.body or {}).get("results") or []:
+                if t.carries_key((record.get("properties") or {}).get(prop), key):
+                    return str(record["id"])
+        return None
+
+    def _associated_ids(self, contact_id: str, object_type: str, retried: bool) -> list[str]:
+        ids: list[str] = []
+        after: str | None = None
+        while True:
+            reply = self._call("hubspot.associations.list", self.client.associations.get_page, "contacts",
+                               str(contact_id), object_type, after=after, limit=t.ASSOCIATIONS_PAGE_MAX,
+                               retried=retried, record_key=str(contact_id))
+            body = reply.body or {}
+            ids.extend(str(r["toObjectId"]) for r in body.get("results") or [])
+            after = t.next_after(body)
+            if after is None:
+                return list(dict.fromkeys(ids))
+
+
+class HubSpotConnector(HubSpotSource, HubSpotSink):
+    """HubSpotConnector(client, stats, retry=retry_call, budget=None): everything syncd does with HubSpot."""

@@ -1,0 +1,85 @@
+"""Reading from Mailchimp: members, sent campaigns, email activity, unsubscribes, merge fields."""
+from __future__ import annotations
+
+from typing import Any
+
+from connectors.base import Page
+from connectors.mailchimp import translate as t
+from connectors.mailchimp.client import MailchimpCalls
+
+
+class MailchimpSource(MailchimpCalls):
+    """Read side of the Mailchimp connector (see MailchimpCalls for the constructor)."""
+
+    def list_members(self, since_last_changed: str | None, offset: int, count: int = t.PAGE_MAX) -> Page:
+        """One page of audience members changed after `since_last_changed` (ISO 8601; None = all),
+        oldest change first so offsets stay meaningful while the cursor holds.
+
+        Returns Page(members as the API returns them minus _links, next offset or None after a short
+        page). Raises FatalError (e.g. unknown list), RetriableError.
+        """
+        count = min(int(count), t.PAGE_MAX)
+        params: dict[str, Any] = {"count": count, "offset": int(offset), "sort_field": "last_changed",
+                                  "sort_dir": "ASC"}
+        if since_last_changed:
+            params["since_last_changed"] = since_last_changed
+        body = self._call("mailchimp.members.list", self.api.lists.get_list_members_info, self.list_id, **params)
+        members = [t.without_links(m) for m in body.get("members") or []]
+        return Page(members, t.next_offset(int(offset), count, len(members)))
+
+    def list_campaigns(self, since_send_time: str | None) -> list[dict[str, Any]]:
+        """Every sent campaign of this audience sent after `since_send_time` (ISO 8601; None = all),
+        oldest first, all pages. Raises FatalError, RetriableError."""
+        campaigns: list[dict[str, Any]] = []
+        offset = 0
+        while True:
+            params: dict[str, Any] = {"count": t.PAGE_MAX, "offset": offset, "status": "sent",
+                                      "list_id": self.list_id, "sort_field": "send_time", "sort_dir": "ASC"}
+            if since_send_time:
+                params["since_send_time"] = since_send_time
+            body = self._call("mailchimp.campaigns.list", self.api.campaigns.list, **params)
+            page = [t.without_links(c) for c in body.get("campaigns") or []]
+            campaigns.extend(page)
+            nxt = t.next_offset(offset, t.PAGE_MAX, len(page))
+            if nxt is None:
+                return campaigns
+            offset = nxt
+
+    def email_activity(self, campaign_id: str, since: str | None, offset: int, count: int = t.PAGE_MAX) -> Page:
+        """One page of a campaign's email activity, flattened to one record per event:
+        {event_id, campaign_id, email_address, action, type, timestamp, url}; event_id is a stable sha1.
+
+        `next` counts recipients (the API pages by email, not by event). Raises FatalError,
+        RetriableError.
+        """
+        count = min(int(count), t.PAGE_MAX)
+        params: dict[str, Any] = {"count": count, "offset": int(offset)}
+        if since:
+            params["since"] = since
+        body = self._call("mailchimp.reports.email_activity", self.api.reports.get_email_activity_for_campaign,
+                          campaign_id, **params)
+        emails = body.get("emails") or []
+        return Page(t.flatten_activity(body, campaign_id), t.next_offset(int(offset), count, len(emails)))
+
+    def unsubscribes(self, campaign_id: str, offset: int, count: int = t.PAGE_MAX) -> Page:
+        """One page of a campaign's unsubscribes (API records minus _links, plus a stable event_id).
+        Raises FatalError, RetriableError."""
+        count = min(int(count), t.PAGE_MAX)
+        body = self._call("mailchimp.reports.unsubscribed", self.api.reports.get_unsubscribed_list_for_campaign,
+                          campaign_id, count=count, offset=int(offset))
+        raw = body.get("unsubscribes") or []
+        return Page([t.unsubscribe_record(u, campaign_id) for u in raw], t.next_offset(int(offset), count, len(raw)))
+
+    def get_merge_fields(self) -> list[dict[str, Any]]:
+        """The audience's merge fields (minus _links). Raises FatalError, RetriableError."""
+        fields: list[dict[str, Any]] = []
+        offset = 0
+        while True:
+            body = self._call("mailchimp.merge_fields.list", self.api.lists.get_list_merge_fields, self.list_id,
+                              count=t.PAGE_MAX, offset=offset)
+            page = [t.without_links(f) for f in body.get("merge_fields") or []]
+            fields.extend(page)
+            nxt = t.next_offset(offset, t.PAGE_MAX, len(page))
+            if nxt is None:
+                return fields
+            offset = nxt
