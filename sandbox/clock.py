@@ -37,6 +37,8 @@ class SimClock:
         before = self.now_ms()
         with self._lock:
             self._offset_ms += int(ms)
+            # never answer less than the jump's end, even if `before` was nudged up for strictness
+            self._last = max(self._last, before + int(ms) - 1)
         return before, before + int(ms)
 
     def advance_days(self, days: float) -> tuple[int, int]:

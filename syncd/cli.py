@@ -29,6 +29,130 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings():
+    from syncd.settings import SettingsError, load_settings
+
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _context(settings=None):
+    from syncd.app import build_context
+    from syncd.mappings import MappingsError
+    from syncd.rules import RulesError
+    from syncd.settings import SettingsError
+
+    try:
+        return build_context(settings or _settings())
+    except (SettingsError, RulesError, MappingsError) as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _print_summary(summary: dict) -> None:
+    print(f"cycle {'ok' if summary['ok'] else 'FAILED'} in {summary['seconds']} s")
+    for name, s in summary["streams"].items():
+        print(f"  pulled {s['records_pulled']:>7} {name}")
+    print(f"  merged {summary['events_merged']:>7} events; scored {summary['identities_scored']} leads")
+    for kind, n in summary["commands"]["pushed"].items():
+        print(f"  pushed {n:>7} {kind}")
+    for kind, n in summary["commands"]["failed"].items():
+        print(f"  failed {n:>7} {kind}")
+    print(f"  API calls {sum(summary['api_calls'].values())}, 429s {summary['http_429_seen']}, "
+          f"quarantined {summary['quarantined']}")
+
+
+def _cmd_once(args: argparse.Namespace) -> int:
+    import json
+
+    from connectors.base import FatalError
+    from syncd.pipeline import run_cycle
+
+    ctx = _context()
+    try:
+        summary = run_cycle(ctx)
+    except FatalError as exc:
+        raise CommandError(f"{exc.service or 'service'} refused the request: {exc}") from None
+    if args.json:
+        print(json.dumps(summary, sort_keys=True))
+    else:
+        _print_summary(summary)
+    return 0 if summary["ok"] else 1
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from syncd.scheduler import Daemon
+
+    ctx = _context()
+    daemon = Daemon(ctx)
+    port = ctx.settings.http_port
+    if port:
+        from syncd.web.server import start_web
+
+        start_web(daemon, port)
+    return daemon.serve()
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from syncd.demo import run_demo
+
+    return run_demo(contacts=args.contacts, weeks=args.weeks, seed=args.seed, json_out=args.json)
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    import json
+
+    from syncd.explain import explain
+
+    settings = _settings()
+    try:
+        result = explain(settings, args.email)
+    except LookupError as exc:
+        raise CommandError(str(exc)) from None
+    print(json.dumps(result["json"], indent=2, sort_keys=True) if args.json else result["table"])
+    return 0
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    import json
+
+    from syncd.plan import plan
+
+    ctx = _context()
+    commands = plan(ctx, pull_first=not args.no_pull)
+    if args.json:
+        print(json.dumps(commands, sort_keys=True))
+    else:
+        if not commands:
+            print("nothing to change")
+        for c in commands:
+            print(f"{c['kind']:<26} {c['target']:<40} {json.dumps(c['payload'], sort_keys=True)[:200]}")
+    return 0
+
+
+def _cmd_mappings_check(args: argparse.Namespace) -> int:
+    from syncd.mappings import MappingsError, check_against, load_mappings
+
+    settings = _settings()
+    path = args.file or settings.config.paths.mappings
+    try:
+        mappings = load_mappings(path)
+    except MappingsError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"{path}: valid against mappings/schema.json")
+    if args.offline:
+        return 0
+    ctx = _context(settings)
+    problems = check_against(mappings, ctx.hubspot.get_properties("contacts"), ctx.mailchimp.get_merge_fields())
+    for p in problems:
+        print(f"{path}: {p}")
+    if problems:
+        raise CommandError(f"{len(problems)} problem(s) against the live HubSpot and Mailchimp schemas")
+    print("mappings match the live HubSpot properties and Mailchimp merge fields")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="syncd", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -46,6 +170,37 @@ def build_parser() -> argparse.ArgumentParser:
     sb.add_argument("--latency-ms", type=float, default=0.0, help="added to every API answer")
     sb.add_argument("--start-ms", type=int, default=None, help="simulated start, epoch ms (default now)")
     sb.set_defaults(func=_cmd_sandbox)
+
+    o = sub.add_parser("once", help="run one full cycle (pull, merge, score, decide, push)")
+    o.add_argument("--json", action="store_true", help="print one JSON summary object")
+    o.set_defaults(func=_cmd_once)
+
+    r = sub.add_parser("run", help="run the daemon (health, metrics and status on SYNCD_HTTP_PORT)")
+    r.set_defaults(func=_cmd_run)
+
+    d = sub.add_parser("demo", help="start a sandbox and run syncd through simulated weeks; no credentials")
+    d.add_argument("--contacts", type=int, default=400)
+    d.add_argument("--weeks", type=int, default=6)
+    d.add_argument("--seed", type=int, default=42)
+    d.add_argument("--json", action="store_true", help="print the report as JSON")
+    d.set_defaults(func=_cmd_demo)
+
+    e = sub.add_parser("explain", help="a lead's score and its ledger, rule by rule")
+    e.add_argument("email")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=_cmd_explain)
+
+    pl = sub.add_parser("plan", help="what the next cycle would change, writing nothing")
+    pl.add_argument("--json", action="store_true")
+    pl.add_argument("--no-pull", action="store_true", help="decide from the stored snapshot only")
+    pl.set_defaults(func=_cmd_plan)
+
+    m = sub.add_parser("mappings", help="field mappings")
+    msub = m.add_subparsers(dest="mappings_command", required=True, metavar="SUBCOMMAND")
+    mc = msub.add_parser("check", help="validate the mappings file, then against live HubSpot/Mailchimp schemas")
+    mc.add_argument("--file", help="mappings file (default: from config)")
+    mc.add_argument("--offline", action="store_true", help="only validate the file")
+    mc.set_defaults(func=_cmd_mappings_check)
     return p
 
 

@@ -1,0 +1,92 @@
+"""Composition root: settings -> store -> connectors -> context (and the daemon around it)."""
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any, Callable, Iterator
+
+from syncd.context import Context
+
+
+def sandbox_clock(base_url: str) -> Callable[[], int] | None:
+    """When HubSpot is the local sandbox, follow its simulated clock (it may have been advanced by days);
+    None when the base URL is not a loopback sandbox."""
+    host = urllib.parse.urlsplit(base_url).hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        return None
+    url = base_url.rstrip("/") + "/_sandbox/clock"
+
+    def server_now() -> int:
+        with urllib.request.urlopen(url, timeout=5) as resp:  # sandbox control, not the vendor API
+            return int(json.load(resp)["now_ms"])
+
+    try:
+        offset = server_now() - int(time.time() * 1000)
+    except (urllib.error.URLError, OSError, ValueError, KeyError):
+        return None
+    return lambda: int(time.time() * 1000) + offset
+
+
+def system_clock() -> int:
+    return int(time.time() * 1000)
+
+
+def build_context(settings: Any, clock: Callable[[], int] | None = None, store: Any = None) -> Context:
+    """Everything a cycle needs. Raises SettingsError (missing credentials), RulesError, MappingsError."""
+    from connectors.hubspot.client import make_hubspot_client
+    from connectors.hubspot.sink import HubSpotConnector
+    from connectors.limiter import HubSpotBudget, InFlight
+    from connectors.mailchimp.client import make_mailchimp_client
+    from connectors.mailchimp.sink import MailchimpConnector
+    from connectors.errors import CallStats
+    from syncd.logs import configure_logging
+    from syncd.mappings import load_mappings
+    from syncd.rules import load_rules
+    from syncd.store.db import open_store
+
+    settings.require_credentials()
+    configure_logging(settings.log_format, settings.log_level, settings.secrets())
+    cfg = settings.config
+    rules = load_rules(cfg.paths.scoring)
+    mappings = load_mappings(cfg.paths.mappings)
+    store = store or open_store(settings.database_url)
+    stats = CallStats()
+    hubspot = HubSpotConnector(
+        make_hubspot_client(settings.hubspot_access_token.get_secret_value(), settings.hubspot_base_url), stats,
+        budget=HubSpotBudget(burst=cfg.hubspot_tier))
+    mailchimp = MailchimpConnector(
+        make_mailchimp_client(settings.mailchimp_api_key.get_secret_value(), settings.mailchimp_base_url),
+        settings.mailchimp_list_id, stats, in_flight=InFlight(10))  # Mailchimp: 10 connections at once
+    clock = clock or sandbox_clock(settings.hubspot_base_url) or system_clock
+    return Context(settings=settings, store=store, hubspot=hubspot, mailchimp=mailchimp, rules=rules,
+                   mappings=mappings, clock=clock, calls=stats)
+
+
+class DryRunStore:
+    """A store whose every transaction is part of one outer transaction that is rolled back: `syncd plan`
+    runs the real pull and decide code and then forgets everything it wrote."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self._conn = store.engine.connect()
+        self._outer = self._conn.begin()
+
+    @contextlib.contextmanager
+    def begin(self) -> Iterator[Any]:
+        yield self._conn
+
+    def close(self) -> None:
+        self._outer.rollback()
+        self._conn.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)

@@ -1,0 +1,340 @@
+"""score + decide: recompute the leads whose inputs changed and turn differences into outbox commands.
+
+The scores, the commands and the "last pushed" state are written in one transaction, so a crash either
+keeps the whole decision or none of it; idempotency keys make re-enqueueing harmless.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+
+from syncd.context import Context
+from syncd.domain import diff
+from syncd.domain.models import ContactView, EngagementEvent, SegmentState
+from syncd.store import schema as t
+
+CHUNK = 500
+DAY_MS = 86_400_000
+NOTE_KINDS = ("open", "click", "bounce", "unsubscribe")
+TASK_TRIGGERS = ("segment:hot", "lifecycle:salesqualifiedlead")
+DEFAULT_STAGES = ("subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity",
+                  "customer", "evangelist", "other")
+
+
+def dt(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+
+
+def ms_of(d: datetime | None) -> int | None:
+    return None if d is None else int(d.timestamp() * 1000)
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha1(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def score_and_decide(ctx: Context, rescore_after_ms: int | None = None) -> int:
+    """Score every identity whose contact, member or events changed since its last score (or whose score
+    is older than `rescore_after_ms`, for decay), chunk by chunk. Returns how many were scored."""
+    now = ctx.clock()
+    stale = now - (rescore_after_ms if rescore_after_ms is not None
+                   else int(ctx.settings.config.rescore_hours * 3_600_000))
+    ident, s, ev = t.identities, t.scores, t.events
+    newer_event = sa.exists().where(sa.and_(ev.c.email == ident.c.email, ev.c.created_ms > s.c.scored_ms))
+    last_id, scored = 0, 0
+    while True:
+        with ctx.store.begin() as conn:
+            rows = conn.execute(
+                sa.select(ident).outerjoin(s, s.c.email == ident.c.email)
+                .where(ident.c.id > last_id)
+                .where(sa.or_(s.c.email.is_(None), ident.c.updated_ms > s.c.scored_ms, s.c.scored_ms < stale,
+                              newer_event))
+                .order_by(ident.c.id).limit(CHUNK)).all()
+            if not rows:
+                break
+            owners = {r.id for r in conn.execute(sa.select(t.owners.c.id).where(t.owners.c.archived.is_(False)))}
+            for row in rows:
+                decide_one(ctx, conn, row, now, owners)
+            last_id = rows[-1].id
+            scored += len(rows)
+    ctx.count("scored", scored)
+    return scored
+
+
+def _pushed(conn: sa.Connection, target: str) -> dict:
+    row = conn.execute(sa.select(t.pushed_state.c["values"]).where(t.pushed_state.c.target == target)).first()
+    return dict(row[0]) if row else {}
+
+
+def _set_pushed(ctx: Context, conn: sa.Connection, target: str, values: dict, now: int) -> None:
+    ctx.store.upsert(conn, t.pushed_state, [{"target": target, "values": values, "updated_ms": now}], ["target"])
+
+
+def _events(conn: sa.Connection, email: str) -> list[Any]:
+    return conn.execute(sa.select(t.events).where(t.events.c.email == email).order_by(t.events.c.occurred_ms,
+                                                                                    t.events.c.id)).all()
+
+
+def _to_event(r: Any) -> EngagementEvent:
+    return EngagementEvent(source=r.source, event_id=f"{r.source}:{r.event_id}", email=r.email, kind=r.kind,
+                           occurred_at=dt(r.occurred_ms), campaign_id=r.campaign_id, url=r.url,
+                           bounce_type=r.bounce_type, detail=r.detail)
+
+
+def _sends(ctx: Context, conn: sa.Connection, member: Any, now: int) -> list[Any]:
+    from syncd.domain.cadence import Send
+
+    if member is None:
+        return []
+    n = ctx.rules.cadence.lookback_sends
+    rows = conn.execute(sa.select(t.campaigns.c.id, t.campaigns.c.send_time_ms)
+                        .where(t.campaigns.c.send_time_ms <= now)
+                        .order_by(t.campaigns.c.send_time_ms.desc()).limit(n)).all()
+    return [Send(campaign_id=r.id, sent_at=dt(r.send_time_ms)) for r in rows]
+
+
+def _engagement_properties(events: list[Any], member: Any, now: int) -> dict[str, str]:
+    """Email engagement summarized as syncd-owned HubSpot properties."""
+    opens = [e.occurred_ms for e in events if e.kind == "open"]
+    clicks = [e.occurred_ms for e in events if e.kind == "click"]
+    month = now - 30 * DAY_MS
+    props = {"syncd_opens_30d": str(sum(1 for x in opens if x >= month)),
+             "syncd_clicks_30d": str(sum(1 for x in clicks if x >= month))}
+    if opens:
+        props["syncd_last_open"] = str(max(opens))
+    if clicks:
+        props["syncd_last_click"] = str(max(clicks))
+    hard = any(e.kind == "bounce" and (e.bounce_type or "hard") == "hard" for e in events)
+    if member is not None:
+        props["syncd_email_status"] = "hard_bounced" if hard and member.status == "cleaned" else member.status
+    elif hard:
+        props["syncd_email_status"] = "hard_bounced"
+    return props
+
+
+def _consented(ctx: Context, props: dict) -> bool:
+    c = ctx.settings.config.consent
+    if not c.hubspot_property:
+        return True
+    value = props.get(c.hubspot_property)
+    return value is not None and str(value).strip().lower() in {v.lower() for v in c.granted_values}
+
+
+def load_inputs(ctx: Context, conn: sa.Connection, ident: Any, now: int) -> dict[str, Any]:
+    """Everything the scoring engine needs for one identity, read from the store."""
+    contact = member = None
+    if ident.hubspot_id:
+        contact = conn.execute(sa.select(t.hubspot_contacts)
+                               .where(t.hubspot_contacts.c.hubspot_id == ident.hubspot_id)).first()
+    if ident.subscriber_hash:
+        member = conn.execute(sa.select(t.mailchimp_members)
+                              .where(t.mailchimp_members.c.subscriber_hash == ident.subscriber_hash)).first()
+    props = dict(contact.properties) if contact else {}
+    prev_row = conn.execute(sa.select(t.scores).where(t.scores.c.email == ident.email)).first()
+    previous = None
+    if prev_row is not None:
+        previous = SegmentState(segment=prev_row.segment, since=dt(prev_row.segment_since_ms),
+                                was_engaged=bool(prev_row.was_engaged), last_hot_task_at=dt(prev_row.last_task_ms))
+    event_rows = _events(conn, ident.email)
+    view = ContactView(email=ident.email, properties=props, hubspot_id=ident.hubspot_id,
+                       owner_id=props.get("hubspot_owner_id") or None)
+    return {"contact": contact, "member": member, "props": props, "prev_row": prev_row, "previous": previous,
+            "event_rows": event_rows, "view": view, "events": [_to_event(e) for e in event_rows],
+            "sends": _sends(ctx, conn, member, now)}
+
+
+def score_inputs(ctx: Context, inputs: dict[str, Any], now: int) -> Any:
+    from syncd.domain.scoring import score
+
+    return score(ctx.rules, inputs["view"], inputs["events"], dt(now), inputs["previous"], inputs["sends"])
+
+
+def decide_one(ctx: Context, conn: sa.Connection, ident: Any, now: int, owners: set[str]) -> None:
+    inputs = load_inputs(ctx, conn, ident, now)
+    result = score_inputs(ctx, inputs, now)
+    contact, member, props, prev_row, previous = (inputs[k] for k in ("contact", "member", "props", "prev_row",
+                                                                       "previous"))
+    event_rows, view = inputs["event_rows"], inputs["view"]
+
+    segment_since = now if previous is None or result.segment != previous.segment else ms_of(previous.since)
+    was_engaged = bool(previous.was_engaged if previous else False) or result.segment in ("warm", "hot")
+    last_task_ms = prev_row.last_task_ms if prev_row is not None else None
+
+    stage_order = ctx.stage_order or DEFAULT_STAGES
+    current_stage = props.get("lifecyclestage") or None
+    effective_stage = current_stage
+    if contact is not None:
+        effective_stage = _decide_hubspot(ctx, conn, ident, props, result, event_rows, member, now, stage_order)
+        task_ms = _decide_task(ctx, conn, ident, view, result, now, owners, last_task_ms)
+        if task_ms is not None:
+            last_task_ms = task_ms
+        if ctx.settings.config.notes.enabled:
+            _decide_note(ctx, conn, ident, event_rows, now)
+    _decide_mailchimp(ctx, conn, ident, contact, props, member, result, effective_stage, now)
+
+    ctx.store.upsert(conn, t.scores, [{
+        "email": ident.email, "score": result.score, "fit_score": result.fit_score,
+        "engagement_score": result.engagement_score, "segment": result.segment,
+        "segment_since_ms": segment_since, "was_engaged": was_engaged,
+        "lifecycle_target": result.lifecycle_target, "cadence": result.cadence,
+        "ledger": [_ledger_json(e) for e in result.ledger], "scored_ms": now, "last_task_ms": last_task_ms,
+    }], ["email"])
+
+
+def _ledger_json(e: Any) -> dict:
+    return {"rule": e.rule, "kind": e.kind, "event_id": e.event_id,
+            "occurred_ms": ms_of(e.occurred_at), "detail": e.detail, "points": e.points,
+            "points_after_decay": e.points_after_decay}
+
+
+def _enqueue(ctx: Context, conn: sa.Connection, key: str, kind: str, target: str, payload: dict) -> None:
+    n = ctx.store.enqueue(conn, [{"key": key, "kind": kind, "target": target, "payload": payload}])
+    ctx.count(f"enqueued.{kind}", n)
+
+
+def _decide_hubspot(ctx: Context, conn: sa.Connection, ident: Any, props: dict, result: Any, event_rows: list,
+                    member: Any, now: int, order: tuple[str, ...]) -> str | None:
+    from syncd.domain import lifecycle
+
+    target = f"hubspot:contact:{ident.hubspot_id}"
+    pushed = _pushed(conn, target)
+    desired = {"syncd_score": str(result.score), "syncd_fit_score": str(result.fit_score),
+               "syncd_engagement_score": str(result.engagement_score), "syncd_segment": result.segment,
+               "syncd_cadence": result.cadence}
+    scored_changes = diff.property_changes(desired, props, pushed)
+    desired.update(_engagement_properties(event_rows, member, now))
+    changes = diff.property_changes(desired, props, pushed)
+    if scored_changes:
+        changes["syncd_scored_at"] = str(now)
+    current = props.get("lifecyclestage") or None
+    effective = current
+    plan = lifecycle.plan(current, result.lifecycle_target, ctx.rules, order) if result.lifecycle_target else None
+    if plan is not None and plan.steps:
+        goal = plan.steps[-1]
+        if plan.demotion:
+            _enqueue(ctx, conn, f"hs.demote:{ident.hubspot_id}:{current}>{goal}:{now}", "hubspot.lifecycle_demote",
+                     target, {"id": ident.hubspot_id, "steps": list(plan.steps)})
+            conn.execute(sa.insert(t.audit).values(at_ms=now, kind="lifecycle.demotion", subject=ident.email,
+                                                   detail={"hubspot_id": ident.hubspot_id, "from": current,
+                                                           "to": goal, "reason": plan.reason}))
+            effective = goal
+        elif pushed.get("lifecyclestage") != goal and current != goal:
+            changes["lifecyclestage"] = goal
+            effective = goal
+    if changes:
+        version = int(pushed.get("_version", 0)) + 1
+        _enqueue(ctx, conn, f"hs.props:{ident.hubspot_id}:{version}", "hubspot.update_contact", target,
+                 {"id": ident.hubspot_id, "properties": changes})
+        _set_pushed(ctx, conn, target, {**pushed, **changes, "_version": version}, now)
+    return effective
+
+
+def _pick_owner(ctx: Context, email: str, owner: str | None, owners: set[str]) -> str | None:
+    if owner and (not owners or owner in owners):
+        return owner
+    tasks = ctx.settings.config.tasks
+    pool = [o for o in tasks.round_robin_owner_ids if not owners or o in owners]
+    if pool:
+        # stable spread across reps without shared state: the same lead always lands on the same rep
+        return pool[int(hashlib.md5(email.encode()).hexdigest(), 16) % len(pool)]
+    return tasks.fallback_owner_id
+
+
+def _decide_task(ctx: Context, conn: sa.Connection, ident: Any, view: Any, result: Any, now: int,
+                 owners: set[str], last_task_ms: int | None) -> int | None:
+    from syncd.domain.scoring import cooldown_allows, due_date, handoff_summary
+
+    fired = [tr for tr in result.triggers if tr in TASK_TRIGGERS]
+    if not fired:
+        return None
+    tasks = ctx.settings.config.tasks
+    if not cooldown_allows(dt(last_task_ms), dt(now), tasks.cooldown_days):
+        ctx.count("tasks.cooldown")
+        return None
+    owner = _pick_owner(ctx, ident.email, view.owner_id, owners)
+    subject, body = handoff_summary(result, view)
+    due = due_date(dt(now), business_days=tasks.due_business_days, tz=tasks.timezone)
+    payload = {"contact_id": ident.hubspot_id, "owner_id": owner, "properties": {
+        "hs_task_subject": subject[:255], "hs_task_body": body, "hs_timestamp": str(ms_of(due)),
+        "hs_task_priority": "HIGH", "hs_task_status": "NOT_STARTED", "hs_task_type": "TODO"},
+        "triggers": fired}
+    _enqueue(ctx, conn, f"task:{ident.hubspot_id}:{'+'.join(fired)}:{now}", "hubspot.task",
+             f"hubspot:contact:{ident.hubspot_id}", payload)
+    return now
+
+
+def note_html(rows: list[Any]) -> str:
+    """One note per contact per cycle listing what was opened and clicked (HTML, as HubSpot renders notes)."""
+    lines = []
+    for r in rows:
+        when = dt(r.occurred_ms).strftime("%Y-%m-%d %H:%M UTC")
+        what = {"open": "Opened", "click": "Clicked", "bounce": f"Bounced ({r.bounce_type or 'hard'})",
+                "unsubscribe": "Unsubscribed"}[r.kind]
+        extra = f" <a href=\"{r.url}\">{r.url}</a>" if r.url else ""
+        campaign = f" in campaign {r.campaign_id}" if r.campaign_id else ""
+        lines.append(f"<li>{when}: {what}{campaign}{extra}</li>")
+    return f"<p><strong>Mailchimp engagement</strong> ({len(rows)} events)</p><ul>{''.join(lines)}</ul>"
+
+
+def _decide_note(ctx: Context, conn: sa.Connection, ident: Any, event_rows: list, now: int) -> None:
+    target = f"hubspot:note:{ident.hubspot_id}"
+    pushed = _pushed(conn, target)
+    last = int(pushed.get("last_event_row", 0))
+    fresh = [e for e in event_rows if e.id > last and e.source == "mailchimp" and e.kind in NOTE_KINDS]
+    if not fresh:
+        return
+    top = max(e.id for e in fresh)
+    fresh.sort(key=lambda e: (e.occurred_ms, e.id))
+    _enqueue(ctx, conn, f"note:{ident.hubspot_id}:{top}", "hubspot.note", target,
+             {"contact_id": ident.hubspot_id, "body": note_html(fresh[:200]), "timestamp_ms": now})
+    _set_pushed(ctx, conn, target, {"last_event_row": top}, now)
+
+
+def _decide_mailchimp(ctx: Context, conn: sa.Connection, ident: Any, contact: Any, props: dict, member: Any,
+                      result: Any, stage: str | None, now: int) -> None:
+    from syncd.identity import subscriber_hash
+    from syncd.mappings import apply as apply_mappings
+
+    h = ident.subscriber_hash or subscriber_hash(ident.email)
+    target = f"mailchimp:member:{h}"
+    pushed = _pushed(conn, target)
+    tags = diff.desired_tags(result.segment, stage, result.cadence)
+    scored_props = {**props, "syncd_score": str(result.score), "syncd_segment": result.segment,
+                    "syncd_cadence": result.cadence}
+    merge_fields = apply_mappings(ctx.mappings, scored_props) if contact is not None else {}
+    consent = contact is not None and _consented(ctx, props)
+    email = (props.get("email") or ident.email).strip()
+    new_pushed = dict(pushed)
+    if member is None:
+        if not consent or pushed.get("subscribed"):
+            return
+        # invariant 1: only contacts with the required consent become members; never sends `status`
+        _enqueue(ctx, conn, f"mc.subscribe:{h}", "mailchimp.subscribe", target,
+                 {"email_address": email, "status_if_new": "subscribed", "merge_fields": merge_fields})
+        new_pushed.update(subscribed=True, merge_fields=merge_fields)
+        current_tags: list[str] = []
+    else:
+        current_tags = list(member.tags or [])
+        have = dict(member.merge_fields or {})
+        sent = dict(pushed.get("merge_fields") or {})
+        changed = {k: v for k, v in sorted(merge_fields.items()) if have.get(k) != v and sent.get(k) != v}
+        if changed:
+            version = int(pushed.get("_version", 0)) + 1
+            _enqueue(ctx, conn, f"mc.member:{h}:{version}", "mailchimp.upsert_member", target,
+                     {"email_address": member.email, "merge_fields": changed,
+                      "status_if_new": "subscribed" if consent else "transactional"})
+            new_pushed.update(merge_fields={**sent, **changed}, _version=version)
+    if pushed.get("tags") != tags:  # what was sent is not re-sent before the snapshot catches up
+        active, inactive = diff.tag_changes(tags, current_tags)
+        if active or inactive:
+            version = int(new_pushed.get("_tags_version", 0)) + 1
+            _enqueue(ctx, conn, f"mc.tags:{h}:{version}", "mailchimp.tags", target,
+                     {"email_address": email if member is None else member.email, "active": active,
+                      "inactive": inactive})
+        new_pushed.update(tags=tags, _tags_version=int(new_pushed.get("_tags_version", 0)) + 1)
+    if new_pushed != pushed:
+        _set_pushed(ctx, conn, target, new_pushed, now)

@@ -1,0 +1,38 @@
+"""`syncd explain EMAIL`: the lead's score recomputed from the stored event log, rule by rule."""
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from syncd import decide
+from syncd.app import sandbox_clock, system_clock
+from syncd.context import Context
+from syncd.identity import normalize_email
+from syncd.store import schema as t
+
+
+def explain(settings: Any, email: str, clock: Any = None, store: Any = None) -> dict[str, Any]:
+    """Returns {"table": str, "json": dict}. Raises LookupError when the email is unknown."""
+    from syncd.domain.explain import ledger_table, result_to_dict
+    from syncd.rules import load_rules
+    from syncd.store.db import open_store
+
+    norm = normalize_email(email)
+    if norm is None:
+        raise LookupError(f"{email!r} is not an email address")
+    store = store or open_store(settings.database_url)
+    clock = clock or sandbox_clock(settings.hubspot_base_url) or system_clock
+    ctx = Context(settings=settings, store=store, hubspot=None, mailchimp=None,
+                  rules=load_rules(settings.config.paths.scoring), mappings=None, clock=clock, calls=None)
+    now = clock()
+    with store.begin() as conn:
+        ident = conn.execute(sa.select(t.identities).where(t.identities.c.email == norm)).first()
+        if ident is None:
+            raise LookupError(f"no lead with email {norm} in {settings.database_url.split('@')[-1]}")
+        inputs = decide.load_inputs(ctx, conn, ident, now)
+    result = decide.score_inputs(ctx, inputs, now)
+    head = f"{norm}  (HubSpot {ident.hubspot_id or '-'}, Mailchimp {'member' if inputs['member'] else '-'})"
+    data = result_to_dict(result)
+    data["email"] = norm
+    return {"table": head + "\n" + ledger_table(result), "json": data}

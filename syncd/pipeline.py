@@ -1,0 +1,95 @@
+"""One cycle: setup (first run), pull, merge, score, decide, push; and its one-object summary."""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from typing import Any, Callable
+
+from syncd import decide, pull, push
+from syncd.context import Context
+from syncd.owned import CONTACT_PROPERTIES, GROUP
+
+STREAMS: dict[str, Callable[[Context], Any]] = {
+    "hubspot_owners": pull.pull_owners,
+    "hubspot_contacts": pull.pull_hubspot_contacts,
+    "mailchimp_members": pull.pull_mailchimp_members,
+    "mailchimp_activity": pull.pull_mailchimp_activity,
+}
+
+
+def setup(ctx: Context) -> None:
+    """Create syncd's property group and properties, and mapped merge fields, when they are missing
+    (once per definition change), and learn the portal's lifecycle stage order."""
+    defs = {"group": GROUP, "properties": CONTACT_PROPERTIES,
+            "merge_fields": getattr(ctx.mappings, "merge_field_defs", lambda: [])()}
+    digest = hashlib.sha1(json.dumps(defs, sort_keys=True).encode()).hexdigest()
+    with ctx.store.begin() as conn:
+        done = ctx.store.get_cursor(conn, "setup") or {}
+    if done.get("digest") != digest:
+        ctx.hubspot.ensure_property_group("contacts", GROUP["name"], GROUP["label"])
+        ctx.hubspot.ensure_properties("contacts", CONTACT_PROPERTIES)
+        if defs["merge_fields"]:
+            ctx.mailchimp.ensure_merge_fields(defs["merge_fields"])
+        stages = _stage_order(ctx)
+        done = {"digest": digest, "stages": stages}
+        with ctx.store.begin() as conn:
+            ctx.store.set_cursor(conn, "setup", done)
+        ctx.log.info("setup.done", properties=len(CONTACT_PROPERTIES), merge_fields=len(defs["merge_fields"]))
+    ctx.stage_order = tuple(done.get("stages") or decide.DEFAULT_STAGES)
+
+
+def _stage_order(ctx: Context) -> list[str]:
+    """Lifecycle stages are customisable per portal: read their order from the property's options."""
+    for p in ctx.hubspot.get_properties("contacts"):
+        if p.get("name") == "lifecyclestage" and p.get("options"):
+            opts = sorted(p["options"], key=lambda o: o.get("displayOrder", 0))
+            return [o["value"] for o in opts]
+    return list(decide.DEFAULT_STAGES)
+
+
+def run_cycle(ctx: Context, should_stop: Callable[[], bool] = lambda: False) -> dict[str, Any]:
+    """Run every stage once and return the summary that `syncd once --json` prints."""
+    started = time.monotonic()
+    with ctx.store.begin() as conn:
+        ctx.run_id = ctx.store.start_run(conn, ctx.clock())
+    ok, error = True, None
+    try:
+        setup(ctx)
+        for fn in STREAMS.values():
+            if should_stop():
+                break
+            fn(ctx)
+        if not should_stop():
+            decide.score_and_decide(ctx)
+        push.push(ctx, should_stop=lambda: False)  # on SIGTERM the outbox is still drained
+    except Exception as exc:
+        ok, error = False, f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        summary = summarize(ctx, time.monotonic() - started, ok, error)
+        with ctx.store.begin() as conn:
+            ctx.store.finish_run(conn, ctx.run_id, ctx.clock(), ok, summary)
+    return summary
+
+
+def summarize(ctx: Context, seconds: float, ok: bool = True, error: str | None = None) -> dict[str, Any]:
+    c = ctx.counters
+    by_prefix = lambda p: {k[len(p):]: v for k, v in sorted(c.items()) if k.startswith(p)}  # noqa: E731
+    calls = ctx.calls.snapshot() if hasattr(ctx.calls, "snapshot") else {}
+    out: dict[str, Any] = {
+        "ok": ok,
+        "streams": {name: {"records_pulled": v} for name, v in by_prefix("pulled.").items()},
+        "events_merged": c.get("merged.events", 0),
+        "identities_scored": c.get("scored", 0),
+        "commands": {"enqueued": by_prefix("enqueued."), "pushed": by_prefix("pushed."),
+                     "failed": by_prefix("failed."), "recovered": by_prefix("recovered.")},
+        "api_calls": calls.get("calls", {}),
+        "http_429_seen": calls.get("rate_limited", 0),
+        "retries": calls.get("retries", 0),
+        "quarantined": c.get("quarantined", 0),
+        "seconds": round(seconds, 3),
+    }
+    if error:
+        out["error"] = error
+    return out

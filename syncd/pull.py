@@ -1,0 +1,403 @@
+"""pull + merge: fetch pages after each stream's cursor and commit records, events and cursor together.
+
+Invariant 5: a cursor only moves with the data it covers, never past the signpost (tick start minus a
+lag window, so late-indexed records are not skipped).
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+import sqlalchemy as sa
+
+from syncd.context import Context
+from syncd.identity import normalize_email, subscriber_hash
+from syncd.store import schema as t
+
+HUBSPOT_MAX_VALUE = 65_536      # HubSpot: string property values up to 65,536 characters
+BASE_PROPERTIES = ["email", "firstname", "lastname", "lifecyclestage", "hubspot_owner_id", "lastmodifieddate",
+                   "createdate", "hs_merged_object_ids", "num_conversion_events", "recent_conversion_event_name",
+                   "recent_conversion_date", "jobtitle", "company", "numemployees", "industry", "country"]
+
+
+def iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="seconds")
+
+
+def parse_ms(value: Any) -> int | None:
+    """Epoch ms from an API timestamp (ISO 8601 or epoch ms); None when absent or unreadable."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, (int, float)):
+        return int(value)
+    s = str(value)
+    if s.isdigit():
+        return int(s)
+    try:
+        return int(datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp() * 1000)
+    except ValueError:
+        return None
+
+
+def contact_properties(ctx: Context) -> list[str]:
+    """Every HubSpot property a cycle reads: the base set, mapped ones, scoring inputs, syncd-owned ones."""
+    from syncd.owned import OWNED_NAMES
+
+    names = set(BASE_PROPERTIES) | set(OWNED_NAMES)
+    names |= set(getattr(ctx.mappings, "hubspot_properties", lambda: [])())
+    names |= set(getattr(ctx.rules, "hubspot_properties", lambda: [])())
+    consent = ctx.settings.config.consent.hubspot_property
+    if consent:
+        names.add(consent)
+    return sorted(names)
+
+
+# -- owners ---------------------------------------------------------------------------------------
+
+def pull_owners(ctx: Context) -> int:
+    owners = ctx.hubspot.list_owners()
+    now = ctx.clock()
+    rows = [{"id": str(o["id"]), "email": o.get("email"), "first_name": o.get("firstName"),
+             "last_name": o.get("lastName"), "archived": bool(o.get("archived")), "fetched_ms": now} for o in owners]
+    with ctx.store.begin() as conn:
+        if rows:
+            ctx.store.upsert(conn, t.owners, rows, ["id"])
+    ctx.count("pulled.hubspot_owners", len(rows))
+    return len(rows)
+
+
+# -- HubSpot contacts -------------------------------------------------------------------------------
+
+def pull_hubspot_contacts(ctx: Context, max_pages: int | None = None) -> int:
+    """Backfill by list paging (100 a page), then incremental by `lastmodifieddate` search.
+
+    Incremental passes keep the query's lower bound fixed while paging (so `after` stays meaningful) and
+    move it to the highest committed `lastmodifieddate` when the pass ends. Ties: ids already read at
+    the bound are remembered and dropped when the next pass re-reads them (the search uses GTE).
+    """
+    lag_ms = int(ctx.settings.config.lag_window_s * 1000)
+    signpost = ctx.clock() - lag_ms
+    props = contact_properties(ctx)
+    with ctx.store.begin() as conn:
+        cur = ctx.store.get_cursor(conn, "hubspot_contacts") or {"mode": "backfill", "after": None,
+                                                                 "started_ms": ctx.clock()}
+        owner_ids = {r[0] for r in conn.execute(sa.select(t.owners.c.id))}
+    pulled = pages = 0
+    while max_pages is None or pages < max_pages:
+        pages += 1
+        beyond = False
+        if cur["mode"] == "backfill":
+            page = ctx.hubspot.list_contacts(cur.get("after"), props)
+            records = page.records
+            if page.next:
+                new = {**cur, "after": page.next}
+            else:
+                new = {"mode": "incremental", "since_ms": cur["started_ms"] - lag_ms, "after": None,
+                       "ids_at_since": [], "max_ms": cur["started_ms"] - lag_ms, "ids_at_max": []}
+        else:
+            since, seen = cur["since_ms"], set(cur.get("ids_at_since", []))
+            page = ctx.hubspot.search_contacts_modified(since, props, after=cur.get("after"))
+            records = []
+            for r in page.records:
+                lm = parse_ms(r["properties"].get("lastmodifieddate")) or 0
+                if lm > signpost:
+                    beyond = True
+                    break
+                if lm == since and str(r["id"]) in seen:
+                    continue
+                records.append(r)
+            max_ms, ids_at_max = cur.get("max_ms", since), list(cur.get("ids_at_max", []))
+            for r in records:
+                lm = parse_ms(r["properties"].get("lastmodifieddate")) or 0
+                if lm > max_ms:
+                    max_ms, ids_at_max = lm, [str(r["id"])]
+                elif lm == max_ms:
+                    ids_at_max.append(str(r["id"]))
+            restart = isinstance(page.next, (tuple, list))  # the 10,000-result cap: start a new pass
+            if page.next and not beyond and not restart:
+                new = {**cur, "after": page.next, "max_ms": max_ms, "ids_at_max": ids_at_max}
+            else:
+                ids = sorted(set(ids_at_max) | (seen if max_ms == since else set()))
+                new = {"mode": "incremental", "since_ms": max_ms, "after": None, "ids_at_since": ids,
+                       "max_ms": max_ms, "ids_at_max": ids}
+        with ctx.store.begin() as conn:
+            ingest_contacts(ctx, conn, records, owner_ids)
+            ctx.store.set_cursor(conn, "hubspot_contacts", new)
+        pulled += len(records)
+        ctx.log.info("hubspot.contacts_page", records=len(records), mode=cur["mode"])
+        was_backfill, cur = cur["mode"] == "backfill", new
+        if cur.get("after"):
+            continue                      # more pages in this pass
+        if was_backfill:
+            continue                      # backfill done: catch up on what changed meanwhile
+        if page_was_capped(page) and not beyond:
+            continue                      # 10,000-result cap: a new pass from the highest committed value
+        break
+    ctx.count("pulled.hubspot_contacts", pulled)
+    return pulled
+
+
+def page_was_capped(page: Any) -> bool:
+    return isinstance(page.next, (tuple, list))
+
+
+def _problem(ctx: Context, props: dict, owner_ids: set[str]) -> str | None:
+    email = props.get("email")
+    if normalize_email(email) is None:
+        return f"invalid email {email!r}"
+    owner = props.get("hubspot_owner_id")
+    if owner and owner_ids and str(owner) not in owner_ids:
+        return f"unknown owner {owner}"
+    for name, value in props.items():
+        if isinstance(value, str) and len(value) > HUBSPOT_MAX_VALUE:
+            return f"property {name} is {len(value)} characters (HubSpot's limit is {HUBSPOT_MAX_VALUE})"
+    return None
+
+
+def ingest_contacts(ctx: Context, conn: sa.Connection, records: Iterable[dict], owner_ids: set[str]) -> None:
+    """Snapshot each contact, link its identity, follow merges and email changes, derive conversion events."""
+    now = ctx.clock()
+    for rec in records:
+        hid, props = str(rec["id"]), dict(rec.get("properties") or {})
+        if not props.get("email"):
+            ctx.count("skipped.hubspot_no_email")
+            continue
+        problem = _problem(ctx, props, owner_ids)
+        if problem:
+            ctx.store.quarantine(conn, "hubspot", hid, problem, props, ctx.run_id)
+            ctx.count("quarantined")
+            ctx.log.warning("hubspot.contact_quarantined", contact_id=hid, reason=problem)
+            continue
+        email = normalize_email(props["email"])
+        assert email is not None
+        merged = [m for m in str(props.get("hs_merged_object_ids") or "").split(";") if m and m != hid]
+        old = conn.execute(sa.select(t.hubspot_contacts).where(t.hubspot_contacts.c.hubspot_id == hid)).first()
+        old_props = dict(old.properties) if old else {}
+        changed = old is None or old_props != props
+        ctx.store.upsert(conn, t.hubspot_contacts, [{
+            "hubspot_id": hid, "email": email, "properties": props,
+            "lastmodified_ms": parse_ms(props.get("lastmodifieddate")) or now, "merged_ids": merged,
+            "archived": bool(rec.get("archived")), "fetched_ms": now}], ["hubspot_id"])
+        _link_contact(ctx, conn, hid, email, now, changed)
+        for m in merged:
+            _absorb_merged(ctx, conn, m, email)
+        _conversion_events(ctx, conn, hid, email, old_props, props, now)
+
+
+def _rekey_events(conn: sa.Connection, old_email: str, new_email: str) -> None:
+    if old_email != new_email:
+        conn.execute(sa.update(t.events).where(t.events.c.email == old_email).values(email=new_email))
+
+
+def _link_contact(ctx: Context, conn: sa.Connection, hid: str, email: str, now: int, changed: bool) -> None:
+    ident = t.identities
+    by_id = conn.execute(sa.select(ident).where(ident.c.hubspot_id == hid)).first()
+    by_email = conn.execute(sa.select(ident).where(ident.c.email == email)).first()
+    if by_id is not None and by_id.email != email:
+        # the contact's email changed: carry its identity (and its events) to the new address
+        member = by_id.subscriber_hash
+        if by_email is not None:
+            member = by_email.subscriber_hash or member
+            conn.execute(sa.delete(ident).where(ident.c.id == by_email.id))
+        conn.execute(sa.update(ident).where(ident.c.id == by_id.id)
+                     .values(email=email, subscriber_hash=member, updated_ms=now))
+        _rekey_events(conn, by_id.email, email)
+        conn.execute(sa.delete(t.scores).where(t.scores.c.email == by_id.email))
+        ctx.count("merged.email_changes")
+    elif by_id is None and by_email is not None:
+        conn.execute(sa.update(ident).where(ident.c.id == by_email.id).values(hubspot_id=hid, updated_ms=now))
+    elif by_id is None:
+        conn.execute(sa.insert(ident).values(email=email, hubspot_id=hid, subscriber_hash=None,
+                                             created_ms=now, updated_ms=now))
+    elif changed:
+        conn.execute(sa.update(ident).where(ident.c.id == by_id.id).values(updated_ms=now))
+
+
+def _absorb_merged(ctx: Context, conn: sa.Connection, merged_id: str, email: str) -> None:
+    """HubSpot merged `merged_id` into another contact: its events follow the survivor, its rows go."""
+    ident = t.identities
+    row = conn.execute(sa.select(ident).where(ident.c.hubspot_id == merged_id)).first()
+    if row is None:
+        return
+    if row.email != email:
+        _rekey_events(conn, row.email, email)
+        conn.execute(sa.delete(t.scores).where(t.scores.c.email == row.email))
+        conn.execute(sa.delete(ident).where(ident.c.id == row.id))
+    conn.execute(sa.delete(t.hubspot_contacts).where(t.hubspot_contacts.c.hubspot_id == merged_id))
+    ctx.count("merged.hubspot_merges")
+
+
+def _conversion_events(ctx: Context, conn: sa.Connection, hid: str, email: str, old: dict, new: dict,
+                       now: int) -> None:
+    """Form submissions and demo requests are HubSpot property changes; each conversion count is one event."""
+    try:
+        count = int(float(new.get("num_conversion_events") or 0))
+        before = int(float(old.get("num_conversion_events") or 0)) if old else 0
+    except ValueError:
+        return
+    if count <= 0 or count == before:
+        return
+    name = str(new.get("recent_conversion_event_name") or "")
+    kind = "demo_request" if "demo" in name.lower() else "form_submission"
+    when = parse_ms(new.get("recent_conversion_date")) or parse_ms(new.get("lastmodifieddate")) or now
+    n = ctx.store.insert_ignore(conn, t.events, [{
+        "source": "hubspot", "event_id": f"{hid}:conversion:{count}", "email": email, "kind": kind,
+        "occurred_ms": when, "campaign_id": None, "url": None, "bounce_type": None, "detail": name[:500],
+        "created_ms": now}], ["source", "event_id"])
+    ctx.count("merged.events", n)
+
+
+# -- Mailchimp members ------------------------------------------------------------------------------
+
+MEMBER_OVERLAP = 20  # re-read this many records at each page edge: offsets shift when members change
+
+
+def pull_mailchimp_members(ctx: Context, max_pages: int | None = None) -> int:
+    """Members changed since the cursor, oldest first, 1,000 a page (the API's maximum).
+
+    A pass keeps `since_last_changed` fixed and walks offsets; at its end the bound moves to the pass's
+    signpost. Upserts are idempotent, so the small overlap between pages costs reads, not correctness.
+    """
+    lag_ms = int(ctx.settings.config.lag_window_s * 1000)
+    with ctx.store.begin() as conn:
+        cur = ctx.store.get_cursor(conn, "mailchimp_members") or {"since": None, "offset": 0}
+    if "signpost" not in cur:
+        cur = {**cur, "signpost": ctx.clock() - lag_ms}
+    pulled = pages = 0
+    while max_pages is None or pages < max_pages:
+        pages += 1
+        page = ctx.mailchimp.list_members(cur["since"], cur["offset"])
+        with ctx.store.begin() as conn:
+            ingest_members(ctx, conn, page.records)
+            if page.next is not None:
+                new = {**cur, "offset": max(cur["offset"] + 1, page.next - MEMBER_OVERLAP)}
+            else:
+                new = {"since": iso(cur["signpost"]), "offset": 0}
+            ctx.store.set_cursor(conn, "mailchimp_members", new)
+        pulled += len(page.records)
+        cur = new
+        if page.next is None:
+            break
+    ctx.count("pulled.mailchimp_members", pulled)
+    return pulled
+
+
+def ingest_members(ctx: Context, conn: sa.Connection, records: Iterable[dict]) -> None:
+    now = ctx.clock()
+    ident = t.identities
+    for m in records:
+        email = normalize_email(m.get("email_address"))
+        h = m.get("id") or (subscriber_hash(email) if email else None)
+        if email is None or not h:
+            ctx.store.quarantine(conn, "mailchimp", str(h or m.get("email_address")),
+                                 f"invalid email {m.get('email_address')!r}", m, ctx.run_id)
+            ctx.count("quarantined")
+            continue
+        row = {"subscriber_hash": h, "email": email, "status": m.get("status"),
+               "merge_fields": m.get("merge_fields") or {},
+               "tags": sorted(tg["name"] for tg in (m.get("tags") or []) if tg.get("name")),
+               "last_changed_ms": parse_ms(m.get("last_changed")) or now, "fetched_ms": now}
+        old = conn.execute(sa.select(t.mailchimp_members).where(t.mailchimp_members.c.subscriber_hash == h)).first()
+        changed = old is None or (old.status, old.merge_fields, old.tags) != (row["status"], row["merge_fields"],
+                                                                               row["tags"])
+        ctx.store.upsert(conn, t.mailchimp_members, [row], ["subscriber_hash"])
+        by_email = conn.execute(sa.select(ident).where(ident.c.email == email)).first()
+        if by_email is None:
+            conn.execute(sa.insert(ident).values(email=email, hubspot_id=None, subscriber_hash=h,
+                                                 created_ms=now, updated_ms=now))
+        elif by_email.subscriber_hash != h or changed:
+            conn.execute(sa.update(ident).where(ident.c.id == by_email.id).values(subscriber_hash=h, updated_ms=now))
+
+
+# -- Mailchimp campaigns, activity, unsubscribes ------------------------------------------------------
+
+def pull_mailchimp_activity(ctx: Context) -> int:
+    """Campaigns sent since the cursor, then each recent campaign's activity and unsubscribes."""
+    lag_ms = int(ctx.settings.config.lag_window_s * 1000)
+    now = ctx.clock()
+    signpost = now - lag_ms
+    with ctx.store.begin() as conn:
+        cur = ctx.store.get_cursor(conn, "mailchimp_campaigns") or {"since_ms": None}
+    since_ms = cur["since_ms"]
+    campaigns = ctx.mailchimp.list_campaigns(iso(since_ms) if since_ms else None)
+    rows = []
+    for c in campaigns:
+        sent = parse_ms(c.get("send_time"))
+        if sent is None:
+            continue
+        rows.append({"id": c["id"], "send_time_ms": sent, "subject": (c.get("settings") or {}).get("subject_line"),
+                     "emails_sent": c.get("emails_sent") or 0, "fetched_ms": now})
+    with ctx.store.begin() as conn:
+        if rows:
+            ctx.store.upsert(conn, t.campaigns, rows, ["id"])
+        kept = [r["send_time_ms"] for r in rows if r["send_time_ms"] <= signpost]
+        new_since = max(kept + ([since_ms] if since_ms else [])) if kept or since_ms else None
+        ctx.store.set_cursor(conn, "mailchimp_campaigns", {"since_ms": new_since})
+        window = now - int(ctx.settings.config.activity_days * 86_400_000)
+        recent = [r.id for r in conn.execute(
+            sa.select(t.campaigns.c.id).where(t.campaigns.c.send_time_ms >= window).order_by(t.campaigns.c.send_time_ms))]
+    ctx.count("pulled.mailchimp_campaigns", len(rows))
+    total = 0
+    for cid in recent:
+        total += _pull_campaign_activity(ctx, cid, signpost)
+        total += _pull_campaign_unsubscribes(ctx, cid)
+    return total
+
+
+def _event_rows(ctx: Context, records: Iterable[dict], now: int) -> list[dict]:
+    rows = []
+    for r in records:
+        email = normalize_email(r.get("email_address"))
+        if email is None:
+            continue
+        action = r.get("action") or "unsubscribe"
+        rows.append({"source": "mailchimp", "event_id": r["event_id"], "email": email, "kind": action,
+                     "occurred_ms": parse_ms(r.get("timestamp")) or now, "campaign_id": r.get("campaign_id"),
+                     "url": r.get("url"), "bounce_type": r.get("type") if action == "bounce" else None,
+                     "detail": (r.get("reason") or None), "created_ms": now})
+    return rows
+
+
+def _pull_campaign_activity(ctx: Context, cid: str, signpost: int) -> int:
+    stream = f"mailchimp_activity:{cid}"
+    with ctx.store.begin() as conn:
+        cur = ctx.store.get_cursor(conn, stream) or {"since": None, "offset": 0}
+    if "signpost" not in cur:
+        cur = {**cur, "signpost": signpost}
+    pulled = 0
+    while True:
+        page = ctx.mailchimp.email_activity(cid, cur["since"], cur["offset"])
+        now = ctx.clock()
+        with ctx.store.begin() as conn:
+            n = ctx.store.insert_ignore(conn, t.events, _event_rows(ctx, page.records, now), ["source", "event_id"])
+            ctx.count("merged.events", n)
+            new = {**cur, "offset": page.next} if page.next is not None else {"since": iso(cur["signpost"]),
+                                                                              "offset": 0}
+            ctx.store.set_cursor(conn, stream, new)
+        pulled += len(page.records)
+        cur = new
+        if page.next is None:
+            break
+    ctx.count("pulled.mailchimp_activity", pulled)
+    return pulled
+
+
+def _pull_campaign_unsubscribes(ctx: Context, cid: str) -> int:
+    stream = f"mailchimp_unsubscribes:{cid}"
+    with ctx.store.begin() as conn:
+        cur = ctx.store.get_cursor(conn, stream) or {"offset": 0}
+    pulled = 0
+    while True:
+        page = ctx.mailchimp.unsubscribes(cid, cur["offset"])
+        now = ctx.clock()
+        with ctx.store.begin() as conn:
+            recs = [{**r, "action": "unsubscribe", "campaign_id": cid} for r in page.records]
+            n = ctx.store.insert_ignore(conn, t.events, _event_rows(ctx, recs, now), ["source", "event_id"])
+            ctx.count("merged.events", n)
+            cur = {"offset": cur["offset"] + len(page.records)}
+            ctx.store.set_cursor(conn, stream, cur)
+        pulled += len(page.records)
+        if page.next is None:
+            break
+    ctx.count("pulled.mailchimp_unsubscribes", pulled)
+    return pulled

@@ -1,0 +1,138 @@
+"""push: drain the outbox in batches, in a fixed order of kinds, marking each command done or failed.
+
+Property and member writes are idempotent. Tasks and notes are not, so they are marked `attempted`
+(committed) before the call; a command found `attempted` after a crash is first looked up in HubSpot by
+its idempotency key (kept in the body) and only created if absent (invariant 4).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from connectors.base import ConnectorError, Outcome, SkippableError
+from syncd.context import Context
+
+ORDER = ("mailchimp.subscribe", "mailchimp.upsert_member", "mailchimp.tags", "hubspot.update_contact",
+         "hubspot.lifecycle_demote", "hubspot.task", "hubspot.note")
+BATCH = {"mailchimp.subscribe": 500,        # batch subscribe: 500 members per call
+         "hubspot.update_contact": 100}     # batch update: 100 inputs per call
+
+
+def push(ctx: Context, should_stop: Callable[[], bool] = lambda: False) -> int:
+    """Drain every pending command. Returns how many were completed (done or failed for good)."""
+    handled = 0
+    for kind in ORDER:
+        while not should_stop():
+            with ctx.store.begin() as conn:
+                rows = ctx.store.claim(conn, BATCH.get(kind, 50), kinds=[kind])
+            if not rows:
+                break
+            handled += HANDLERS[kind](ctx, rows)
+    return handled
+
+
+def _finish(ctx: Context, row: Any, outcome: Outcome) -> None:
+    with ctx.store.begin() as conn:
+        if outcome.ok:
+            ctx.store.mark(conn, row.id, "done", result=outcome.detail or None)
+            ctx.count(f"pushed.{row.kind}")
+        else:
+            ctx.store.mark(conn, row.id, "failed", error=outcome.error)
+            ctx.store.quarantine(conn, row.kind.split(".")[0], row.target, outcome.error, row.payload, ctx.run_id)
+            ctx.count(f"failed.{row.kind}")
+            ctx.count("quarantined")
+            ctx.log.warning("push.failed", kind=row.kind, target=row.target, reason=outcome.error)
+
+
+def _one_by_one(ctx: Context, rows: list, call: Callable[[Any], Outcome]) -> int:
+    for row in rows:
+        try:
+            outcome = call(row)
+        except SkippableError as exc:
+            outcome = Outcome(key=row.key, ok=False, error=str(exc))
+        _finish(ctx, row, outcome)
+    return len(rows)
+
+
+def _subscribe(ctx: Context, rows: list) -> int:
+    members = [dict(r.payload) for r in rows]
+    outcomes = ctx.mailchimp.batch_subscribe(members, update_existing=False)
+    by_email = {o.key.lower(): o for o in outcomes}
+    for r in rows:
+        o = by_email.get(r.payload["email_address"].lower(), Outcome(key=r.key, ok=True))
+        if not o.ok and "exist" in o.error.lower():
+            # already a member (it joined by a form since the last pull): not an error, the next pull sees it
+            o = Outcome(key=r.key, ok=True, detail={"existing": True})
+        _finish(ctx, r, o)
+    return len(rows)
+
+
+def _upsert_member(ctx: Context, rows: list) -> int:
+    return _one_by_one(ctx, rows, lambda r: ctx.mailchimp.upsert_member(
+        r.payload["email_address"], r.payload["status_if_new"], r.payload["merge_fields"]))
+
+
+def _tags(ctx: Context, rows: list) -> int:
+    return _one_by_one(ctx, rows, lambda r: ctx.mailchimp.set_tags(
+        r.payload["email_address"], r.payload["active"], r.payload["inactive"]))
+
+
+def _update_contacts(ctx: Context, rows: list) -> int:
+    # several versions for one contact in one batch: send the merged latest values once
+    merged: dict[str, dict] = {}
+    for r in rows:
+        merged.setdefault(r.payload["id"], {}).update(r.payload["properties"])
+    outcomes = ctx.hubspot.update_contacts([{"id": i, "properties": p} for i, p in merged.items()])
+    by_id = {o.key: o for o in outcomes}
+    for r in rows:
+        _finish(ctx, r, by_id.get(r.payload["id"], Outcome(key=r.key, ok=True)))
+    return len(rows)
+
+
+def _demote(ctx: Context, rows: list) -> int:
+    def call(r: Any) -> Outcome:
+        # HubSpot ignores a backward lifecyclestage unless cleared first, in a separate request
+        outcome = Outcome(key=r.key, ok=True)
+        for value in r.payload["steps"]:
+            outcome = ctx.hubspot.update_contacts([{"id": r.payload["id"], "properties": {"lifecyclestage": value}}])[0]
+            if not outcome.ok:
+                break
+        return outcome
+    return _one_by_one(ctx, rows, call)
+
+
+def _exactly_once(ctx: Context, rows: list, object_type: str, create: Callable[[Any], str]) -> int:
+    for r in rows:
+        contact_id = r.payload["contact_id"]
+        if r.state == "attempted":
+            existing = ctx.hubspot.find_by_key(contact_id, object_type, r.key)
+            if existing:
+                ctx.count(f"recovered.{r.kind}")
+                _finish(ctx, r, Outcome(key=r.key, ok=True, detail={"id": existing, "recovered": True}))
+                continue
+        with ctx.store.begin() as conn:
+            ctx.store.mark(conn, r.id, "attempted")
+        try:
+            new_id = create(r)
+            outcome = Outcome(key=r.key, ok=True, detail={"id": new_id})
+        except SkippableError as exc:
+            outcome = Outcome(key=r.key, ok=False, error=str(exc))
+        _finish(ctx, r, outcome)
+    return len(rows)
+
+
+def _task(ctx: Context, rows: list) -> int:
+    return _exactly_once(ctx, rows, "tasks", lambda r: ctx.hubspot.create_task(
+        r.payload["contact_id"], r.payload.get("owner_id"), r.payload["properties"], r.key))
+
+
+def _note(ctx: Context, rows: list) -> int:
+    return _exactly_once(ctx, rows, "notes", lambda r: ctx.hubspot.create_note(
+        r.payload["contact_id"], r.payload["body"], r.payload["timestamp_ms"], r.key))
+
+
+HANDLERS: dict[str, Callable[[Context, list], int]] = {
+    "mailchimp.subscribe": _subscribe, "mailchimp.upsert_member": _upsert_member, "mailchimp.tags": _tags,
+    "hubspot.update_contact": _update_contacts, "hubspot.lifecycle_demote": _demote, "hubspot.task": _task,
+    "hubspot.note": _note,
+}
+__all__ = ["push", "ORDER", "ConnectorError"]

@@ -1,0 +1,17 @@
+"""Serve the daemon's health, metrics and status page in a background thread."""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import uvicorn
+
+from syncd.web.app import build_web
+
+
+def start_web(daemon: Any, port: int, host: str = "0.0.0.0") -> uvicorn.Server:
+    server = uvicorn.Server(uvicorn.Config(build_web(daemon), host=host, port=port, log_level="warning",
+                                           access_log=False, lifespan="off"))
+    server.install_signal_handlers = lambda: None  # the daemon owns SIGTERM
+    threading.Thread(target=server.run, name="web", daemon=True).start()
+    return server
