@@ -1,8 +1,715 @@
-"""PLACEHOLDER Mailchimp store (owned by the Mailchimp-side work)."""
+"""The sandbox's Mailchimp audience: members, merge fields, tags, sent campaigns and their activity.
+
+Members are lazily backed by the population: persona `i` in `pop.mailchimp_indices` is a member whose
+record is built on demand. Anything written through the API (or by simulated events) lives in an
+overlay of `Member` records. Every member has a *slot*: the persona index for persona-backed members,
+`pop.n + k` for the k-th address added through the API that matches no persona.
+
+Per-member columns (slot, status, last_changed, timestamp_opt, timestamp_signup) are numpy arrays,
+built once from the population on first need and kept up to date on every write, so filtering,
+sorting and counting 1,000,000 members is vectorized.
+
+Choices where the docs are silent (the harsher reading for a client, so syncd copes with either):
+- `last_changed` moves on every status change (API writes, hard bounces, unsubscribes) and on every
+  PUT/PATCH that updates an existing member; opens, clicks, soft bounces and tag changes do not move
+  it (they update member stats, member_rating and the activity feed).
+- `since_*` / `before_*` filters are strict and compare whole seconds (the API's resolution).
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from sandbox.mailchimp.activity import ACTION_NAMES, BOUNCE, BOUNCE_TYPES, CLICK, OPEN, Campaign
+from sandbox.mailchimp.merge_fields import MergeFieldSet, MergeValueError
+from sandbox.timefmt import DAY_MS, mailchimp_ts
+
+STATUSES = ("subscribed", "unsubscribed", "cleaned", "pending", "transactional", "archived")
+CODE = {s: i for i, s in enumerate(STATUSES)}
+COMPLIANCE = ("unsubscribed", "cleaned")
+SORT_FIELDS = {"timestamp_opt": "opt", "timestamp_signup": "signup", "last_changed": "changed"}
+_EMAIL = re.compile(r"^[^@\s\"(),:;<>\[\\\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
+_HASH = re.compile(r"^[0-9a-f]{32}$")
+
+
+def subscriber_hash(email: str) -> str:
+    """Mailchimp's member id: md5 of the lowercased address."""
+    return hashlib.md5(email.strip().lower().encode()).hexdigest()
+
+
+def valid_email(email: str) -> bool:
+    return bool(_EMAIL.match(email)) and len(email) <= 254  # addresses: at most 254 characters
+
+
+class MemberError(Exception):
+    """A member write Mailchimp refuses with 400: `title`, `detail`, optional `errors`, batch `code`."""
+
+    def __init__(self, title: str, detail: str, errors: list[dict[str, str]] | None = None,
+                 code: str = "ERROR_GENERIC", field: str = "", field_message: str = "") -> None:
+        super().__init__(detail)
+        self.title, self.detail, self.errors, self.code = title, detail, errors, code
+        self.field, self.field_message = field, field_message
+
+
+def compliance_error(email: str) -> MemberError:
+    return MemberError("Member In Compliance State",
+                       f"{email} is already a list member in compliance state due to unsubscribe, bounce, "
+                       "or compliance review and cannot be subscribed.")
+
+
+def invalid_email_error(email: str) -> MemberError:
+    msg = "Please provide a valid email address."
+    return MemberError("Invalid Resource", msg, [{"field": "email_address", "message": msg}],
+                       field="email_address", field_message=msg)
+
+
+@dataclass
+class Member:
+    slot: int
+    email: str
+    status: str
+    merge: dict[str, Any]
+    signup_ms: int
+    opt_ms: int
+    last_changed_ms: int
+    tags: dict[int, int] = field(default_factory=dict)   # tag id -> date added (ms), in added order
+    unsubscribe_reason: str = ""
+    vip: bool = False
+    language: str = ""
+    email_type: str = "html"
+    source: str = "Import"
+    ip_signup: str = ""
+    prior_status: str = ""    # status before archiving: compliance survives an archive
+
+    @property
+    def hash(self) -> str:
+        return subscriber_hash(self.email)
+
+
+class _Columns:
+    """Growable per-member numpy columns, indexed by position (base members first, then added ones)."""
+
+    NAMES = ("slot", "status", "changed", "opt", "signup")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.times_ready = False
+        cap = max(16, size * 5 // 4)
+        self.slot = np.zeros(cap, dtype=np.int64)
+        self.status = np.zeros(cap, dtype=np.int8)
+        self.changed = np.zeros(cap, dtype=np.int64)
+        self.opt = np.zeros(cap, dtype=np.int64)
+        self.signup = np.zeros(cap, dtype=np.int64)
+
+    def append(self) -> int:
+        if self.size == self.slot.size:
+            for name in self.NAMES:
+                old = getattr(self, name)
+                grown = np.zeros(old.size * 2, dtype=old.dtype)
+                grown[: old.size] = old
+                setattr(self, name, grown)
+        self.size += 1
+        return self.size - 1
+
+    def set(self, pos: int, m: Member) -> None:
+        self.slot[pos], self.status[pos], self.changed[pos] = m.slot, CODE[m.status], m.last_changed_ms
+        self.opt[pos], self.signup[pos] = m.opt_ms, m.signup_ms
+
+    def view(self, name: str) -> np.ndarray:
+        return getattr(self, name)[: self.size]
+
+
 class MailchimpStore:
-    def __init__(self, world):
+    """The audience of one world; see the module docstring for the model."""
+
+    def __init__(self, world: Any) -> None:
         self.world = world
-    def state(self):
-        return {"members": [], "campaigns": []}
-    def inject_event(self, email, action, url=None, campaign_id=None, ts_ms=None, bounce_type="hard"):
-        raise KeyError(email)
+        self.pop = world.population
+        self.list_id: str = world.list_id
+        self.created_ms = int(self.pop.start_ms) - 400 * DAY_MS
+        self.merge_fields = MergeFieldSet()
+        self.campaigns: list[Campaign] = []
+        self._campaign_by_id: dict[str, Campaign] = {}
+        self._base = np.asarray(self.pop.mailchimp_indices, dtype=np.int64)
+        self._overlay: dict[int, Member] = {}
+        self._hash_slot: dict[str, int] = {}          # current hash -> slot, overlay members only
+        self._extra_emails: list[str] = []            # slot pop.n + k -> address
+        self._added_pos: dict[int, int] = {}          # slot -> column position, members added via the API
+        self._cols: _Columns | None = None
+        self._tag_ids: dict[str, int] = {}            # lowercased name -> id
+        self._tag_names: dict[int, str] = {}
+        self._received = np.zeros(0, dtype=np.int32)  # per slot: campaigns received / opened / clicked
+        self._opened = np.zeros(0, dtype=np.int32)
+        self._clicked = np.zeros(0, dtype=np.int32)
+        self._subscribed: np.ndarray | None = None
+
+    # -- clock ------------------------------------------------------------------------------------
+    def now_ms(self) -> int:
+        return self.world.clock.now_ms()
+
+    # -- member lookup ----------------------------------------------------------------------------
+    def _is_base(self, slot: int) -> bool:
+        i = int(np.searchsorted(self._base, slot))
+        return i < self._base.size and int(self._base[i]) == slot
+
+    def _base_member(self, slot: int) -> Member:
+        p = self.pop.persona(slot)
+        signup, changed = int(p.mc_signup_ms), int(p.mc_last_changed_ms)
+        merge: dict[str, Any] = {"FNAME": p.firstname, "LNAME": p.lastname, "PHONE": p.phone}
+        reason = "N/A (Unsubscribed by admin)" if p.mc_status == "unsubscribed" else ""
+        return Member(slot, p.mc_email, p.mc_status, merge, signup, signup, changed, unsubscribe_reason=reason)
+
+    def _member(self, slot: int) -> Member:
+        m = self._overlay.get(slot)
+        return m if m is not None else self._base_member(slot)
+
+    def email_of(self, slot: int) -> str:
+        m = self._overlay.get(slot)
+        if m is not None:
+            return m.email
+        return self.pop.persona(slot).mc_email if slot < self.pop.n else self._extra_emails[slot - self.pop.n]
+
+    def slot_of_hash(self, h: str) -> int | None:
+        """The slot of the member whose address hashes to `h`, or None."""
+        if h in self._hash_slot:
+            return self._hash_slot[h]
+        i = self.pop.index_of_subscriber_hash(h)
+        if i is not None and i not in self._overlay and self._is_base(int(i)):
+            return int(i)
+        return None
+
+    def find(self, key: str) -> Member | None:
+        """A member by subscriber hash or address (case-insensitive), archived ones included."""
+        key = key.strip()
+        h = key.lower() if _HASH.match(key.lower()) else subscriber_hash(key)
+        slot = self.slot_of_hash(h)
+        return None if slot is None else self._member(slot)
+
+    def _require(self, email: str) -> Member:
+        m = self.find(email)
+        if m is None:
+            raise KeyError(email)
+        return m
+
+    # -- columns ----------------------------------------------------------------------------------
+    def _columns(self, times: bool = False) -> _Columns:
+        """The member columns, built on first need and then kept current by `_save`.
+
+        Statuses come vectorized from the population; the time columns (only needed by time filters
+        and sorts) are filled on the first such query: one pass over the personas.
+        """
+        if self._cols is None:
+            cols = _Columns(int(self._base.size))
+            cols.slot[: self._base.size] = self._base
+            for status in ("unsubscribed", "cleaned"):
+                where = np.searchsorted(self._base, self.pop.mailchimp_indices_with_status(status))
+                cols.status[where] = CODE[status]
+            for _ in self._added_pos:
+                cols.append()
+            self._cols = cols
+            self._replay_overlay()
+        if times and not self._cols.times_ready:
+            self._fill_times()
+        return self._cols
+
+    def _fill_times(self) -> None:
+        cols, size = self._cols, int(self._base.size)
+        vectorized = getattr(self.pop, "mailchimp_times", None)
+        if vectorized is not None:  # (signup_ms, last_changed_ms) aligned with mailchimp_indices
+            signup, changed = vectorized()
+        else:  # one persona at a time: ~20 s for a million members
+            signup, changed = np.empty(size, dtype=np.int64), np.empty(size, dtype=np.int64)
+            for pos, slot in enumerate(self._base.tolist()):
+                p = self.pop.persona(slot)
+                signup[pos], changed[pos] = p.mc_signup_ms, p.mc_last_changed_ms
+        cols.signup[:size], cols.opt[:size], cols.changed[:size] = signup, signup, changed
+        cols.times_ready = True
+        self._replay_overlay()
+
+    def _replay_overlay(self) -> None:
+        for slot, m in self._overlay.items():
+            self._cols.set(self._position(slot), m)
+
+    def _position(self, slot: int) -> int:
+        if slot in self._added_pos:
+            return self._added_pos[slot]
+        return int(np.searchsorted(self._base, slot))
+
+    def _save(self, m: Member, old_hash: str | None = None) -> None:
+        """Put a member in the overlay and refresh its hash index, columns and caches."""
+        if old_hash is not None and old_hash != m.hash:
+            self._hash_slot.pop(old_hash, None)
+        self._overlay[m.slot] = m
+        self._hash_slot[m.hash] = m.slot
+        if m.slot not in self._added_pos and not self._is_base(m.slot):
+            self._added_pos[m.slot] = int(self._base.size) + len(self._added_pos)
+            if self._cols is not None:
+                self._cols.append()
+        if self._cols is not None:
+            self._cols.set(self._position(m.slot), m)
+        self._subscribed = None
+
+    def _new_slot(self, email: str) -> int:
+        """A persona index when the address belongs to a persona not yet in the audience, else a new slot."""
+        i = self.pop.index_of_email(email)
+        if i is not None and int(i) not in self._overlay and not self._is_base(int(i)):
+            return int(i)
+        self._extra_emails.append(email)
+        return self.pop.n + len(self._extra_emails) - 1
+
+    # -- queries ----------------------------------------------------------------------------------
+    def list_members(self, *, status: str | None = None, since_changed_ms: int | None = None,
+                     before_changed_ms: int | None = None, since_opt_ms: int | None = None,
+                     before_opt_ms: int | None = None, sort_field: str | None = None,
+                     sort_dir: str = "ASC", offset: int = 0, count: int = 10) -> tuple[int, list[Member]]:
+        """(total matching, the page). Archived members only show with status="archived"."""
+        timed = any(v is not None for v in (since_changed_ms, before_changed_ms, since_opt_ms, before_opt_ms))
+        cols = self._columns(times=timed or bool(sort_field))
+        st = cols.view("status")
+        mask = st == CODE[status] if status else st != CODE["archived"]
+        for name, bound, later in (("changed", since_changed_ms, True), ("changed", before_changed_ms, False),
+                                   ("opt", since_opt_ms, True), ("opt", before_opt_ms, False)):
+            if bound is not None:
+                secs = cols.view(name) // 1000
+                mask &= secs > bound // 1000 if later else secs < bound // 1000
+        idx = np.flatnonzero(mask)
+        if sort_field:
+            order = np.argsort(cols.view(SORT_FIELDS[sort_field])[idx], kind="stable")
+            idx = idx[order[::-1] if sort_dir.upper() == "DESC" else order]
+        slots = cols.view("slot")[idx[offset: offset + count]]
+        return int(idx.size), [self._member(int(s)) for s in slots.tolist()]
+
+    def status_counts(self) -> dict[str, int]:
+        counts = np.bincount(self._columns().view("status"), minlength=len(STATUSES))
+        return {s: int(counts[CODE[s]]) for s in STATUSES}
+
+    def subscribed_persona_indices(self) -> np.ndarray:
+        """Sorted persona indices of currently subscribed members (cached until the next write)."""
+        if self._subscribed is None:
+            cols = self._columns()
+            slots = cols.view("slot")[cols.view("status") == CODE["subscribed"]]
+            self._subscribed = np.sort(slots[slots < self.pop.n])
+        return self._subscribed
+
+    def _subscribed_slots(self) -> np.ndarray:
+        cols = self._columns()
+        return np.sort(cols.view("slot")[cols.view("status") == CODE["subscribed"]])
+
+    # -- member writes ----------------------------------------------------------------------------
+    def _merge(self, given: Any, current: dict[str, Any] | None, skip: bool) -> dict[str, Any]:
+        try:
+            return self.merge_fields.validate(given, current, skip)
+        except MergeValueError as exc:
+            first = exc.errors[0]
+            raise MemberError("Invalid Resource", exc.detail, exc.errors, field=first["field"],
+                              field_message=first["message"]) from None
+
+    def create(self, email: str, status: str, fields: dict[str, Any], skip_merge_validation: bool = False,
+               source: str = "API - Generic") -> Member:
+        """Add a new member. Raises MemberError (invalid address, merge values, member exists)."""
+        email = email.strip()
+        if not valid_email(email):
+            raise invalid_email_error(email)
+        existing = self.find(email)
+        if existing is not None and existing.status != "archived":
+            raise MemberError("Member Exists",
+                              f"{email} is already a list member. Use PUT to insert or update list members.",
+                              code="ERROR_CONTACT_EXISTS")
+        if existing is not None:
+            return self.update(existing, {**fields, "status": status}, skip_merge_validation)
+        merge = self._merge(fields.get("merge_fields"), None, skip_merge_validation)
+        now = self.now_ms()
+        m = Member(self._new_slot(email), email, status, merge, now, now, now, source=source,
+                   ip_signup=str(fields.get("ip_signup") or ""))
+        self._apply_attrs(m, fields)
+        self._save(m)
+        self._tag(m, [(t, "active") for t in fields.get("tags") or []], now)
+        return m
+
+    def update(self, m: Member, fields: dict[str, Any], skip_merge_validation: bool = False) -> Member:
+        """Change an existing member (status, address, merge values, attributes); bumps last_changed.
+
+        Raises MemberError: compliance state, invalid or taken address, bad merge values.
+        """
+        status = fields.get("status")
+        was = m.prior_status if m.status == "archived" else m.status
+        if status == "subscribed" and was in COMPLIANCE:
+            raise compliance_error(m.email)
+        new_email = str(fields.get("email_address") or m.email).strip()
+        if new_email.lower() != m.email.lower():
+            if not valid_email(new_email):
+                raise invalid_email_error(new_email)
+            if self.find(new_email) is not None:
+                raise MemberError("Member Exists", f"{new_email} is already a list member.",
+                                  code="ERROR_CONTACT_EXISTS")
+        merge = self._merge(fields.get("merge_fields"), m.merge, skip_merge_validation)
+        now = self.now_ms()
+        old_hash = m.hash
+        new = replace(m, email=new_email, merge=merge, last_changed_ms=now, tags=dict(m.tags))
+        if status and status != m.status:
+            new.status, new.prior_status = status, ""
+            if status == "subscribed":
+                new.opt_ms = now
+            new.unsubscribe_reason = "N/A (Unsubscribed by admin)" if status == "unsubscribed" else ""
+        self._apply_attrs(new, fields)
+        self._save(new, old_hash)
+        return new
+
+    @staticmethod
+    def _apply_attrs(m: Member, fields: dict[str, Any]) -> None:
+        for name in ("vip", "language", "email_type"):
+            if fields.get(name) is not None:
+                setattr(m, name, fields[name])
+
+    def upsert(self, key: str, fields: dict[str, Any], skip_merge_validation: bool = False) -> tuple[Member, bool]:
+        """PUT semantics: create with `status_if_new`, else update (with `status` when given).
+
+        `key` is the path's subscriber hash or address; it must match `email_address`.
+        Returns (member, created). Raises MemberError.
+        """
+        email = str(fields["email_address"]).strip()
+        key_hash = key.lower() if _HASH.match(key.lower()) else subscriber_hash(key)
+        if not valid_email(email):
+            raise invalid_email_error(email)
+        if key_hash != subscriber_hash(email):
+            raise MemberError("Invalid Resource",
+                              "The resource submitted could not be validated. For field-specific details, "
+                              "see the 'errors' array.",
+                              [{"field": "email_address",
+                                "message": "The email address does not match the subscriber hash in the URL."}])
+        existing = self.find(email)
+        if existing is None:
+            return self.create(email, fields["status_if_new"], fields, skip_merge_validation), True
+        return self.update(existing, fields, skip_merge_validation), False
+
+    def archive(self, m: Member) -> None:
+        """DELETE: the member is archived (kept, hidden from default listings)."""
+        if m.status != "archived":
+            self._save(replace(m, status="archived", prior_status=m.status, last_changed_ms=self.now_ms()))
+
+    def batch(self, members: list[dict[str, Any]], update_existing: bool, sync_tags: bool,
+              skip_merge_validation: bool = False) -> dict[str, Any]:
+        """Batch subscribe: per-member outcomes, never an HTTP error for one bad member."""
+        new: list[Member] = []
+        updated: list[Member] = []
+        errors: list[dict[str, str]] = []
+        for item in members:
+            email = str(item.get("email_address", "")).strip()
+            try:
+                existing = self.find(email) if valid_email(email) else None
+                if existing is None:
+                    if not item.get("status"):
+                        raise MemberError("Invalid Resource", "Required fields were not provided: status",
+                                          field="status", field_message="Please provide a status.")
+                    m = self.create(email, item["status"], {k: v for k, v in item.items() if k != "tags"},
+                                    skip_merge_validation)
+                    new.append(m)
+                elif not update_existing:
+                    raise MemberError("Member Exists",
+                                      f"{email} is already a list member, do you want to update? please provide "
+                                      "update_existing:true in the request body", code="ERROR_CONTACT_EXISTS")
+                else:
+                    m = self.update(existing, item, skip_merge_validation)
+                    updated.append(m)
+                if item.get("tags") is not None:
+                    self._sync_tags(m, item["tags"], replace_all=sync_tags)
+            except MemberError as exc:
+                errors.append({"email_address": email, "error": exc.detail, "error_code": exc.code,
+                               "field": exc.field, "field_message": exc.field_message})
+        return {"new_members": [self._member(m.slot) for m in new],
+                "updated_members": [self._member(m.slot) for m in updated],
+                "errors": errors, "total_created": len(new), "total_updated": len(updated),
+                "error_count": len(errors)}
+
+    # -- tags -------------------------------------------------------------------------------------
+    def tag_id(self, name: str, create: bool) -> int | None:
+        key = name.strip().lower()
+        if key not in self._tag_ids and create:
+            tid = 100_000 + len(self._tag_ids) + 1
+            self._tag_ids[key], self._tag_names[tid] = tid, name.strip()
+        return self._tag_ids.get(key)
+
+    def tag_name(self, tid: int) -> str:
+        return self._tag_names[tid]
+
+    def _tag(self, m: Member, changes: Iterable[tuple[str, str]], now: int) -> Member:
+        tags = dict(m.tags)
+        for name, status in changes:
+            tid = self.tag_id(name, create=status == "active")
+            if tid is None:
+                continue
+            if status == "active":
+                tags.setdefault(tid, now)
+            else:
+                tags.pop(tid, None)
+        if tags != m.tags:
+            m = replace(m, tags=tags)
+            self._save(m)
+        return m
+
+    def update_tags(self, m: Member, changes: Sequence[tuple[str, str]]) -> Member:
+        """Apply [(name, active|inactive)]; unknown active tags are created, unknown inactive ignored."""
+        return self._tag(m, changes, self.now_ms())
+
+    def _sync_tags(self, m: Member, names: list[str], replace_all: bool) -> None:
+        changes = [(n, "active") for n in names]
+        if replace_all:
+            wanted = {n.strip().lower() for n in names}
+            changes += [(self.tag_name(t), "inactive") for t in m.tags if self.tag_name(t).lower() not in wanted]
+        self._tag(self._member(m.slot), changes, self.now_ms())
+
+    def search_tags(self, name: str | None) -> list[tuple[int, str]]:
+        needle = (name or "").strip().lower()
+        return [(tid, n) for tid, n in self._tag_names.items() if needle in n.lower()]
+
+    # -- campaigns and events (also called by the simulator) --------------------------------------
+    def _grow_counters(self, size: int) -> None:
+        if size > self._received.size:
+            cap = max(size, self.pop.n, self._received.size * 2)
+            for name in ("_received", "_opened", "_clicked"):
+                old = getattr(self, name)
+                grown = np.zeros(cap, dtype=np.int32)
+                grown[: old.size] = old
+                setattr(self, name, grown)
+
+    def add_campaign(self, send_time_ms: int, subject: str, links: list[str]) -> str:
+        """A sent regular campaign to the list; recipients = members subscribed now. Returns its id."""
+        recipients = self._subscribed_slots()
+        seq = len(self.campaigns) + 1
+        cid = Campaign.make_id(self.list_id, seq)
+        camp = Campaign(cid, 100_000 + seq, int(send_time_ms) - 3_600_000, int(send_time_ms), subject,
+                        recipients, list(links))
+        self.campaigns.append(camp)
+        self._campaign_by_id[cid] = camp
+        if recipients.size:
+            self._grow_counters(int(recipients[-1]) + 1)
+            self._received[recipients] += 1
+        return cid
+
+    def campaign(self, campaign_id: str) -> Campaign:
+        """Raises KeyError for an unknown id."""
+        return self._campaign_by_id[campaign_id]
+
+    def _event(self, email: str, campaign_id: str, ts_ms: int, action: int, url: str | None = None,
+               bounce_type: int = 0) -> Member:
+        m = self._require(email)
+        camp = self.campaign(campaign_id)
+        first = camp.record(m.slot, action, int(ts_ms), url, bounce_type)
+        if first:
+            self._grow_counters(m.slot + 1)
+            (self._opened if action == OPEN else self._clicked)[m.slot] += 1
+        return m
+
+    def record_open(self, email: str, campaign_id: str, ts_ms: int) -> None:
+        """Raises KeyError for an unknown address or campaign."""
+        self._event(email, campaign_id, ts_ms, OPEN)
+
+    def record_click(self, email: str, campaign_id: str, ts_ms: int, url: str | None) -> None:
+        """Raises KeyError for an unknown address or campaign."""
+        self._event(email, campaign_id, ts_ms, CLICK, url)
+
+    def record_bounce(self, email: str, campaign_id: str, ts_ms: int, bounce_type: str = "hard") -> None:
+        """A hard bounce cleans the member. Raises KeyError (unknown address or campaign), ValueError (type)."""
+        if bounce_type not in BOUNCE_TYPES:
+            raise ValueError("bounce_type must be 'hard' or 'soft'")
+        m = self._event(email, campaign_id, ts_ms, BOUNCE, bounce_type=BOUNCE_TYPES[bounce_type])
+        if bounce_type == "hard" and m.status != "cleaned":
+            self._save(replace(m, status="cleaned", last_changed_ms=int(ts_ms), tags=dict(m.tags)))
+
+    def record_unsubscribe(self, email: str, campaign_id: str, ts_ms: int, reason: str | None = None) -> None:
+        """The member becomes unsubscribed; listed by reports/{id}/unsubscribed. Raises KeyError."""
+        m = self._require(email)
+        camp = self.campaign(campaign_id)
+        text = reason or "N/A (Unsubscribed via campaign)"
+        camp.unsubscribes.append((m.slot, int(ts_ms), text))
+        self._save(replace(m, status="unsubscribed", unsubscribe_reason=text, last_changed_ms=int(ts_ms),
+                           tags=dict(m.tags)))
+
+    def inject_event(self, email: str, action: str, url: str | None = None, campaign_id: str | None = None,
+                     ts_ms: int | None = None, bounce_type: str = "hard") -> None:
+        """One open|click|bounce|unsubscribe; campaign None = the latest sent (one is created if none).
+
+        Raises KeyError (unknown address or campaign id), ValueError (unknown action).
+        """
+        ts = self.now_ms() if ts_ms is None else int(ts_ms)
+        self._require(email)
+        if campaign_id is None:
+            campaign_id = (max(self.campaigns, key=lambda c: c.send_ms).id if self.campaigns
+                           else self.add_campaign(ts, "Sandbox campaign", [url] if url else []))
+        if action == "open":
+            self.record_open(email, campaign_id, ts)
+        elif action == "click":
+            self.record_click(email, campaign_id, ts, url)
+        elif action == "bounce":
+            self.record_bounce(email, campaign_id, ts, bounce_type)
+        elif action == "unsubscribe":
+            self.record_unsubscribe(email, campaign_id, ts)
+        else:
+            raise ValueError(f"unknown action {action!r}")
+
+    # -- API representations ----------------------------------------------------------------------
+    def member_stats(self, slot: int) -> tuple[float, float, int]:
+        """(avg_open_rate, avg_click_rate, member_rating 1-5) from the campaigns the member got."""
+        got = int(self._received[slot]) if slot < self._received.size else 0
+        if not got:
+            return 0.0, 0.0, 2
+        opened, clicked = int(self._opened[slot]) / got, int(self._clicked[slot]) / got
+        return round(opened, 4), round(clicked, 4), min(5, 1 + int(opened * 3 + clicked * 4))
+
+    def member_dict(self, m: Member) -> dict[str, Any]:
+        """The member as GET /lists/{id}/members/{hash} returns it (without _links)."""
+        h = m.hash
+        open_rate, click_rate, rating = self.member_stats(m.slot)
+        full_name = f"{m.merge.get('FNAME', '')} {m.merge.get('LNAME', '')}".strip()
+        body: dict[str, Any] = {
+            "id": h, "email_address": m.email,
+            "unique_email_id": hashlib.md5(f"ueid-{h}".encode()).hexdigest()[:10],
+            "contact_id": hashlib.md5(f"contact-{self.list_id}-{h}".encode()).hexdigest(),
+            "full_name": full_name, "web_id": int(h[:8], 16) % 1_000_000_000, "email_type": m.email_type,
+            "status": m.status, "consents_to_one_to_one_messaging": True,
+            "merge_fields": self.merge_fields.render(m.merge),
+            "stats": {"avg_open_rate": open_rate, "avg_click_rate": click_rate},
+            "ip_signup": m.ip_signup, "timestamp_signup": mailchimp_ts(m.signup_ms),
+            "ip_opt": "198.51.100.%d" % (m.slot % 254 + 1), "timestamp_opt": mailchimp_ts(m.opt_ms),
+            "member_rating": rating, "last_changed": mailchimp_ts(m.last_changed_ms), "language": m.language,
+            "vip": m.vip, "email_client": "",
+            "location": {"latitude": 0, "longitude": 0, "gmtoff": 0, "dstoff": 0, "country_code": "",
+                         "timezone": "", "region": ""},
+            "source": m.source, "tags_count": len(m.tags),
+            "tags": [{"id": tid, "name": self.tag_name(tid)} for tid in m.tags],
+            "list_id": self.list_id,
+        }
+        if m.status == "unsubscribed":
+            body["unsubscribe_reason"] = m.unsubscribe_reason or "Unspecified"
+        return body
+
+    def member_tags(self, m: Member) -> list[dict[str, Any]]:
+        return [{"id": tid, "name": self.tag_name(tid), "date_added": mailchimp_ts(ms)} for tid, ms in m.tags.items()]
+
+    def campaign_dict(self, c: Campaign) -> dict[str, Any]:
+        """The campaign as GET /campaigns/{id} returns it (without _links)."""
+        delivered = max(c.emails_sent - c.hard_bounces - c.soft_bounces, 1)
+        archive = f"http://eepurl.com/sandbox{c.web_id}"
+        return {
+            "id": c.id, "web_id": c.web_id, "type": "regular", "create_time": mailchimp_ts(c.create_ms),
+            "archive_url": archive, "long_archive_url": f"https://us1.campaign-archive.com/?u=sandbox&id={c.id}",
+            "status": "sent", "emails_sent": c.emails_sent, "send_time": mailchimp_ts(c.send_ms),
+            "content_type": "template", "needs_block_refresh": False, "resendable": False,
+            "recipients": {"list_id": self.list_id, "list_is_active": True, "list_name": LIST_NAME,
+                           "segment_text": "", "recipient_count": c.emails_sent},
+            "settings": {"subject_line": c.subject, "preview_text": "", "title": c.title,
+                         "from_name": "Sandbox Marketing", "reply_to": "marketing@sandbox.example.com",
+                         "use_conversation": False, "to_name": "*|FNAME|*", "folder_id": "",
+                         "authenticate": True, "auto_footer": False, "inline_css": False, "auto_tweet": False,
+                         "fb_comments": True, "timewarp": False, "template_id": 0, "drag_and_drop": True},
+            "tracking": {"opens": True, "html_clicks": True, "text_clicks": False, "goal_tracking": False,
+                         "ecomm360": False, "google_analytics": "", "clicktale": ""},
+            "report_summary": {"opens": c.opens, "unique_opens": c.unique_opens,
+                               "open_rate": round(c.unique_opens / delivered, 4), "clicks": c.clicks,
+                               "subscriber_clicks": c.unique_clicks,
+                               "click_rate": round(c.unique_clicks / delivered, 4),
+                               "ecommerce": {"total_orders": 0, "total_spent": 0, "total_revenue": 0}},
+            "delivery_status": {"enabled": False},
+        }
+
+    def email_activity(self, c: Campaign, since_ms: int | None, offset: int, count: int) -> tuple[int, list[dict]]:
+        """(total emails, page of EmailActivity entries without _links)."""
+        for other in self.campaigns:
+            if other is not c:
+                other.drop_index()  # keep one campaign's index: a 1M-recipient index is ~10 MB
+        total, page, cols = c.activity_page(since_ms, offset, count)
+        out = []
+        for slot, rows in page:
+            email = self.email_of(slot)
+            activity = []
+            for r in rows:
+                action = int(cols["action"][r])
+                item: dict[str, Any] = {"action": ACTION_NAMES[action],
+                                        "timestamp": mailchimp_ts(int(cols["ts_ms"][r])),
+                                        "ip": "198.51.100.%d" % (slot % 254 + 1)}
+                if action == CLICK:
+                    item["url"] = c.links[int(cols["url"][r])] if int(cols["url"][r]) >= 0 else ""
+                if action == BOUNCE:
+                    item["type"] = "hard" if int(cols["bounce"][r]) == BOUNCE_TYPES["hard"] else "soft"
+                activity.append(item)
+            out.append({"campaign_id": c.id, "list_id": self.list_id, "list_is_active": True,
+                        "email_id": subscriber_hash(email), "email_address": email, "activity": activity})
+        return total, out
+
+    def unsubscribes(self, c: Campaign, offset: int, count: int) -> tuple[int, list[dict]]:
+        out = []
+        for slot, ts, reason in c.unsubscribes[offset: offset + count]:
+            m = self._member(slot)
+            out.append({"email_id": m.hash, "email_address": m.email,
+                        "merge_fields": self.merge_fields.render(m.merge), "vip": m.vip,
+                        "timestamp": mailchimp_ts(ts), "reason": reason, "campaign_id": c.id,
+                        "list_id": self.list_id, "list_is_active": True})
+        return len(c.unsubscribes), out
+
+    def activity_feed(self, m: Member, filters: set[str] | None, offset: int, count: int) -> tuple[int, list[dict]]:
+        """The member's activity, newest first: sent, open, click, bounce, unsub."""
+        items: list[tuple[int, dict[str, Any]]] = []
+        for c in self.campaigns:
+            base = {"campaign_id": c.id, "campaign_title": c.title}
+            if c.received(m.slot):
+                items.append((c.send_ms, {"activity_type": "sent", **base}))
+            for ts, action, url, bounce in c.events_of(m.slot):
+                item = {"activity_type": ACTION_NAMES[action], **base}
+                if url:
+                    item["link_clicked"] = url
+                if bounce:
+                    item["bounce_type"] = bounce
+                items.append((ts, item))
+            for slot, ts, reason in c.unsubscribes:
+                if slot == m.slot:
+                    items.append((ts, {"activity_type": "unsub", "unsubscribe_reason": reason, **base}))
+        if filters:
+            items = [it for it in items if it[1]["activity_type"] in filters]
+        items.sort(key=lambda it: it[0], reverse=True)
+        page = [{**item, "created_at_timestamp": mailchimp_ts(ts)} for ts, item in items[offset: offset + count]]
+        return len(items), page
+
+    def list_dict(self) -> dict[str, Any]:
+        """The audience as GET /lists/{id} returns it (without _links)."""
+        counts = self.status_counts()
+        last_sent = max((c.send_ms for c in self.campaigns), default=None)
+        sent = sum(c.emails_sent for c in self.campaigns)
+        stats: dict[str, Any] = {
+            "member_count": counts["subscribed"], "total_contacts": sum(counts.values()),
+            "unsubscribe_count": counts["unsubscribed"], "cleaned_count": counts["cleaned"],
+            "member_count_since_send": 0, "unsubscribe_count_since_send": 0, "cleaned_count_since_send": 0,
+            "campaign_count": len(self.campaigns), "merge_field_count": len(self.merge_fields.fields),
+            "avg_sub_rate": 0, "avg_unsub_rate": 0, "target_sub_rate": 0,
+            "open_rate": round(sum(c.unique_opens for c in self.campaigns) / sent, 4) if sent else 0,
+            "click_rate": round(sum(c.unique_clicks for c in self.campaigns) / sent, 4) if sent else 0,
+        }
+        if last_sent is not None:
+            stats["campaign_last_sent"] = mailchimp_ts(last_sent)
+        return {
+            "id": self.list_id, "web_id": int(self.list_id, 16) % 1_000_000, "name": LIST_NAME,
+            "contact": {"company": "Sandbox Inc", "address1": "1 Loopback Way", "address2": "", "city": "Atlanta",
+                        "state": "GA", "zip": "30308", "country": "US", "phone": ""},
+            "permission_reminder": "You signed up for updates on our website.", "use_archive_bar": True,
+            "campaign_defaults": {"from_name": "Sandbox Marketing", "from_email": "marketing@sandbox.example.com",
+                                  "subject": "", "language": "en"},
+            "notify_on_subscribe": "", "notify_on_unsubscribe": "", "date_created": mailchimp_ts(self.created_ms),
+            "list_rating": 3, "email_type_option": False,
+            "subscribe_url_short": f"http://eepurl.com/sandbox{self.list_id[:4]}",
+            "subscribe_url_long": f"https://sandbox.us1.list-manage.com/subscribe?u=sandbox&id={self.list_id}",
+            "beamer_address": f"us1-{self.list_id}@inbound.mailchimp.com", "visibility": "pub",
+            "double_optin": False, "has_welcome": False, "marketing_permissions": False, "modules": [],
+            "stats": stats,
+        }
+
+    def state(self) -> dict[str, Any]:
+        """Every member (archived included) and campaign, as the API shows them."""
+        cols = self._columns()
+        members = [self.member_dict(self._member(int(s))) for s in cols.view("slot").tolist()]
+        return {"members": members, "campaigns": [self.campaign_dict(c) for c in self.campaigns]}
+
+
+LIST_NAME = "Sandbox Leads"
