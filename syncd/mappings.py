@@ -1,0 +1,299 @@
+"""Field mappings: which HubSpot contact properties fill which Mailchimp merge fields, what marketing
+consent looks like, and which HubSpot properties syncd owns.
+
+`load_mappings` validates the admin's YAML against mappings/schema.json and then semantically, listing
+every problem as "file:line: reason". `apply` is pure: properties in, merge fields out.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "mappings" / "schema.json"
+
+# Mailchimp merge tags: at most 10 characters of A-Z, 0-9 and _.
+MERGE_TAG = re.compile(r"^[A-Z0-9_]{1,10}$")
+SIMPLE_TRANSFORMS = ("none", "upper", "lower", "title")
+DATE_TRANSFORM = re.compile(r"^date:((?:YYYY|MM|DD)(?:[-/.](?:YYYY|MM|DD)){0,2})$")
+TRUNCATE_TRANSFORM = re.compile(r"^truncate:([1-9][0-9]*)$")
+# Identity and bookkeeping properties: syncd must never rewrite them, whatever the file says.
+NEVER_OWNED = frozenset({"email", "hs_object_id", "createdate", "lastmodifieddate"})
+_CHECKED_SEMANTICALLY = {"merge_tag", "transform"}  # their schema errors are replaced by clearer ones
+
+
+class MappingsError(Exception):
+    """A mappings file is invalid. `problems` lists each as "file:line: reason"."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("invalid mappings:\n  " + "\n  ".join(self.problems))
+
+
+class MappingValueError(ValueError):
+    """A property value cannot become its merge field (e.g. text in a number field)."""
+
+
+@dataclass(frozen=True)
+class FieldMapping:
+    hubspot: str
+    merge_tag: str
+    type: str
+    transform: str = "none"
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Consent:
+    hubspot_property: str
+    granted_values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Mappings:
+    fields: tuple[FieldMapping, ...]
+    consent: Consent
+    owned_properties: tuple[str, ...]
+    source: str = ""
+
+    @property
+    def merge_tags(self) -> frozenset[str]:
+        return frozenset(f.merge_tag for f in self.fields)
+
+    @property
+    def hubspot_properties(self) -> tuple[str, ...]:
+        """Every HubSpot property syncd needs to read for these mappings (mapped, consent, owned)."""
+        names = [f.hubspot for f in self.fields] + [self.consent.hubspot_property, *self.owned_properties]
+        return tuple(dict.fromkeys(names))
+
+
+def load_mappings(path: str | Path) -> Mappings:
+    """Read and validate the mappings file at `path`; return frozen Mappings.
+
+    Raises MappingsError listing every problem ("file:line: reason"): YAML syntax, schema violations,
+    duplicate or malformed merge tags, unknown transforms, identity properties listed as owned.
+    """
+    name = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise MappingsError([f"{name}: cannot read: {exc.strerror or exc}"]) from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise MappingsError([f"{name}:{mark.line + 1 if mark else 1}: not valid YAML: {exc.problem}"]) from None
+    if root is None:
+        raise MappingsError([f"{name}:1: empty file"])
+    problems = [_schema_problem(name, root, err) for err in _schema_errors(data)]
+    if isinstance(data, dict):
+        problems += _semantic_problems(name, root, data)
+    if problems:
+        raise MappingsError(sorted(set(problems), key=_line_key))
+    return _build(data, root, name)
+
+
+@lru_cache(maxsize=1)
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
+
+
+def _schema_errors(data: Any) -> list[Any]:
+    errors = _validator().iter_errors(data)
+    return [e for e in errors if not (e.absolute_path and e.absolute_path[-1] in _CHECKED_SEMANTICALLY)]
+
+
+def _schema_problem(name: str, root: yaml.Node, err: Any) -> str:
+    path = list(err.absolute_path)
+    if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+        extra = [k for k in err.instance if k not in err.schema.get("properties", {})]
+        if extra:
+            where = ".".join(str(p) for p in path)
+            return (f"{name}:{_line_of(root, [*path, extra[0]])}: unknown key '{extra[0]}'"
+                    + (f" in {where}" if where else ""))
+    where = ".".join(str(p) for p in path)
+    return f"{name}:{_line_of(root, path)}: " + (f"{where}: " if where else "") + err.message
+
+
+def _semantic_problems(name: str, root: yaml.Node, data: dict[str, Any]) -> list[str]:
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    fields = data.get("fields") if isinstance(data.get("fields"), list) else []
+    for i, item in enumerate(fields):
+        if not isinstance(item, dict):
+            continue
+        tag, transform = item.get("merge_tag"), item.get("transform", "none")
+        if isinstance(tag, str):
+            line = _line_of(root, ["fields", i, "merge_tag"])
+            if not MERGE_TAG.match(tag):
+                problems.append(f"{name}:{line}: merge tag '{tag}' must be 1-10 characters of A-Z, 0-9 and _")
+            if tag in seen:
+                problems.append(f"{name}:{line}: duplicate merge tag '{tag}' (first on line {seen[tag]})")
+            seen.setdefault(tag, line)
+        if not _valid_transform(transform):
+            problems.append(f"{name}:{_line_of(root, ['fields', i, 'transform'])}: unknown transform "
+                            f"{transform!r} (none, upper, lower, title, date:YYYY-MM-DD, truncate:N)")
+    owned = data.get("owned_properties") if isinstance(data.get("owned_properties"), list) else []
+    for i, prop in enumerate(owned):
+        if prop in NEVER_OWNED:
+            problems.append(f"{name}:{_line_of(root, ['owned_properties', i])}: '{prop}' cannot be owned: "
+                            "syncd never rewrites identity properties")
+    return problems
+
+
+def _valid_transform(transform: Any) -> bool:
+    return isinstance(transform, str) and (transform in SIMPLE_TRANSFORMS or bool(DATE_TRANSFORM.match(transform))
+                                           or bool(TRUNCATE_TRANSFORM.match(transform)))
+
+
+def _line_of(node: yaml.Node, path: Sequence[Any]) -> int:
+    """1-based line of the deepest node found along `path` (a mapping key's own line)."""
+    line = node.start_mark.line + 1
+    for part in path:
+        if isinstance(node, yaml.MappingNode):
+            pair = next(((k, v) for k, v in node.value if k.value == str(part)), None)
+            if pair is None:
+                break
+            line, node = pair[0].start_mark.line + 1, pair[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def _line_key(problem: str) -> tuple[int, str]:
+    match = re.match(r"^.*?:(\d+):", problem)
+    return (int(match.group(1)) if match else 0, problem)
+
+
+def _build(data: dict[str, Any], root: yaml.Node, name: str) -> Mappings:
+    fields = tuple(
+        FieldMapping(hubspot=f["hubspot"], merge_tag=f["merge_tag"], type=f["type"],
+                     transform=f.get("transform", "none"), line=_line_of(root, ["fields", i]))
+        for i, f in enumerate(data["fields"]))
+    consent = Consent(data["consent"]["hubspot_property"], tuple(data["consent"]["granted_values"]))
+    return Mappings(fields=fields, consent=consent, owned_properties=tuple(data["owned_properties"]), source=name)
+
+
+def apply(mappings: Mappings, properties: Mapping[str, str | None]) -> dict[str, Any]:
+    """Return the merge fields for a contact's HubSpot `properties`: only mapped tags, in mapping order.
+
+    A property missing from `properties` is left out (unknown, so not overwritten); a None or "" value
+    becomes "" (Mailchimp clears the field). Raises MappingValueError when a value does not fit its
+    field's type or transform (the caller quarantines that record).
+    """
+    merged: dict[str, Any] = {}
+    for field in mappings.fields:
+        if field.hubspot not in properties:
+            continue
+        value = properties[field.hubspot]
+        if value is None or value == "":
+            merged[field.merge_tag] = ""
+            continue
+        try:
+            merged[field.merge_tag] = _as_type(field.type, _transform(field.transform, str(value)))
+        except ValueError as exc:
+            raise MappingValueError(f"{field.hubspot} -> {field.merge_tag}: {exc}") from None
+    return merged
+
+
+def _transform(transform: str, value: str) -> str:
+    if transform == "upper":
+        return value.upper()
+    if transform == "lower":
+        return value.lower()
+    if transform == "title":
+        return value.title()
+    if match := TRUNCATE_TRANSFORM.match(transform):
+        return value[: int(match.group(1))]
+    if match := DATE_TRANSFORM.match(transform):
+        fmt = match.group(1).replace("YYYY", "%Y").replace("MM", "%m").replace("DD", "%d")
+        return _parse_hubspot_date(value).strftime(fmt)
+    return value
+
+
+def _parse_hubspot_date(value: str) -> datetime:
+    # HubSpot sends date properties as epoch milliseconds or ISO 8601 (datetime properties end in Z).
+    text = value.strip()
+    if text.isdigit():
+        return datetime.fromtimestamp(int(text) / 1000, tz=timezone.utc)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{value[:40]!r} is not a date") from None
+    return parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed
+
+
+def _as_type(kind: str, value: str) -> Any:
+    if kind != "number":
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"{value[:40]!r} is not a number") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ValueError(f"{value[:40]!r} is not a finite number")
+    return int(number) if number.is_integer() else number
+
+
+def consent_granted(mappings: Mappings, properties: Mapping[str, str | None]) -> bool:
+    """Return whether `properties` show marketing consent (a multi-select value is split on ';')."""
+    value = properties.get(mappings.consent.hubspot_property)
+    if not value:
+        return False
+    return any(part.strip() in mappings.consent.granted_values for part in str(value).split(";"))
+
+
+def check_against(mappings: Mappings, hubspot_properties: list[dict[str, Any]],
+                  merge_fields: list[dict[str, Any]]) -> list[str]:
+    """Compare mappings with the live schemas; return the problems found (empty when all is well).
+
+    `hubspot_properties` as GET /crm/v3/properties/contacts returns them (name, type, options);
+    `merge_fields` as GET /lists/{id}/merge-fields returns them (tag, type). Each problem starts with
+    the mappings file (and line, for a field).
+    """
+    props = {p.get("name"): p for p in hubspot_properties}
+    tags = {m.get("tag"): m for m in merge_fields}
+    found = [*_field_problems(mappings, props, tags), *_consent_problems(mappings.consent, props)]
+    found += [(None, f"owned HubSpot property '{name}' does not exist (create it before syncd writes it)")
+              for name in mappings.owned_properties if name not in props]
+    source = mappings.source or "mappings"
+    return [f"{source}:{line}: {msg}" if line else f"{source}: {msg}" for line, msg in found]
+
+
+Problem = tuple[int | None, str]
+
+
+def _field_problems(mappings: Mappings, props: Mapping[Any, dict[str, Any]],
+                    tags: Mapping[Any, dict[str, Any]]) -> Iterable[Problem]:
+    for f in mappings.fields:
+        # An owned property that is missing is reported once, below, as an owned property.
+        if f.hubspot not in props and f.hubspot not in mappings.owned_properties:
+            yield f.line, f"unknown HubSpot contact property '{f.hubspot}' (mapped to {f.merge_tag})"
+        live = tags.get(f.merge_tag)
+        if live is None:
+            yield f.line, f"Mailchimp merge field {f.merge_tag} does not exist in the audience"
+        elif live.get("type") != f.type:
+            yield f.line, f"Mailchimp merge field {f.merge_tag} is of type {live.get('type')}, the mapping says {f.type}"
+
+
+def _consent_problems(consent: Consent, props: Mapping[Any, dict[str, Any]]) -> Iterable[Problem]:
+    prop = props.get(consent.hubspot_property)
+    if prop is None:
+        yield None, f"consent property '{consent.hubspot_property}' does not exist in HubSpot"
+        return
+    options = {o.get("value") for o in prop.get("options") or []}
+    for value in consent.granted_values:
+        if options and value not in options:
+            yield None, f"consent value {value!r} is not an option of HubSpot property '{consent.hubspot_property}'"

@@ -1,0 +1,311 @@
+"""Settings: the environment (secrets, endpoints) plus config/syncd.yaml (behaviour), read once, frozen.
+
+Every problem is collected and reported at once, each prefixed with where it came from
+("env MAILCHIMP_API_KEY: ...", "config/syncd.yaml:12: unknown key 'intervalz'"), so an admin fixes a
+broken deployment in one pass instead of one error per restart.
+"""
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+DEFAULT_CONFIG_PATH = "config/syncd.yaml"
+
+# Secrets may also come from NAME_FILE (Docker/Kubernetes secrets mounted as files).
+SECRET_ENV = ("HUBSPOT_ACCESS_TOKEN", "MAILCHIMP_API_KEY")
+
+# Environment variable -> Settings field.
+ENV_FIELDS = {
+    "HUBSPOT_ACCESS_TOKEN": "hubspot_access_token",
+    "HUBSPOT_BASE_URL": "hubspot_base_url",
+    "MAILCHIMP_API_KEY": "mailchimp_api_key",
+    "MAILCHIMP_BASE_URL": "mailchimp_base_url",
+    "MAILCHIMP_LIST_ID": "mailchimp_list_id",
+    "SYNCD_DATABASE_URL": "database_url",
+    "SYNCD_CONFIG": "config_path",
+    "SYNCD_HTTP_PORT": "http_port",
+    "SYNCD_LOG_FORMAT": "log_format",
+    "SYNCD_LOG_LEVEL": "log_level",
+}
+_FIELD_ENV = {v: k for k, v in ENV_FIELDS.items()}
+
+# Mailchimp keys are "<key>-<dc>"; the SDK splits on "-" and needs exactly one.
+_MAILCHIMP_KEY = re.compile(r"^[A-Za-z0-9]+-([a-z]+[0-9]+)$")
+_SECRET_KEY = re.compile(r"token|secret|passw|api_?key|apikey|access_?key|private_?key|credential", re.I)
+
+
+class SettingsError(Exception):
+    """Invalid settings. `problems` lists every problem, each naming where it came from."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("invalid settings:\n  " + "\n  ".join(self.problems))
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Intervals(_Frozen):
+    """Seconds between two runs of each scheduled job."""
+
+    hubspot_contacts: int = Field(300, gt=0)
+    hubspot_owners: int = Field(3600, gt=0)
+    mailchimp_members: int = Field(300, gt=0)
+    mailchimp_activity: int = Field(900, gt=0)
+    score: int = Field(300, gt=0)
+    push: int = Field(60, gt=0)
+
+
+class BatchSizes(_Frozen):
+    """Records per page or per batch call; the upper bounds are the vendors' own maxima."""
+
+    hubspot_page: int = Field(100, gt=0, le=100)  # HubSpot list/search: 100 per page (search 200, list 100)
+    hubspot_batch: int = Field(100, gt=0, le=100)  # HubSpot batch/*: 100 inputs per call
+    mailchimp_page: int = Field(1000, gt=0, le=1000)  # Mailchimp: count <= 1000
+    mailchimp_batch: int = Field(500, gt=0, le=500)  # Mailchimp batch subscribe: 500 members per call
+    outbox_claim: int = Field(500, gt=0)
+
+
+class Paths(_Frozen):
+    mappings: str = "mappings/default.yaml"
+    scoring: str = "config/scoring.yaml"
+
+
+class Tasks(_Frozen):
+    """Who gets a hand-off task when the contact has no (known) owner. When and how often tasks are
+    due is sales policy and lives with the scoring rules (config/scoring.yaml `tasks:`)."""
+
+    fallback_owner_id: str | None = None
+    round_robin_owner_ids: tuple[str, ...] = ()
+
+    @field_validator("fallback_owner_id", "round_robin_owner_ids", mode="before")
+    @classmethod
+    def _ids_as_text(cls, value: Any) -> Any:
+        # HubSpot owner ids are strings on the wire, but YAML reads an unquoted 12345 as an int.
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        if isinstance(value, list):
+            return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
+        return value
+
+
+class Notes(_Frozen):
+    enabled: bool = True
+
+
+class SyncConfig(_Frozen):
+    """The contents of config/syncd.yaml (no secrets)."""
+
+    intervals: Intervals = Intervals()
+    lag_window_s: int = Field(30, ge=0)
+    hubspot_tier: Literal[100, 190, 250] = 190
+    batch_sizes: BatchSizes = BatchSizes()
+    paths: Paths = Paths()
+    activity_days: int = Field(30, gt=0)
+    rescore_hours: float = Field(6, gt=0)
+    tasks: Tasks = Tasks()
+    notes: Notes = Notes()
+
+
+class Settings(_Frozen):
+    """Everything syncd is configured with. Credentials are optional until `require_credentials()`."""
+
+    hubspot_access_token: SecretStr | None = None
+    hubspot_base_url: str = "https://api.hubapi.com"
+    mailchimp_api_key: SecretStr | None = None
+    mailchimp_base_url: str | None = None
+    mailchimp_list_id: str | None = None
+    database_url: str = "sqlite:///./syncd.db"
+    config_path: str = DEFAULT_CONFIG_PATH
+    http_port: int = Field(8080, ge=0, le=65535)
+    log_format: Literal["json", "console"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    config: SyncConfig = SyncConfig()
+
+    @field_validator("mailchimp_api_key")
+    @classmethod
+    def _key_form(cls, value: SecretStr | None) -> SecretStr | None:
+        # The message must not echo the key: it ends up in logs and terminals.
+        if value is not None and not _MAILCHIMP_KEY.match(value.get_secret_value()):
+            raise ValueError("must look like '<key>-<dc>' (e.g. ...-us21) with exactly one '-'")
+        return value
+
+    @field_validator("hubspot_base_url", "mailchimp_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/") if value else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_mailchimp_url(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("mailchimp_base_url"):
+            key = data.get("mailchimp_api_key")
+            raw = key.get_secret_value() if isinstance(key, SecretStr) else key
+            match = _MAILCHIMP_KEY.match(raw) if isinstance(raw, str) else None
+            if match:
+                data = {**data, "mailchimp_base_url": f"https://{match.group(1)}.api.mailchimp.com/3.0"}
+        return data
+
+    def secrets(self) -> list[str]:
+        """Return the secret values that are set (for log redaction)."""
+        return [s.get_secret_value() for s in (self.hubspot_access_token, self.mailchimp_api_key) if s]
+
+    def require_credentials(self) -> None:
+        """Raise SettingsError naming every credential a command talking to the vendors still lacks."""
+        missing = []
+        if self.hubspot_access_token is None:
+            missing.append("env HUBSPOT_ACCESS_TOKEN: required (or HUBSPOT_ACCESS_TOKEN_FILE)")
+        if self.mailchimp_api_key is None:
+            missing.append("env MAILCHIMP_API_KEY: required (or MAILCHIMP_API_KEY_FILE)")
+        if not self.mailchimp_list_id:
+            missing.append("env MAILCHIMP_LIST_ID: required")
+        if missing:
+            raise SettingsError(missing)
+
+
+def load_settings(env: Mapping[str, str] | None = None, config_path: str | None = None) -> Settings:
+    """Read settings from `env` (default os.environ) and the config file.
+
+    `config_path` overrides SYNCD_CONFIG. A missing config file is an error only when its path was given
+    explicitly; otherwise the built-in defaults apply. Returns frozen Settings; raises SettingsError
+    listing every problem found in the environment and the file.
+    """
+    env = os.environ if env is None else env
+    problems: list[str] = []
+    values = _read_env(env, problems)
+    explicit = config_path is not None or "config_path" in values
+    path = config_path or values.get("config_path") or DEFAULT_CONFIG_PATH
+    values["config_path"] = path
+    config = _read_config(path, explicit, problems)
+    try:
+        settings = Settings.model_validate({**values, "config": config or SyncConfig()})
+    except ValidationError as exc:
+        problems.extend(_env_problem(err) for err in exc.errors())
+        settings = None
+    if problems or settings is None:
+        raise SettingsError(problems)
+    return settings
+
+
+def _read_env(env: Mapping[str, str], problems: list[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, field in ENV_FIELDS.items():
+        value = env.get(name) or None
+        if name in SECRET_ENV:
+            value = _secret_value(env, name, value, problems)
+        if value is not None:
+            values[field] = value
+    return values
+
+
+def _secret_value(env: Mapping[str, str], name: str, value: str | None, problems: list[str]) -> str | None:
+    file_name = env.get(f"{name}_FILE") or None
+    if file_name is None:
+        return value
+    if value is not None:
+        problems.append(f"env {name}: both {name} and {name}_FILE are set; use one")
+        return None
+    try:
+        return Path(file_name).read_text(encoding="utf-8").rstrip("\r\n") or None
+    except OSError as exc:
+        problems.append(f"env {name}_FILE: cannot read {file_name}: {exc.strerror or exc}")
+        return None
+
+
+def _env_problem(err: Mapping[str, Any]) -> str:
+    loc = err["loc"]
+    name = _FIELD_ENV.get(str(loc[0])) if loc else None
+    where = f"env {name}" if name else "settings"
+    return f"{where}: {_clean(err['msg'])}"
+
+
+def _clean(msg: str) -> str:
+    return msg.removeprefix("Value error, ")
+
+
+def _read_config(path: str, explicit: bool, problems: list[str]) -> SyncConfig | None:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if explicit:
+            problems.append(f"{path}: config file not found")
+        return None
+    except OSError as exc:
+        problems.append(f"{path}: cannot read: {exc.strerror or exc}")
+        return None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        problems.append(f"{path}{line}: not valid YAML: {exc.problem}")
+        return None
+    if data is None:
+        return SyncConfig()
+    if not isinstance(data, dict):
+        problems.append(f"{path}:1: must be a mapping of settings")
+        return None
+    before = len(problems)
+    _refuse_secrets(root, path, (), problems)
+    try:
+        config = SyncConfig.model_validate(data)
+    except ValidationError as exc:
+        found = [_config_problem(path, root, err) for err in exc.errors()]
+        problems.extend(text for _line, text in sorted(found, key=lambda item: item[0]))
+        return None
+    return config if len(problems) == before else None
+
+
+def _refuse_secrets(node: yaml.Node, path: str, where: tuple[str, ...], problems: list[str]) -> None:
+    if not isinstance(node, yaml.MappingNode):
+        return
+    for key_node, value_node in node.value:
+        key = str(key_node.value)
+        if _SECRET_KEY.search(key):
+            problems.append(f"{path}:{key_node.start_mark.line + 1}: '{'.'.join((*where, key))}' looks like "
+                            "a secret; secrets come only from the environment (NAME or NAME_FILE)")
+        _refuse_secrets(value_node, path, (*where, key), problems)
+
+
+def _config_problem(path: str, root: yaml.Node, err: Mapping[str, Any]) -> tuple[int, str]:
+    """Return (line, "file:line: reason") for one pydantic error in the config file."""
+    loc = tuple(err["loc"])
+    line = _line_of(root, loc)
+    if err["type"] == "extra_forbidden":
+        parent = ".".join(str(p) for p in loc[:-1])
+        return line, f"{path}:{line}: unknown key '{loc[-1]}'" + (f" in {parent}" if parent else "")
+    dotted = ".".join(str(p) for p in loc)
+    return line, f"{path}:{line}: " + (f"{dotted}: " if dotted else "") + _clean(err["msg"])
+
+
+def _line_of(node: yaml.Node, loc: tuple[Any, ...]) -> int:
+    """1-based line of the deepest YAML node on `loc` (the key's own line for the last mapping key)."""
+    line = node.start_mark.line + 1
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            pair = next(((k, v) for k, v in node.value if str(k.value) == str(part)), None)
+            if pair is None:
+                break
+            line, node = pair[0].start_mark.line + 1, pair[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line

@@ -1,0 +1,259 @@
+"""The store: an engine, migrations run at open, and the few write patterns the pipeline needs.
+
+Methods take a connection from `with store.begin() as conn:` so the caller groups writes (records and
+their cursor, a decision and its outbox commands) into one transaction. Leases and runs stand alone and
+open their own short transactions. Everything goes in and out as plain dicts and scalars.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, Table, create_engine, delete, event, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+
+from syncd.store import schema
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+QUARANTINE_VALUE_LIMIT = 4096  # characters kept per string in a quarantined payload
+ERROR_LIMIT = 2000  # characters kept of an outbox error message
+_MIGRATION_LOCK = 0x73796E6364  # "syncd": PostgreSQL advisory lock id serializing concurrent migrations
+
+
+class StoreError(Exception):
+    """The database cannot be opened or migrated."""
+
+
+def database_url(url: str) -> str:
+    """Return `url` with PostgreSQL pointed at psycopg 3 (postgresql:// -> postgresql+psycopg://)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def open_store(url: str, *, clock: Callable[[], int] | None = None) -> Store:
+    """Open the database at `url`, create or upgrade its schema, and return a Store.
+
+    Idempotent, and safe when several processes open the same database at once (PostgreSQL: an
+    advisory lock held for the migration; SQLite: the migration runs in a BEGIN IMMEDIATE transaction).
+    `clock` returns epoch milliseconds for updated_ms/created_ms columns (default: the wall clock).
+    Raises StoreError when the database cannot be reached or migrated (the URL's password is hidden).
+    """
+    engine = _engine(database_url(url))
+    try:
+        _migrate(engine)
+    except Exception as exc:
+        engine.dispose()
+        safe = make_url(database_url(url)).render_as_string(hide_password=True)
+        raise StoreError(f"cannot open database {safe}: {type(exc).__name__}: {exc}") from None
+    return Store(engine, clock or (lambda: int(time.time() * 1000)))
+
+
+def _engine(url: str) -> Engine:
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    # The pool hands a connection to one thread at a time, so sqlite3's same-thread check only gets in
+    # the way of a daemon whose jobs run on worker threads.
+    engine = create_engine(url, connect_args={"check_same_thread": False})
+    memory = make_url(url).database in (None, "", ":memory:")
+    event.listen(engine, "connect", lambda dbapi, _rec: _sqlite_pragmas(dbapi, memory))
+    # Every transaction takes the write lock up front: in WAL mode a deferred transaction that reads
+    # and then writes fails at once with SQLITE_BUSY instead of waiting for busy_timeout.
+    event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn: Any, memory: bool) -> None:
+    dbapi_conn.isolation_level = None  # let the "begin" listener emit BEGIN itself
+    cur = dbapi_conn.cursor()
+    if not memory:
+        cur.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
+        cur.execute("PRAGMA synchronous=NORMAL")  # durable enough with WAL, far fewer fsyncs
+    cur.execute("PRAGMA busy_timeout=5000")  # wait up to 5 s for another writer
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def _migrate(engine: Engine) -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Released at commit; a second process waits here, then finds the schema at head.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK})
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def truncate_values(value: Any, limit: int = QUARANTINE_VALUE_LIMIT) -> Any:
+    """Return `value` with every string longer than `limit` cut, marking how much was dropped."""
+    if isinstance(value, str) and len(value) > limit:
+        return value[:limit] + f"...[{len(value) - limit} more chars]"
+    if isinstance(value, Mapping):
+        return {str(k): truncate_values(v, limit) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [truncate_values(v, limit) for v in value]
+    return value
+
+
+class Store:
+    """Database access for syncd. Thread-safe: each transaction uses its own pooled connection."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], int]) -> None:
+        self.engine = engine
+        self.clock = clock
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """Yield a connection inside a transaction, committed on exit, rolled back on an exception."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def table(self, table: Table | str) -> Table:
+        return table if isinstance(table, Table) else schema.metadata.tables[table]
+
+    def _insert(self, table: Table) -> Any:
+        module = postgresql if self.dialect == "postgresql" else sqlite
+        return module.insert(table)
+
+    def upsert(self, conn: Connection, table: Table | str, rows: Sequence[Mapping[str, Any]],
+               key_cols: Sequence[str]) -> int:
+        """Insert `rows`, or update the columns they carry where `key_cols` already exist.
+
+        All rows must carry the same columns; when several rows share a key the last one wins.
+        Returns the number of distinct rows sent.
+        """
+        if not rows:
+            return 0
+        # PostgreSQL refuses to update one row twice in a statement, so duplicates are folded first.
+        rows = list({tuple(r[k] for k in key_cols): r for r in rows}.values())
+        tbl = self.table(table)
+        stmt = self._insert(tbl)
+        changing = [c for c in rows[0] if c not in key_cols]
+        if changing:
+            stmt = stmt.on_conflict_do_update(index_elements=list(key_cols),
+                                              set_={c: stmt.excluded[c] for c in changing})
+        else:
+            stmt = stmt.on_conflict_do_nothing(index_elements=list(key_cols))
+        conn.execute(stmt, [dict(r) for r in rows])
+        return len(rows)
+
+    def insert_ignore(self, conn: Connection, table: Table | str, rows: Sequence[Mapping[str, Any]],
+                      key_cols: Sequence[str]) -> int:
+        """Insert the `rows` whose `key_cols` are not present yet; return how many were inserted."""
+        if not rows:
+            return 0
+        tbl = self.table(table)
+        stmt = (self._insert(tbl).on_conflict_do_nothing(index_elements=list(key_cols))
+                .returning(*[tbl.c[k] for k in key_cols]))
+        # RETURNING yields a row only for an actual insert, even when executed for many rows at once.
+        return len(conn.execute(stmt, [dict(r) for r in rows]).all())
+
+    def get_cursor(self, conn: Connection, stream: str) -> Any:
+        """Return the saved cursor value of `stream`, or None."""
+        return conn.execute(select(schema.cursors.c.value).where(schema.cursors.c.stream == stream)).scalar()
+
+    def set_cursor(self, conn: Connection, stream: str, value: Any) -> None:
+        """Save `value` (JSON-able) as the cursor of `stream`, in the caller's transaction."""
+        self.upsert(conn, schema.cursors, [{"stream": stream, "value": value, "updated_ms": self.clock()}],
+                    ["stream"])
+
+    def enqueue(self, conn: Connection, commands: Sequence[Mapping[str, Any]]) -> int:
+        """Add outbox commands (dicts with key, kind, target, payload); return how many were new.
+
+        A command whose idempotency key is already in the outbox, in any state, is ignored.
+        """
+        now = self.clock()
+        rows = [{"key": c["key"], "kind": c["kind"], "target": c["target"], "payload": c["payload"],
+                 "state": "pending", "attempts": 0, "created_ms": now, "updated_ms": now} for c in commands]
+        return self.insert_ignore(conn, schema.outbox, rows, ["key"])
+
+    def claim(self, conn: Connection, limit: int, kinds: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Return up to `limit` pending or attempted outbox rows, oldest first (optionally of `kinds`).
+
+        On PostgreSQL the rows stay locked until the caller's transaction ends (other replicas skip them).
+        """
+        ob = schema.outbox
+        query = select(ob).where(ob.c.state.in_(("pending", "attempted"))).order_by(ob.c.id).limit(limit)
+        if kinds is not None:
+            query = query.where(ob.c.kind.in_(list(kinds)))
+        if self.dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        return [dict(r) for r in conn.execute(query).mappings()]
+
+    def mark(self, conn: Connection, id: int, state: str, error: str | None = None,
+             result: Any = None) -> None:
+        """Set outbox row `id` to `state`; attempted and failed count one more attempt.
+
+        Raises ValueError for an unknown state.
+        """
+        if state not in schema.OUTBOX_STATES:
+            raise ValueError(f"unknown outbox state {state!r}")
+        ob = schema.outbox
+        values: dict[str, Any] = {"state": state, "updated_ms": self.clock(),
+                                  "last_error": error[:ERROR_LIMIT] if error else None}
+        if result is not None:
+            values["result"] = result
+        if state in ("attempted", "failed"):
+            values["attempts"] = ob.c.attempts + 1
+        conn.execute(update(ob).where(ob.c.id == id).values(**values))
+
+    def quarantine(self, conn: Connection, source: str, record_key: str, reason: str, payload: Any,
+                   run_id: int | None) -> None:
+        """Record a bad record once per (source, record_key, reason); long strings are truncated."""
+        row = {"source": source, "record_key": record_key[:320], "reason": reason[:500],
+               "payload": truncate_values(payload), "run_id": run_id, "created_ms": self.clock()}
+        # Seen again: keep the first created_ms, refresh what the record looks like now.
+        q = schema.quarantine
+        stmt = self._insert(q)
+        stmt = stmt.on_conflict_do_update(index_elements=["source", "record_key", "reason"],
+                                          set_={"payload": stmt.excluded.payload, "run_id": stmt.excluded.run_id})
+        conn.execute(stmt, row)
+
+    def acquire(self, job: str, holder: str, ttl_s: float, now_ms: int) -> bool:
+        """Take or renew the lease on `job` for `holder` until now + ttl; return whether it is held.
+
+        Atomic in one statement: insert, or take over when the current lease expired, or renew our own.
+        """
+        ls = schema.leases
+        stmt = self._insert(ls).values(job=job, holder=holder, expires_ms=now_ms + int(ttl_s * 1000))
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["job"],
+            set_={"holder": stmt.excluded.holder, "expires_ms": stmt.excluded.expires_ms},
+            where=(ls.c.expires_ms <= now_ms) | (ls.c.holder == holder),
+        ).returning(ls.c.job)
+        with self.begin() as conn:
+            return conn.execute(stmt).first() is not None
+
+    def release(self, job: str, holder: str) -> bool:
+        """Give up `holder`'s lease on `job`; return False when it held none (expired and taken)."""
+        ls = schema.leases
+        with self.begin() as conn:
+            return conn.execute(delete(ls).where(ls.c.job == job, ls.c.holder == holder)).rowcount > 0
+
+    def start_run(self, now_ms: int) -> int:
+        """Record the start of a cycle; return its run id."""
+        with self.begin() as conn:
+            return int(conn.execute(schema.runs.insert().values(started_ms=now_ms)
+                                    .returning(schema.runs.c.id)).scalar_one())
+
+    def finish_run(self, run_id: int, now_ms: int, ok: bool, summary: Mapping[str, Any]) -> None:
+        """Record the end of run `run_id`, whether it succeeded and its JSON-able summary."""
+        rn = schema.runs
+        with self.begin() as conn:
+            conn.execute(update(rn).where(rn.c.id == run_id)
+                         .values(finished_ms=now_ms, ok=ok, summary=dict(summary)))
