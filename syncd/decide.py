@@ -86,18 +86,18 @@ def _to_event(r: Any) -> EngagementEvent:
 
 
 def _sends(ctx: Context, conn: sa.Connection, member: Any, now: int) -> list[Any]:
-    from syncd.domain.cadence import Send
+    from syncd.domain.models import Send
 
     if member is None:
         return []
-    n = ctx.rules.cadence.lookback_sends
+    n = ctx.rules.cadence.last_sends
     rows = conn.execute(sa.select(t.campaigns.c.id, t.campaigns.c.send_time_ms)
                         .where(t.campaigns.c.send_time_ms <= now)
                         .order_by(t.campaigns.c.send_time_ms.desc()).limit(n)).all()
     return [Send(campaign_id=r.id, sent_at=dt(r.send_time_ms)) for r in rows]
 
 
-def _engagement_properties(events: list[Any], member: Any, now: int) -> dict[str, str]:
+def _engagement_properties(events: list[Any], status: str | None, now: int) -> dict[str, str]:
     """Email engagement summarized as syncd-owned HubSpot properties."""
     opens = [e.occurred_ms for e in events if e.kind == "open"]
     clicks = [e.occurred_ms for e in events if e.kind == "click"]
@@ -109,19 +109,17 @@ def _engagement_properties(events: list[Any], member: Any, now: int) -> dict[str
     if clicks:
         props["syncd_last_click"] = str(max(clicks))
     hard = any(e.kind == "bounce" and (e.bounce_type or "hard") == "hard" for e in events)
-    if member is not None:
-        props["syncd_email_status"] = "hard_bounced" if hard and member.status == "cleaned" else member.status
+    if status is not None:
+        props["syncd_email_status"] = "hard_bounced" if hard and status == "cleaned" else status
     elif hard:
         props["syncd_email_status"] = "hard_bounced"
     return props
 
 
 def _consented(ctx: Context, props: dict) -> bool:
-    c = ctx.settings.config.consent
-    if not c.hubspot_property:
-        return True
-    value = props.get(c.hubspot_property)
-    return value is not None and str(value).strip().lower() in {v.lower() for v in c.granted_values}
+    from syncd.mappings import consent_granted
+
+    return consent_granted(ctx.mappings, props)
 
 
 def load_inputs(ctx: Context, conn: sa.Connection, ident: Any, now: int) -> dict[str, Any]:
@@ -150,7 +148,8 @@ def load_inputs(ctx: Context, conn: sa.Connection, ident: Any, now: int) -> dict
 def score_inputs(ctx: Context, inputs: dict[str, Any], now: int) -> Any:
     from syncd.domain.scoring import score
 
-    return score(ctx.rules, inputs["view"], inputs["events"], dt(now), inputs["previous"], inputs["sends"])
+    return score(ctx.rules, inputs["view"], inputs["events"], dt(now), inputs["previous"], inputs["sends"],
+                 stage_order=ctx.stage_order or DEFAULT_STAGES)
 
 
 def decide_one(ctx: Context, conn: sa.Connection, ident: Any, now: int, owners: set[str]) -> None:
@@ -160,28 +159,28 @@ def decide_one(ctx: Context, conn: sa.Connection, ident: Any, now: int, owners: 
                                                                        "previous"))
     event_rows, view = inputs["event_rows"], inputs["view"]
 
-    segment_since = now if previous is None or result.segment != previous.segment else ms_of(previous.since)
-    was_engaged = bool(previous.was_engaged if previous else False) or result.segment in ("warm", "hot")
     last_task_ms = prev_row.last_task_ms if prev_row is not None else None
-
     stage_order = ctx.stage_order or DEFAULT_STAGES
     current_stage = props.get("lifecyclestage") or None
     effective_stage = current_stage
+    task_ms = None
     if contact is not None:
         effective_stage = _decide_hubspot(ctx, conn, ident, props, result, event_rows, member, now, stage_order)
         task_ms = _decide_task(ctx, conn, ident, view, result, now, owners, last_task_ms)
-        if task_ms is not None:
-            last_task_ms = task_ms
         if ctx.settings.config.notes.enabled:
             _decide_note(ctx, conn, ident, event_rows, now)
     _decide_mailchimp(ctx, conn, ident, contact, props, member, result, effective_stage, now)
 
+    from syncd.domain.segments import next_state
+
+    state = next_state(ctx.rules, previous, result, dt(now), hot_task_created=task_ms is not None)
     ctx.store.upsert(conn, t.scores, [{
         "email": ident.email, "score": result.score, "fit_score": result.fit_score,
-        "engagement_score": result.engagement_score, "segment": result.segment,
-        "segment_since_ms": segment_since, "was_engaged": was_engaged,
+        "engagement_score": result.engagement_score, "segment": state.segment,
+        "segment_since_ms": ms_of(state.since), "was_engaged": state.was_engaged,
         "lifecycle_target": result.lifecycle_target, "cadence": result.cadence,
-        "ledger": [_ledger_json(e) for e in result.ledger], "scored_ms": now, "last_task_ms": last_task_ms,
+        "ledger": [_ledger_json(e) for e in result.ledger], "scored_ms": now,
+        "last_task_ms": ms_of(state.last_hot_task_at),
     }], ["email"])
 
 
@@ -206,25 +205,29 @@ def _decide_hubspot(ctx: Context, conn: sa.Connection, ident: Any, props: dict, 
                "syncd_engagement_score": str(result.engagement_score), "syncd_segment": result.segment,
                "syncd_cadence": result.cadence}
     scored_changes = diff.property_changes(desired, props, pushed)
-    desired.update(_engagement_properties(event_rows, member, now))
+    # a member syncd is about to create is known to be subscribed: say so now, not one cycle later
+    status = member.status if member is not None else ("subscribed" if _consented(ctx, props) else None)
+    desired.update(_engagement_properties(event_rows, status, now))
     changes = diff.property_changes(desired, props, pushed)
     if scored_changes:
         changes["syncd_scored_at"] = str(now)
     current = props.get("lifecyclestage") or None
     effective = current
     plan = lifecycle.plan(current, result.lifecycle_target, ctx.rules, order) if result.lifecycle_target else None
-    if plan is not None and plan.steps:
+    if plan is not None and plan.steps and "lifecyclestage" in ctx.mappings.owned_properties:
         goal = plan.steps[-1]
+        effective = goal
         if plan.demotion:
             _enqueue(ctx, conn, f"hs.demote:{ident.hubspot_id}:{current}>{goal}:{now}", "hubspot.lifecycle_demote",
                      target, {"id": ident.hubspot_id, "steps": list(plan.steps)})
             conn.execute(sa.insert(t.audit).values(at_ms=now, kind="lifecycle.demotion", subject=ident.email,
                                                    detail={"hubspot_id": ident.hubspot_id, "from": current,
                                                            "to": goal, "reason": plan.reason}))
-            effective = goal
         elif pushed.get("lifecyclestage") != goal and current != goal:
             changes["lifecyclestage"] = goal
-            effective = goal
+    # invariant 3: only properties the mappings file lets syncd own are ever written
+    owned = set(ctx.mappings.owned_properties)
+    changes = {k: v for k, v in changes.items() if k in owned}
     if changes:
         version = int(pushed.get("_version", 0)) + 1
         _enqueue(ctx, conn, f"hs.props:{ident.hubspot_id}:{version}", "hubspot.update_contact", target,
@@ -246,18 +249,19 @@ def _pick_owner(ctx: Context, email: str, owner: str | None, owners: set[str]) -
 
 def _decide_task(ctx: Context, conn: sa.Connection, ident: Any, view: Any, result: Any, now: int,
                  owners: set[str], last_task_ms: int | None) -> int | None:
-    from syncd.domain.scoring import cooldown_allows, due_date, handoff_summary
+    from syncd.domain.cadence import cooldown_allows, due_date
+    from syncd.domain.explain import handoff_summary
 
     fired = [tr for tr in result.triggers if tr in TASK_TRIGGERS]
     if not fired:
         return None
-    tasks = ctx.settings.config.tasks
-    if not cooldown_allows(dt(last_task_ms), dt(now), tasks.cooldown_days):
+    policy = ctx.rules.tasks
+    if not cooldown_allows(dt(last_task_ms), dt(now), policy.cooldown_days):
         ctx.count("tasks.cooldown")
         return None
     owner = _pick_owner(ctx, ident.email, view.owner_id, owners)
-    subject, body = handoff_summary(result, view)
-    due = due_date(dt(now), business_days=tasks.due_business_days, tz=tasks.timezone)
+    subject, body = handoff_summary(result, view, policy.top_events)
+    due = due_date(dt(now), policy.due_business_days, policy.timezone)
     payload = {"contact_id": ident.hubspot_id, "owner_id": owner, "properties": {
         "hs_task_subject": subject[:255], "hs_task_body": body, "hs_timestamp": str(ms_of(due)),
         "hs_task_priority": "HIGH", "hs_task_status": "NOT_STARTED", "hs_task_type": "TODO"},

@@ -68,6 +68,11 @@ class Mappings:
     def merge_tags(self) -> frozenset[str]:
         return frozenset(f.merge_tag for f in self.fields)
 
+    def merge_field_defs(self) -> list[dict[str, str]]:
+        """Merge field definitions for the audience, created by syncd when missing ({tag, name, type})."""
+        return [{"tag": f.merge_tag, "name": f.hubspot.replace("_", " ").title(), "type": f.type}
+                for f in self.fields]
+
     @property
     def hubspot_properties(self) -> tuple[str, ...]:
         """Every HubSpot property syncd needs to read for these mappings (mapped, consent, owned)."""

@@ -22,7 +22,7 @@ def setup(ctx: Context) -> None:
     """Create syncd's property group and properties, and mapped merge fields, when they are missing
     (once per definition change), and learn the portal's lifecycle stage order."""
     defs = {"group": GROUP, "properties": CONTACT_PROPERTIES,
-            "merge_fields": getattr(ctx.mappings, "merge_field_defs", lambda: [])()}
+            "merge_fields": ctx.mappings.merge_field_defs()}
     digest = hashlib.sha1(json.dumps(defs, sort_keys=True).encode()).hexdigest()
     with ctx.store.begin() as conn:
         done = ctx.store.get_cursor(conn, "setup") or {}
@@ -51,8 +51,9 @@ def _stage_order(ctx: Context) -> list[str]:
 def run_cycle(ctx: Context, should_stop: Callable[[], bool] = lambda: False) -> dict[str, Any]:
     """Run every stage once and return the summary that `syncd once --json` prints."""
     started = time.monotonic()
-    with ctx.store.begin() as conn:
-        ctx.run_id = ctx.store.start_run(conn, ctx.clock())
+    calls_before = ctx.calls.snapshot()
+    ctx.counters.clear()
+    ctx.run_id = ctx.store.start_run(ctx.clock())
     ok, error = True, None
     try:
         setup(ctx)
@@ -67,16 +68,22 @@ def run_cycle(ctx: Context, should_stop: Callable[[], bool] = lambda: False) -> 
         ok, error = False, f"{type(exc).__name__}: {exc}"
         raise
     finally:
-        summary = summarize(ctx, time.monotonic() - started, ok, error)
-        with ctx.store.begin() as conn:
-            ctx.store.finish_run(conn, ctx.run_id, ctx.clock(), ok, summary)
+        summary = summarize(ctx, time.monotonic() - started, ok, error, calls_before)
+        ctx.store.finish_run(ctx.run_id, ctx.clock(), ok, summary)
     return summary
 
 
-def summarize(ctx: Context, seconds: float, ok: bool = True, error: str | None = None) -> dict[str, Any]:
+def _since(before: dict, after: dict) -> dict[str, int]:
+    return {k: v - before.get(k, 0) for k, v in sorted(after.items()) if v - before.get(k, 0)}
+
+
+def summarize(ctx: Context, seconds: float, ok: bool = True, error: str | None = None,
+              calls_before: dict | None = None) -> dict[str, Any]:
+    """This cycle's figures (API counters are cumulative in the connectors: the difference is taken)."""
     c = ctx.counters
     by_prefix = lambda p: {k[len(p):]: v for k, v in sorted(c.items()) if k.startswith(p)}  # noqa: E731
-    calls = ctx.calls.snapshot() if hasattr(ctx.calls, "snapshot") else {}
+    now, before = ctx.calls.snapshot(), calls_before or {}
+    calls = {k: _since(before.get(k, {}), now.get(k, {})) for k in ("calls", "errors", "retries", "rate_limited")}
     out: dict[str, Any] = {
         "ok": ok,
         "streams": {name: {"records_pulled": v} for name, v in by_prefix("pulled.").items()},
@@ -85,8 +92,11 @@ def summarize(ctx: Context, seconds: float, ok: bool = True, error: str | None =
         "commands": {"enqueued": by_prefix("enqueued."), "pushed": by_prefix("pushed."),
                      "failed": by_prefix("failed."), "recovered": by_prefix("recovered.")},
         "api_calls": calls.get("calls", {}),
-        "http_429_seen": calls.get("rate_limited", 0),
-        "retries": calls.get("retries", 0),
+        "api_calls_total": sum(calls["calls"].values()),
+        "http_429_seen": sum(calls["rate_limited"].values()),
+        "http_429_by_endpoint": calls["rate_limited"],
+        "retries": sum(calls["retries"].values()),
+        "errors_by_endpoint": calls["errors"],
         "quarantined": c.get("quarantined", 0),
         "seconds": round(seconds, 3),
     }

@@ -44,11 +44,12 @@ def contact_properties(ctx: Context) -> list[str]:
     from syncd.owned import OWNED_NAMES
 
     names = set(BASE_PROPERTIES) | set(OWNED_NAMES)
-    names |= set(getattr(ctx.mappings, "hubspot_properties", lambda: [])())
-    names |= set(getattr(ctx.rules, "hubspot_properties", lambda: [])())
-    consent = ctx.settings.config.consent.hubspot_property
-    if consent:
-        names.add(consent)
+    names |= set(ctx.mappings.hubspot_properties)
+    names |= {rule.property for rule in ctx.rules.fit}
+    ev = ctx.rules.hubspot_events
+    names |= {ev.conversion_count_property, ev.conversion_name_property, "recent_conversion_date"}
+    if ev.webinar_property:
+        names.add(ev.webinar_property)
     return sorted(names)
 
 
@@ -229,22 +230,17 @@ def _absorb_merged(ctx: Context, conn: sa.Connection, merged_id: str, email: str
 
 def _conversion_events(ctx: Context, conn: sa.Connection, hid: str, email: str, old: dict, new: dict,
                        now: int) -> None:
-    """Form submissions and demo requests are HubSpot property changes; each conversion count is one event."""
-    try:
-        count = int(float(new.get("num_conversion_events") or 0))
-        before = int(float(old.get("num_conversion_events") or 0)) if old else 0
-    except ValueError:
-        return
-    if count <= 0 or count == before:
-        return
-    name = str(new.get("recent_conversion_event_name") or "")
-    kind = "demo_request" if "demo" in name.lower() else "form_submission"
+    """Form submissions, demo requests and webinars are HubSpot property changes (rules decide which)."""
+    from syncd.domain.scoring import events_from_property_change
+
     when = parse_ms(new.get("recent_conversion_date")) or parse_ms(new.get("lastmodifieddate")) or now
-    n = ctx.store.insert_ignore(conn, t.events, [{
-        "source": "hubspot", "event_id": f"{hid}:conversion:{count}", "email": email, "kind": kind,
-        "occurred_ms": when, "campaign_id": None, "url": None, "bounce_type": None, "detail": name[:500],
-        "created_ms": now}], ["source", "event_id"])
-    ctx.count("merged.events", n)
+    events = events_from_property_change(ctx.rules, email, hid, old, new,
+                                         datetime.fromtimestamp(when / 1000, tz=timezone.utc))
+    rows = [{"source": e.source, "event_id": e.event_id, "email": email, "kind": e.kind,
+             "occurred_ms": int(e.occurred_at.timestamp() * 1000), "campaign_id": None, "url": e.url,
+             "bounce_type": None, "detail": (e.detail or "")[:500] or None, "created_ms": now} for e in events]
+    if rows:
+        ctx.count("merged.events", ctx.store.insert_ignore(conn, t.events, rows, ["source", "event_id"]))
 
 
 # -- Mailchimp members ------------------------------------------------------------------------------

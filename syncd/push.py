@@ -6,6 +6,7 @@ its idempotency key (kept in the body) and only created if absent (invariant 4).
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any, Callable
 
 from connectors.base import ConnectorError, Outcome, SkippableError
@@ -23,7 +24,7 @@ def push(ctx: Context, should_stop: Callable[[], bool] = lambda: False) -> int:
     for kind in ORDER:
         while not should_stop():
             with ctx.store.begin() as conn:
-                rows = ctx.store.claim(conn, BATCH.get(kind, 50), kinds=[kind])
+                rows = [SimpleNamespace(**r) for r in ctx.store.claim(conn, BATCH.get(kind, 50), kinds=[kind])]
             if not rows:
                 break
             handled += HANDLERS[kind](ctx, rows)

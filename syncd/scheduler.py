@@ -47,10 +47,9 @@ class Daemon:
         if self.stopping.is_set():
             return
         store, now = self.ctx.store, self.ctx.clock()
-        with store.begin() as conn:
-            if not store.acquire_lease(conn, job, self.holder, self._lease_ttl(job), now):
-                self._record(job, "skipped", "lease held by another replica")
-                return
+        if not store.acquire(job, self.holder, self._lease_ttl(job), now):
+            self._record(job, "skipped", "lease held by another replica")
+            return
         started = time.monotonic()
         try:
             fn = JOBS[job][1]
@@ -88,9 +87,8 @@ class Daemon:
         try:
             push.push(self.ctx)
         finally:
-            with self.ctx.store.begin() as conn:
-                for job in JOBS:
-                    self.ctx.store.release_lease(conn, job, self.holder)
+            for job in JOBS:
+                self.ctx.store.release(job, self.holder)
         self.ctx.log.info("daemon.stopped", holder=self.holder)
 
     def serve(self, install_signals: bool = True) -> int:
