@@ -73,12 +73,29 @@ def _engine(url: str) -> Engine:
 def _sqlite_pragmas(dbapi_conn: Any, memory: bool) -> None:
     dbapi_conn.isolation_level = None  # let the "begin" listener emit BEGIN itself
     cur = dbapi_conn.cursor()
-    if not memory:
-        cur.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
-        cur.execute("PRAGMA synchronous=NORMAL")  # durable enough with WAL, far fewer fsyncs
+    # first, so that switching the journal mode below waits for a concurrent opener instead of failing
     cur.execute("PRAGMA busy_timeout=5000")  # wait up to 5 s for another writer
+    if not memory:
+        _enable_wal(cur)  # readers do not block the writer
+        cur.execute("PRAGMA synchronous=NORMAL")  # durable enough with WAL, far fewer fsyncs
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def _enable_wal(cur: Any, attempts: int = 100) -> None:
+    """WAL is a property of the file, so only the first opener really switches it; that switch ignores
+    busy_timeout and fails at once while another connection holds a lock, hence the short retry loop."""
+    import sqlite3
+
+    for attempt in range(attempts):
+        try:
+            if cur.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.02)
 
 
 def _migrate(engine: Engine) -> None:
