@@ -201,8 +201,9 @@ def _decide_hubspot(ctx: Context, conn: sa.Connection, ident: Any, props: dict, 
 
     target = f"hubspot:contact:{ident.hubspot_id}"
     pushed = _pushed(conn, target)
-    desired = {"syncd_score": str(result.score), "syncd_fit_score": str(result.fit_score),
-               "syncd_engagement_score": str(result.engagement_score), "syncd_segment": result.segment,
+    # whole points: decimals of decay would rewrite every engaged contact on every cycle
+    desired = {"syncd_score": str(result.score), "syncd_fit_score": str(round(result.fit_score)),
+               "syncd_engagement_score": str(round(result.engagement_score)), "syncd_segment": result.segment,
                "syncd_cadence": result.cadence}
     scored_changes = diff.property_changes(desired, props, pushed)
     # a member syncd is about to create is known to be subscribed: say so now, not one cycle later

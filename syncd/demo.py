@@ -72,10 +72,11 @@ def run_demo(contacts: int = 400, weeks: int = 6, seed: int = 42, json_out: bool
 def _step_line(label: str, s: dict) -> str:
     pulled = {k: v["records_pulled"] for k, v in s["streams"].items()}
     pushed = s["commands"]["pushed"]
+    kinds = ", ".join(f"{k.split('.')[1]} {v}" for k, v in sorted(pushed.items())) or "nothing"
     return (f"  {label:<17} pulled {pulled.get('hubspot_contacts', 0):>4} contacts, "
             f"{pulled.get('mailchimp_members', 0):>4} members, {pulled.get('mailchimp_activity', 0):>5} activities; "
             f"merged {s['events_merged']:>5} events; pushed {sum(pushed.values()):>4} "
-            f"({', '.join(f'{k.split('.')[1]} {v}' for k, v in sorted(pushed.items())) or 'nothing'}); "
+            f"({kinds}); "
             f"{s['seconds']:.1f} s")
 
 
@@ -105,7 +106,7 @@ def _report(ctx: Any, state: dict, t: Any, sa: Any) -> dict[str, Any]:
     why = []
     for row in hot:
         top = sorted(row.ledger, key=lambda e: -abs(e.get("points_after_decay") or 0))[:3]
-        why.append({"email": row.email, "score": row.score,
+        why.append({"email": row.email, "score": int(row.score),
                     "because": [f"{e['rule']} ({e['points_after_decay']:+.0f}) {e.get('detail') or ''}".strip()
                                 for e in top]})
     return {"contacts": len(state["hubspot"]["contacts"]), "members": len(state["mailchimp"]["members"]),

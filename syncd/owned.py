@@ -2,6 +2,8 @@
 to HubSpot except `lifecyclestage` (per the scoring rules, forward only) and tasks and notes."""
 from __future__ import annotations
 
+from syncd.rules import CADENCE_LEVELS
+
 GROUP = {"name": "syncd", "label": "syncd (lead scoring and email engagement)"}
 
 
@@ -20,7 +22,7 @@ CONTACT_PROPERTIES: list[dict] = [
     _prop("syncd_fit_score", "Fit score", "number", "number"),
     _prop("syncd_engagement_score", "Engagement score", "number", "number"),
     _enum("syncd_segment", "Segment", ["cold", "warm", "hot", "reengage"]),
-    _enum("syncd_cadence", "Recommended cadence", ["weekly", "biweekly", "monthly"]),
+    _enum("syncd_cadence", "Recommended cadence", list(CADENCE_LEVELS)),
     _prop("syncd_scored_at", "Score changed at", "datetime", "date"),
     _prop("syncd_last_open", "Last email open", "datetime", "date"),
     _prop("syncd_last_click", "Last email click", "datetime", "date"),

@@ -6,6 +6,7 @@ its idempotency key (kept in the body) and only created if absent (invariant 4).
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import Any, Callable
 
@@ -16,6 +17,25 @@ ORDER = ("mailchimp.subscribe", "mailchimp.upsert_member", "mailchimp.tags", "hu
          "hubspot.lifecycle_demote", "hubspot.task", "hubspot.note")
 BATCH = {"mailchimp.subscribe": 500,        # batch subscribe: 500 members per call
          "hubspot.update_contact": 100}     # batch update: 100 inputs per call
+# Calls that exist only one record at a time run side by side: Mailchimp serves 10 connections at once
+# (the connector's InFlight keeps us under it); HubSpot's budget is shared by the connector's limiter.
+PARALLEL = {"mailchimp": 8, "hubspot": 4}
+
+
+def _parallel(kind: str, call: Callable[[Any], Any], rows: list) -> list[Any]:
+    """`call(row)` for every row, concurrently; a SkippableError becomes that row's failed Outcome,
+    anything else is re-raised (after the others finished)."""
+    def guarded(row: Any) -> Any:
+        try:
+            return call(row)
+        except SkippableError as exc:
+            return Outcome(key=row.key, ok=False, error=str(exc))
+
+    workers = PARALLEL[kind.split(".")[0]]
+    if len(rows) <= 1:
+        return [guarded(r) for r in rows]
+    with ThreadPoolExecutor(max_workers=min(workers, len(rows)), thread_name_prefix="push") as pool:
+        return list(pool.map(guarded, rows))
 
 
 def push(ctx: Context, should_stop: Callable[[], bool] = lambda: False) -> int:
@@ -45,11 +65,7 @@ def _finish(ctx: Context, row: Any, outcome: Outcome) -> None:
 
 
 def _one_by_one(ctx: Context, rows: list, call: Callable[[Any], Outcome]) -> int:
-    for row in rows:
-        try:
-            outcome = call(row)
-        except SkippableError as exc:
-            outcome = Outcome(key=row.key, ok=False, error=str(exc))
+    for row, outcome in zip(rows, _parallel(rows[0].kind, call, rows)):
         _finish(ctx, row, outcome)
     return len(rows)
 
@@ -102,21 +118,28 @@ def _demote(ctx: Context, rows: list) -> int:
 
 
 def _exactly_once(ctx: Context, rows: list, object_type: str, create: Callable[[Any], str]) -> int:
-    for r in rows:
-        contact_id = r.payload["contact_id"]
-        if r.state == "attempted":
-            existing = ctx.hubspot.find_by_key(contact_id, object_type, r.key)
-            if existing:
-                ctx.count(f"recovered.{r.kind}")
-                _finish(ctx, r, Outcome(key=r.key, ok=True, detail={"id": existing, "recovered": True}))
-                continue
-        with ctx.store.begin() as conn:
+    kind = rows[0].kind
+    # a row already `attempted` may have been created before a crash: look for its key first
+    retried = [r for r in rows if r.state == "attempted"]
+    found = _parallel(kind, lambda r: ctx.hubspot.find_by_key(r.payload["contact_id"], object_type, r.key), retried)
+    todo = [r for r in rows if r.state != "attempted"]
+    for r, existing in zip(retried, found):
+        if isinstance(existing, str) and existing:
+            ctx.count(f"recovered.{r.kind}")
+            _finish(ctx, r, Outcome(key=r.key, ok=True, detail={"id": existing, "recovered": True}))
+        elif isinstance(existing, Outcome):
+            _finish(ctx, r, existing)
+        else:
+            todo.append(r)
+    # committed before any create: a crash after this point is recovered by the lookup above
+    with ctx.store.begin() as conn:
+        for r in todo:
             ctx.store.mark(conn, r.id, "attempted")
-        try:
-            new_id = create(r)
-            outcome = Outcome(key=r.key, ok=True, detail={"id": new_id})
-        except SkippableError as exc:
-            outcome = Outcome(key=r.key, ok=False, error=str(exc))
+
+    def one(r: Any) -> Outcome:
+        return Outcome(key=r.key, ok=True, detail={"id": create(r)})
+
+    for r, outcome in zip(todo, _parallel(kind, one, todo)):
         _finish(ctx, r, outcome)
     return len(rows)
 
