@@ -56,7 +56,14 @@ class _Collector:
         for name, n in sorted(calls.get("calls", {}).items()):
             c.add_metric([name], n)
         yield c
-        yield CounterMetricFamily("syncd_api_429_total", "429 answers seen", value=calls.get("rate_limited", 0))
+        c = CounterMetricFamily("syncd_api_429_total", "429 answers seen by endpoint", labels=["endpoint"])
+        for name, n in sorted(calls.get("rate_limited", {}).items()):
+            c.add_metric([name], n)
+        yield c
+        c = CounterMetricFamily("syncd_api_retries_total", "Retried API calls by endpoint", labels=["endpoint"])
+        for name, n in sorted(calls.get("retries", {}).items()):
+            c.add_metric([name], n)
+        yield c
         g = GaugeMetricFamily("syncd_job_last_ok_timestamp", "Last successful run per job", labels=["job"])
         for job, h in self.daemon.health.items():
             if "last_ok" in h:

@@ -1,0 +1,154 @@
+"""`syncd run` as the container runs it: jobs on a schedule, health/metrics/status over HTTP, leases
+shared by replicas, SIGTERM drains the outbox and exits 0; the container's health check command."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+from sandbox.server import SandboxServer
+from sandbox.world import SandboxConfig
+from syncd.store import schema as t
+
+ROOT = Path(__file__).resolve().parents[2]
+SYNCD = [sys.executable, "-m", "syncd.cli"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _config(tmp_path: Path) -> Path:
+    cfg = tmp_path / "syncd.yaml"
+    cfg.write_text(
+        "intervals: {hubspot_contacts: 1, hubspot_owners: 5, mailchimp_members: 1, mailchimp_activity: 2,"
+        " score: 1, push: 1}\n"
+        f"paths: {{mappings: {ROOT / 'mappings/default.yaml'}, scoring: {ROOT / 'config/scoring.yaml'}}}\n")
+    return cfg
+
+
+def _env(sb: SandboxServer, tmp_path: Path, port: int) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HUBSPOT_", "MAILCHIMP_", "SYNCD_"))}
+    env.update(sb.env, SYNCD_DATABASE_URL=f"sqlite:///{tmp_path}/syncd.db", SYNCD_CONFIG=str(_config(tmp_path)),
+               SYNCD_HTTP_PORT=str(port), SYNCD_LOG_FORMAT="json", SYNCD_LOG_LEVEL="INFO")
+    return env
+
+
+def _wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)  # polling a real subprocess: bounded
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _get(url: str):
+    try:
+        return requests.get(url, timeout=2)
+    except requests.RequestException:
+        return None
+
+
+@pytest.fixture
+def sandbox_world():
+    with SandboxServer(SandboxConfig(contacts=80, seed=11, rate_scale=10)) as sb:
+        yield sb
+
+
+def test_daemon_serves_health_runs_jobs_and_stops_cleanly_on_sigterm(sandbox_world, tmp_path):
+    port = _free_port()
+    env = _env(sandbox_world, tmp_path, port)
+    proc = subprocess.Popen(SYNCD + ["run"], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_for(lambda: (r := _get(f"{base}/healthz")) is not None and r.status_code == 200, what="/healthz")
+        # every job ran at least once and the first cycle's writes reached the sandbox
+        _wait_for(lambda: all(f">{job}<" in (_get(base + "/").text if _get(base + "/") else "")
+                              for job in ("hubspot_contacts", "mailchimp_members", "score", "push")),
+                  what="all jobs on the status page")
+        def scored_state():
+            s = requests.get(f"{sandbox_world.url}/_sandbox/state", timeout=10).json()
+            return s if any(c["properties"].get("syncd_score") for c in s["hubspot"]["contacts"]) else None
+
+        state = _wait_for(scored_state, what="scores written to HubSpot")
+        assert sum(1 for c in state["hubspot"]["contacts"] if c["properties"].get("syncd_segment")) > 40
+        ready = requests.get(f"{base}/readyz", timeout=5)
+        assert ready.status_code == 200 and ready.json()["ready"] is True
+        metrics = requests.get(f"{base}/metrics", timeout=5).text
+        assert 'syncd_api_calls_total{endpoint="hubspot.contacts.list"}' in metrics
+        assert "syncd_outbox_commands" in metrics and "syncd_leads" in metrics
+        hc_env = {**env, "SYNCD_HTTP_PORT": str(port)}
+        assert subprocess.run([sys.executable, "-m", "syncd.healthcheck"], env=hc_env).returncode == 0
+
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    err = proc.stderr.read()
+    assert "daemon.stopped" in err
+    assert sandbox_world.world.config.hubspot_token not in err and sandbox_world.world.config.mailchimp_key not in err
+    engine = sa.create_engine(f"sqlite:///{tmp_path}/syncd.db")
+    with engine.connect() as conn:
+        pending = conn.execute(sa.select(sa.func.count()).select_from(t.outbox)
+                               .where(t.outbox.c.state.in_(("pending", "attempted")))).scalar_one()
+        leases = conn.execute(sa.select(sa.func.count()).select_from(t.leases)).scalar_one()
+    assert pending == 0, "SIGTERM must drain the outbox"
+    assert leases == 0, "SIGTERM must release every lease"
+    # after the daemon is gone the health check fails, as the container runtime must see
+    assert subprocess.run([sys.executable, "-m", "syncd.healthcheck"], env=hc_env,
+                          capture_output=True).returncode == 1
+
+
+def test_second_replica_skips_jobs_whose_lease_is_held(tmp_path):
+    from syncd.store.db import open_store
+
+    store = open_store(f"sqlite:///{tmp_path}/shared.db")
+    assert store.acquire("hubspot_contacts", "replica-a", 30, now_ms=1_000)
+    assert not store.acquire("hubspot_contacts", "replica-b", 30, now_ms=2_000)
+    assert store.acquire("hubspot_contacts", "replica-a", 30, now_ms=2_000)      # renewal by the holder
+    assert store.acquire("hubspot_contacts", "replica-b", 30, now_ms=40_000)     # expired: taken over
+
+
+def test_dockerfile_runs_the_tested_entry_point_as_non_root():
+    text = (ROOT / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["syncd"]' in text and 'CMD ["run"]' in text
+    assert "USER syncd" in text and "useradd --system" in text
+    assert 'HEALTHCHECK' in text and 'syncd-healthcheck' in text
+    scripts = (ROOT / "pyproject.toml").read_text()
+    assert 'syncd = "syncd.cli:main"' in scripts and 'syncd-healthcheck = "syncd.healthcheck:main"' in scripts
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to switch to an unprivileged user")
+def test_entry_point_runs_as_an_unprivileged_user(sandbox_world, tmp_path):
+    """What the container does: `syncd once` under a non-root uid with a data dir it owns."""
+    try:
+        subprocess.run([sys.executable, "-c", "0"], user=65534, group=65534, check=True, capture_output=True)
+    except (PermissionError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"this Python ({sys.executable}) cannot be run by an unprivileged user here: {exc}")
+    data = tmp_path / "data"
+    data.mkdir()
+    os.chown(data, 65534, 65534)
+    os.chmod(tmp_path, 0o755)
+    env = _env(sandbox_world, tmp_path, 0)
+    env["SYNCD_DATABASE_URL"] = f"sqlite:///{data}/syncd.db"
+    env["HOME"] = str(data)
+    proc = subprocess.run(SYNCD + ["once", "--json"], env=env, cwd=data, capture_output=True, text=True,
+                          timeout=120, user=65534, group=65534)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads(proc.stdout)
+    assert summary["ok"] is True and summary["streams"]["hubspot_contacts"]["records_pulled"] > 0
