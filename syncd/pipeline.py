@@ -18,6 +18,10 @@ STREAMS: dict[str, Callable[[Context], Any]] = {
 }
 
 
+STREAM_NAMES = ("hubspot_owners", "hubspot_contacts", "mailchimp_members", "mailchimp_campaigns",
+                "mailchimp_activity", "mailchimp_unsubscribes")
+
+
 def setup(ctx: Context) -> None:
     """Create syncd's property group and properties, and mapped merge fields, when they are missing
     (once per definition change), and learn the portal's lifecycle stage order."""
@@ -86,7 +90,7 @@ def summarize(ctx: Context, seconds: float, ok: bool = True, error: str | None =
     calls = {k: _since(before.get(k, {}), now.get(k, {})) for k in ("calls", "errors", "retries", "rate_limited")}
     out: dict[str, Any] = {
         "ok": ok,
-        "streams": {name: {"records_pulled": v} for name, v in by_prefix("pulled.").items()},
+        "streams": {name: {"records_pulled": c.get(f"pulled.{name}", 0)} for name in STREAM_NAMES},
         "events_merged": c.get("merged.events", 0),
         "identities_scored": c.get("scored", 0),
         "commands": {"enqueued": by_prefix("enqueued."), "pushed": by_prefix("pushed."),
