@@ -297,11 +297,17 @@ def ingest_members(ctx: Context, conn: sa.Connection, records: Iterable[dict]) -
         changed = old is None or (old.status, old.merge_fields, old.tags) != (row["status"], row["merge_fields"],
                                                                                row["tags"])
         ctx.store.upsert(conn, t.mailchimp_members, [row], ["subscriber_hash"])
+        # the member may belong to a lead whose CRM email changed since: its hash is the link then
+        linked = conn.execute(sa.select(ident).where(ident.c.subscriber_hash == h)).first()
+        if linked is not None:
+            if changed:
+                conn.execute(sa.update(ident).where(ident.c.id == linked.id).values(updated_ms=now))
+            continue
         by_email = conn.execute(sa.select(ident).where(ident.c.email == email)).first()
         if by_email is None:
             conn.execute(sa.insert(ident).values(email=email, hubspot_id=None, subscriber_hash=h,
                                                  created_ms=now, updated_ms=now))
-        elif by_email.subscriber_hash != h or changed:
+        else:
             conn.execute(sa.update(ident).where(ident.c.id == by_email.id).values(subscriber_hash=h, updated_ms=now))
 
 
@@ -340,12 +346,24 @@ def pull_mailchimp_activity(ctx: Context) -> int:
     return total
 
 
-def _event_rows(ctx: Context, records: Iterable[dict], now: int) -> list[dict]:
+def _canonical_emails(conn: sa.Connection, emails: set[str]) -> dict[str, str]:
+    """Member address -> the lead's CRM address, for members linked by hash to a lead whose email changed."""
+    by_hash = {subscriber_hash(e): e for e in emails}
+    rows = conn.execute(sa.select(t.identities.c.subscriber_hash, t.identities.c.email)
+                        .where(t.identities.c.subscriber_hash.in_(list(by_hash)))).all() if by_hash else []
+    return {by_hash[h]: email for h, email in rows if by_hash[h] != email}
+
+
+def _event_rows(ctx: Context, conn: sa.Connection, records: list[dict], now: int) -> list[dict]:
+    records = list(records)
+    emails = {e for e in (normalize_email(r.get("email_address")) for r in records) if e}
+    canonical = _canonical_emails(conn, emails)
     rows = []
     for r in records:
         email = normalize_email(r.get("email_address"))
         if email is None:
             continue
+        email = canonical.get(email, email)
         action = r.get("action") or "unsubscribe"
         rows.append({"source": "mailchimp", "event_id": r["event_id"], "email": email, "kind": action,
                      "occurred_ms": parse_ms(r.get("timestamp")) or now, "campaign_id": r.get("campaign_id"),
@@ -365,7 +383,7 @@ def _pull_campaign_activity(ctx: Context, cid: str, signpost: int) -> int:
         page = ctx.mailchimp.email_activity(cid, cur["since"], cur["offset"])
         now = ctx.clock()
         with ctx.store.begin() as conn:
-            n = ctx.store.insert_ignore(conn, t.events, _event_rows(ctx, page.records, now), ["source", "event_id"])
+            n = ctx.store.insert_ignore(conn, t.events, _event_rows(ctx, conn, page.records, now), ["source", "event_id"])
             ctx.count("merged.events", n)
             new = {**cur, "offset": page.next} if page.next is not None else {"since": iso(cur["signpost"]),
                                                                               "offset": 0}
@@ -388,7 +406,7 @@ def _pull_campaign_unsubscribes(ctx: Context, cid: str) -> int:
         now = ctx.clock()
         with ctx.store.begin() as conn:
             recs = [{**r, "action": "unsubscribe", "campaign_id": cid} for r in page.records]
-            n = ctx.store.insert_ignore(conn, t.events, _event_rows(ctx, recs, now), ["source", "event_id"])
+            n = ctx.store.insert_ignore(conn, t.events, _event_rows(ctx, conn, recs, now), ["source", "event_id"])
             ctx.count("merged.events", n)
             cur = {"offset": cur["offset"] + len(page.records)}
             ctx.store.set_cursor(conn, stream, cur)
