@@ -18,6 +18,10 @@ from types import TracebackType
 _SLACK_S = 0.001
 
 
+# HubSpot counts a search when it arrives, we when we send it: a request delayed on the way can land in the
+# same second as one sent a second later, so the search window is kept a little longer than 1 s.
+SEARCH_WINDOW_S = 1.15
+
 class HubSpotBudget:
     """A rolling-window budget for HubSpot calls; `acquire()` blocks until a call may be sent. Thread-safe.
 
@@ -65,12 +69,12 @@ class HubSpotBudget:
 
     def _wait_needed(self, now: float, search: bool) -> float:
         _expire(self._sent, self.window_s, now)
-        _expire(self._searches, 1.0, now)
+        _expire(self._searches, SEARCH_WINDOW_S, now)
         wait = 0.0
         if len(self._sent) >= self.capacity:
             wait = self._sent[len(self._sent) - self.capacity] + self.window_s - now
         if search and len(self._searches) >= self.search_per_s:
-            wait = max(wait, self._searches[len(self._searches) - self.search_per_s] + 1.0 - now)
+            wait = max(wait, self._searches[len(self._searches) - self.search_per_s] + SEARCH_WINDOW_S - now)
         # Waking a little past the edge avoids rounds of tiny re-sleeps caused by float rounding.
         return wait + _SLACK_S if wait > 0 else 0.0
 

@@ -6,7 +6,6 @@ keeps the whole decision or none of it; idempotency keys make re-enqueueing harm
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import datetime, timezone
 from typing import Any
 
@@ -15,6 +14,7 @@ import sqlalchemy as sa
 from syncd.context import Context
 from syncd.domain import diff
 from syncd.domain.models import ContactView, EngagementEvent, SegmentState
+from syncd.identity import subscriber_hash
 from syncd.store import schema as t
 
 CHUNK = 500
@@ -31,10 +31,6 @@ def dt(ms: int | None) -> datetime | None:
 
 def ms_of(d: datetime | None) -> int | None:
     return None if d is None else int(d.timestamp() * 1000)
-
-
-def _digest(value: Any) -> str:
-    return hashlib.sha1(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 def score_and_decide(ctx: Context, rescore_after_ms: int | None = None) -> int:
@@ -57,26 +53,73 @@ def score_and_decide(ctx: Context, rescore_after_ms: int | None = None) -> int:
             if not rows:
                 break
             owners = {r.id for r in conn.execute(sa.select(t.owners.c.id).where(t.owners.c.archived.is_(False)))}
+            batch = Batch(ctx, conn, rows, now)
             for row in rows:
-                decide_one(ctx, conn, row, now, owners)
+                decide_one(ctx, batch, row, now, owners)
+            batch.flush()
             last_id = rows[-1].id
             scored += len(rows)
     ctx.count("scored", scored)
     return scored
 
 
-def _pushed(conn: sa.Connection, target: str) -> dict:
-    row = conn.execute(sa.select(t.pushed_state.c["values"]).where(t.pushed_state.c.target == target)).first()
-    return dict(row[0]) if row else {}
+class Batch:
+    """One chunk of identities: their inputs read with a handful of IN queries, and every write they cause
+    (scores, last-pushed state, outbox commands) buffered and written at the end in one statement each —
+    per-identity round trips made scoring the slowest stage."""
 
+    def __init__(self, ctx: Context, conn: Batch, idents: list[Any], now: int) -> None:
+        self.ctx, self.conn, self.now = ctx, conn, now
+        hids = [i.hubspot_id for i in idents if i.hubspot_id]
+        hashes = [i.subscriber_hash for i in idents if i.subscriber_hash]
+        emails = [i.email for i in idents]
+        self.contacts = {r.hubspot_id: r for r in self._in(t.hubspot_contacts, "hubspot_id", hids)}
+        self.members = {r.subscriber_hash: r for r in self._in(t.mailchimp_members, "subscriber_hash", hashes)}
+        self.scores = {r.email: r for r in self._in(t.scores, "email", emails)}
+        self.events: dict[str, list[Any]] = {e: [] for e in emails}
+        for r in conn.execute(sa.select(t.events).where(t.events.c.email.in_(emails))
+                              .order_by(t.events.c.occurred_ms, t.events.c.id)):
+            self.events[r.email].append(r)
+        targets = [f"hubspot:contact:{h}" for h in hids] + [f"hubspot:note:{h}" for h in hids]
+        targets += [f"mailchimp:member:{i.subscriber_hash or subscriber_hash(i.email)}" for i in idents]
+        self.pushed = {r.target: dict(r._mapping["values"]) for r in self._in(t.pushed_state, "target", targets)}
+        self._recent_sends: list[Any] | None = None
+        self.pushed_writes: dict[str, dict] = {}
+        self.commands: list[dict] = []
+        self.score_rows: list[dict] = []
 
-def _set_pushed(ctx: Context, conn: sa.Connection, target: str, values: dict, now: int) -> None:
-    ctx.store.upsert(conn, t.pushed_state, [{"target": target, "values": values, "updated_ms": now}], ["target"])
+    def _in(self, table: sa.Table, column: str, values: list[str]) -> list[Any]:
+        out: list[Any] = []
+        for i in range(0, len(values), 500):  # keep well under SQLite's bound-parameter limit
+            out += self.conn.execute(sa.select(table).where(table.c[column].in_(values[i:i + 500]))).all()
+        return out
 
+    def recent_sends(self) -> list[Any]:
+        """The audience's last N campaigns (the same for every member of the chunk)."""
+        if self._recent_sends is None:
+            n = self.ctx.rules.cadence.last_sends
+            self._recent_sends = self.conn.execute(
+                sa.select(t.campaigns.c.id, t.campaigns.c.send_time_ms).where(t.campaigns.c.send_time_ms <= self.now)
+                .order_by(t.campaigns.c.send_time_ms.desc()).limit(n)).all()
+        return self._recent_sends
 
-def _events(conn: sa.Connection, email: str) -> list[Any]:
-    return conn.execute(sa.select(t.events).where(t.events.c.email == email).order_by(t.events.c.occurred_ms,
-                                                                                    t.events.c.id)).all()
+    def get_pushed(self, target: str) -> dict:
+        return dict(self.pushed.get(target, {}))
+
+    def set_pushed(self, target: str, values: dict) -> None:
+        self.pushed[target] = self.pushed_writes[target] = values
+
+    def enqueue(self, key: str, kind: str, target: str, payload: dict) -> None:
+        self.commands.append({"key": key, "kind": kind, "target": target, "payload": payload})
+        self.ctx.count(f"enqueued.{kind}")
+
+    def flush(self) -> None:
+        store = self.ctx.store
+        store.upsert(self.conn, t.scores, self.score_rows, ["email"])
+        store.upsert(self.conn, t.pushed_state, [{"target": k, "values": v, "updated_ms": self.now}
+                                                 for k, v in self.pushed_writes.items()], ["target"])
+        if self.commands:
+            store.enqueue(self.conn, self.commands)
 
 
 def _to_event(r: Any) -> EngagementEvent:
@@ -85,16 +128,12 @@ def _to_event(r: Any) -> EngagementEvent:
                            bounce_type=r.bounce_type, detail=r.detail)
 
 
-def _sends(ctx: Context, conn: sa.Connection, member: Any, now: int) -> list[Any]:
+def _sends(batch: Batch, member: Any) -> list[Any]:
     from syncd.domain.models import Send
 
     if member is None:
         return []
-    n = ctx.rules.cadence.last_sends
-    rows = conn.execute(sa.select(t.campaigns.c.id, t.campaigns.c.send_time_ms)
-                        .where(t.campaigns.c.send_time_ms <= now)
-                        .order_by(t.campaigns.c.send_time_ms.desc()).limit(n)).all()
-    return [Send(campaign_id=r.id, sent_at=dt(r.send_time_ms)) for r in rows]
+    return [Send(campaign_id=r.id, sent_at=dt(r.send_time_ms)) for r in batch.recent_sends()]
 
 
 def _engagement_properties(events: list[Any], status: str | None, now: int) -> dict[str, str]:
@@ -122,27 +161,22 @@ def _consented(ctx: Context, props: dict) -> bool:
     return consent_granted(ctx.mappings, props)
 
 
-def load_inputs(ctx: Context, conn: sa.Connection, ident: Any, now: int) -> dict[str, Any]:
-    """Everything the scoring engine needs for one identity, read from the store."""
-    contact = member = None
-    if ident.hubspot_id:
-        contact = conn.execute(sa.select(t.hubspot_contacts)
-                               .where(t.hubspot_contacts.c.hubspot_id == ident.hubspot_id)).first()
-    if ident.subscriber_hash:
-        member = conn.execute(sa.select(t.mailchimp_members)
-                              .where(t.mailchimp_members.c.subscriber_hash == ident.subscriber_hash)).first()
+def load_inputs(batch: Batch, ident: Any) -> dict[str, Any]:
+    """Everything the scoring engine needs for one identity (read by the batch)."""
+    contact = batch.contacts.get(ident.hubspot_id) if ident.hubspot_id else None
+    member = batch.members.get(ident.subscriber_hash) if ident.subscriber_hash else None
     props = dict(contact.properties) if contact else {}
-    prev_row = conn.execute(sa.select(t.scores).where(t.scores.c.email == ident.email)).first()
+    prev_row = batch.scores.get(ident.email)
     previous = None
     if prev_row is not None:
         previous = SegmentState(segment=prev_row.segment, since=dt(prev_row.segment_since_ms),
                                 was_engaged=bool(prev_row.was_engaged), last_hot_task_at=dt(prev_row.last_task_ms))
-    event_rows = _events(conn, ident.email)
+    event_rows = batch.events.get(ident.email, [])
     view = ContactView(email=ident.email, properties=props, hubspot_id=ident.hubspot_id,
                        owner_id=props.get("hubspot_owner_id") or None)
     return {"contact": contact, "member": member, "props": props, "prev_row": prev_row, "previous": previous,
             "event_rows": event_rows, "view": view, "events": [_to_event(e) for e in event_rows],
-            "sends": _sends(ctx, conn, member, now)}
+            "sends": _sends(batch, member)}
 
 
 def score_inputs(ctx: Context, inputs: dict[str, Any], now: int) -> Any:
@@ -152,8 +186,8 @@ def score_inputs(ctx: Context, inputs: dict[str, Any], now: int) -> Any:
                  stage_order=ctx.stage_order or DEFAULT_STAGES)
 
 
-def decide_one(ctx: Context, conn: sa.Connection, ident: Any, now: int, owners: set[str]) -> None:
-    inputs = load_inputs(ctx, conn, ident, now)
+def decide_one(ctx: Context, conn: Batch, ident: Any, now: int, owners: set[str]) -> None:
+    inputs = load_inputs(conn, ident)
     result = score_inputs(ctx, inputs, now)
     contact, member, props, prev_row, previous = (inputs[k] for k in ("contact", "member", "props", "prev_row",
                                                                        "previous"))
@@ -174,14 +208,14 @@ def decide_one(ctx: Context, conn: sa.Connection, ident: Any, now: int, owners: 
     from syncd.domain.segments import next_state
 
     state = next_state(ctx.rules, previous, result, dt(now), hot_task_created=task_ms is not None)
-    ctx.store.upsert(conn, t.scores, [{
+    conn.score_rows.append({
         "email": ident.email, "score": result.score, "fit_score": result.fit_score,
         "engagement_score": result.engagement_score, "segment": state.segment,
         "segment_since_ms": ms_of(state.since), "was_engaged": state.was_engaged,
         "lifecycle_target": result.lifecycle_target, "cadence": result.cadence,
         "ledger": [_ledger_json(e) for e in result.ledger], "scored_ms": now,
         "last_task_ms": ms_of(state.last_hot_task_at),
-    }], ["email"])
+    })
 
 
 def _ledger_json(e: Any) -> dict:
@@ -190,17 +224,16 @@ def _ledger_json(e: Any) -> dict:
             "points_after_decay": e.points_after_decay}
 
 
-def _enqueue(ctx: Context, conn: sa.Connection, key: str, kind: str, target: str, payload: dict) -> None:
-    n = ctx.store.enqueue(conn, [{"key": key, "kind": kind, "target": target, "payload": payload}])
-    ctx.count(f"enqueued.{kind}", n)
+def _enqueue(ctx: Context, batch: Batch, key: str, kind: str, target: str, payload: dict) -> None:
+    batch.enqueue(key, kind, target, payload)
 
 
-def _decide_hubspot(ctx: Context, conn: sa.Connection, ident: Any, props: dict, result: Any, event_rows: list,
+def _decide_hubspot(ctx: Context, conn: Batch, ident: Any, props: dict, result: Any, event_rows: list,
                     member: Any, now: int, order: tuple[str, ...]) -> str | None:
     from syncd.domain import lifecycle
 
     target = f"hubspot:contact:{ident.hubspot_id}"
-    pushed = _pushed(conn, target)
+    pushed = conn.get_pushed(target)
     # whole points: decimals of decay would rewrite every engaged contact on every cycle
     desired = {"syncd_score": str(result.score), "syncd_fit_score": str(round(result.fit_score)),
                "syncd_engagement_score": str(round(result.engagement_score)), "syncd_segment": result.segment,
@@ -221,7 +254,7 @@ def _decide_hubspot(ctx: Context, conn: sa.Connection, ident: Any, props: dict, 
         if plan.demotion:
             _enqueue(ctx, conn, f"hs.demote:{ident.hubspot_id}:{current}>{goal}:{now}", "hubspot.lifecycle_demote",
                      target, {"id": ident.hubspot_id, "steps": list(plan.steps)})
-            conn.execute(sa.insert(t.audit).values(at_ms=now, kind="lifecycle.demotion", subject=ident.email,
+            conn.conn.execute(sa.insert(t.audit).values(at_ms=now, kind="lifecycle.demotion", subject=ident.email,
                                                    detail={"hubspot_id": ident.hubspot_id, "from": current,
                                                            "to": goal, "reason": plan.reason}))
         elif pushed.get("lifecyclestage") != goal and current != goal:
@@ -233,7 +266,7 @@ def _decide_hubspot(ctx: Context, conn: sa.Connection, ident: Any, props: dict, 
         version = int(pushed.get("_version", 0)) + 1
         _enqueue(ctx, conn, f"hs.props:{ident.hubspot_id}:{version}", "hubspot.update_contact", target,
                  {"id": ident.hubspot_id, "properties": changes})
-        _set_pushed(ctx, conn, target, {**pushed, **changes, "_version": version}, now)
+        conn.set_pushed(target, {**pushed, **changes, "_version": version})
     return effective
 
 
@@ -248,7 +281,7 @@ def _pick_owner(ctx: Context, email: str, owner: str | None, owners: set[str]) -
     return tasks.fallback_owner_id
 
 
-def _decide_task(ctx: Context, conn: sa.Connection, ident: Any, view: Any, result: Any, now: int,
+def _decide_task(ctx: Context, conn: Batch, ident: Any, view: Any, result: Any, now: int,
                  owners: set[str], last_task_ms: int | None) -> int | None:
     from syncd.domain.cadence import cooldown_allows, due_date
     from syncd.domain.explain import handoff_summary
@@ -285,9 +318,9 @@ def note_html(rows: list[Any]) -> str:
     return f"<p><strong>Mailchimp engagement</strong> ({len(rows)} events)</p><ul>{''.join(lines)}</ul>"
 
 
-def _decide_note(ctx: Context, conn: sa.Connection, ident: Any, event_rows: list, now: int) -> None:
+def _decide_note(ctx: Context, conn: Batch, ident: Any, event_rows: list, now: int) -> None:
     target = f"hubspot:note:{ident.hubspot_id}"
-    pushed = _pushed(conn, target)
+    pushed = conn.get_pushed(target)
     last = int(pushed.get("last_event_row", 0))
     fresh = [e for e in event_rows if e.id > last and e.source == "mailchimp" and e.kind in NOTE_KINDS]
     if not fresh:
@@ -296,17 +329,17 @@ def _decide_note(ctx: Context, conn: sa.Connection, ident: Any, event_rows: list
     fresh.sort(key=lambda e: (e.occurred_ms, e.id))
     _enqueue(ctx, conn, f"note:{ident.hubspot_id}:{top}", "hubspot.note", target,
              {"contact_id": ident.hubspot_id, "body": note_html(fresh[:200]), "timestamp_ms": now})
-    _set_pushed(ctx, conn, target, {"last_event_row": top}, now)
+    conn.set_pushed(target, {"last_event_row": top})
 
 
-def _decide_mailchimp(ctx: Context, conn: sa.Connection, ident: Any, contact: Any, props: dict, member: Any,
+def _decide_mailchimp(ctx: Context, conn: Batch, ident: Any, contact: Any, props: dict, member: Any,
                       result: Any, stage: str | None, now: int) -> None:
     from syncd.identity import subscriber_hash
     from syncd.mappings import apply as apply_mappings
 
     h = ident.subscriber_hash or subscriber_hash(ident.email)
     target = f"mailchimp:member:{h}"
-    pushed = _pushed(conn, target)
+    pushed = conn.get_pushed(target)
     tags = diff.desired_tags(result.segment, stage, result.cadence)
     scored_props = {**props, "syncd_score": str(result.score), "syncd_segment": result.segment,
                     "syncd_cadence": result.cadence}
@@ -342,4 +375,4 @@ def _decide_mailchimp(ctx: Context, conn: sa.Connection, ident: Any, contact: An
                       "inactive": inactive})
         new_pushed.update(tags=tags, _tags_version=int(new_pushed.get("_tags_version", 0)) + 1)
     if new_pushed != pushed:
-        _set_pushed(ctx, conn, target, new_pushed, now)
+        conn.set_pushed(target, new_pushed)

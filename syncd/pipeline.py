@@ -59,20 +59,27 @@ def run_cycle(ctx: Context, should_stop: Callable[[], bool] = lambda: False) -> 
     ctx.counters.clear()
     ctx.run_id = ctx.store.start_run(ctx.clock())
     ok, error = True, None
+    stage_seconds: dict[str, float] = {}
     try:
-        setup(ctx)
-        for fn in STREAMS.values():
+        def timed(name: str, fn: Callable[[], Any]) -> None:
+            t0 = time.monotonic()
+            fn()
+            stage_seconds[name] = round(time.monotonic() - t0, 3)
+
+        timed("setup", lambda: setup(ctx))
+        for name, fn in STREAMS.items():
             if should_stop():
                 break
-            fn(ctx)
+            timed(name, lambda fn=fn: fn(ctx))
         if not should_stop():
-            decide.score_and_decide(ctx)
-        push.push(ctx, should_stop=lambda: False)  # on SIGTERM the outbox is still drained
+            timed("score_and_decide", lambda: decide.score_and_decide(ctx))
+        timed("push", lambda: push.push(ctx, should_stop=lambda: False))  # on SIGTERM the outbox still drains
     except Exception as exc:
         ok, error = False, f"{type(exc).__name__}: {exc}"
         raise
     finally:
         summary = summarize(ctx, time.monotonic() - started, ok, error, calls_before)
+        summary["stage_seconds"] = stage_seconds
         ctx.store.finish_run(ctx.run_id, ctx.clock(), ok, summary)
     return summary
 

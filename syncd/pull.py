@@ -155,9 +155,19 @@ def _problem(ctx: Context, props: dict, owner_ids: set[str]) -> str | None:
     return None
 
 
+def _rows_in(conn: sa.Connection, table: sa.Table, column: str, values: list[str]) -> list[Any]:
+    out: list[Any] = []
+    for i in range(0, len(values), 500):  # under SQLite's bound-parameter limit
+        out += conn.execute(sa.select(table).where(table.c[column].in_(values[i:i + 500]))).all()
+    return out
+
+
 def ingest_contacts(ctx: Context, conn: sa.Connection, records: Iterable[dict], owner_ids: set[str]) -> None:
-    """Snapshot each contact, link its identity, follow merges and email changes, derive conversion events."""
+    """Snapshot each contact, link its identity, follow merges and email changes, derive conversion events.
+
+    A page's existing rows are read with one query per table and its snapshots written in one statement."""
     now = ctx.clock()
+    valid: list[tuple[str, dict, str, dict]] = []
     for rec in records:
         hid, props = str(rec["id"]), dict(rec.get("properties") or {})
         if not props.get("email"):
@@ -171,18 +181,32 @@ def ingest_contacts(ctx: Context, conn: sa.Connection, records: Iterable[dict], 
             continue
         email = normalize_email(props["email"])
         assert email is not None
+        valid.append((hid, props, email, rec))
+    if not valid:
+        return
+    hids = [v[0] for v in valid]
+    old = {r.hubspot_id: r for r in _rows_in(conn, t.hubspot_contacts, "hubspot_id", hids)}
+    by_id = {r.hubspot_id: r for r in _rows_in(conn, t.identities, "hubspot_id", hids)}
+    by_email = {r.email: r for r in _rows_in(conn, t.identities, "email", [v[2] for v in valid])}
+    snapshots, new_identities = [], []
+    for hid, props, email, rec in valid:
         merged = [m for m in str(props.get("hs_merged_object_ids") or "").split(";") if m and m != hid]
-        old = conn.execute(sa.select(t.hubspot_contacts).where(t.hubspot_contacts.c.hubspot_id == hid)).first()
-        old_props = dict(old.properties) if old else {}
-        changed = old is None or old_props != props
-        ctx.store.upsert(conn, t.hubspot_contacts, [{
-            "hubspot_id": hid, "email": email, "properties": props,
-            "lastmodified_ms": parse_ms(props.get("lastmodifieddate")) or now, "merged_ids": merged,
-            "archived": bool(rec.get("archived")), "fetched_ms": now}], ["hubspot_id"])
-        _link_contact(ctx, conn, hid, email, now, changed)
-        for m in merged:
+        snapshots.append({"hubspot_id": hid, "email": email, "properties": props,
+                          "lastmodified_ms": parse_ms(props.get("lastmodifieddate")) or now, "merged_ids": merged,
+                          "archived": bool(rec.get("archived")), "fetched_ms": now})
+    ctx.store.upsert(conn, t.hubspot_contacts, snapshots, ["hubspot_id"])
+    for (hid, props, email, _), snap in zip(valid, snapshots):
+        prior = old.get(hid)
+        old_props = dict(prior.properties) if prior else {}
+        changed = prior is None or old_props != props
+        if not _link_contact(ctx, conn, hid, email, now, changed, by_id.get(hid), by_email.get(email)):
+            new_identities.append({"email": email, "hubspot_id": hid, "subscriber_hash": None,
+                                   "created_ms": now, "updated_ms": now})
+        for m in snap["merged_ids"]:
             _absorb_merged(ctx, conn, m, email)
         _conversion_events(ctx, conn, hid, email, old_props, props, now)
+    if new_identities:
+        conn.execute(sa.insert(t.identities), new_identities)
 
 
 def _rekey_events(conn: sa.Connection, old_email: str, new_email: str) -> None:
@@ -190,10 +214,11 @@ def _rekey_events(conn: sa.Connection, old_email: str, new_email: str) -> None:
         conn.execute(sa.update(t.events).where(t.events.c.email == old_email).values(email=new_email))
 
 
-def _link_contact(ctx: Context, conn: sa.Connection, hid: str, email: str, now: int, changed: bool) -> None:
+def _link_contact(ctx: Context, conn: sa.Connection, hid: str, email: str, now: int, changed: bool,
+                  by_id: Any, by_email: Any) -> bool:
+    """Link contact `hid` to its identity (given the identity rows found by id and by email). Returns False
+    when the contact needs a new identity, which the caller inserts with the rest of the page."""
     ident = t.identities
-    by_id = conn.execute(sa.select(ident).where(ident.c.hubspot_id == hid)).first()
-    by_email = conn.execute(sa.select(ident).where(ident.c.email == email)).first()
     if by_id is not None and by_id.email != email:
         # the contact's email changed: carry its identity (and its events) to the new address
         member = by_id.subscriber_hash
@@ -208,10 +233,10 @@ def _link_contact(ctx: Context, conn: sa.Connection, hid: str, email: str, now: 
     elif by_id is None and by_email is not None:
         conn.execute(sa.update(ident).where(ident.c.id == by_email.id).values(hubspot_id=hid, updated_ms=now))
     elif by_id is None:
-        conn.execute(sa.insert(ident).values(email=email, hubspot_id=hid, subscriber_hash=None,
-                                             created_ms=now, updated_ms=now))
+        return False
     elif changed:
         conn.execute(sa.update(ident).where(ident.c.id == by_id.id).values(updated_ms=now))
+    return True
 
 
 def _absorb_merged(ctx: Context, conn: sa.Connection, merged_id: str, email: str) -> None:
@@ -279,8 +304,10 @@ def pull_mailchimp_members(ctx: Context, max_pages: int | None = None) -> int:
 
 
 def ingest_members(ctx: Context, conn: sa.Connection, records: Iterable[dict]) -> None:
+    """Snapshot each member and link it to its lead (by hash first, then by email); one query per table."""
     now = ctx.clock()
     ident = t.identities
+    rows = []
     for m in records:
         email = normalize_email(m.get("email_address"))
         h = m.get("id") or (subscriber_hash(email) if email else None)
@@ -289,26 +316,34 @@ def ingest_members(ctx: Context, conn: sa.Connection, records: Iterable[dict]) -
                                  f"invalid email {m.get('email_address')!r}", m, ctx.run_id)
             ctx.count("quarantined")
             continue
-        row = {"subscriber_hash": h, "email": email, "status": m.get("status"),
-               "merge_fields": m.get("merge_fields") or {},
-               "tags": sorted(tg["name"] for tg in (m.get("tags") or []) if tg.get("name")),
-               "last_changed_ms": parse_ms(m.get("last_changed")) or now, "fetched_ms": now}
-        old = conn.execute(sa.select(t.mailchimp_members).where(t.mailchimp_members.c.subscriber_hash == h)).first()
-        changed = old is None or (old.status, old.merge_fields, old.tags) != (row["status"], row["merge_fields"],
-                                                                               row["tags"])
-        ctx.store.upsert(conn, t.mailchimp_members, [row], ["subscriber_hash"])
+        rows.append({"subscriber_hash": h, "email": email, "status": m.get("status"),
+                     "merge_fields": m.get("merge_fields") or {},
+                     "tags": sorted(tg["name"] for tg in (m.get("tags") or []) if tg.get("name")),
+                     "last_changed_ms": parse_ms(m.get("last_changed")) or now, "fetched_ms": now})
+    if not rows:
+        return
+    hashes = [r["subscriber_hash"] for r in rows]
+    old = {r.subscriber_hash: r for r in _rows_in(conn, t.mailchimp_members, "subscriber_hash", hashes)}
+    linked = {r.subscriber_hash: r for r in _rows_in(conn, ident, "subscriber_hash", hashes)}
+    by_email = {r.email: r for r in _rows_in(conn, ident, "email", [r["email"] for r in rows])}
+    ctx.store.upsert(conn, t.mailchimp_members, rows, ["subscriber_hash"])
+    fresh = []
+    for row in rows:
+        h, email, prior = row["subscriber_hash"], row["email"], old.get(row["subscriber_hash"])
+        changed = prior is None or (prior.status, prior.merge_fields, prior.tags) != (
+            row["status"], row["merge_fields"], row["tags"])
         # the member may belong to a lead whose CRM email changed since: its hash is the link then
-        linked = conn.execute(sa.select(ident).where(ident.c.subscriber_hash == h)).first()
-        if linked is not None:
+        if h in linked:
             if changed:
-                conn.execute(sa.update(ident).where(ident.c.id == linked.id).values(updated_ms=now))
-            continue
-        by_email = conn.execute(sa.select(ident).where(ident.c.email == email)).first()
-        if by_email is None:
-            conn.execute(sa.insert(ident).values(email=email, hubspot_id=None, subscriber_hash=h,
-                                                 created_ms=now, updated_ms=now))
+                conn.execute(sa.update(ident).where(ident.c.id == linked[h].id).values(updated_ms=now))
+        elif email in by_email:
+            conn.execute(sa.update(ident).where(ident.c.id == by_email[email].id)
+                         .values(subscriber_hash=h, updated_ms=now))
         else:
-            conn.execute(sa.update(ident).where(ident.c.id == by_email.id).values(subscriber_hash=h, updated_ms=now))
+            fresh.append({"email": email, "hubspot_id": None, "subscriber_hash": h, "created_ms": now,
+                          "updated_ms": now})
+    if fresh:
+        conn.execute(sa.insert(ident), fresh)
 
 
 # -- Mailchimp campaigns, activity, unsubscribes ------------------------------------------------------

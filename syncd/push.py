@@ -52,21 +52,27 @@ def push(ctx: Context, should_stop: Callable[[], bool] = lambda: False) -> int:
 
 
 def _finish(ctx: Context, row: Any, outcome: Outcome) -> None:
+    _finish_all(ctx, [(row, outcome)])
+
+
+def _finish_all(ctx: Context, results: list[tuple[Any, Outcome]]) -> None:
+    """Record a batch's outcomes in one transaction: done, or failed and quarantined with the reason."""
     with ctx.store.begin() as conn:
-        if outcome.ok:
-            ctx.store.mark(conn, row.id, "done", result=outcome.detail or None)
-            ctx.count(f"pushed.{row.kind}")
-        else:
-            ctx.store.mark(conn, row.id, "failed", error=outcome.error)
-            ctx.store.quarantine(conn, row.kind.split(".")[0], row.target, outcome.error, row.payload, ctx.run_id)
-            ctx.count(f"failed.{row.kind}")
-            ctx.count("quarantined")
-            ctx.log.warning("push.failed", kind=row.kind, target=row.target, reason=outcome.error)
+        for row, outcome in results:
+            if outcome.ok:
+                ctx.store.mark(conn, row.id, "done", result=outcome.detail or None)
+                ctx.count(f"pushed.{row.kind}")
+            else:
+                ctx.store.mark(conn, row.id, "failed", error=outcome.error)
+                ctx.store.quarantine(conn, row.kind.split(".")[0], row.target, outcome.error, row.payload,
+                                     ctx.run_id)
+                ctx.count(f"failed.{row.kind}")
+                ctx.count("quarantined")
+                ctx.log.warning("push.failed", kind=row.kind, target=row.target, reason=outcome.error)
 
 
 def _one_by_one(ctx: Context, rows: list, call: Callable[[Any], Outcome]) -> int:
-    for row, outcome in zip(rows, _parallel(rows[0].kind, call, rows)):
-        _finish(ctx, row, outcome)
+    _finish_all(ctx, list(zip(rows, _parallel(rows[0].kind, call, rows))))
     return len(rows)
 
 
@@ -74,12 +80,14 @@ def _subscribe(ctx: Context, rows: list) -> int:
     members = [dict(r.payload) for r in rows]
     outcomes = ctx.mailchimp.batch_subscribe(members, update_existing=False)
     by_email = {o.key.lower(): o for o in outcomes}
+    results = []
     for r in rows:
         o = by_email.get(r.payload["email_address"].lower(), Outcome(key=r.key, ok=True))
         if not o.ok and "exist" in o.error.lower():
             # already a member (it joined by a form since the last pull): not an error, the next pull sees it
             o = Outcome(key=r.key, ok=True, detail={"existing": True})
-        _finish(ctx, r, o)
+        results.append((r, o))
+    _finish_all(ctx, results)
     return len(rows)
 
 
@@ -100,8 +108,7 @@ def _update_contacts(ctx: Context, rows: list) -> int:
         merged.setdefault(r.payload["id"], {}).update(r.payload["properties"])
     outcomes = ctx.hubspot.update_contacts([{"id": i, "properties": p} for i, p in merged.items()])
     by_id = {o.key: o for o in outcomes}
-    for r in rows:
-        _finish(ctx, r, by_id.get(r.payload["id"], Outcome(key=r.key, ok=True)))
+    _finish_all(ctx, [(r, by_id.get(r.payload["id"], Outcome(key=r.key, ok=True))) for r in rows])
     return len(rows)
 
 
@@ -139,8 +146,7 @@ def _exactly_once(ctx: Context, rows: list, object_type: str, create: Callable[[
     def one(r: Any) -> Outcome:
         return Outcome(key=r.key, ok=True, detail={"id": create(r)})
 
-    for r, outcome in zip(todo, _parallel(kind, one, todo)):
-        _finish(ctx, r, outcome)
+    _finish_all(ctx, list(zip(todo, _parallel(kind, one, todo))))
     return len(rows)
 
 
