@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 
 from sandbox.errors import ApiError, hubspot_error_body, mailchimp_error_body
-from sandbox.world import World
+from sandbox.world import Stats, World
 
 log = logging.getLogger("sandbox")
 
@@ -202,13 +202,42 @@ class SandboxMiddleware:
                 await _server_error(side, 500)(scope, receive, wrapped_send)
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _fault_settings(body: Any, default_seed: int) -> tuple[float, tuple[str, ...], int]:
+    """(rate, kinds, seed) from a POST /_sandbox/faults body. Raises ValueError naming the bad field."""
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise ValueError('body must be a JSON object such as {"rate": 0.1, "kinds": ["429", "503"]}')
+    unknown = sorted(set(body) - {"rate", "kinds", "seed"})
+    if unknown:
+        raise ValueError(f"unknown fields {unknown}; known: rate, kinds, seed")
+    rate = body.get("rate", 0.0)
+    if not _is_number(rate) or not 0.0 <= rate <= 1.0:
+        raise ValueError("'rate' must be a number within [0, 1]")
+    kinds = body.get("kinds") or []
+    if not isinstance(kinds, list) or not all(isinstance(k, str) for k in kinds):
+        raise ValueError("'kinds' must be a list of fault kinds (strings)")
+    seed = body.get("seed", default_seed)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ValueError("'seed' must be an integer")
+    return float(rate), tuple(kinds), seed
+
+
 def _control_routes(world: World) -> list[Route]:
     def bad(detail: str) -> Response:
         return JSONResponse({"error": detail}, status_code=400)
 
     async def body_json(request: Request) -> Any:
+        """The parsed body, None when empty. Raises ValueError for a body that is not JSON."""
         raw = await request.body()
-        return json.loads(raw) if raw.strip() else None
+        try:
+            return json.loads(raw) if raw.strip() else None
+        except ValueError as exc:   # JSONDecodeError, or bytes that are not UTF-8
+            raise ValueError(f"body is not valid JSON: {exc}") from None
 
     async def events(request: Request) -> Response:
         try:
@@ -220,18 +249,21 @@ def _control_routes(world: World) -> list[Route]:
         if request.method == "GET":
             return JSONResponse({"now_ms": world.clock.now_ms()})
         try:
-            body = await body_json(request) or {}
+            body = await body_json(request)
+            if body is None:
+                body = {}
+            if not isinstance(body, dict):
+                raise ValueError('body must be a JSON object such as {"advance_days": 1}')
             return JSONResponse(world.advance_days(body.get("advance_days", 0)))
-        except (ValueError, json.JSONDecodeError, AttributeError) as exc:
+        except (ValueError, json.JSONDecodeError) as exc:
             return bad(str(exc))
 
     async def faults(request: Request) -> Response:
         if request.method == "POST":
             try:
-                body = await body_json(request) or {}
-                world.faults.configure(body.get("rate", 0.0), body.get("kinds") or (),
-                                       body.get("seed", world.config.seed))
-            except (ValueError, TypeError, json.JSONDecodeError, AttributeError) as exc:
+                rate, kinds, seed = _fault_settings(await body_json(request), world.config.seed)
+                world.faults.configure(rate, kinds, seed)
+            except (ValueError, json.JSONDecodeError) as exc:
                 return bad(str(exc))
         f = world.faults
         return JSONResponse({"rate": f.rate, "kinds": list(f.kinds), "seed": f.seed, "served": f.served})
@@ -245,7 +277,8 @@ def _control_routes(world: World) -> list[Route]:
 
     async def stats(request: Request) -> Response:
         if request.method == "DELETE":
-            world.stats.__init__()
+            world.stats = Stats()
+            world.faults.clear_counts()
         return JSONResponse(world.stats.snapshot(world.faults))
 
     return [

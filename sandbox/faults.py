@@ -16,6 +16,7 @@ class Fault:
 class FaultInjector:
     def __init__(self, rate: float = 0.0, kinds: list[str] | tuple[str, ...] = KINDS, seed: int = 0,
                  slow_s: float = 0.25) -> None:
+        self.clear_counts()
         self.configure(rate, kinds, seed)
         self.slow_s = slow_s
         self._lock = threading.Lock()
@@ -33,6 +34,9 @@ class FaultInjector:
         if seed is not None:
             self.seed = seed
         self._rng = random.Random(getattr(self, "seed", 0))
+
+    def clear_counts(self) -> None:
+        """Forget the faults served so far (they count across configure(), like the other statistics)."""
         self.served: dict[str, int] = {k: 0 for k in KINDS}
 
     def draw(self) -> Fault | None:

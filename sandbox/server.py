@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import signal
 import socket
 import threading
 import time
@@ -22,14 +24,35 @@ class _Quiet(logging.Filter):
 
 
 def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket. Raises OSError (with strerror) when the port is in use, out of range or refused."""
+    if not 0 <= port <= 65535:
+        raise OSError(errno.EINVAL, f"port must be within 0-65535, got {port}")
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     # accepted sockets inherit it: without it each small keep-alive answer waits ~40 ms (Nagle + delayed ACK)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
     sock.listen(1024)
     sock.set_inheritable(True)
     return sock
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, except that SIGTERM/SIGINT only stop it: serve_forever then returns normally.
+
+    uvicorn records the signal and raises it again once shut down, so the process would die of SIGTERM
+    (exit 143) or raise KeyboardInterrupt; `syncd sandbox` is meant to exit 0 when asked to stop.
+    """
+
+    def handle_exit(self, sig: int, frame: object) -> None:
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True   # a second Ctrl-C: stop waiting for open connections
+        else:
+            self.should_exit = True
 
 
 class SandboxServer:
@@ -37,12 +60,16 @@ class SandboxServer:
 
     def __init__(self, config: SandboxConfig | None = None, host: str = "127.0.0.1", port: int = 0,
                  world: World | None = None) -> None:
-        self.world = world or World(config)
         self.host = host
-        self._sock = _bind(host, port)
+        self._sock = _bind(host, port)   # first: a port in use fails before a big world is built
+        try:
+            self.world = world or World(config)
+        except BaseException:
+            self._sock.close()
+            raise
         self.port = self._sock.getsockname()[1]
         logging.getLogger("uvicorn.error").addFilter(_Quiet())
-        self._server = uvicorn.Server(uvicorn.Config(
+        self._server = _Server(uvicorn.Config(
             build_app(self.world), log_level="warning", access_log=False, lifespan="off",
             loop="uvloop", http="httptools", timeout_keep_alive=30, backlog=1024))
         self._thread: threading.Thread | None = None

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import numbers
 import threading
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -29,6 +30,21 @@ class SandboxConfig:
     hubspot_token: str = "pat-sandbox-0000-0000-0000-000000000000"
     mailchimp_key: str = "0123456789abcdef0123456789abcdef-us1"
     list_id: str = ""                    # derived from the seed when empty
+
+    def __post_init__(self) -> None:
+        """Raises ValueError naming the first setting that cannot work."""
+        def number(value: Any) -> bool:
+            return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+        if not isinstance(self.contacts, numbers.Integral) or isinstance(self.contacts, bool) or self.contacts < 0:
+            raise ValueError(f"contacts must be a whole number >= 0, got {self.contacts!r}")
+        if not number(self.hubspot_burst) or self.hubspot_burst < 1:
+            raise ValueError(f"hubspot_burst must be >= 1 request per 10 s, got {self.hubspot_burst!r}")
+        if not number(self.rate_scale) or not self.rate_scale > 0:
+            raise ValueError(f"rate_scale must be > 0, got {self.rate_scale!r}")
+        if not number(self.latency_ms) or self.latency_ms < 0:
+            raise ValueError(f"latency_ms must be >= 0, got {self.latency_ms!r}")
+        FaultInjector(self.fault_rate, self.fault_kinds)   # raises ValueError on a bad rate or kind
 
     def with_list_id(self) -> "SandboxConfig":
         if self.list_id:
@@ -90,6 +106,7 @@ class World:
         self.hubspot_limiter = HubSpotLimiter(c.hubspot_burst, c.rate_scale)
         self.mailchimp_in_flight = InFlightLimiter(scale=c.rate_scale)
         self.faults.configure(c.fault_rate, c.fault_kinds, seed=c.seed)
+        self.faults.clear_counts()
         self.stats = Stats()
 
     @property
@@ -105,7 +122,11 @@ class World:
         return {"from_ms": start, "to_ms": end, "generated": generated}
 
     def inject_events(self, items: Any) -> dict[str, Any]:
-        """Validate every item first (ValueError naming the index), then apply them all."""
+        """Validate every item first (ValueError naming the index), then apply them all.
+
+        Nothing is applied when any item is invalid, names an unknown address or campaign, or has a bad
+        field, so a client can fix its list and send it again without doubling the good events.
+        """
         if not isinstance(items, list):
             raise ValueError("body must be a JSON list of events")
         parsed = []
@@ -117,28 +138,42 @@ class World:
                 raise ValueError(f"event {i}: 'email' must be an email address")
             if action not in EVENT_ACTIONS:
                 raise ValueError(f"event {i}: 'action' must be one of {list(EVENT_ACTIONS)}")
+            for name in ("url", "campaign_id", "form"):
+                if item.get(name) is not None and not isinstance(item[name], str):
+                    raise ValueError(f"event {i}: '{name}' must be a string")
+            if item.get("type", "hard") not in ("hard", "soft"):
+                raise ValueError(f"event {i}: 'type' (of a bounce) must be 'hard' or 'soft'")
             ts = item.get("timestamp")
             try:
+                if isinstance(ts, bool):
+                    raise TypeError("a boolean is not a time")
                 ts_ms = self.clock.now_ms() if ts is None else parse_ts_ms(ts)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 raise ValueError(f"event {i}: 'timestamp' must be ISO 8601 or epoch ms") from None
-            parsed.append((i, email, action, item.get("url"), item.get("campaign_id"), ts_ms, item))
-        applied = 0
-        for i, email, action, url, campaign_id, ts_ms, item in parsed:
-            try:
-                if action == "form_submission":
-                    self.hubspot.record_conversion(email, item.get("form") or "Contact us", ts_ms)
-                else:
-                    self.mailchimp.inject_event(email, action, url=url, campaign_id=campaign_id, ts_ms=ts_ms,
-                                                bounce_type=item.get("type", "hard"))
-            except KeyError:
-                raise ValueError(f"event {i}: no member or contact with email {email!r}") from None
-            applied += 1
-        return {"applied": applied}
+            if action == "form_submission":
+                if self.hubspot.contacts.id_of_email(email) is None:
+                    raise ValueError(f"event {i}: no contact with email {email!r}")
+            else:
+                if self.mailchimp.find(email) is None:
+                    raise ValueError(f"event {i}: no member with email {email!r}")
+                campaign_id = item.get("campaign_id")
+                if campaign_id is not None:
+                    try:
+                        self.mailchimp.campaign(campaign_id)
+                    except KeyError:
+                        raise ValueError(f"event {i}: no campaign with id {campaign_id!r}") from None
+            parsed.append((email, action, item.get("url"), item.get("campaign_id"), ts_ms, item))
+        for email, action, url, campaign_id, ts_ms, item in parsed:
+            if action == "form_submission":
+                self.hubspot.record_conversion(email, item.get("form") or "Contact us", ts_ms)
+            else:
+                self.mailchimp.inject_event(email, action, url=url, campaign_id=campaign_id, ts_ms=ts_ms,
+                                            bounce_type=item.get("type", "hard"))
+        return {"applied": len(parsed)}
 
     def state(self) -> dict[str, Any]:
+        # exactly the two services (the simulated time is GET /_sandbox/clock)
         return {
-            "now_ms": self.clock.now_ms(),
             "hubspot": self.hubspot.state(),
             "mailchimp": {"list_id": self.list_id, **self.mailchimp.state()},
         }

@@ -15,13 +15,15 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
     from sandbox.world import SandboxConfig
 
     kinds = tuple(k.strip() for k in args.fault_kinds.split(",") if k.strip()) if args.fault_kinds else None
-    cfg = SandboxConfig(contacts=args.contacts, seed=args.seed, hubspot_burst=args.hubspot_tier,
-                        rate_scale=args.rate_scale, fault_rate=args.faults, latency_ms=args.latency_ms,
-                        start_ms=args.start_ms, **({"fault_kinds": kinds} if kinds else {}))
     try:
+        cfg = SandboxConfig(contacts=args.contacts, seed=args.seed, hubspot_burst=args.hubspot_tier,
+                            rate_scale=args.rate_scale, fault_rate=args.faults, latency_ms=args.latency_ms,
+                            start_ms=args.start_ms, **({"fault_kinds": kinds} if kinds else {}))
         server = SandboxServer(cfg, host=args.host, port=args.port)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
     except OSError as exc:
-        raise CommandError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
+        raise CommandError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     for name, value in server.env.items():
         print(f"export {name}={value}")
     sys.stdout.flush()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import mailchimp_marketing
 import pytest
 from hubspot import HubSpot
+from urllib3.util.retry import Retry
 
 from sandbox.server import SandboxServer
 from sandbox.world import SandboxConfig
@@ -11,7 +12,8 @@ from sandbox.world import SandboxConfig
 
 def make_hubspot(sb: SandboxServer) -> HubSpot:
     """The official HubSpot SDK aimed at the sandbox (see API_NOTES: host= and base_url=), no retries."""
-    return HubSpot(access_token=sb.world.config.hubspot_token, host=sb.url, base_url=sb.url)
+    no_retry = Retry(total=0, redirect=0, raise_on_status=False, respect_retry_after_header=False)
+    return HubSpot(access_token=sb.world.config.hubspot_token, host=sb.url, base_url=sb.url, retry=no_retry)
 
 
 def make_mailchimp(sb: SandboxServer) -> mailchimp_marketing.Client:
