@@ -145,10 +145,18 @@ def _cmd_mappings_check(args: argparse.Namespace) -> int:
     print(f"{path}: valid against mappings/schema.json")
     if args.offline:
         return 0
+    from syncd.owned import CONTACT_PROPERTIES
+
     ctx = _context(settings)
-    problems = check_against(mappings, ctx.hubspot.get_properties("contacts"), ctx.mailchimp.get_merge_fields())
+    live_props, live_fields = ctx.hubspot.get_properties("contacts"), ctx.mailchimp.get_merge_fields()
+    will_create = [*CONTACT_PROPERTIES, *mappings.merge_field_defs()]
+    problems = check_against(mappings, live_props, live_fields, will_create)
+    names = {p.get("name") for p in live_props} | {f.get("tag") for f in live_fields}
+    missing = sorted(d.get("name") or d.get("tag") for d in will_create if (d.get("name") or d.get("tag")) not in names)
+    if missing:
+        print(f"syncd creates on its first run: {', '.join(missing)}")
     for p in problems:
-        print(f"{path}: {p}")
+        print(p)
     if problems:
         raise CommandError(f"{len(problems)} problem(s) against the live HubSpot and Mailchimp schemas")
     print("mappings match the live HubSpot properties and Mailchimp merge fields")

@@ -261,15 +261,22 @@ def consent_granted(mappings: Mappings, properties: Mapping[str, str | None]) ->
 
 
 def check_against(mappings: Mappings, hubspot_properties: list[dict[str, Any]],
-                  merge_fields: list[dict[str, Any]]) -> list[str]:
+                  merge_fields: list[dict[str, Any]], created_by_syncd: Iterable[dict[str, Any]] = (),
+                  ) -> list[str]:
     """Compare mappings with the live schemas; return the problems found (empty when all is well).
 
     `hubspot_properties` as GET /crm/v3/properties/contacts returns them (name, type, options);
-    `merge_fields` as GET /lists/{id}/merge-fields returns them (tag, type). Each problem starts with
-    the mappings file (and line, for a field).
+    `merge_fields` as GET /lists/{id}/merge-fields returns them (tag, type). `created_by_syncd`: the
+    property definitions ({name, ...}) and merge field definitions ({tag, type}) syncd creates itself on
+    its first run; they count as present. Each problem starts with the mappings file (and line, for a field).
     """
     props = {p.get("name"): p for p in hubspot_properties}
     tags = {m.get("tag"): m for m in merge_fields}
+    for d in created_by_syncd:
+        if "name" in d:
+            props.setdefault(d["name"], d)
+        if "tag" in d:
+            tags.setdefault(d["tag"], d)
     found = [*_field_problems(mappings, props, tags), *_consent_problems(mappings.consent, props)]
     found += [(None, f"owned HubSpot property '{name}' does not exist (create it before syncd writes it)")
               for name in mappings.owned_properties if name not in props]

@@ -200,8 +200,6 @@ def test_mappings_check_passes_against_the_sandbox_and_fails_on_a_broken_file(wo
     assert bad.stderr.startswith("syncd mappings: 1 problem(s)") and bad.stderr.count("\n") == 1
 
 
-@pytest.mark.xfail(strict=True, reason="cli.py prints `{path}: ` before problems that check_against already "
-                                       "prefixes with `{path}:{line}:` (the path appears twice)")
 def test_mappings_check_names_each_problem_once(world, tmp_path):
     env = subprocess_env(world, tmp_path)
     path, line = _broken_mappings(tmp_path, "  - hubspot: jobtitle", "  - hubspot: job_title_typo")
@@ -210,11 +208,10 @@ def test_mappings_check_names_each_problem_once(world, tmp_path):
     assert problem.startswith(f"{path}:{line}: ")
 
 
-@pytest.mark.xfail(strict=True, reason="before the first cycle, the check reports syncd's own properties and "
-                                       "mapped merge fields as missing, though syncd creates them on first run")
 def test_mappings_check_passes_on_a_fresh_account(world, tmp_path):
     ok = _run(["mappings", "check"], subprocess_env(world, tmp_path), tmp_path)
     assert ok.returncode == 0, ok.stdout
+    assert "syncd creates on its first run: " in ok.stdout and "syncd_score" in ok.stdout
 
 
 # -- --help -------------------------------------------------------------------------------------------
