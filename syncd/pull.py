@@ -371,12 +371,12 @@ def pull_mailchimp_activity(ctx: Context) -> int:
         new_since = max(kept + ([since_ms] if since_ms else [])) if kept or since_ms else None
         ctx.store.set_cursor(conn, "mailchimp_campaigns", {"since_ms": new_since})
         window = now - int(ctx.settings.config.activity_days * 86_400_000)
-        recent = [r.id for r in conn.execute(
-            sa.select(t.campaigns.c.id).where(t.campaigns.c.send_time_ms >= window).order_by(t.campaigns.c.send_time_ms))]
+        recent = conn.execute(sa.select(t.campaigns.c.id, t.campaigns.c.send_time_ms)
+                              .where(t.campaigns.c.send_time_ms >= window).order_by(t.campaigns.c.send_time_ms)).all()
     ctx.count("pulled.mailchimp_campaigns", len(rows))
     total = 0
-    for cid in recent:
-        total += _pull_campaign_activity(ctx, cid, signpost)
+    for cid, sent_ms in recent:
+        total += _pull_campaign_activity(ctx, cid, sent_ms, signpost)
         total += _pull_campaign_unsubscribes(ctx, cid)
     return total
 
@@ -407,10 +407,16 @@ def _event_rows(ctx: Context, conn: sa.Connection, records: list[dict], now: int
     return rows
 
 
-def _pull_campaign_activity(ctx: Context, cid: str, signpost: int) -> int:
+ACTIVITY_OVERLAP_MS = 3_600_000  # re-read the last hour: Mailchimp may report an event a little late
+
+
+def _pull_campaign_activity(ctx: Context, cid: str, sent_ms: int, signpost: int) -> int:
+    """One campaign's opens, clicks and bounces after the cursor. The first read starts just before the send
+    (without `since` the report lists every recipient, engaged or not); later passes start an hour before
+    the previous signpost, and events already stored are ignored by their id."""
     stream = f"mailchimp_activity:{cid}"
     with ctx.store.begin() as conn:
-        cur = ctx.store.get_cursor(conn, stream) or {"since": None, "offset": 0}
+        cur = ctx.store.get_cursor(conn, stream) or {"since": iso(sent_ms - 1000), "offset": 0}
     if "signpost" not in cur:
         cur = {**cur, "signpost": signpost}
     pulled = 0
@@ -420,8 +426,8 @@ def _pull_campaign_activity(ctx: Context, cid: str, signpost: int) -> int:
         with ctx.store.begin() as conn:
             n = ctx.store.insert_ignore(conn, t.events, _event_rows(ctx, conn, page.records, now), ["source", "event_id"])
             ctx.count("merged.events", n)
-            new = {**cur, "offset": page.next} if page.next is not None else {"since": iso(cur["signpost"]),
-                                                                              "offset": 0}
+            new = {**cur, "offset": page.next} if page.next is not None else {
+                "since": iso(max(sent_ms - 1000, cur["signpost"] - ACTIVITY_OVERLAP_MS)), "offset": 0}
             ctx.store.set_cursor(conn, stream, new)
         pulled += len(page.records)
         cur = new
