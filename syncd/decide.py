@@ -20,6 +20,7 @@ from syncd.store import schema as t
 CHUNK = 500
 DAY_MS = 86_400_000
 NOTE_KINDS = ("open", "click", "bounce", "unsubscribe")
+BATCHABLE_STATUSES = ("subscribed", "pending", "transactional")
 TASK_TRIGGERS = ("segment:hot", "lifecycle:salesqualifiedlead")
 DEFAULT_STAGES = ("subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity",
                   "customer", "evangelist", "other")
@@ -362,9 +363,14 @@ def _decide_mailchimp(ctx: Context, conn: Batch, ident: Any, contact: Any, props
         changed = {k: v for k, v in sorted(merge_fields.items()) if have.get(k) != v and sent.get(k) != v}
         if changed:
             version = int(pushed.get("_version", 0)) + 1
-            _enqueue(ctx, conn, f"mc.member:{h}:{version}", "mailchimp.upsert_member", target,
-                     {"email_address": member.email, "merge_fields": changed,
-                      "status_if_new": "subscribed" if consent else "transactional"})
+            if member.status in BATCHABLE_STATUSES:
+                # 500 per call, carrying the status as read: Mailchimp refuses it if that changed meanwhile
+                _enqueue(ctx, conn, f"mc.member:{h}:{version}", "mailchimp.update_member", target,
+                         {"email_address": member.email, "status": member.status, "merge_fields": changed})
+            else:
+                _enqueue(ctx, conn, f"mc.member:{h}:{version}", "mailchimp.upsert_member", target,
+                         {"email_address": member.email, "merge_fields": changed,
+                          "status_if_new": "subscribed" if consent else "transactional"})
             new_pushed.update(merge_fields={**sent, **changed}, _version=version)
     if pushed.get("tags") != tags:  # what was sent is not re-sent before the snapshot catches up
         active, inactive = diff.tag_changes(tags, current_tags)

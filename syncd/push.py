@@ -13,9 +13,11 @@ from typing import Any, Callable
 from connectors.base import ConnectorError, Outcome, SkippableError
 from syncd.context import Context
 
-ORDER = ("mailchimp.subscribe", "mailchimp.upsert_member", "mailchimp.tags", "hubspot.update_contact",
+ORDER = ("mailchimp.subscribe", "mailchimp.update_member", "mailchimp.upsert_member", "mailchimp.tags",
+         "hubspot.update_contact",
          "hubspot.lifecycle_demote", "hubspot.task", "hubspot.note")
 BATCH = {"mailchimp.subscribe": 500,        # batch subscribe: 500 members per call
+         "mailchimp.update_member": 500,    # the same endpoint with update_existing
          "hubspot.update_contact": 100}     # batch update: 100 inputs per call
 # Calls that exist only one record at a time run side by side: Mailchimp serves 10 connections at once
 # (the connector's InFlight keeps us under it); HubSpot's budget is shared by the connector's limiter.
@@ -91,6 +93,19 @@ def _subscribe(ctx: Context, rows: list) -> int:
     return len(rows)
 
 
+def _update_members(ctx: Context, rows: list) -> int:
+    # several versions for one member in one batch: the latest values, sent once
+    latest: dict[str, dict] = {}
+    for r in rows:
+        e = r.payload["email_address"].strip().lower()
+        cur = latest.setdefault(e, {**r.payload, "merge_fields": {}})
+        cur["merge_fields"].update(r.payload["merge_fields"])
+    outcomes = {o.key: o for o in ctx.mailchimp.batch_update_members(list(latest.values()))}
+    _finish_all(ctx, [(r, outcomes.get(r.payload["email_address"].strip().lower(), Outcome(key=r.key, ok=True)))
+                      for r in rows])
+    return len(rows)
+
+
 def _upsert_member(ctx: Context, rows: list) -> int:
     return _one_by_one(ctx, rows, lambda r: ctx.mailchimp.upsert_member(
         r.payload["email_address"], r.payload["status_if_new"], r.payload["merge_fields"]))
@@ -161,7 +176,8 @@ def _note(ctx: Context, rows: list) -> int:
 
 
 HANDLERS: dict[str, Callable[[Context, list], int]] = {
-    "mailchimp.subscribe": _subscribe, "mailchimp.upsert_member": _upsert_member, "mailchimp.tags": _tags,
+    "mailchimp.subscribe": _subscribe, "mailchimp.update_member": _update_members,
+    "mailchimp.upsert_member": _upsert_member, "mailchimp.tags": _tags,
     "hubspot.update_contact": _update_contacts, "hubspot.lifecycle_demote": _demote, "hubspot.task": _task,
     "hubspot.note": _note,
 }

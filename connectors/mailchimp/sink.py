@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from connectors.base import Outcome, SkippableError
+from connectors.base import FatalError, Outcome, SkippableError
 from connectors.errors import COMPLIANCE
 from connectors.mailchimp import translate as t
 from connectors.mailchimp.source import MailchimpSource
@@ -28,8 +28,15 @@ class MailchimpSink(MailchimpSource):
         for definition in defs:
             if str(definition["tag"]).upper() in existing:
                 continue
-            self._call("mailchimp.merge_fields.create", self.api.lists.add_list_merge_field, self.list_id,
-                       dict(definition))
+            try:
+                self._call("mailchimp.merge_fields.create", self.api.lists.add_list_merge_field, self.list_id,
+                           dict(definition))
+            except FatalError:
+                # A retry after a lost answer (or another replica) finds the tag taken: Mailchimp answers
+                # 400 "already exists", which is success if the field is there now.
+                if str(definition["tag"]).upper() not in {str(f.get("tag", "")).upper()
+                                                          for f in self.get_merge_fields()}:
+                    raise
             created.append(definition["tag"])
         return created
 
@@ -72,6 +79,36 @@ class MailchimpSink(MailchimpSource):
                 outcomes[key] = Outcome(key, False, error=COMPLIANCE if t.is_compliance(text) else text,
                                         skippable=True, detail=dict(error or {}))
         return outcomes
+
+    def batch_update_members(self, members: Sequence[dict[str, Any]]) -> list[Outcome]:
+        """Update existing members' merge fields ({email_address, status, merge_fields}), 500 per call: the
+        batch endpoint with update_existing=true. `status` must be the member's status as last read and be
+        subscribed, pending or transactional, so the call changes no status; if the member unsubscribed or
+        was cleaned meanwhile, Mailchimp refuses it (compliance), which comes back as a skippable Outcome:
+        the batch can never re-subscribe anyone. One Outcome per input, keyed by the normalized email.
+        Raises ValueError for another status, FatalError or RetriableError for a whole call."""
+        for m in members:
+            if m["status"] not in ("subscribed", "pending", "transactional"):
+                raise ValueError(f"batch update refuses status {m['status']!r} (use upsert_member)")
+        outcomes: dict[str, Outcome] = {}
+        items = list(members)
+        for chunk in (items[i:i + t.BATCH_MEMBERS_MAX] for i in range(0, len(items), t.BATCH_MEMBERS_MAX)):
+            body = {"members": [{"email_address": m["email_address"].strip(), "status": m["status"],
+                                 "merge_fields": m.get("merge_fields") or {}} for m in chunk],
+                    "update_existing": True}
+            result = self._call("mailchimp.members.batch", self.api.lists.batch_list_members, self.list_id, body)
+            done = {t.normalize_email(m.get("email_address", ""))
+                    for m in [*(result.get("new_members") or []), *(result.get("updated_members") or [])]}
+            errors = {t.normalize_email(e.get("email_address", "")): e for e in result.get("errors") or []}
+            for m in chunk:
+                key = t.normalize_email(m["email_address"])
+                if key in done:
+                    outcomes[key] = Outcome(key, True)
+                    continue
+                text = (errors.get(key) or {}).get("error") or "no result reported for this member"
+                outcomes[key] = Outcome(key, False, error=COMPLIANCE if t.is_compliance(text) else text,
+                                        skippable=True, detail=dict(errors.get(key) or {}))
+        return [outcomes[t.normalize_email(m["email_address"])] for m in members]
 
     @staticmethod
     def _new_member(member: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,34 @@
+"""Merge fields of existing members go out 500 per call, carrying the status syncd read; a member who
+unsubscribed in between is refused by Mailchimp (compliance) and never re-subscribed."""
+from __future__ import annotations
+
+import pytest
+
+from connectors.errors import COMPLIANCE
+from tests.contract.test_connector_mailchimp import all_members, connector, members_by_email
+
+
+def test_batch_update_changes_merge_fields_and_never_status(sandbox):
+    mc = connector(sandbox)
+    members = [m for m in all_members(mc) if m["status"] == "subscribed"][:3]
+    racer = members[2]
+    # between syncd's read and its push, this member unsubscribes
+    mc.api.lists.update_list_member(mc.list_id, racer["id"], {"status": "unsubscribed"})
+
+    outcomes = mc.batch_update_members([{"email_address": m["email_address"], "status": "subscribed",
+                                         "merge_fields": {"FNAME": f"Renamed{i}"}} for i, m in enumerate(members)])
+
+    assert [o.ok for o in outcomes] == [True, True, False]
+    assert outcomes[2].error == COMPLIANCE and outcomes[2].skippable
+    after = members_by_email(sandbox)
+    assert after[members[0]["email_address"].lower()]["merge_fields"]["FNAME"] == "Renamed0"
+    assert after[members[0]["email_address"].lower()]["merge_fields"]["LNAME"] == members[0]["merge_fields"]["LNAME"]
+    assert after[racer["email_address"].lower()]["status"] == "unsubscribed"
+    assert mc.stats.snapshot()["calls"]["mailchimp.members.batch"] == 1
+
+
+def test_batch_update_refuses_statuses_it_could_change():
+    from connectors.mailchimp.sink import MailchimpConnector
+
+    with pytest.raises(ValueError, match="unsubscribed"):
+        MailchimpConnector.batch_update_members(None, [{"email_address": "a@b.co", "status": "unsubscribed"}])
