@@ -123,7 +123,9 @@ def test_a_cycle_costs_what_changed_not_the_size_of_the_crm(tmp_path, contacts):
     total = stats["total"]
     assert total == summary["api_calls_total"]
     assert summary["streams"]["hubspot_contacts"]["records_pulled"] == half
-    assert summary["streams"]["mailchimp_activity"]["records_pulled"] == changed - half
+    # activity is re-read an hour back (late reports), so a few known events may come again: merged once
+    assert changed - half <= summary["streams"]["mailchimp_activity"]["records_pulled"] <= changed
+    assert summary["events_merged"] == changed - half
     # every changed lead costs at most a few one-record calls (merge fields, tags, a note); everything
     # else is paged or batched, so the whole cycle stays under 3 x 50 + a constant whatever N is
     assert total <= 3 * changed + 25, requests_by_endpoint
