@@ -19,7 +19,7 @@ from sandbox.timefmt import parse_ts_ms
 Status = Literal["subscribed", "unsubscribed", "cleaned", "pending", "transactional"]
 PatchStatus = Literal["subscribed", "unsubscribed", "cleaned", "pending"]
 MAX_COUNT = 1000        # collections: count at most 1000 per page
-MAX_BATCH = 500         # batch subscribe: at most 500 members per call
+MAX_BATCH = 500         # batch subscribe, static segment add/remove: at most 500 per call
 _EXPECTED = {"string_type": "string", "bool_type": "boolean", "int_type": "integer", "dict_type": "object",
              "list_type": "array", "float_type": "number", "model_type": "object"}
 
@@ -71,6 +71,17 @@ class TagChange(_Body):
 class TagsBody(_Body):
     tags: list[TagChange]
     is_syncing: bool | None = None
+
+
+class SegmentBody(_Body):
+    name: str
+    static_segment: list[str] | None = None
+    options: dict[str, Any] | None = None
+
+
+class SegmentMembersBody(_Body):
+    members_to_add: list[str] = Field(default_factory=list, max_length=MAX_BATCH)
+    members_to_remove: list[str] = Field(default_factory=list, max_length=MAX_BATCH)
 
 
 class MergeFieldBody(_Body):

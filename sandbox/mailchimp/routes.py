@@ -14,10 +14,17 @@ from starlette.routing import Route
 
 from sandbox.errors import ApiError, mailchimp_error
 from sandbox.mailchimp import parsing as q
+from sandbox.mailchimp.segments import Segment
 from sandbox.mailchimp.store import SORT_FIELDS, STATUSES, MailchimpStore, Member, MemberError
+from sandbox.timefmt import mailchimp_ts
 
 NOT_FOUND = "The requested resource could not be found."
 BATCH_OMITS = ("consents_to_one_to_one_messaging", "full_name", "source", "web_id")
+SEGMENT_BATCH_OMITS = BATCH_OMITS + ("unsubscribe_reason",)      # members_added / members_removed
+SEGMENT_MEMBER_OMITS = ("consents_to_one_to_one_messaging", "contact_id", "source", "tags", "tags_count",
+                        "unsubscribe_reason", "web_id")          # GET .../segments/{id}/members
+INCLUDE_FLAGS = (("cleaned", "include_cleaned"), ("transactional", "include_transactional"),
+                 ("unsubscribed", "include_unsubscribed"))
 
 
 def _not_found() -> ApiError:
@@ -217,6 +224,92 @@ class MailchimpRoutes:
         return _respond(request, {"tags": [{"id": tid, "name": name} for tid, name in found],
                                   "total_items": len(found)})
 
+    # -- segments: static segments are tags ----------------------------------------------------------
+    def segment(self, request: Request) -> tuple[MailchimpStore, Segment]:
+        store = self.store(request)
+        raw = request.path_params["segment_id"]
+        seg = store.segments.get(int(raw)) if raw.isdigit() else None
+        if seg is None:
+            raise _not_found()
+        return store, seg
+
+    @staticmethod
+    def segment_statuses(request: Request) -> tuple[str, ...]:
+        """Counted and listed statuses: subscribed, plus those the include_* flags ask for."""
+        return ("subscribed",) + tuple(status for status, flag in INCLUDE_FLAGS if q.query_bool(request, flag))
+
+    def segment_body(self, request: Request, store: MailchimpStore, seg: Segment, member_count: int) -> dict:
+        path = f"/lists/{store.list_id}/segments/{seg.id}"
+        return {"id": seg.id, "name": seg.name, "member_count": member_count, "type": "static",
+                "created_at": mailchimp_ts(seg.created_ms), "updated_at": mailchimp_ts(seg.updated_ms),
+                "list_id": store.list_id,
+                "_links": [_link(request, "self", path), _link(request, "parent", f"/lists/{store.list_id}/segments"),
+                           _link(request, "batch", path, "POST"), _link(request, "members", path + "/members")]}
+
+    def short_member(self, request: Request, store: MailchimpStore, m: Member, omit: tuple[str, ...]) -> dict:
+        body = {k: v for k, v in self.member_body(request, store, m).items() if k not in omit}
+        body["location"] = {k: v for k, v in body["location"].items() if k != "region"}
+        return body
+
+    async def list_segments(self, request: Request) -> Response:
+        store = self.store(request)
+        count, offset = q.paging(request)
+        kind = q.query_choice(request, "type", ("saved", "static", "fuzzy"))
+        found = store.list_segments(
+            self.segment_statuses(request),
+            since_created_ms=q.query_ts(request, "since_created_at"),
+            before_created_ms=q.query_ts(request, "before_created_at"),
+            since_updated_ms=q.query_ts(request, "since_updated_at"),
+            before_updated_ms=q.query_ts(request, "before_updated_at")) if kind in (None, "static") else []
+        path = f"/lists/{store.list_id}/segments"
+        return _respond(request, {
+            "segments": [self.segment_body(request, store, seg, n) for seg, n in found[offset: offset + count]],
+            "list_id": store.list_id, "total_items": len(found),
+            "_links": [_link(request, "self", path), _link(request, "parent", f"/lists/{store.list_id}"),
+                       _link(request, "create", path, "POST")]})
+
+    async def create_segment(self, request: Request) -> Response:
+        store = self.store(request)
+        body, _ = await q.parse(request, q.SegmentBody)
+        if body.options is not None:
+            detail = ("static_segment and options cannot both be provided." if body.static_segment is not None
+                      else "The sandbox models static segments (tags) only; saved segments are not supported.")
+            raise mailchimp_error(400, "Invalid Resource", detail)
+        if body.static_segment is None:
+            raise q.invalid([{"field": "static_segment",
+                              "message": "Provide static_segment (an array of emails, may be empty) or options."}])
+        try:
+            seg = store.create_segment(body.name, body.static_segment)
+        except ValueError as exc:
+            raise mailchimp_error(400, "Invalid Resource", str(exc)) from None
+        statuses = self.segment_statuses(request)
+        return _respond(request, self.segment_body(request, store, seg, int(store.segment_slots(seg, statuses).size)))
+
+    async def get_segment(self, request: Request) -> Response:
+        store, seg = self.segment(request)
+        statuses = self.segment_statuses(request)
+        return _respond(request, self.segment_body(request, store, seg, int(store.segment_slots(seg, statuses).size)))
+
+    async def batch_segment(self, request: Request) -> Response:
+        store, seg = self.segment(request)
+        body, _ = await q.parse(request, q.SegmentMembersBody)
+        result = store.batch_segment(seg, body.members_to_add, body.members_to_remove)
+        for key in ("members_added", "members_removed"):
+            result[key] = [self.short_member(request, store, m, SEGMENT_BATCH_OMITS) for m in result[key]]
+        result["_links"] = [_link(request, "parent", f"/lists/{store.list_id}/segments/{seg.id}")]
+        return _respond(request, result)
+
+    async def segment_members(self, request: Request) -> Response:
+        store, seg = self.segment(request)
+        count, offset = q.paging(request)
+        slots = store.segment_slots(seg, self.segment_statuses(request))
+        page = [store.find_slot(s) for s in slots[offset: offset + count].tolist()]
+        path = f"/lists/{store.list_id}/segments/{seg.id}"
+        return _respond(request, {
+            "members": [self.short_member(request, store, m, SEGMENT_MEMBER_OMITS) for m in page],
+            "total_items": int(slots.size),
+            "_links": [_link(request, "self", path + "/members"), _link(request, "parent", path)]})
+
     # -- merge fields ---------------------------------------------------------------------------------
     def merge_body(self, request: Request, store: MailchimpStore, mf) -> dict[str, Any]:
         path = f"/lists/{store.list_id}/merge-fields/{mf.merge_id}"
@@ -339,6 +432,11 @@ class MailchimpRoutes:
             Route(lst + "/merge-fields", self.add_merge_field, methods=["POST"]),
             Route(lst + "/merge-fields/{merge_id}", self.get_merge_field, methods=["GET"]),
             Route(lst + "/tag-search", self.tag_search, methods=["GET"]),
+            Route(lst + "/segments", self.list_segments, methods=["GET"]),
+            Route(lst + "/segments", self.create_segment, methods=["POST"]),
+            Route(lst + "/segments/{segment_id}", self.get_segment, methods=["GET"]),
+            Route(lst + "/segments/{segment_id}", self.batch_segment, methods=["POST"]),
+            Route(lst + "/segments/{segment_id}/members", self.segment_members, methods=["GET"]),
             Route("/3.0/campaigns", self.list_campaigns, methods=["GET"]),
             Route("/3.0/campaigns/{campaign_id}", self.get_campaign, methods=["GET"]),
             Route("/3.0/reports/{campaign_id}/email-activity", self.email_activity, methods=["GET"]),

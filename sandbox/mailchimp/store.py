@@ -13,19 +13,22 @@ Choices where the docs are silent (the harsher reading for a client, so syncd co
 - `last_changed` moves on every status change (API writes, hard bounces, unsubscribes) and on every
   PUT/PATCH that updates an existing member; opens, clicks, soft bounces and tag changes do not move
   it (they update member stats, member_rating and the activity feed).
+- Tags are static segments (sandbox/mailchimp/segments.py): membership is kept per tag, so tagging
+  never materializes a member record and never moves `last_changed`.
 - `since_*` / `before_*` filters are strict and compare whole seconds (the API's resolution).
 """
 from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from sandbox.mailchimp.activity import ACTION_NAMES, BOUNCE, BOUNCE_TYPES, CLICK, OPEN, Campaign
 from sandbox.mailchimp.merge_fields import MergeFieldSet, MergeValueError
+from sandbox.mailchimp.segments import Segment, SegmentBook
 from sandbox.timefmt import DAY_MS, mailchimp_ts
 
 STATUSES = ("subscribed", "unsubscribed", "cleaned", "pending", "transactional", "archived")
@@ -34,6 +37,7 @@ COMPLIANCE = ("unsubscribed", "cleaned")
 SORT_FIELDS = {"timestamp_opt": "opt", "timestamp_signup": "signup", "last_changed": "changed"}
 _EMAIL = re.compile(r"^[^@\s\"(),:;<>\[\\\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 _HASH = re.compile(r"^[0-9a-f]{32}$")
+NOT_IN_LIST = "Email addresses are not members of this list."  # the sandbox's wording
 
 
 def subscriber_hash(email: str) -> str:
@@ -76,7 +80,6 @@ class Member:
     signup_ms: int
     opt_ms: int
     last_changed_ms: int
-    tags: dict[int, int] = field(default_factory=dict)   # tag id -> date added (ms), in added order
     unsubscribe_reason: str = ""
     vip: bool = False
     language: str = ""
@@ -140,8 +143,7 @@ class MailchimpStore:
         self._extra_emails: list[str] = []            # slot pop.n + k -> address
         self._added_pos: dict[int, int] = {}          # slot -> column position, members added via the API
         self._cols: _Columns | None = None
-        self._tag_ids: dict[str, int] = {}            # lowercased name -> id
-        self._tag_names: dict[int, str] = {}
+        self.segments = SegmentBook()                 # tags = static segments, membership per tag
         self._received = np.zeros(0, dtype=np.int32)  # per slot: campaigns received / opened / clicked
         self._opened = np.zeros(0, dtype=np.int32)
         self._clicked = np.zeros(0, dtype=np.int32)
@@ -166,6 +168,10 @@ class MailchimpStore:
     def _member(self, slot: int) -> Member:
         m = self._overlay.get(slot)
         return m if m is not None else self._base_member(slot)
+
+    def find_slot(self, slot: int) -> Member:
+        """The member in `slot` (which must hold one)."""
+        return self._member(slot)
 
     def email_of(self, slot: int) -> str:
         m = self._overlay.get(slot)
@@ -343,7 +349,7 @@ class MailchimpStore:
         merge = self._merge(fields.get("merge_fields"), m.merge, skip_merge_validation)
         now = self.now_ms()
         old_hash = m.hash
-        new = replace(m, email=new_email, merge=merge, last_changed_ms=now, tags=dict(m.tags))
+        new = replace(m, email=new_email, merge=merge, last_changed_ms=now)
         if status and status != m.status:
             new.status, new.prior_status = status, ""
             if status == "subscribed":
@@ -419,30 +425,21 @@ class MailchimpStore:
                 "errors": errors, "total_created": len(new), "total_updated": len(updated),
                 "error_count": len(errors)}
 
-    # -- tags -------------------------------------------------------------------------------------
-    def tag_id(self, name: str, create: bool) -> int | None:
-        key = name.strip().lower()
-        if key not in self._tag_ids and create:
-            tid = 100_000 + len(self._tag_ids) + 1
-            self._tag_ids[key], self._tag_names[tid] = tid, name.strip()
-        return self._tag_ids.get(key)
-
+    # -- tags = static segments ------------------------------------------------------------------
     def tag_name(self, tid: int) -> str:
-        return self._tag_names[tid]
+        return self.segments.get(tid).name
 
     def _tag(self, m: Member, changes: Iterable[tuple[str, str]], now: int) -> Member:
-        tags = dict(m.tags)
+        """Apply [(name, active|inactive)]; blank names are ignored. The member record is untouched."""
         for name, status in changes:
-            tid = self.tag_id(name, create=status == "active")
-            if tid is None:
+            if not name.strip():
                 continue
             if status == "active":
-                tags.setdefault(tid, now)
+                self.segments.add(self.segments.ensure(name, now), m.slot, now)
             else:
-                tags.pop(tid, None)
-        if tags != m.tags:
-            m = replace(m, tags=tags)
-            self._save(m)
+                seg = self.segments.named(name)
+                if seg is not None:
+                    self.segments.remove(seg, m.slot, now)
         return m
 
     def update_tags(self, m: Member, changes: Sequence[tuple[str, str]]) -> Member:
@@ -452,13 +449,90 @@ class MailchimpStore:
     def _sync_tags(self, m: Member, names: list[str], replace_all: bool) -> None:
         changes = [(n, "active") for n in names]
         if replace_all:
-            wanted = {n.strip().lower() for n in names}
-            changes += [(self.tag_name(t), "inactive") for t in m.tags if self.tag_name(t).lower() not in wanted]
-        self._tag(self._member(m.slot), changes, self.now_ms())
+            wanted = {SegmentBook.key(n) for n in names}
+            changes += [(seg.name, "inactive") for seg, _ in self.segments.of_slot(m.slot)
+                        if SegmentBook.key(seg.name) not in wanted]
+        self._tag(m, changes, self.now_ms())
 
     def search_tags(self, name: str | None) -> list[tuple[int, str]]:
         needle = (name or "").strip().lower()
-        return [(tid, n) for tid, n in self._tag_names.items() if needle in n.lower()]
+        return [(seg.id, seg.name) for seg in self.segments if needle in seg.name.lower()]
+
+    def _slot_statuses(self, slots: np.ndarray) -> np.ndarray:
+        """Status codes of the members in `slots` (every slot must be a member), vectorized."""
+        cols, base = self._columns(), self._base
+        pos = np.searchsorted(base, slots)
+        in_base = np.zeros(slots.size, dtype=bool)
+        if base.size:
+            in_base = base[np.minimum(pos, base.size - 1)] == slots
+        for i in np.flatnonzero(~in_base).tolist():
+            pos[i] = self._added_pos[int(slots[i])]
+        return cols.view("status")[pos]
+
+    def segment_slots(self, seg: Segment, statuses: Sequence[str]) -> np.ndarray:
+        """The segment's member slots whose status is in `statuses`, in added order."""
+        slots = np.fromiter(seg.members.keys(), dtype=np.int64, count=len(seg.members))
+        if not slots.size:
+            return slots
+        return slots[np.isin(self._slot_statuses(slots), [CODE[s] for s in statuses])]
+
+    def list_segments(self, statuses: Sequence[str], since_created_ms: int | None = None,
+                      before_created_ms: int | None = None, since_updated_ms: int | None = None,
+                      before_updated_ms: int | None = None) -> list[tuple[Segment, int]]:
+        """(segment, member count) for every static segment matching the (strict, whole-second) bounds."""
+        out = []
+        for seg in self.segments:
+            ok = True
+            for value, bound, later in ((seg.created_ms, since_created_ms, True),
+                                        (seg.created_ms, before_created_ms, False),
+                                        (seg.updated_ms, since_updated_ms, True),
+                                        (seg.updated_ms, before_updated_ms, False)):
+                if bound is not None:
+                    ok &= value // 1000 > bound // 1000 if later else value // 1000 < bound // 1000
+            if ok:
+                out.append((seg, int(self.segment_slots(seg, statuses).size)))
+        return out
+
+    def _audience_member(self, email: str) -> Member | None:
+        """The non-archived member with this address, or None (archived ones have left the audience)."""
+        m = self.find(email) if isinstance(email, str) and valid_email(email.strip()) else None
+        return m if m is not None and m.status != "archived" else None
+
+    def create_segment(self, name: str, emails: Sequence[str]) -> Segment:
+        """A static segment (a tag) holding the listed members; other addresses are ignored.
+
+        Raises ValueError (name taken or blank).
+        """
+        now = self.now_ms()
+        seg = self.segments.create(name, now)
+        for email in emails:
+            m = self._audience_member(email)
+            if m is not None:
+                self.segments.add(seg, m.slot, now)
+        return seg
+
+    def batch_segment(self, seg: Segment, to_add: Sequence[str], to_remove: Sequence[str]) -> dict[str, Any]:
+        """Add and remove members of a static segment by address.
+
+        Addresses that are not audience members (unknown, invalid or archived) are reported in one
+        `errors` entry; adding a member already in the segment, or removing one not in it, is neither
+        a change nor an error (tags are idempotent).
+        """
+        now = self.now_ms()
+        added: list[Member] = []
+        removed: list[Member] = []
+        missing: list[str] = []
+        for emails, into, op in ((to_add, added, self.segments.add), (to_remove, removed, self.segments.remove)):
+            for email in emails:
+                m = self._audience_member(email)
+                if m is None:
+                    if email not in missing:
+                        missing.append(email)
+                elif op(seg, m.slot, now):
+                    into.append(m)
+        errors = [{"email_addresses": missing, "error": NOT_IN_LIST}] if missing else []
+        return {"members_added": added, "members_removed": removed, "errors": errors,
+                "total_added": len(added), "total_removed": len(removed), "error_count": len(missing)}
 
     # -- campaigns and events (also called by the simulator) --------------------------------------
     def _grow_counters(self, size: int) -> None:
@@ -512,7 +586,7 @@ class MailchimpStore:
             raise ValueError("bounce_type must be 'hard' or 'soft'")
         m = self._event(email, campaign_id, ts_ms, BOUNCE, bounce_type=BOUNCE_TYPES[bounce_type])
         if bounce_type == "hard" and m.status != "cleaned":
-            self._save(replace(m, status="cleaned", last_changed_ms=int(ts_ms), tags=dict(m.tags)))
+            self._save(replace(m, status="cleaned", last_changed_ms=int(ts_ms)))
 
     def record_unsubscribe(self, email: str, campaign_id: str, ts_ms: int, reason: str | None = None) -> None:
         """The member becomes unsubscribed; listed by reports/{id}/unsubscribed. Raises KeyError."""
@@ -520,8 +594,7 @@ class MailchimpStore:
         camp = self.campaign(campaign_id)
         text = reason or "N/A (Unsubscribed via campaign)"
         camp.unsubscribes.append((m.slot, int(ts_ms), text))
-        self._save(replace(m, status="unsubscribed", unsubscribe_reason=text, last_changed_ms=int(ts_ms),
-                           tags=dict(m.tags)))
+        self._save(replace(m, status="unsubscribed", unsubscribe_reason=text, last_changed_ms=int(ts_ms)))
 
     def inject_event(self, email: str, action: str, url: str | None = None, campaign_id: str | None = None,
                      ts_ms: int | None = None, bounce_type: str = "hard") -> None:
@@ -554,9 +627,13 @@ class MailchimpStore:
         opened, clicked = int(self._opened[slot]) / got, int(self._clicked[slot]) / got
         return round(opened, 4), round(clicked, 4), min(5, 1 + int(opened * 3 + clicked * 4))
 
-    def member_dict(self, m: Member) -> dict[str, Any]:
-        """The member as GET /lists/{id}/members/{hash} returns it (without _links)."""
+    def member_dict(self, m: Member, tags: list[tuple[Segment, int]] | None = None) -> dict[str, Any]:
+        """The member as GET /lists/{id}/members/{hash} returns it (without _links).
+
+        `tags`: the member's (segment, date added), when the caller already has them.
+        """
         h = m.hash
+        tags = self.segments.of_slot(m.slot) if tags is None else tags
         open_rate, click_rate, rating = self.member_stats(m.slot)
         full_name = f"{m.merge.get('FNAME', '')} {m.merge.get('LNAME', '')}".strip()
         body: dict[str, Any] = {
@@ -573,8 +650,8 @@ class MailchimpStore:
             "vip": m.vip, "email_client": "",
             "location": {"latitude": 0, "longitude": 0, "gmtoff": 0, "dstoff": 0, "country_code": "",
                          "timezone": "", "region": ""},
-            "source": m.source, "tags_count": len(m.tags),
-            "tags": [{"id": tid, "name": self.tag_name(tid)} for tid in m.tags],
+            "source": m.source, "tags_count": len(tags),
+            "tags": [{"id": seg.id, "name": seg.name} for seg, _ in tags],
             "list_id": self.list_id,
         }
         if m.status == "unsubscribed":
@@ -582,7 +659,8 @@ class MailchimpStore:
         return body
 
     def member_tags(self, m: Member) -> list[dict[str, Any]]:
-        return [{"id": tid, "name": self.tag_name(tid), "date_added": mailchimp_ts(ms)} for tid, ms in m.tags.items()]
+        return [{"id": seg.id, "name": seg.name, "date_added": mailchimp_ts(ms)}
+                for seg, ms in self.segments.of_slot(m.slot)]
 
     def campaign_dict(self, c: Campaign) -> dict[str, Any]:
         """The campaign as GET /campaigns/{id} returns it (without _links)."""
@@ -702,7 +780,8 @@ class MailchimpStore:
     def state(self) -> dict[str, Any]:
         """Every member (archived included) and campaign, as the API shows them."""
         cols = self._columns()
-        members = [self.member_dict(self._member(int(s))) for s in cols.view("slot").tolist()]
+        by_slot = self.segments.by_slot()
+        members = [self.member_dict(self._member(s), by_slot.get(s, [])) for s in cols.view("slot").tolist()]
         return {"members": members, "campaigns": [self.campaign_dict(c) for c in self.campaigns]}
 
 

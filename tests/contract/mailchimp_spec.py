@@ -28,7 +28,7 @@ from referencing.jsonschema import DRAFT4
 
 SPEC_PATH = Path("/work/shared/specs/mailchimp/marketing-openapi-3.0.85.json")
 _CAMEL = {"list_id": "listId", "subscriber_hash": "subscriberHash", "campaign_id": "campaignId",
-          "merge_id": "mergeId"}
+          "merge_id": "mergeId", "segment_id": "segmentId"}
 _FORMATS = jsonschema.FormatChecker(formats=())
 
 

@@ -148,7 +148,7 @@ def test_plan_lists_the_next_cycles_changes_and_writes_nothing(world, tmp_path):
 
     kinds = {(c["kind"], c["target"]) for c in planned}
     assert ("hubspot.update_contact", f"hubspot:contact:{lead['id']}") in kinds
-    assert ("mailchimp.upsert_member", f"mailchimp:member:{lead['hash']}") in kinds   # JOBTITLE, SCORE
+    assert ("mailchimp.update_member", f"mailchimp:member:{lead['hash']}") in kinds   # JOBTITLE, SCORE
     assert ("hubspot.note", f"hubspot:note:{lead['id']}") in kinds                    # the click
     update = next(c for c in planned if c["kind"] == "hubspot.update_contact")
     assert set(update["payload"]["properties"]) >= {"syncd_score", "syncd_fit_score"}
