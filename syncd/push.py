@@ -18,6 +18,7 @@ ORDER = ("mailchimp.subscribe", "mailchimp.update_member", "mailchimp.upsert_mem
          "hubspot.lifecycle_demote", "hubspot.task", "hubspot.note")
 BATCH = {"mailchimp.subscribe": 500,        # batch subscribe: 500 members per call
          "mailchimp.update_member": 500,    # the same endpoint with update_existing
+         "mailchimp.tags": 2000,            # grouped per tag, then 500 members per call
          "hubspot.update_contact": 100}     # batch update: 100 inputs per call
 # Calls that exist only one record at a time run side by side: Mailchimp serves 10 connections at once
 # (the connector's InFlight keeps us under it); HubSpot's budget is shared by the connector's limiter.
@@ -112,8 +113,31 @@ def _upsert_member(ctx: Context, rows: list) -> int:
 
 
 def _tags(ctx: Context, rows: list) -> int:
-    return _one_by_one(ctx, rows, lambda r: ctx.mailchimp.set_tags(
-        r.payload["email_address"], r.payload["active"], r.payload["inactive"]))
+    """Tags are static segments: members are grouped per tag and (un)tagged 500 per call, so a cycle costs
+    a few calls per tag instead of one per member."""
+    adds: dict[str, list[str]] = {}
+    removes: dict[str, list[str]] = {}
+    for r in rows:
+        email = r.payload["email_address"].strip()
+        for name in r.payload["active"]:
+            adds.setdefault(name, []).append(email)
+        for name in r.payload["inactive"]:
+            removes.setdefault(name, []).append(email)
+    ids = ctx.mailchimp.tag_ids()
+    failed: dict[str, str] = {}
+    for name in sorted(set(adds) | set(removes)):
+        tag_id = ids.get(name.lower())
+        if tag_id is None:
+            if not adds.get(name):
+                continue  # nobody to untag from a tag that does not exist
+            tag_id = ids[name.lower()] = ctx.mailchimp.create_tag(name)
+        for email, error in ctx.mailchimp.update_tag_members(tag_id, adds.get(name, []),
+                                                              removes.get(name, [])).items():
+            failed.setdefault(email, f"tag {name}: {error}")
+    _finish_all(ctx, [(r, Outcome(key=r.key, ok=False, error=failed[e]) if (e := r.payload["email_address"]
+                                                                          .strip().lower()) in failed
+                       else Outcome(key=r.key, ok=True)) for r in rows])
+    return len(rows)
 
 
 def _update_contacts(ctx: Context, rows: list) -> int:

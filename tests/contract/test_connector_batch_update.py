@@ -32,3 +32,22 @@ def test_batch_update_refuses_statuses_it_could_change():
 
     with pytest.raises(ValueError, match="unsubscribed"):
         MailchimpConnector.batch_update_members(None, [{"email_address": "a@b.co", "status": "unsubscribed"}])
+
+
+def test_tags_as_segments_tag_and_untag_many_members_per_call(sandbox):
+    mc = connector(sandbox)
+    members = [m["email_address"] for m in all_members(mc) if m["status"] == "subscribed"][:5]
+    tag_id = mc.create_tag("segment:hot")
+    assert mc.tag_ids()["segment:hot"] == tag_id
+
+    errors = mc.update_tag_members(tag_id, add=[*members, "nobody@nowhere.example.com"], remove=[])
+    assert list(errors) == ["nobody@nowhere.example.com"]
+    after = members_by_email(sandbox)
+    assert all("segment:hot" in [tg["name"] for tg in after[e.lower()]["tags"]] for e in members)
+
+    assert mc.update_tag_members(tag_id, add=[], remove=members[:2]) == {}
+    after = members_by_email(sandbox)
+    assert [("segment:hot" in [tg["name"] for tg in after[e.lower()]["tags"]]) for e in members] == \
+        [False, False, True, True, True]
+    calls = mc.stats.snapshot()["calls"]
+    assert calls["mailchimp.segments.members"] == 2 and "mailchimp.members.tags" not in calls
