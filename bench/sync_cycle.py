@@ -54,7 +54,8 @@ def cycle(ctx, sandbox_url: str, label: str, args: argparse.Namespace) -> dict:
     hs = sum(n for k, n in stats["requests"].items() if " /crm/" in k)
     mc = sum(n for k, n in stats["requests"].items() if " /3.0" in k)
     hs_rate = args.tier * args.rate_scale / 10.0
-    floor_hs = hs / hs_rate
+    searches = sum(n for k, n in stats["requests"].items() if k.endswith("/search"))
+    floor_hs = max(hs / hs_rate, searches / (4 * args.rate_scale))  # search: 4 requests/s on top
     floor_mc = mc * (args.latency_ms / 1000) / (10 * args.rate_scale)
     floor = floor_hs + floor_mc
     out = {"cycle": label, "wall_s": round(wall, 2), "hubspot_calls": hs, "mailchimp_calls": mc,

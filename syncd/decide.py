@@ -356,6 +356,10 @@ def _decide_mailchimp(ctx: Context, conn: Batch, ident: Any, contact: Any, props
                  {"email_address": email, "status_if_new": "subscribed", "merge_fields": merge_fields})
         new_pushed.update(subscribed=True, merge_fields=merge_fields)
         current_tags: list[str] = []
+    elif member.status not in BATCHABLE_STATUSES:
+        # unsubscribed, cleaned or archived: Mailchimp will not email them, so their merge fields are left
+        # as they are; their tags still follow, for marketers' reports
+        current_tags = list(member.tags or [])
     else:
         current_tags = list(member.tags or [])
         have = dict(member.merge_fields or {})
@@ -363,14 +367,9 @@ def _decide_mailchimp(ctx: Context, conn: Batch, ident: Any, contact: Any, props
         changed = {k: v for k, v in sorted(merge_fields.items()) if have.get(k) != v and sent.get(k) != v}
         if changed:
             version = int(pushed.get("_version", 0)) + 1
-            if member.status in BATCHABLE_STATUSES:
-                # 500 per call, carrying the status as read: Mailchimp refuses it if that changed meanwhile
-                _enqueue(ctx, conn, f"mc.member:{h}:{version}", "mailchimp.update_member", target,
-                         {"email_address": member.email, "status": member.status, "merge_fields": changed})
-            else:
-                _enqueue(ctx, conn, f"mc.member:{h}:{version}", "mailchimp.upsert_member", target,
-                         {"email_address": member.email, "merge_fields": changed,
-                          "status_if_new": "subscribed" if consent else "transactional"})
+            # 500 per call, carrying the status as read: Mailchimp refuses it if that changed meanwhile
+            _enqueue(ctx, conn, f"mc.member:{h}:{version}", "mailchimp.update_member", target,
+                     {"email_address": member.email, "status": member.status, "merge_fields": changed})
             new_pushed.update(merge_fields={**sent, **changed}, _version=version)
     if pushed.get("tags") != tags:  # what was sent is not re-sent before the snapshot catches up
         active, inactive = diff.tag_changes(tags, current_tags)

@@ -13,8 +13,7 @@ from typing import Any, Callable
 from connectors.base import ConnectorError, Outcome, SkippableError
 from syncd.context import Context
 
-ORDER = ("mailchimp.subscribe", "mailchimp.update_member", "mailchimp.upsert_member", "mailchimp.tags",
-         "hubspot.update_contact",
+ORDER = ("mailchimp.subscribe", "mailchimp.update_member", "mailchimp.tags", "hubspot.update_contact",
          "hubspot.lifecycle_demote", "hubspot.task", "hubspot.note")
 BATCH = {"mailchimp.subscribe": 500,        # batch subscribe: 500 members per call
          "mailchimp.update_member": 500,    # the same endpoint with update_existing
@@ -61,9 +60,12 @@ def _finish(ctx: Context, row: Any, outcome: Outcome) -> None:
 def _finish_all(ctx: Context, results: list[tuple[Any, Outcome]]) -> None:
     """Record a batch's outcomes in one transaction: done, or failed and quarantined with the reason."""
     with ctx.store.begin() as conn:
+        plain = [row.id for row, outcome in results if outcome.ok and not outcome.detail]
+        ctx.store.mark_done(conn, plain)
         for row, outcome in results:
             if outcome.ok:
-                ctx.store.mark(conn, row.id, "done", result=outcome.detail or None)
+                if outcome.detail:
+                    ctx.store.mark(conn, row.id, "done", result=outcome.detail)
                 ctx.count(f"pushed.{row.kind}")
             else:
                 ctx.store.mark(conn, row.id, "failed", error=outcome.error)
@@ -105,11 +107,6 @@ def _update_members(ctx: Context, rows: list) -> int:
     _finish_all(ctx, [(r, outcomes.get(r.payload["email_address"].strip().lower(), Outcome(key=r.key, ok=True)))
                       for r in rows])
     return len(rows)
-
-
-def _upsert_member(ctx: Context, rows: list) -> int:
-    return _one_by_one(ctx, rows, lambda r: ctx.mailchimp.upsert_member(
-        r.payload["email_address"], r.payload["status_if_new"], r.payload["merge_fields"]))
 
 
 def _tags(ctx: Context, rows: list) -> int:
@@ -200,8 +197,7 @@ def _note(ctx: Context, rows: list) -> int:
 
 
 HANDLERS: dict[str, Callable[[Context, list], int]] = {
-    "mailchimp.subscribe": _subscribe, "mailchimp.update_member": _update_members,
-    "mailchimp.upsert_member": _upsert_member, "mailchimp.tags": _tags,
+    "mailchimp.subscribe": _subscribe, "mailchimp.update_member": _update_members, "mailchimp.tags": _tags,
     "hubspot.update_contact": _update_contacts, "hubspot.lifecycle_demote": _demote, "hubspot.task": _task,
     "hubspot.note": _note,
 }

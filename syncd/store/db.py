@@ -229,6 +229,14 @@ class Store:
             values["attempts"] = ob.c.attempts + 1
         conn.execute(update(ob).where(ob.c.id == id).values(**values))
 
+    def mark_done(self, conn: Connection, ids: Sequence[int]) -> None:
+        """Set many outbox rows to done at once (no result recorded): one statement per 500 ids."""
+        ob = schema.outbox
+        now = self.clock()
+        for i in range(0, len(ids), 500):
+            conn.execute(update(ob).where(ob.c.id.in_(list(ids[i:i + 500])))
+                         .values(state="done", updated_ms=now, last_error=None))
+
     def quarantine(self, conn: Connection, source: str, record_key: str, reason: str, payload: Any,
                    run_id: int | None) -> None:
         """Record a bad record once per (source, record_key, reason); long strings are truncated."""
