@@ -62,10 +62,12 @@ def build_context(settings: Any, clock: Callable[[], int] | None = None, store: 
     stats = CallStats()
     hubspot = HubSpotConnector(
         make_hubspot_client(settings.hubspot_access_token.get_secret_value(), settings.hubspot_base_url), stats,
-        budget=HubSpotBudget(burst=cfg.hubspot_tier))
+        budget=HubSpotBudget(burst=round(cfg.hubspot_tier * cfg.rate_scale),
+                             search_per_s=max(1, round(4 * cfg.rate_scale))))  # search: 4 requests/s
     mailchimp = MailchimpConnector(
         make_mailchimp_client(settings.mailchimp_api_key.get_secret_value(), settings.mailchimp_base_url),
-        settings.mailchimp_list_id, stats, in_flight=InFlight(10))  # Mailchimp: 10 connections at once
+        settings.mailchimp_list_id, stats,
+        in_flight=InFlight(max(1, round(10 * cfg.rate_scale))))  # Mailchimp: 10 connections at once
     clock = clock or sandbox_clock(settings.hubspot_base_url) or system_clock
     return Context(settings=settings, store=store, hubspot=hubspot, mailchimp=mailchimp, rules=rules,
                    mappings=mappings, clock=clock, calls=stats)

@@ -38,6 +38,9 @@ def run_demo(contacts: int = 400, weeks: int = 6, seed: int = 42, json_out: bool
         if os.environ.get("SYNCD_CONFIG"):
             env["SYNCD_CONFIG"] = os.environ["SYNCD_CONFIG"]
         settings = load_settings(env=env)
+        # syncd's own limiter follows the sandbox's scaled limits
+        settings = settings.model_copy(update={"config": settings.config.model_copy(
+            update={"rate_scale": DEMO_RATE_SCALE})})
         ctx = build_context(settings, clock=sb.world.clock.now_ms)
         logging.getLogger().setLevel(logging.WARNING)
         if not json_out:

@@ -109,6 +109,7 @@ class SyncConfig(_Frozen):
     hubspot_tier: Literal[100, 190, 250] = 190
     batch_sizes: BatchSizes = BatchSizes()
     paths: Paths = Paths()
+    rate_scale: float = Field(1.0, gt=0, le=1000)
     activity_days: int = Field(30, gt=0)
     rescore_hours: float = Field(6, gt=0)
     tasks: Tasks = Tasks()
