@@ -7,10 +7,32 @@ DAY_MS = 86_400_000
 _EPOCH = datetime(1970, 1, 1)
 
 
+def _hubspot_ts_slow(ms: int | float) -> str:
+    # naive arithmetic is twice as fast as strftime on an aware datetime
+    return (_EPOCH + timedelta(milliseconds=ms)).isoformat(timespec="milliseconds") + "Z"
+
+
+_DAYS: dict[int, str] = {}   # day number since the epoch -> "YYYY-MM-DDT" (a few hundred entries in practice)
+_MINUTES = [f"{h:02d}:{m:02d}:" for h in range(24) for m in range(60)]   # minute of the day -> "HH:MM:"
+_SECONDS = [f"{s:02d}" for s in range(60)]
+_MILLIS = [f".{m:03d}Z" for m in range(1000)]
+
+
 def hubspot_ts(ms: int) -> str:
     """HubSpot: ISO 8601 UTC with milliseconds and a Z, e.g. ``2026-11-22T15:49:56.123Z``."""
-    # the hot path of every contact page: naive arithmetic is twice as fast as strftime on an aware datetime
-    return (_EPOCH + timedelta(milliseconds=ms)).isoformat(timespec="milliseconds") + "Z"
+    # the hot path of every contact page (two per contact): the date part is cached per day and the time of
+    # day assembled from small tables, about twice as fast as formatting a datetime
+    if type(ms) is not int:
+        return _hubspot_ts_slow(ms)
+    day, rest = divmod(ms, DAY_MS)
+    date = _DAYS.get(day)
+    if date is None:
+        date = _hubspot_ts_slow(day * DAY_MS)[:11]   # raises OverflowError outside years 1..9999, as before
+        if len(_DAYS) < 100_000:
+            _DAYS[day] = date
+    minute, rest = divmod(rest, 60_000)
+    second, milli = divmod(rest, 1000)
+    return date + _MINUTES[minute] + _SECONDS[second] + _MILLIS[milli]
 
 
 def mailchimp_ts(ms: int) -> str:

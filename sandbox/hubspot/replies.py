@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -52,10 +53,28 @@ def check_batch_size(n: int) -> None:
         raise hubspot_error(400, f"Batch input limit exceeded: {n} inputs were sent; the maximum is {MAX_BATCH}.")
 
 
+# a query string that parsing and re-encoding leave as it is: name=value pairs of characters urlencode keeps
+_PLAIN_QUERY = re.compile(rb"[A-Za-z0-9_.~-]+=[A-Za-z0-9_.~-]*(?:&[A-Za-z0-9_.~-]+=[A-Za-z0-9_.~-]*)*")
+# a URL that urlsplit/geturl give back unchanged (no brackets, whitespace, control characters, ? or #)
+_PLAIN_BASE = re.compile(r"http://[A-Za-z0-9.:-]+/[!$-;=@-Z_a-z~]*")
+
+
 def next_paging(request: Request, after: str | None) -> dict[str, Any] | None:
-    """`paging.next` with an absolute link to the next page of this same GET, or None at the end."""
+    """`paging.next` with an absolute link to the next page of this same GET, or None at the end.
+
+    The link is this request's URL with `after` replaced (moved last), as starlette's
+    URL.include_query_params builds it; for a plain query (the usual `limit=100&after=...`) the same
+    text is assembled directly, without parsing and re-encoding the query."""
     if after is None:
         return None
+    query = request.scope.get("query_string", b"")
+    if after.isascii() and after.isdigit() and (not query or _PLAIN_QUERY.fullmatch(query)):
+        url = str(request.url)
+        base = url[:len(url) - len(query) - 1] if query else url
+        if _PLAIN_BASE.fullmatch(base):
+            kept = [pair for pair in query.decode().split("&") if not pair.startswith("after=")] if query else []
+            kept.append("after=" + after)
+            return {"next": {"after": after, "link": base + "?" + "&".join(kept)}}
     return {"next": {"after": after, "link": str(request.url.include_query_params(after=after))}}
 
 

@@ -25,21 +25,43 @@ def employees_bucket(size: int) -> str:
     return EMPLOYEE_BUCKETS[bisect.bisect_left(_EMPLOYEE_LIMITS, size)]
 
 
+_BUCKETS: dict[int, str] = {}   # head count -> numemployees bucket (company sizes repeat across a page)
+_STAGE_DATE = {stage: f"hs_lifecyclestage_{stage}_date" for stage in LIFECYCLE_STAGES}
+
+
+def _contact_props(rid: str, email: Any, first: Any, last: Any, title: Any, company: Any, size: int, phone: Any,
+                   city: Any, country: Any, industry: Any, owner: Any, consent: Any, stage: Any, seniority: Any,
+                   created: int, updated: int) -> dict[str, Any]:
+    """The stored properties of a population contact, in HubSpot's order; owner and legal basis left out when
+    absent (other values as given: the caller drops nulls and blanks when its values may hold them)."""
+    bucket = _BUCKETS.get(size)
+    if bucket is None:
+        bucket = _BUCKETS[size] = employees_bucket(size)
+    stage_date = _STAGE_DATE.get(stage)
+    if stage_date is None:   # not a HubSpot stage
+        stage, stage_date = "subscriber", _STAGE_DATE["subscriber"]
+    created_at = hubspot_ts(created)
+    props = {
+        "email": email, "firstname": first, "lastname": last, "jobtitle": title, "company": company, "phone": phone,
+        "city": city, "country": country, "industry": industry, "numemployees": bucket, "hubspot_owner_id": owner,
+        "lifecyclestage": stage, "hs_lead_status": "NEW", "hs_legal_basis": CONSENT_GRANTED, "seniority": seniority,
+        "createdate": created_at, "lastmodifieddate": hubspot_ts(updated or created), "hs_object_id": rid,
+        "num_conversion_events": "0", stage_date: created_at,
+    }
+    if owner is None:
+        del props["hubspot_owner_id"]
+    if not consent:
+        del props["hs_legal_basis"]
+    return props
+
+
 def persona_properties(p: Any, rid: str) -> dict[str, str]:
     """A population persona as the contact properties HubSpot would store (nulls left out)."""
     created = int(p.created_ms)
     updated = int(getattr(p, "updated_ms", created) or created)
-    stage = p.lifecyclestage if p.lifecyclestage in LIFECYCLE_STAGES else "subscriber"
-    created_at = hubspot_ts(created)
-    props = {
-        "email": p.email.strip(), "firstname": p.firstname, "lastname": p.lastname, "jobtitle": p.jobtitle,
-        "company": p.company, "phone": getattr(p, "phone", None), "city": getattr(p, "city", None),
-        "country": p.country, "industry": p.industry, "numemployees": employees_bucket(int(p.company_size)),
-        "hubspot_owner_id": p.owner_id, "lifecyclestage": stage, "hs_lead_status": "NEW",
-        "hs_legal_basis": CONSENT_GRANTED if p.consent else None, "seniority": p.seniority,
-        "createdate": created_at, "lastmodifieddate": hubspot_ts(updated), "hs_object_id": rid,
-        "num_conversion_events": "0", f"hs_lifecyclestage_{stage}_date": created_at,
-    }
+    props = _contact_props(rid, p.email.strip(), p.firstname, p.lastname, p.jobtitle, p.company, int(p.company_size),
+                           getattr(p, "phone", None), getattr(p, "city", None), p.country, p.industry, p.owner_id,
+                           p.consent, p.lifecyclestage, p.seniority, created, updated)
     return {k: str(v) for k, v in props.items() if v is not None and v != ""}
 
 
@@ -49,17 +71,20 @@ class PopulationLayer:
     def __init__(self, population: Any) -> None:
         self.pop = population
         self._indices = np.asarray(population.hubspot_indices, dtype=np.int64)
+        self._n, self._crm_contact = population.n, population.crm_contact
 
     def record(self, rid: int) -> Record | None:
-        i = self.pop.index_of_hubspot_id(str(rid))
-        if i is None:
+        # the hot path of contact pages (100 records a page): the population's CRM fields without a Persona,
+        # whose values are already non-empty strings (no null or str() pass needed)
+        i = rid - HUBSPOT_ID_BASE
+        if not 0 <= i < self._n:
             return None
-        p = self.pop.persona(i)
-        if not p.in_hubspot:
+        fields = self._crm_contact(i)
+        if fields is None:
             return None
-        hid = self.pop.hubspot_id(i)
-        created = int(p.created_ms)
-        return Record(hid, persona_properties(p, hid), created, int(getattr(p, "updated_ms", created) or created))
+        hid = str(rid)
+        created = fields[14]
+        return Record(hid, _contact_props(hid, *fields), created, fields[15] or created)
 
     def ids_after(self, after: int) -> Iterator[int]:
         start = int(np.searchsorted(self._indices, after - HUBSPOT_ID_BASE, side="right"))

@@ -7,6 +7,7 @@ copied into the overlay only when it is written.
 from __future__ import annotations
 
 import bisect
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -229,22 +230,76 @@ class Table:
             index.remove(int(rec.id))
 
     # -- rendering -----------------------------------------------------------------------------------
-    def render(self, rec: Record, wanted: list[str] | None) -> dict[str, Any]:
-        """The SimplePublicObject: requested properties (or the defaults) plus the defaults, strings or null."""
+    def _shown(self, wanted: list[str] | None) -> tuple[str, ...] | list[str]:
+        """The property names a rendered record holds: the defaults, then the known requested ones."""
+        if not wanted:
+            return self.default_props
         names = list(self.default_props)
-        for name in wanted or ():
+        for name in wanted:
             if name in self.schema.properties and name not in names:
                 names.append(name)
+        return names
+
+    def render(self, rec: Record, wanted: list[str] | None) -> dict[str, Any]:
+        """The SimplePublicObject: requested properties (or the defaults) plus the defaults, strings or null."""
+        props = rec.props
         body: dict[str, Any] = {
-            "id": rec.id, "properties": {n: rec.props.get(n) for n in names},
+            "id": rec.id, "properties": {n: props.get(n) for n in self._shown(wanted)},
             # the timestamp properties already hold these instants formatted (formatting dominates a page)
-            "createdAt": rec.props.get(self.created_prop) or hubspot_ts(rec.created_ms),
-            "updatedAt": rec.props.get(self.modified_prop) or hubspot_ts(rec.updated_ms),
+            "createdAt": props.get(self.created_prop) or hubspot_ts(rec.created_ms),
+            "updatedAt": props.get(self.modified_prop) or hubspot_ts(rec.updated_ms),
             "archived": rec.archived,
         }
         if rec.archived and rec.archived_ms is not None:
             body["archivedAt"] = hubspot_ts(rec.archived_ms)
         return body
+
+    def render_json(self, rec: Record, wanted: list[str] | None) -> str:
+        """json_text(self.render(rec, wanted)), built without the intermediate dicts."""
+        return self.render_json_many([rec], wanted)[0]
+
+    def render_json_many(self, records: list[Record], wanted: list[str] | None) -> list[str]:
+        """[self.render_json(rec, wanted) for rec in records]: a page's records, the shown names worked out once."""
+        names = self._shown(wanted)
+        keys = [_encode_str(name) + ":" for name in names]
+        created_prop, modified_prop = self.created_prop, self.modified_prop
+        enc = _encode_str
+        out = []
+        for rec in records:
+            props = rec.props
+            shown = [key + (enc(value) if type(value) is str else json_value(value))
+                     for key, value in zip(keys, map(props.get, names))]
+            archived = rec.archived
+            text = "".join((
+                '{"id":', json_value(rec.id), ',"properties":{', ",".join(shown),
+                '},"createdAt":', json_value(props.get(created_prop) or hubspot_ts(rec.created_ms)),
+                ',"updatedAt":', json_value(props.get(modified_prop) or hubspot_ts(rec.updated_ms)),
+                ',"archived":', json_value(archived)))
+            if archived and rec.archived_ms is not None:
+                text += ',"archivedAt":' + json_value(hubspot_ts(rec.archived_ms))
+            out.append(text + "}")
+        return out
+
+
+def json_text(content: Any) -> str:
+    """`content` as JSON text exactly as starlette's JSONResponse encodes it (before the UTF-8 bytes)."""
+    return json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
+
+
+_encode_str = json.encoder.encode_basestring   # the string encoder json.dumps(ensure_ascii=False) uses
+
+
+def json_value(value: Any) -> str:
+    """json_text(value), with the usual scalars (strings, null, booleans) done directly."""
+    if type(value) is str:
+        return _encode_str(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return json_text(value)
 
 
 class ContactTable(Table):
