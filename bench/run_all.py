@@ -1,9 +1,10 @@
-"""Run every sandbox benchmark and combine their figures into one JSON file.
+"""Run every benchmark and combine their figures into one JSON file.
 
     python bench/run_all.py [--contacts 1000000] [--seconds 10] [--throughput-runs 2] [--skip-scale]
 
 Runs bench/sandbox_scale.py (build time and peak RSS of a 1,000,000-contact world, first requests) and
-bench/sandbox_throughput.py (requests/s of 100-contact pages on one core) as subprocesses, each in a fresh
+bench/sandbox_throughput.py (requests/s of 100-contact pages on one core) and bench/sync_cycle.py (a syncd
+backfill and incremental cycle against the real limits, as a ratio to the APIs' floor) as subprocesses, each in a fresh
 interpreter so one's memory does not count against the other. Throughput runs `--throughput-runs` times
 (other work on the machine skews a single run; every run is kept, with its load average). Prints a short
 summary and writes bench/results/all.json. Exits 0 when every target was met, 1 otherwise.
@@ -42,6 +43,9 @@ def run_script(name: str, args: list[str], result_file: str) -> dict[str, Any]:
 
 def summary_lines(combined: dict[str, Any]) -> list[str]:
     lines = []
+    for c in (combined.get("sync_cycle") or {}).get("cycles", []):
+        lines.append(f"sync {c['cycle']}: {c['wall_s']} s for {c['hubspot_calls']} HubSpot + {c['mailchimp_calls']} "
+                     f"Mailchimp calls; floor {c['floor_s']} s; ratio {c['ratio_to_floor']}")
     scale = combined.get("scale")
     if scale and "build_s" in scale:
         lines.append(f"scale: {scale['contacts']:,} contacts built in {scale['build_s']} s, peak RSS "
@@ -74,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         combined["scale"] = run_script("sandbox_scale.py", ["--contacts", str(args.contacts)], "sandbox_scale.json")
     combined["throughput"] = [run_script("sandbox_throughput.py", ["--seconds", str(args.seconds)],
                                          "sandbox_throughput.json") for _ in range(args.throughput_runs)]
+    combined["sync_cycle"] = run_script("sync_cycle.py", ["--contacts", "10000"], "sync_cycle.json")
     runs = [r for r in combined["throughput"] if "requests_per_s" in r]
     if runs:
         combined["throughput_best_requests_per_s"] = max(r["requests_per_s"] for r in runs)
