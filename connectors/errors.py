@@ -30,6 +30,7 @@ import structlog
 import urllib3
 
 from connectors.base import ConnectorError, FatalError, RetriableError, SkippableError
+from syncd import faultpoints  # test-only kill/trace hooks, inert unless SYNCD_FAULT_* is set
 
 COMPLIANCE = "compliance"          # Outcome.error / SkippableError message for Member In Compliance State
 HUBSPOT_DEFAULT_WAIT_S = 1.0       # ten-secondly rolling / secondly windows free a slot within ~1 s
@@ -41,7 +42,9 @@ class CallStats:
     """Counts per endpoint name ("hubspot.contacts.list"), errors per family, 429s seen, retries.
 
     Shared by both connectors and read by the core (`syncd once --json`). Thread-safe: Mailchimp calls
-    may run on up to 10 threads at once.
+    may run on up to 10 threads at once. Every SDK call of both connectors is bracketed by `called`
+    (just before it is sent) and `returned` (just after it answered or failed), which is where the
+    test-only fault points of syncd.faultpoints hook in.
     """
 
     def __init__(self) -> None:
@@ -54,6 +57,11 @@ class CallStats:
     def called(self, endpoint: str) -> None:
         with self._lock:
             self.calls[endpoint] += 1
+        faultpoints.before_call(endpoint)
+
+    def returned(self, endpoint: str) -> None:
+        """The call counted by `called` came back (a response or an exception), before it is used."""
+        faultpoints.after_call(endpoint)
 
     def failed(self, endpoint: str, error: ConnectorError) -> None:
         with self._lock:

@@ -154,11 +154,14 @@ class HubSpotCalls:
         self._budget.acquire(search=search)
         self.stats.called(endpoint)
         try:
-            response = method(*args, _preload_content=False, _request_timeout=self.client.timeout, **kwargs)
             try:
-                raw = response.data  # reads the whole body: a connection cut mid-body raises here
+                response = method(*args, _preload_content=False, _request_timeout=self.client.timeout, **kwargs)
+                try:
+                    raw = response.data  # reads the whole body: a connection cut mid-body raises here
+                finally:
+                    response.release_conn()
             finally:
-                response.release_conn()
+                self.stats.returned(endpoint)
         except Exception as exc:  # any SDK/urllib3 failure: classify, never leak the raw exception
             error = classify_hubspot(exc, endpoint, record_key=record_key, secrets=(self.client.token,))
             headers = getattr(exc, "headers", None)

@@ -107,7 +107,10 @@ class MailchimpCalls:
             with self._in_flight:
                 self.stats.called(endpoint)
                 try:
-                    result = method(*args, **kwargs)
+                    try:
+                        result = method(*args, **kwargs)
+                    finally:
+                        self.stats.returned(endpoint)
                     return self._body(endpoint, result)
                 except Exception as exc:
                     error = classify_mailchimp(exc, endpoint, record_key=record_key,

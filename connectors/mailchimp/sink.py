@@ -161,8 +161,16 @@ class MailchimpSink(MailchimpSource):
 
     def create_tag(self, name: str) -> int:
         """Create an empty tag (static segment); returns its id. Raises FatalError, RetriableError."""
-        made = self._call("mailchimp.segments.create", self.api.lists.create_segment, self.list_id,
-                          {"name": name, "static_segment": []})
+        try:
+            made = self._call("mailchimp.segments.create", self.api.lists.create_segment, self.list_id,
+                              {"name": name, "static_segment": []})
+        except FatalError:
+            # A retry after a lost answer (or another replica) finds the name taken: Mailchimp answers
+            # 400 "already exists", which is success if the tag is there now.
+            existing = self.tag_ids().get(name.lower())
+            if existing is None:
+                raise
+            return existing
         return int(made["id"])
 
     def update_tag_members(self, tag_id: int, add: Sequence[str], remove: Sequence[str]) -> dict[str, str]:

@@ -1,0 +1,66 @@
+"""syncd.faultpoints: inert without its variables; counts calls, traces them, and picks the right one to kill."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from syncd import faultpoints
+from syncd.faultpoints import FaultPoints
+
+
+@pytest.fixture
+def kills(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record kills instead of performing them."""
+    seen: list[str] = []
+    monkeypatch.setattr(faultpoints, "_kill", lambda: seen.append("killed"))
+    return seen
+
+
+def test_inert_without_variables(kills: list[str]) -> None:
+    points = FaultPoints({})
+    assert not points.active
+    faultpoints.reset({})
+    for _ in range(3):
+        faultpoints.before_call("hubspot.contacts.list")
+        faultpoints.after_call("hubspot.contacts.list")
+    assert kills == []
+
+
+def test_kills_before_the_nth_call_of_an_endpoint(kills: list[str]) -> None:
+    points = FaultPoints({"SYNCD_FAULT_KILL_AT_CALL": "2", "SYNCD_FAULT_KILL_ENDPOINT": "hubspot.tasks.create"})
+    for endpoint in ["hubspot.tasks.create", "hubspot.notes.create", "hubspot.notes.create"]:
+        points.before(endpoint)
+        points.after(endpoint)
+    assert kills == []
+    points.before("hubspot.tasks.create")
+    assert kills == ["killed"]
+
+
+def test_kills_after_the_nth_call_overall(kills: list[str]) -> None:
+    points = FaultPoints({"SYNCD_FAULT_KILL_AT_CALL": "2", "SYNCD_FAULT_KILL_WHEN": "after"})
+    points.before("a")
+    points.after("a")
+    points.before("b")
+    assert kills == []          # the request goes out ...
+    points.after("b")
+    assert kills == ["killed"]  # ... and its answer is never used
+
+
+def test_trace_lists_every_call(tmp_path: Path) -> None:
+    trace = tmp_path / "trace.txt"
+    points = FaultPoints({"SYNCD_FAULT_TRACE": str(trace)})
+    for endpoint in ["x.list", "x.create", "x.create"]:
+        points.before(endpoint)
+    assert trace.read_text().splitlines() == ["1 x.list 1", "2 x.create 1", "3 x.create 2"]
+
+
+@pytest.mark.parametrize("env", [{"SYNCD_FAULT_KILL_AT_CALL": "0"}, {"SYNCD_FAULT_KILL_AT_CALL": "x"},
+                                 {"SYNCD_FAULT_KILL_AT_CALL": "1", "SYNCD_FAULT_KILL_WHEN": "during"}])
+def test_bad_values_are_refused(env: dict[str, str]) -> None:
+    with pytest.raises(ValueError):
+        FaultPoints(env)
+
+
+def teardown_module() -> None:
+    faultpoints.reset()  # back to this process's environment (no fault points)
