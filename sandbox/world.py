@@ -5,7 +5,7 @@ import collections
 import hashlib
 import numbers
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sandbox.clock import SimClock

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 from jsonschema import Draft202012Validator
+
+from syncd.yamlpos import line_of as _line_of
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "mappings" / "schema.json"
 
@@ -158,23 +160,6 @@ def _semantic_problems(name: str, root: yaml.Node, data: dict[str, Any]) -> list
 def _valid_transform(transform: Any) -> bool:
     return isinstance(transform, str) and (transform in SIMPLE_TRANSFORMS or bool(DATE_TRANSFORM.match(transform))
                                            or bool(TRUNCATE_TRANSFORM.match(transform)))
-
-
-def _line_of(node: yaml.Node, path: Sequence[Any]) -> int:
-    """1-based line of the deepest node found along `path` (a mapping key's own line)."""
-    line = node.start_mark.line + 1
-    for part in path:
-        if isinstance(node, yaml.MappingNode):
-            pair = next(((k, v) for k, v in node.value if k.value == str(part)), None)
-            if pair is None:
-                break
-            line, node = pair[0].start_mark.line + 1, pair[1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return line
 
 
 def _line_key(problem: str) -> tuple[int, str]:

@@ -29,6 +29,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from syncd.yamlpos import line_of as _line_of
+
 DEFAULT_RULES_PATH = Path(__file__).resolve().parent.parent / "config" / "scoring.yaml"
 
 EventKind = Literal["open", "click", "bounce", "unsubscribe", "form_submission", "demo_request",
@@ -464,21 +466,6 @@ def _dotted(loc: tuple[Any, ...]) -> str:
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
-
-
-def _line_of(root: yaml.Node, loc: tuple[Any, ...]) -> int:
-    """Line of the deepest YAML node on `loc`; parts not in the file (union tags, missing keys) are skipped."""
-    node, line = root, root.start_mark.line + 1
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            hit = next(((k, v) for k, v in node.value
-                        if isinstance(k, yaml.ScalarNode) and k.value == str(part)), None)
-            if hit is not None:
-                line, node = hit[0].start_mark.line + 1, hit[1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-    return line
 
 
 def main(argv: Sequence[str] | None = None) -> int:

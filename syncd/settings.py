@@ -11,10 +11,11 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+from syncd.yamlpos import line_of as _line_of
 
 DEFAULT_CONFIG_PATH = "config/syncd.yaml"
 
@@ -295,18 +296,3 @@ def _config_problem(path: str, root: yaml.Node, err: Mapping[str, Any]) -> tuple
     return line, f"{path}:{line}: " + (f"{dotted}: " if dotted else "") + _clean(err["msg"])
 
 
-def _line_of(node: yaml.Node, loc: tuple[Any, ...]) -> int:
-    """1-based line of the deepest YAML node on `loc` (the key's own line for the last mapping key)."""
-    line = node.start_mark.line + 1
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            pair = next(((k, v) for k, v in node.value if str(k.value) == str(part)), None)
-            if pair is None:
-                break
-            line, node = pair[0].start_mark.line + 1, pair[1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return line
