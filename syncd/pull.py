@@ -6,7 +6,7 @@ lag window, so late-indexed records are not skipped).
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import sqlalchemy as sa
 
@@ -273,34 +273,44 @@ def _conversion_events(ctx: Context, conn: sa.Connection, hid: str, email: str, 
 MEMBER_OVERLAP = 20  # re-read this many records at each page edge: offsets shift when members change
 
 
-def pull_mailchimp_members(ctx: Context, max_pages: int | None = None) -> int:
+def pull_mailchimp_members(ctx: Context) -> int:
     """Members changed since the cursor, oldest first, 1,000 a page (the API's maximum).
 
     A pass keeps `since_last_changed` fixed and walks offsets; at its end the bound moves to the pass's
     signpost. Upserts are idempotent, so the small overlap between pages costs reads, not correctness.
     """
-    lag_ms = int(ctx.settings.config.lag_window_s * 1000)
-    with ctx.store.begin() as conn:
-        cur = ctx.store.get_cursor(conn, "mailchimp_members") or {"since": None, "offset": 0}
-    if "signpost" not in cur:
-        cur = {**cur, "signpost": ctx.clock() - lag_ms}
-    pulled = pages = 0
-    while max_pages is None or pages < max_pages:
-        pages += 1
-        page = ctx.mailchimp.list_members(cur["since"], cur["offset"])
-        with ctx.store.begin() as conn:
-            ingest_members(ctx, conn, page.records)
-            if page.next is not None:
-                new = {**cur, "offset": max(cur["offset"] + 1, page.next - MEMBER_OVERLAP)}
-            else:
-                new = {"since": iso(cur["signpost"]), "offset": 0}
-            ctx.store.set_cursor(conn, "mailchimp_members", new)
-        pulled += len(page.records)
-        cur = new
-        if page.next is None:
-            break
+    signpost = ctx.clock() - int(ctx.settings.config.lag_window_s * 1000)
+
+    def advance(cur: dict, page: Any) -> dict:
+        if page.next is not None:
+            return {**cur, "offset": max(cur["offset"] + 1, page.next - MEMBER_OVERLAP)}
+        return {"since": iso(cur["signpost"]), "offset": 0}
+
+    pulled = _paged(ctx, "mailchimp_members", lambda cur: {"since": None, "offset": 0, **(cur or {}),
+                                                            "signpost": (cur or {}).get("signpost", signpost)},
+                    lambda cur: ctx.mailchimp.list_members(cur["since"], cur["offset"]),
+                    lambda conn, records: ingest_members(ctx, conn, records), advance)
     ctx.count("pulled.mailchimp_members", pulled)
     return pulled
+
+
+def _paged(ctx: Context, stream: str, begin: Callable[[dict | None], dict], fetch: Callable[[dict], Any],
+           ingest: Callable[[sa.Connection, list[dict]], None], advance: Callable[[dict, Any], dict]) -> int:
+    """Walk a stream's pages from its cursor (`begin` turns the stored cursor, or None, into the first
+    one), committing each page's records together with the cursor `advance` derives, until a short page.
+    Returns the number of records read."""
+    with ctx.store.begin() as conn:
+        cur = begin(ctx.store.get_cursor(conn, stream))
+    pulled = 0
+    while True:
+        page = fetch(cur)
+        with ctx.store.begin() as conn:
+            ingest(conn, page.records)
+            cur = advance(cur, page)
+            ctx.store.set_cursor(conn, stream, cur)
+        pulled += len(page.records)
+        if page.next is None:
+            return pulled
 
 
 def ingest_members(ctx: Context, conn: sa.Connection, records: Iterable[dict]) -> None:
@@ -414,45 +424,33 @@ def _pull_campaign_activity(ctx: Context, cid: str, sent_ms: int, signpost: int)
     """One campaign's opens, clicks and bounces after the cursor. The first read starts just before the send
     (without `since` the report lists every recipient, engaged or not); later passes start an hour before
     the previous signpost, and events already stored are ignored by their id."""
-    stream = f"mailchimp_activity:{cid}"
-    with ctx.store.begin() as conn:
-        cur = ctx.store.get_cursor(conn, stream) or {"since": iso(sent_ms - 1000), "offset": 0}
-    if "signpost" not in cur:
-        cur = {**cur, "signpost": signpost}
-    pulled = 0
-    while True:
-        page = ctx.mailchimp.email_activity(cid, cur["since"], cur["offset"])
-        now = ctx.clock()
-        with ctx.store.begin() as conn:
-            n = ctx.store.insert_ignore(conn, t.events, _event_rows(ctx, conn, page.records, now), ["source", "event_id"])
-            ctx.count("merged.events", n)
-            new = {**cur, "offset": page.next} if page.next is not None else {
-                "since": iso(max(sent_ms - 1000, cur["signpost"] - ACTIVITY_OVERLAP_MS)), "offset": 0}
-            ctx.store.set_cursor(conn, stream, new)
-        pulled += len(page.records)
-        cur = new
-        if page.next is None:
-            break
+    def begin(cur: dict | None) -> dict:
+        cur = cur or {"since": iso(sent_ms - 1000), "offset": 0}
+        return cur if "signpost" in cur else {**cur, "signpost": signpost}
+
+    def advance(cur: dict, page: Any) -> dict:
+        if page.next is not None:
+            return {**cur, "offset": page.next}
+        return {"since": iso(max(sent_ms - 1000, cur["signpost"] - ACTIVITY_OVERLAP_MS)), "offset": 0}
+
+    pulled = _paged(ctx, f"mailchimp_activity:{cid}", begin,
+                    lambda cur: ctx.mailchimp.email_activity(cid, cur["since"], cur["offset"]),
+                    lambda conn, records: _store_events(ctx, conn, records), advance)
     ctx.count("pulled.mailchimp_activity", pulled)
     return pulled
 
 
+def _store_events(ctx: Context, conn: sa.Connection, records: list[dict]) -> None:
+    rows = _event_rows(ctx, conn, records, ctx.clock())
+    ctx.count("merged.events", ctx.store.insert_ignore(conn, t.events, rows, ["source", "event_id"]))
+
+
 def _pull_campaign_unsubscribes(ctx: Context, cid: str) -> int:
-    stream = f"mailchimp_unsubscribes:{cid}"
-    with ctx.store.begin() as conn:
-        cur = ctx.store.get_cursor(conn, stream) or {"offset": 0}
-    pulled = 0
-    while True:
-        page = ctx.mailchimp.unsubscribes(cid, cur["offset"])
-        now = ctx.clock()
-        with ctx.store.begin() as conn:
-            recs = [{**r, "action": "unsubscribe", "campaign_id": cid} for r in page.records]
-            n = ctx.store.insert_ignore(conn, t.events, _event_rows(ctx, conn, recs, now), ["source", "event_id"])
-            ctx.count("merged.events", n)
-            cur = {"offset": cur["offset"] + len(page.records)}
-            ctx.store.set_cursor(conn, stream, cur)
-        pulled += len(page.records)
-        if page.next is None:
-            break
+    """A campaign's unsubscribes from the cursor's offset on (the report only grows)."""
+    pulled = _paged(ctx, f"mailchimp_unsubscribes:{cid}", lambda cur: cur or {"offset": 0},
+                    lambda cur: ctx.mailchimp.unsubscribes(cid, cur["offset"]),
+                    lambda conn, records: _store_events(
+                        ctx, conn, [{**r, "action": "unsubscribe", "campaign_id": cid} for r in records]),
+                    lambda cur, page: {"offset": cur["offset"] + len(page.records)})
     ctx.count("pulled.mailchimp_unsubscribes", pulled)
     return pulled
