@@ -69,7 +69,7 @@ class Batch:
     (scores, last-pushed state, outbox commands) buffered and written at the end in one statement each —
     per-identity round trips made scoring the slowest stage."""
 
-    def __init__(self, ctx: Context, conn: Batch, idents: list[Any], now: int) -> None:
+    def __init__(self, ctx: Context, conn: sa.Connection, idents: list[Any], now: int) -> None:
         self.ctx, self.conn, self.now = ctx, conn, now
         hids = [i.hubspot_id for i in idents if i.hubspot_id]
         hashes = [i.subscriber_hash for i in idents if i.subscriber_hash]
@@ -187,8 +187,8 @@ def score_inputs(ctx: Context, inputs: dict[str, Any], now: int) -> Any:
                  stage_order=ctx.stage_order or DEFAULT_STAGES)
 
 
-def decide_one(ctx: Context, conn: Batch, ident: Any, now: int, owners: set[str]) -> None:
-    inputs = load_inputs(conn, ident)
+def decide_one(ctx: Context, batch: Batch, ident: Any, now: int, owners: set[str]) -> None:
+    inputs = load_inputs(batch, ident)
     result = score_inputs(ctx, inputs, now)
     contact, member, props, prev_row, previous = (inputs[k] for k in ("contact", "member", "props", "prev_row",
                                                                        "previous"))
@@ -200,16 +200,16 @@ def decide_one(ctx: Context, conn: Batch, ident: Any, now: int, owners: set[str]
     effective_stage = current_stage
     task_ms = None
     if contact is not None:
-        effective_stage = _decide_hubspot(ctx, conn, ident, props, result, event_rows, member, now, stage_order)
-        task_ms = _decide_task(ctx, conn, ident, view, result, now, owners, last_task_ms)
+        effective_stage = _decide_hubspot(ctx, batch, ident, props, result, event_rows, member, now, stage_order)
+        task_ms = _decide_task(ctx, batch, ident, view, result, now, owners, last_task_ms)
         if ctx.settings.config.notes.enabled:
-            _decide_note(ctx, conn, ident, event_rows, now)
-    _decide_mailchimp(ctx, conn, ident, contact, props, member, result, effective_stage, now)
+            _decide_note(ctx, batch, ident, event_rows, now)
+    _decide_mailchimp(ctx, batch, ident, contact, props, member, result, effective_stage, now)
 
     from syncd.domain.segments import next_state
 
     state = next_state(ctx.rules, previous, result, dt(now), hot_task_created=task_ms is not None)
-    conn.score_rows.append({
+    batch.score_rows.append({
         "email": ident.email, "score": result.score, "fit_score": result.fit_score,
         "engagement_score": result.engagement_score, "segment": state.segment,
         "segment_since_ms": ms_of(state.since), "was_engaged": state.was_engaged,
@@ -225,16 +225,12 @@ def _ledger_json(e: Any) -> dict:
             "points_after_decay": e.points_after_decay}
 
 
-def _enqueue(ctx: Context, batch: Batch, key: str, kind: str, target: str, payload: dict) -> None:
-    batch.enqueue(key, kind, target, payload)
-
-
-def _decide_hubspot(ctx: Context, conn: Batch, ident: Any, props: dict, result: Any, event_rows: list,
+def _decide_hubspot(ctx: Context, batch: Batch, ident: Any, props: dict, result: Any, event_rows: list,
                     member: Any, now: int, order: tuple[str, ...]) -> str | None:
     from syncd.domain import lifecycle
 
     target = f"hubspot:contact:{ident.hubspot_id}"
-    pushed = conn.get_pushed(target)
+    pushed = batch.get_pushed(target)
     # whole points: decimals of decay would rewrite every engaged contact on every cycle
     desired = {"syncd_score": str(result.score), "syncd_fit_score": str(round(result.fit_score)),
                "syncd_engagement_score": str(round(result.engagement_score)), "syncd_segment": result.segment,
@@ -253,9 +249,9 @@ def _decide_hubspot(ctx: Context, conn: Batch, ident: Any, props: dict, result: 
         goal = plan.steps[-1]
         effective = goal
         if plan.demotion:
-            _enqueue(ctx, conn, f"hs.demote:{ident.hubspot_id}:{current}>{goal}:{now}", "hubspot.lifecycle_demote",
+            batch.enqueue(f"hs.demote:{ident.hubspot_id}:{current}>{goal}:{now}", "hubspot.lifecycle_demote",
                      target, {"id": ident.hubspot_id, "steps": list(plan.steps)})
-            conn.conn.execute(sa.insert(t.audit).values(at_ms=now, kind="lifecycle.demotion", subject=ident.email,
+            batch.conn.execute(sa.insert(t.audit).values(at_ms=now, kind="lifecycle.demotion", subject=ident.email,
                                                    detail={"hubspot_id": ident.hubspot_id, "from": current,
                                                            "to": goal, "reason": plan.reason}))
         elif pushed.get("lifecyclestage") != goal and current != goal:
@@ -265,9 +261,9 @@ def _decide_hubspot(ctx: Context, conn: Batch, ident: Any, props: dict, result: 
     changes = {k: v for k, v in changes.items() if k in owned}
     if changes:
         version = int(pushed.get("_version", 0)) + 1
-        _enqueue(ctx, conn, f"hs.props:{ident.hubspot_id}:{version}", "hubspot.update_contact", target,
+        batch.enqueue(f"hs.props:{ident.hubspot_id}:{version}", "hubspot.update_contact", target,
                  {"id": ident.hubspot_id, "properties": changes})
-        conn.set_pushed(target, {**pushed, **changes, "_version": version})
+        batch.set_pushed(target, {**pushed, **changes, "_version": version})
     return effective
 
 
@@ -282,7 +278,7 @@ def _pick_owner(ctx: Context, email: str, owner: str | None, owners: set[str]) -
     return tasks.fallback_owner_id
 
 
-def _decide_task(ctx: Context, conn: Batch, ident: Any, view: Any, result: Any, now: int,
+def _decide_task(ctx: Context, batch: Batch, ident: Any, view: Any, result: Any, now: int,
                  owners: set[str], last_task_ms: int | None) -> int | None:
     from syncd.domain.cadence import cooldown_allows, due_date
     from syncd.domain.explain import handoff_summary
@@ -301,7 +297,7 @@ def _decide_task(ctx: Context, conn: Batch, ident: Any, view: Any, result: Any, 
         "hs_task_subject": subject[:255], "hs_task_body": body, "hs_timestamp": str(ms_of(due)),
         "hs_task_priority": "HIGH", "hs_task_status": "NOT_STARTED", "hs_task_type": "TODO"},
         "triggers": fired}
-    _enqueue(ctx, conn, f"task:{ident.hubspot_id}:{'+'.join(fired)}:{now}", "hubspot.task",
+    batch.enqueue(f"task:{ident.hubspot_id}:{'+'.join(fired)}:{now}", "hubspot.task",
              f"hubspot:contact:{ident.hubspot_id}", payload)
     return now
 
@@ -319,28 +315,27 @@ def note_html(rows: list[Any]) -> str:
     return f"<p><strong>Mailchimp engagement</strong> ({len(rows)} events)</p><ul>{''.join(lines)}</ul>"
 
 
-def _decide_note(ctx: Context, conn: Batch, ident: Any, event_rows: list, now: int) -> None:
+def _decide_note(ctx: Context, batch: Batch, ident: Any, event_rows: list, now: int) -> None:
     target = f"hubspot:note:{ident.hubspot_id}"
-    pushed = conn.get_pushed(target)
+    pushed = batch.get_pushed(target)
     last = int(pushed.get("last_event_row", 0))
     fresh = [e for e in event_rows if e.id > last and e.source == "mailchimp" and e.kind in NOTE_KINDS]
     if not fresh:
         return
     top = max(e.id for e in fresh)
     fresh.sort(key=lambda e: (e.occurred_ms, e.id))
-    _enqueue(ctx, conn, f"note:{ident.hubspot_id}:{top}", "hubspot.note", target,
+    batch.enqueue(f"note:{ident.hubspot_id}:{top}", "hubspot.note", target,
              {"contact_id": ident.hubspot_id, "body": note_html(fresh[:200]), "timestamp_ms": now})
-    conn.set_pushed(target, {"last_event_row": top})
+    batch.set_pushed(target, {"last_event_row": top})
 
 
-def _decide_mailchimp(ctx: Context, conn: Batch, ident: Any, contact: Any, props: dict, member: Any,
+def _decide_mailchimp(ctx: Context, batch: Batch, ident: Any, contact: Any, props: dict, member: Any,
                       result: Any, stage: str | None, now: int) -> None:
-    from syncd.identity import subscriber_hash
     from syncd.mappings import apply as apply_mappings
 
     h = ident.subscriber_hash or subscriber_hash(ident.email)
     target = f"mailchimp:member:{h}"
-    pushed = conn.get_pushed(target)
+    pushed = batch.get_pushed(target)
     tags = diff.desired_tags(result.segment, stage, result.cadence)
     scored_props = {**props, "syncd_score": str(result.score), "syncd_segment": result.segment,
                     "syncd_cadence": result.cadence}
@@ -352,7 +347,7 @@ def _decide_mailchimp(ctx: Context, conn: Batch, ident: Any, contact: Any, props
         if not consent or pushed.get("subscribed"):
             return
         # invariant 1: only contacts with the required consent become members; never sends `status`
-        _enqueue(ctx, conn, f"mc.subscribe:{h}", "mailchimp.subscribe", target,
+        batch.enqueue(f"mc.subscribe:{h}", "mailchimp.subscribe", target,
                  {"email_address": email, "status_if_new": "subscribed", "merge_fields": merge_fields})
         new_pushed.update(subscribed=True, merge_fields=merge_fields)
         current_tags: list[str] = []
@@ -368,16 +363,16 @@ def _decide_mailchimp(ctx: Context, conn: Batch, ident: Any, contact: Any, props
         if changed:
             version = int(pushed.get("_version", 0)) + 1
             # 500 per call, carrying the status as read: Mailchimp refuses it if that changed meanwhile
-            _enqueue(ctx, conn, f"mc.member:{h}:{version}", "mailchimp.update_member", target,
+            batch.enqueue(f"mc.member:{h}:{version}", "mailchimp.update_member", target,
                      {"email_address": member.email, "status": member.status, "merge_fields": changed})
             new_pushed.update(merge_fields={**sent, **changed}, _version=version)
     if pushed.get("tags") != tags:  # what was sent is not re-sent before the snapshot catches up
         active, inactive = diff.tag_changes(tags, current_tags)
         if active or inactive:
             version = int(new_pushed.get("_tags_version", 0)) + 1
-            _enqueue(ctx, conn, f"mc.tags:{h}:{version}", "mailchimp.tags", target,
+            batch.enqueue(f"mc.tags:{h}:{version}", "mailchimp.tags", target,
                      {"email_address": email if member is None else member.email, "active": active,
                       "inactive": inactive})
         new_pushed.update(tags=tags, _tags_version=int(new_pushed.get("_tags_version", 0)) + 1)
     if new_pushed != pushed:
-        conn.set_pushed(target, new_pushed)
+        batch.set_pushed(target, new_pushed)

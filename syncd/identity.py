@@ -18,4 +18,4 @@ def normalize_email(value: object) -> str | None:
 
 def subscriber_hash(email: str) -> str:
     """Mailchimp's member id: md5 of the lower-cased address."""
-    return hashlib.md5(email.strip().lower().encode()).hexdigest()
+    return hashlib.md5(email.strip().lower().encode("utf-8")).hexdigest()

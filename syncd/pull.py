@@ -69,7 +69,7 @@ def pull_owners(ctx: Context) -> int:
 
 # -- HubSpot contacts -------------------------------------------------------------------------------
 
-def pull_hubspot_contacts(ctx: Context, max_pages: int | None = None) -> int:
+def pull_hubspot_contacts(ctx: Context) -> int:
     """Backfill by list paging (100 a page), then incremental by `lastmodifieddate` search.
 
     Incremental passes keep the query's lower bound fixed while paging (so `after` stays meaningful) and
@@ -83,9 +83,8 @@ def pull_hubspot_contacts(ctx: Context, max_pages: int | None = None) -> int:
         cur = ctx.store.get_cursor(conn, "hubspot_contacts") or {"mode": "backfill", "after": None,
                                                                  "started_ms": ctx.clock()}
         owner_ids = {r[0] for r in conn.execute(sa.select(t.owners.c.id))}
-    pulled = pages = 0
-    while max_pages is None or pages < max_pages:
-        pages += 1
+    pulled = 0
+    while True:
         beyond = False
         if cur["mode"] == "backfill":
             page = ctx.hubspot.list_contacts(cur.get("after"), props)
@@ -114,8 +113,7 @@ def pull_hubspot_contacts(ctx: Context, max_pages: int | None = None) -> int:
                     max_ms, ids_at_max = lm, [str(r["id"])]
                 elif lm == max_ms:
                     ids_at_max.append(str(r["id"]))
-            restart = isinstance(page.next, (tuple, list))  # the 10,000-result cap: start a new pass
-            if page.next and not beyond and not restart:
+            if page.next and not beyond and not page_was_capped(page):
                 new = {**cur, "after": page.next, "max_ms": max_ms, "ids_at_max": ids_at_max}
             else:
                 ids = sorted(set(ids_at_max) | (seen if max_ms == since else set()))
@@ -139,6 +137,7 @@ def pull_hubspot_contacts(ctx: Context, max_pages: int | None = None) -> int:
 
 
 def page_was_capped(page: Any) -> bool:
+    """The search met its 10,000-result cap: the connector says where a new pass must start."""
     return isinstance(page.next, (tuple, list))
 
 

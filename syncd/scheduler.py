@@ -11,6 +11,7 @@ import signal
 import socket
 import threading
 import time
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -71,14 +72,12 @@ class Daemon:
 
     def start(self) -> None:
         pipeline.setup(self.ctx)
-        for job, (interval_name, _) in JOBS.items():
+        now = datetime.now(timezone.utc)
+        for job, (interval_name, _) in JOBS.items():  # every stage runs once right away, then on its interval
             seconds = int(getattr(self.ctx.settings.config.intervals, interval_name))
             self.scheduler.add_job(self.run_job, "interval", args=[job], id=job, seconds=seconds,
-                                   next_run_time=None)
+                                   next_run_time=now)
         self.scheduler.start()
-        for job in JOBS:  # a first run of every stage right away, in data-flow order
-            self.scheduler.modify_job(job, next_run_time=_now_dt())
-            time.sleep(0)  # let the scheduler thread pick them up in order
 
     def stop(self) -> None:
         """Finish running jobs, drain the outbox, release leases."""
@@ -102,7 +101,3 @@ class Daemon:
         self.stop()
         return 0
 
-
-def _now_dt():
-    from datetime import datetime, timezone
-    return datetime.now(timezone.utc)

@@ -29,10 +29,24 @@ def sandbox_config() -> SandboxConfig:
     return SandboxConfig(contacts=200, seed=7, start_ms=1_767_225_600_000)  # 2026-01-01T00:00:00Z
 
 
-@pytest.fixture
-def sandbox(sandbox_config: SandboxConfig):
-    with SandboxServer(sandbox_config) as sb:
+@pytest.fixture(scope="module")
+def _module_sandbox(request):
+    with SandboxServer(request.module.SHARED_SANDBOX) as sb:
         yield sb
+
+
+@pytest.fixture
+def sandbox(request, sandbox_config: SandboxConfig):
+    """A running sandbox. A module that sets SHARED_SANDBOX (a SandboxConfig) gets one server for all its
+    tests, reset before each (starting a server per test costs more than such tests); others get their own,
+    built from `sandbox_config`."""
+    if hasattr(request.module, "SHARED_SANDBOX"):
+        sb = request.getfixturevalue("_module_sandbox")
+        sb.world.reset()
+        yield sb
+    else:
+        with SandboxServer(sandbox_config) as sb:
+            yield sb
 
 
 @pytest.fixture

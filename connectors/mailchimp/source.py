@@ -30,20 +30,22 @@ class MailchimpSource(MailchimpCalls):
     def list_campaigns(self, since_send_time: str | None) -> list[dict[str, Any]]:
         """Every sent campaign of this audience sent after `since_send_time` (ISO 8601; None = all),
         oldest first, all pages. Raises FatalError, RetriableError."""
-        campaigns: list[dict[str, Any]] = []
-        offset = 0
-        while True:
-            params: dict[str, Any] = {"count": t.PAGE_MAX, "offset": offset, "status": "sent",
-                                      "list_id": self.list_id, "sort_field": "send_time", "sort_dir": "ASC"}
-            if since_send_time:
-                params["since_send_time"] = since_send_time
-            body = self._call("mailchimp.campaigns.list", self.api.campaigns.list, **params)
-            page = [t.without_links(c) for c in body.get("campaigns") or []]
-            campaigns.extend(page)
-            nxt = t.next_offset(offset, t.PAGE_MAX, len(page))
-            if nxt is None:
-                return campaigns
-            offset = nxt
+        params: dict[str, Any] = {"status": "sent", "list_id": self.list_id, "sort_field": "send_time",
+                                  "sort_dir": "ASC"}
+        if since_send_time:
+            params["since_send_time"] = since_send_time
+        return self._every_page("mailchimp.campaigns.list", self.api.campaigns.list, "campaigns", **params)
+
+    def _every_page(self, endpoint: str, method: Any, key: str, *args: Any, **params: Any) -> list[dict[str, Any]]:
+        """All records under `key` of a listing, 1,000 a page, minus _links."""
+        records: list[dict[str, Any]] = []
+        offset: int | None = 0
+        while offset is not None:
+            body = self._call(endpoint, method, *args, count=t.PAGE_MAX, offset=offset, **params)
+            page = [t.without_links(r) for r in body.get(key) or []]
+            records.extend(page)
+            offset = t.next_offset(offset, t.PAGE_MAX, len(page))
+        return records
 
     def email_activity(self, campaign_id: str, since: str | None, offset: int, count: int = t.PAGE_MAX) -> Page:
         """One page of a campaign's email activity, flattened to one record per event:
@@ -72,14 +74,5 @@ class MailchimpSource(MailchimpCalls):
 
     def get_merge_fields(self) -> list[dict[str, Any]]:
         """The audience's merge fields (minus _links). Raises FatalError, RetriableError."""
-        fields: list[dict[str, Any]] = []
-        offset = 0
-        while True:
-            body = self._call("mailchimp.merge_fields.list", self.api.lists.get_list_merge_fields, self.list_id,
-                              count=t.PAGE_MAX, offset=offset)
-            page = [t.without_links(f) for f in body.get("merge_fields") or []]
-            fields.extend(page)
-            nxt = t.next_offset(offset, t.PAGE_MAX, len(page))
-            if nxt is None:
-                return fields
-            offset = nxt
+        return self._every_page("mailchimp.merge_fields.list", self.api.lists.get_list_merge_fields, "merge_fields",
+                                self.list_id)

@@ -4,18 +4,18 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from syncd import identity
+
 PAGE_MAX = 1000        # count <= 1000 on every list endpoint
 BATCH_MEMBERS_MAX = 500  # POST /lists/{id}: up to 500 members per call
 
 
+subscriber_hash = identity.subscriber_hash  # Mailchimp's member id; one definition for core and connector
+
+
 def normalize_email(email: str) -> str:
-    """Trimmed and lowercased: the join key of both services."""
+    """Trimmed and lowercased (no validation: keys records as the service returned them)."""
     return email.strip().lower()
-
-
-def subscriber_hash(email: str) -> str:
-    """Mailchimp's member id: md5 of the lowercased address."""
-    return hashlib.md5(normalize_email(email).encode("utf-8")).hexdigest()
 
 
 def event_id(campaign_id: str, email: str, action: str, timestamp: str, url: str | None) -> str:

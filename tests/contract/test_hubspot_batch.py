@@ -10,21 +10,10 @@ from hubspot.crm.contacts import (ApiException, BatchInputSimplePublicObjectBatc
                                   BatchReadInputSimplePublicObjectId, BatchResponseSimplePublicObject,
                                   BatchResponseSimplePublicObjectWithErrors, BatchResponseSimplePublicUpsertObject)
 
-from sandbox.server import SandboxServer
 from sandbox.world import SandboxConfig
 
 
-@pytest.fixture(scope="module")
-def _server():
-    """One sandbox per module (starting one per test costs more than the tests); reset before each test."""
-    with SandboxServer(SandboxConfig(contacts=200, seed=7, start_ms=1_767_225_600_000)) as sb:
-        yield sb
-
-
-@pytest.fixture
-def sandbox(_server):
-    _server.world.reset()
-    return _server
+SHARED_SANDBOX = SandboxConfig(contacts=200, seed=7, start_ms=1_767_225_600_000)  # one server per module (tests/conftest.py)
 
 
 def _ids(sandbox, k: int) -> list[str]:

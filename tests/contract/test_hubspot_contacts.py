@@ -8,21 +8,10 @@ import requests
 from hubspot.crm.contacts import (ApiException, PublicMergeInput, SimplePublicObject, SimplePublicObjectInput,
                                   SimplePublicObjectInputForCreate)
 
-from sandbox.server import SandboxServer
 from sandbox.world import SandboxConfig
 
 
-@pytest.fixture(scope="module")
-def _server():
-    """One sandbox per module (starting one per test costs more than the tests); reset before each test."""
-    with SandboxServer(SandboxConfig(contacts=200, seed=7, start_ms=1_767_225_600_000)) as sb:
-        yield sb
-
-
-@pytest.fixture
-def sandbox(_server):
-    _server.world.reset()
-    return _server
+SHARED_SANDBOX = SandboxConfig(contacts=200, seed=7, start_ms=1_767_225_600_000)  # one server per module (tests/conftest.py)
 
 
 def _body(exc: ApiException) -> dict:

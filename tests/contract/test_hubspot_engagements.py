@@ -12,21 +12,10 @@ from hubspot.crm.objects.tasks import SimplePublicObjectInputForCreate as TaskCr
 from hubspot.crm.owners import ApiException as OwnerApiException
 from hubspot.crm.properties import PropertyCreate
 
-from sandbox.server import SandboxServer
 from sandbox.world import SandboxConfig
 
 
-@pytest.fixture(scope="module")
-def _server():
-    """One sandbox per module (starting one per test costs more than the tests); reset before each test."""
-    with SandboxServer(SandboxConfig(contacts=200, seed=7, start_ms=1_767_225_600_000, rate_scale=100)) as sb:
-        yield sb
-
-
-@pytest.fixture
-def sandbox(_server):
-    _server.world.reset()
-    return _server
+SHARED_SANDBOX = SandboxConfig(contacts=200, seed=7, start_ms=1_767_225_600_000, rate_scale=100)  # one server per module (tests/conftest.py)
 
 
 def _contact(sandbox, k: int = 0) -> str:

@@ -7,24 +7,13 @@ import pytest
 from hubspot.crm.contacts import SimplePublicObjectInputForCreate
 from hubspot.crm.properties import ApiException, PropertyCreate, PropertyGroupCreate
 
-from sandbox.server import SandboxServer
 from sandbox.world import SandboxConfig
 
 STAGES = ["subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer",
           "evangelist", "other"]
 
 
-@pytest.fixture(scope="module")
-def _server():
-    """One sandbox per module (starting one per test costs more than the tests); reset before each test."""
-    with SandboxServer(SandboxConfig(contacts=200, seed=7, start_ms=1_767_225_600_000)) as sb:
-        yield sb
-
-
-@pytest.fixture
-def sandbox(_server):
-    _server.world.reset()
-    return _server
+SHARED_SANDBOX = SandboxConfig(contacts=200, seed=7, start_ms=1_767_225_600_000)  # one server per module (tests/conftest.py)
 
 
 def test_contact_defaults_are_listed_with_types(hubspot):

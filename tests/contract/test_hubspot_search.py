@@ -8,22 +8,11 @@ from hubspot.crm.contacts import ApiException, PublicObjectSearchRequest, Simple
 
 from sandbox.hubspot import bodies, search
 from sandbox.timefmt import parse_ts_ms
-from sandbox.server import SandboxServer
 from sandbox.world import SandboxConfig, World
 
 
-@pytest.fixture(scope="module")
-def _server():
-    """One sandbox per module (starting one per test costs more than the tests); reset before each test."""
-    # search: 4 requests/s per token; rate_scale lifts it out of the way here
-    with SandboxServer(SandboxConfig(contacts=200, seed=7, start_ms=1_767_225_600_000, rate_scale=100)) as sb:
-        yield sb
-
-
-@pytest.fixture
-def sandbox(_server):
-    _server.world.reset()
-    return _server
+# search: 4 requests/s per token; rate_scale lifts it out of the way here
+SHARED_SANDBOX = SandboxConfig(contacts=200, seed=7, start_ms=1_767_225_600_000, rate_scale=100)  # one server per module (tests/conftest.py)
 
 
 def _search(hubspot, **kw):

@@ -54,10 +54,10 @@ def test_ownerless_leads_are_spread_over_the_round_robin_reps(sandbox, hubspot, 
 
 
 def _hot_week_many(engine: Engine, leads: list[dict]) -> None:
-    from test_scenarios import FRI, HOUR_MS, THU, TUE, _at, _campaign_at
+    from test_scenarios import FRI, HOUR_MS, THU, _at, _campaign_at
     from syncd_harness import PRICING, iso
 
-    engine.advance_to(THU + 16 * 3_600_000)
+    engine.advance_to(THU + 16 * HOUR_MS)
     product = _campaign_at(engine, THU + 15 * HOUR_MS)["id"]
     events = []
     for lead in leads:
