@@ -24,10 +24,9 @@ def store_figures(store: Any) -> dict[str, Any]:
         quarantined = conn.execute(sa.select(sa.func.count()).select_from(t.quarantine)).scalar_one()
         identities = conn.execute(sa.select(sa.func.count()).select_from(t.identities)).scalar_one()
         events = conn.execute(sa.select(sa.func.count()).select_from(t.events)).scalar_one()
-        runs = conn.execute(sa.select(t.runs).order_by(t.runs.c.id.desc()).limit(10)).all()
         recent_q = conn.execute(sa.select(t.quarantine).order_by(t.quarantine.c.id.desc()).limit(10)).all()
     return {"outbox": outbox, "segments": segments, "quarantined": quarantined, "identities": identities,
-            "events": events, "runs": runs, "recent_quarantine": recent_q}
+            "events": events, "recent_quarantine": recent_q}
 
 
 class _Collector:
