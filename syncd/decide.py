@@ -90,10 +90,7 @@ class Batch:
         self.score_rows: list[dict] = []
 
     def _in(self, table: sa.Table, column: str, values: list[str]) -> list[Any]:
-        out: list[Any] = []
-        for i in range(0, len(values), 500):  # keep well under SQLite's bound-parameter limit
-            out += self.conn.execute(sa.select(table).where(table.c[column].in_(values[i:i + 500]))).all()
-        return out
+        return self.ctx.store.rows_in(self.conn, table, column, values)
 
     def recent_sends(self) -> list[Any]:
         """The audience's last N campaigns (the same for every member of the chunk)."""
@@ -282,6 +279,7 @@ def _decide_task(ctx: Context, batch: Batch, ident: Any, view: Any, result: Any,
                  owners: set[str], last_task_ms: int | None) -> int | None:
     from syncd.domain.cadence import cooldown_allows, due_date
     from syncd.domain.explain import handoff_summary
+    from syncd.domain.text import clean_text, escape
 
     fired = [tr for tr in result.triggers if tr in TASK_TRIGGERS]
     if not fired:
@@ -294,7 +292,8 @@ def _decide_task(ctx: Context, batch: Batch, ident: Any, view: Any, result: Any,
     subject, body = handoff_summary(result, view, policy.top_events)
     due = due_date(dt(now), policy.due_business_days, policy.timezone)
     payload = {"contact_id": ident.hubspot_id, "owner_id": owner, "properties": {
-        "hs_task_subject": subject[:255], "hs_task_body": body, "hs_timestamp": str(ms_of(due)),
+        "hs_task_subject": clean_text(subject)[:255], "hs_task_body": "<br>\n".join(escape(line) for line in body.split("\n")),
+        "hs_timestamp": str(ms_of(due)),
         "hs_task_priority": "HIGH", "hs_task_status": "NOT_STARTED", "hs_task_type": "TODO"},
         "triggers": fired}
     batch.enqueue(f"task:{ident.hubspot_id}:{'+'.join(fired)}:{now}", "hubspot.task",
@@ -303,15 +302,18 @@ def _decide_task(ctx: Context, batch: Batch, ident: Any, view: Any, result: Any,
 
 
 def note_html(rows: list[Any]) -> str:
-    """One note per contact per cycle listing what was opened and clicked (HTML, as HubSpot renders notes)."""
+    """One note per contact per cycle listing what was opened and clicked (HTML, as HubSpot renders notes).
+    Everything interpolated is escaped; only http(s) URLs become links."""
+    from syncd.domain.text import escape, link_html
+
     lines = []
     for r in rows:
         when = dt(r.occurred_ms).strftime("%Y-%m-%d %H:%M UTC")
         what = {"open": "Opened", "click": "Clicked", "bounce": f"Bounced ({r.bounce_type or 'hard'})",
                 "unsubscribe": "Unsubscribed"}[r.kind]
-        extra = f" <a href=\"{r.url}\">{r.url}</a>" if r.url else ""
-        campaign = f" in campaign {r.campaign_id}" if r.campaign_id else ""
-        lines.append(f"<li>{when}: {what}{campaign}{extra}</li>")
+        extra = f" {link_html(r.url)}" if r.url else ""
+        campaign = f" in campaign {escape(r.campaign_id)}" if r.campaign_id else ""
+        lines.append(f"<li>{when}: {escape(what)}{campaign}{extra}</li>")
     return f"<p><strong>Mailchimp engagement</strong> ({len(rows)} events)</p><ul>{''.join(lines)}</ul>"
 
 

@@ -18,7 +18,8 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
-from syncd.yamlpos import line_of as _line_of
+from syncd.domain.text import clean_text
+from syncd.yamlfile import YamlFileError, line_of as _line_of, read_yaml
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "mappings" / "schema.json"
 
@@ -90,15 +91,9 @@ def load_mappings(path: str | Path) -> Mappings:
     """
     name = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise MappingsError([f"{name}: cannot read: {exc.strerror or exc}"]) from None
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise MappingsError([f"{name}:{mark.line + 1 if mark else 1}: not valid YAML: {exc.problem}"]) from None
+        root, data = read_yaml(path, name)
+    except YamlFileError as exc:
+        raise MappingsError(exc.problems) from None
     if root is None:
         raise MappingsError([f"{name}:1: empty file"])
     problems = [_schema_problem(name, root, err) for err in _schema_errors(data)]
@@ -192,7 +187,7 @@ def apply(mappings: Mappings, properties: Mapping[str, str | None]) -> dict[str,
             merged[field.merge_tag] = ""
             continue
         try:
-            merged[field.merge_tag] = _as_type(field.type, _transform(field.transform, str(value)))
+            merged[field.merge_tag] = _as_type(field.type, _transform(field.transform, clean_text(str(value))))
         except ValueError as exc:
             raise MappingValueError(f"{field.hubspot} -> {field.merge_tag}: {exc}") from None
     return merged

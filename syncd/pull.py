@@ -82,7 +82,6 @@ def pull_hubspot_contacts(ctx: Context) -> int:
     with ctx.store.begin() as conn:
         cur = ctx.store.get_cursor(conn, "hubspot_contacts") or {"mode": "backfill", "after": None,
                                                                  "started_ms": ctx.clock()}
-        owner_ids = {r[0] for r in conn.execute(sa.select(t.owners.c.id))}
     pulled = 0
     while True:
         beyond = False
@@ -120,7 +119,7 @@ def pull_hubspot_contacts(ctx: Context) -> int:
                 new = {"mode": "incremental", "since_ms": max_ms, "after": None, "ids_at_since": ids,
                        "max_ms": max_ms, "ids_at_max": ids}
         with ctx.store.begin() as conn:
-            ingest_contacts(ctx, conn, records, owner_ids)
+            ingest_contacts(ctx, conn, records)
             ctx.store.set_cursor(conn, "hubspot_contacts", new)
         pulled += len(records)
         ctx.log.info("hubspot.contacts_page", records=len(records), mode=cur["mode"])
@@ -141,27 +140,19 @@ def page_was_capped(page: Any) -> bool:
     return isinstance(page.next, (tuple, list))
 
 
-def _problem(ctx: Context, props: dict, owner_ids: set[str]) -> str | None:
+def _problem(props: dict) -> str | None:
+    """Why a contact cannot be synced, or None. An owner HubSpot no longer knows is not a problem of the
+    record: it is a routing fact, settled when a task is assigned (see decide._pick_owner)."""
     email = props.get("email")
     if normalize_email(email) is None:
         return f"invalid email {email!r}"
-    owner = props.get("hubspot_owner_id")
-    if owner and owner_ids and str(owner) not in owner_ids:
-        return f"unknown owner {owner}"
     for name, value in props.items():
         if isinstance(value, str) and len(value) > HUBSPOT_MAX_VALUE:
             return f"property {name} is {len(value)} characters (HubSpot's limit is {HUBSPOT_MAX_VALUE})"
     return None
 
 
-def _rows_in(conn: sa.Connection, table: sa.Table, column: str, values: list[str]) -> list[Any]:
-    out: list[Any] = []
-    for i in range(0, len(values), 500):  # under SQLite's bound-parameter limit
-        out += conn.execute(sa.select(table).where(table.c[column].in_(values[i:i + 500]))).all()
-    return out
-
-
-def ingest_contacts(ctx: Context, conn: sa.Connection, records: Iterable[dict], owner_ids: set[str]) -> None:
+def ingest_contacts(ctx: Context, conn: sa.Connection, records: Iterable[dict]) -> None:
     """Snapshot each contact, link its identity, follow merges and email changes, derive conversion events.
 
     A page's existing rows are read with one query per table and its snapshots written in one statement."""
@@ -172,7 +163,7 @@ def ingest_contacts(ctx: Context, conn: sa.Connection, records: Iterable[dict], 
         if not props.get("email"):
             ctx.count("skipped.hubspot_no_email")
             continue
-        problem = _problem(ctx, props, owner_ids)
+        problem = _problem(props)
         if problem:
             ctx.store.quarantine(conn, "hubspot", hid, problem, props, ctx.run_id)
             ctx.count("quarantined")
@@ -184,9 +175,9 @@ def ingest_contacts(ctx: Context, conn: sa.Connection, records: Iterable[dict], 
     if not valid:
         return
     hids = [v[0] for v in valid]
-    old = {r.hubspot_id: r for r in _rows_in(conn, t.hubspot_contacts, "hubspot_id", hids)}
-    by_id = {r.hubspot_id: r for r in _rows_in(conn, t.identities, "hubspot_id", hids)}
-    by_email = {r.email: r for r in _rows_in(conn, t.identities, "email", [v[2] for v in valid])}
+    old = {r.hubspot_id: r for r in ctx.store.rows_in(conn, t.hubspot_contacts, "hubspot_id", hids)}
+    by_id = {r.hubspot_id: r for r in ctx.store.rows_in(conn, t.identities, "hubspot_id", hids)}
+    by_email = {r.email: r for r in ctx.store.rows_in(conn, t.identities, "email", [v[2] for v in valid])}
     snapshots, new_identities = [], []
     for hid, props, email, rec in valid:
         merged = [m for m in str(props.get("hs_merged_object_ids") or "").split(";") if m and m != hid]
@@ -260,9 +251,17 @@ def _conversion_events(ctx: Context, conn: sa.Connection, hid: str, email: str, 
     when = parse_ms(new.get("recent_conversion_date")) or parse_ms(new.get("lastmodifieddate")) or now
     events = events_from_property_change(ctx.rules, email, hid, old, new,
                                          datetime.fromtimestamp(when / 1000, tz=timezone.utc))
-    rows = [{"source": e.source, "event_id": e.event_id, "email": email, "kind": e.kind,
-             "occurred_ms": int(e.occurred_at.timestamp() * 1000), "campaign_id": None, "url": e.url,
-             "bounce_type": None, "detail": (e.detail or "")[:500] or None, "created_ms": now} for e in events]
+    limit = _future_limit(ctx, now)
+    rows = []
+    for e in events:
+        occurred = int(e.occurred_at.timestamp() * 1000)
+        if occurred > limit:
+            _quarantine_future(ctx, conn, "hubspot", f"{hid}:{e.event_id}", occurred, now,
+                               {"contact_id": hid, "kind": e.kind, "detail": e.detail})
+            continue
+        rows.append({"source": e.source, "event_id": e.event_id, "email": email, "kind": e.kind,
+                     "occurred_ms": occurred, "campaign_id": None, "url": e.url,
+                     "bounce_type": None, "detail": (e.detail or "")[:500] or None, "created_ms": now})
     if rows:
         ctx.count("merged.events", ctx.store.insert_ignore(conn, t.events, rows, ["source", "event_id"]))
 
@@ -332,9 +331,9 @@ def ingest_members(ctx: Context, conn: sa.Connection, records: Iterable[dict]) -
     if not rows:
         return
     hashes = [r["subscriber_hash"] for r in rows]
-    old = {r.subscriber_hash: r for r in _rows_in(conn, t.mailchimp_members, "subscriber_hash", hashes)}
-    linked = {r.subscriber_hash: r for r in _rows_in(conn, ident, "subscriber_hash", hashes)}
-    by_email = {r.email: r for r in _rows_in(conn, ident, "email", [r["email"] for r in rows])}
+    old = {r.subscriber_hash: r for r in ctx.store.rows_in(conn, t.mailchimp_members, "subscriber_hash", hashes)}
+    linked = {r.subscriber_hash: r for r in ctx.store.rows_in(conn, ident, "subscriber_hash", hashes)}
+    by_email = {r.email: r for r in ctx.store.rows_in(conn, ident, "email", [r["email"] for r in rows])}
     ctx.store.upsert(conn, t.mailchimp_members, rows, ["subscriber_hash"])
     fresh = []
     for row in rows:
@@ -398,10 +397,24 @@ def _canonical_emails(conn: sa.Connection, emails: set[str]) -> dict[str, str]:
     return {by_hash[h]: email for h, email in rows if by_hash[h] != email}
 
 
+def _future_limit(ctx: Context, now: int) -> int:
+    """Events later than this are refused: clocks drift a little, but not into next year."""
+    return now + int(ctx.settings.config.future_skew_s * 1000)
+
+
+def _quarantine_future(ctx: Context, conn: sa.Connection, source: str, key: str, occurred_ms: int, now: int,
+                       payload: Any) -> None:
+    reason = f"event time {iso(occurred_ms)} is in the future (now {iso(now)})"
+    ctx.store.quarantine(conn, source, key, reason, payload, ctx.run_id)
+    ctx.count("quarantined")
+    ctx.log.warning("event.quarantined", source=source, key=key, reason=reason)
+
+
 def _event_rows(ctx: Context, conn: sa.Connection, records: list[dict], now: int) -> list[dict]:
     records = list(records)
     emails = {e for e in (normalize_email(r.get("email_address")) for r in records) if e}
     canonical = _canonical_emails(conn, emails)
+    limit = _future_limit(ctx, now)
     rows = []
     for r in records:
         email = normalize_email(r.get("email_address"))
@@ -409,8 +422,12 @@ def _event_rows(ctx: Context, conn: sa.Connection, records: list[dict], now: int
             continue
         email = canonical.get(email, email)
         action = r.get("action") or "unsubscribe"
+        occurred = parse_ms(r.get("timestamp")) or now
+        if occurred > limit:
+            _quarantine_future(ctx, conn, "mailchimp", str(r["event_id"]), occurred, now, r)
+            continue
         rows.append({"source": "mailchimp", "event_id": r["event_id"], "email": email, "kind": action,
-                     "occurred_ms": parse_ms(r.get("timestamp")) or now, "campaign_id": r.get("campaign_id"),
+                     "occurred_ms": occurred, "campaign_id": r.get("campaign_id"),
                      "url": r.get("url"), "bounce_type": r.get("type") if action == "bounce" else None,
                      "detail": (r.get("reason") or None), "created_ms": now})
     return rows

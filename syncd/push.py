@@ -57,9 +57,13 @@ def _finish(ctx: Context, row: Any, outcome: Outcome) -> None:
     _finish_all(ctx, [(row, outcome)])
 
 
-def _finish_all(ctx: Context, results: list[tuple[Any, Outcome]]) -> None:
-    """Record a batch's outcomes in one transaction: done, or failed and quarantined with the reason."""
+def _finish_all(ctx: Context, results: list[tuple[Any, Outcome]],
+                also: Callable[[Any], None] | None = None) -> None:
+    """Record a batch's outcomes in one transaction: done, or failed and quarantined with the reason;
+    `also(conn)` records, in the same transaction, what the outcomes taught about the services."""
     with ctx.store.begin() as conn:
+        if also is not None:
+            also(conn)
         plain = [row.id for row, outcome in results if outcome.ok and not outcome.detail]
         ctx.store.mark_done(conn, plain)
         for row, outcome in results:
@@ -131,10 +135,28 @@ def _tags(ctx: Context, rows: list) -> int:
         for email, error in ctx.mailchimp.update_tag_members(tag_id, adds.get(name, []),
                                                               removes.get(name, [])).items():
             failed.setdefault(email, f"tag {name}: {error}")
-    _finish_all(ctx, [(r, Outcome(key=r.key, ok=False, error=failed[e]) if (e := r.payload["email_address"]
-                                                                          .strip().lower()) in failed
-                       else Outcome(key=r.key, ok=True)) for r in rows])
+    results = [(r, Outcome(key=r.key, ok=False, error=failed[e]) if (e := r.payload["email_address"]
+                                                                     .strip().lower()) in failed
+                else Outcome(key=r.key, ok=True)) for r in rows]
+    # Tagging does not change a member's last_changed, so the next member pull would never tell syncd
+    # which tags it added: the snapshot learns them here, or a family's old tag would never be removed.
+    applied = [r for r, outcome in results if outcome.ok and r.target.startswith("mailchimp:member:")]
+    _finish_all(ctx, results, also=lambda conn: _record_tags(ctx, conn, applied))
     return len(rows)
+
+
+def _record_tags(ctx: Context, conn: Any, rows: list) -> None:
+    import sqlalchemy as sa
+
+    from syncd.store import schema as t
+
+    changes = {r.target.rsplit(":", 1)[1]: r.payload for r in rows}
+    members = t.mailchimp_members
+    for h, tags in ctx.store.rows_in(conn, members, "subscriber_hash", list(changes), [members.c.subscriber_hash,
+                                                                                       members.c.tags]):
+        payload = changes[h]
+        have = (set(tags or []) | set(payload["active"])) - set(payload["inactive"])
+        conn.execute(sa.update(members).where(members.c.subscriber_hash == h).values(tags=sorted(have)))
 
 
 def _update_contacts(ctx: Context, rows: list) -> int:

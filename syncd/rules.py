@@ -9,7 +9,6 @@ Run ``python -m syncd.rules`` to print the JSON Schema shipped as config/scoring
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,7 +28,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from syncd.yamlpos import line_of as _line_of
+from syncd.yamlfile import YamlFileError, line_of as _line_of, parse_yaml_text, read_yaml
 
 DEFAULT_RULES_PATH = Path(__file__).resolve().parent.parent / "config" / "scoring.yaml"
 
@@ -56,9 +55,13 @@ def _problems(problems: list[Problem]) -> None:
 
 
 def _check_regex(value: str) -> str:
+    # RE2 guarantees time linear in the input, so no pattern an admin writes ((a+)+$ ...) can stall
+    # scoring on a hostile URL; it refuses what it cannot guarantee (backreferences, lookaround).
+    from syncd.domain.patterns import PatternError, compile_pattern
+
     try:
-        re.compile(value)
-    except re.error as exc:
+        compile_pattern(value)
+    except PatternError as exc:
         raise ValueError(f"invalid regular expression: {exc}") from None
     return value
 
@@ -365,11 +368,10 @@ def load_rules(path: str | Path) -> Rules:
     """
     label = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise RulesError([f"{label}: cannot read: {reason}"]) from None
-    return parse_rules(text, label)
+        root, data = read_yaml(path, label)
+    except YamlFileError as exc:
+        raise RulesError(exc.problems) from None
+    return _validate(root, data, label)
 
 
 def load_default_rules() -> Rules:
@@ -382,8 +384,17 @@ def parse_rules(text: str, source: str = "<scoring.yaml>") -> Rules:
 
     Returns `Rules`; raises `RulesError` listing every problem with its line, in file order.
     """
-    root, data = _compose(text, source)
-    problems = _duplicate_keys(root)
+    try:
+        root, data = parse_yaml_text(text, source)
+    except YamlFileError as exc:
+        raise RulesError(exc.problems) from None
+    return _validate(root, data, source)
+
+
+def _validate(root: yaml.Node | None, data: Any, source: str) -> Rules:
+    if root is None:
+        raise RulesError([f"{source}:1: the file is empty"])
+    problems: list[tuple[int, str]] = []
     try:
         rules = Rules.model_validate(data)
     except ValidationError as exc:
@@ -402,41 +413,6 @@ def json_schema() -> dict[str, Any]:
     schema = Rules.model_json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema
-
-
-def _compose(text: str, source: str) -> tuple[yaml.Node, Any]:
-    loader = yaml.SafeLoader(text)
-    try:
-        root = loader.get_single_node()
-        if root is None:
-            raise RulesError([f"{source}:1: the file is empty"])
-        return root, loader.construct_document(root)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        reason = f"{exc.context} {exc.problem}" if exc.context else str(exc.problem)
-        raise RulesError([f"{source}:{line}: YAML syntax: {reason}"]) from None
-    except yaml.YAMLError as exc:
-        raise RulesError([f"{source}:1: YAML: {exc}"]) from None
-    finally:
-        loader.dispose()
-
-
-def _duplicate_keys(node: yaml.Node) -> list[tuple[int, str]]:
-    # PyYAML keeps the last of two equal keys without a word; an admin's second entry would vanish.
-    found: list[tuple[int, str]] = []
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode):
-                if key.value in seen:
-                    found.append((key.start_mark.line + 1, f"duplicate key '{key.value}'"))
-                seen.add(key.value)
-            found += _duplicate_keys(value)
-    elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            found += _duplicate_keys(item)
-    return found
 
 
 _KEY_ERRORS = {"extra_forbidden": "unknown key", "missing": "missing key"}

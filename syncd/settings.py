@@ -15,7 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
-from syncd.yamlpos import line_of as _line_of
+from syncd.yamlfile import YamlFileError, line_of as _line_of, read_yaml
 
 DEFAULT_CONFIG_PATH = "config/syncd.yaml"
 
@@ -51,18 +51,22 @@ class SettingsError(Exception):
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # strict: YAML's `true` is not the number 1, a quoted "300" is not a number, and .inf is no duration
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+
+
+WEEK_S = 7 * 86_400
 
 
 class Intervals(_Frozen):
-    """Seconds between two runs of each scheduled job."""
+    """Seconds between two runs of each scheduled job (at most a week)."""
 
-    hubspot_contacts: int = Field(300, gt=0)
-    hubspot_owners: int = Field(3600, gt=0)
-    mailchimp_members: int = Field(300, gt=0)
-    mailchimp_activity: int = Field(900, gt=0)
-    score: int = Field(300, gt=0)
-    push: int = Field(60, gt=0)
+    hubspot_contacts: int = Field(300, gt=0, le=WEEK_S)
+    hubspot_owners: int = Field(3600, gt=0, le=WEEK_S)
+    mailchimp_members: int = Field(300, gt=0, le=WEEK_S)
+    mailchimp_activity: int = Field(900, gt=0, le=WEEK_S)
+    score: int = Field(300, gt=0, le=WEEK_S)
+    push: int = Field(60, gt=0, le=WEEK_S)
 
 
 class BatchSizes(_Frozen):
@@ -94,7 +98,7 @@ class Tasks(_Frozen):
         if isinstance(value, int) and not isinstance(value, bool):
             return str(value)
         if isinstance(value, list):
-            return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
+            return tuple(str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value)
         return value
 
 
@@ -106,19 +110,24 @@ class SyncConfig(_Frozen):
     """The contents of config/syncd.yaml (no secrets)."""
 
     intervals: Intervals = Intervals()
-    lag_window_s: int = Field(30, ge=0)
+    lag_window_s: int = Field(30, ge=0, le=3600)
     hubspot_tier: Literal[100, 190, 250] = 190
     batch_sizes: BatchSizes = BatchSizes()
     paths: Paths = Paths()
     rate_scale: float = Field(1.0, gt=0, le=1000)
-    activity_days: int = Field(30, gt=0)
-    rescore_hours: float = Field(6, gt=0)
+    activity_days: int = Field(30, gt=0, le=3650)
+    rescore_hours: float = Field(6, gt=0, le=24 * 365)
+    future_skew_s: int = Field(300, ge=0, le=86_400)
     tasks: Tasks = Tasks()
     notes: Notes = Notes()
 
 
-class Settings(_Frozen):
-    """Everything syncd is configured with. Credentials are optional until `require_credentials()`."""
+class Settings(BaseModel):
+    """Everything syncd is configured with. Credentials are optional until `require_credentials()`.
+
+    Not strict like the config file: environment variables are text ("8080" is a port)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     hubspot_access_token: SecretStr | None = None
     hubspot_base_url: str = "https://api.hubapi.com"
@@ -241,24 +250,16 @@ def _clean(msg: str) -> str:
 
 
 def _read_config(path: str, explicit: bool, problems: list[str]) -> SyncConfig | None:
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not Path(path).exists():
         if explicit:
             problems.append(f"{path}: config file not found")
         return None
-    except OSError as exc:
-        problems.append(f"{path}: cannot read: {exc.strerror or exc}")
-        return None
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f":{mark.line + 1}" if mark else ""
-        problems.append(f"{path}{line}: not valid YAML: {exc.problem}")
+        root, data = read_yaml(path)
+    except YamlFileError as exc:
+        problems.extend(exc.problems)
         return None
-    if data is None:
+    if root is None or data is None:
         return SyncConfig()
     if not isinstance(data, dict):
         problems.append(f"{path}:1: must be a mapping of settings")

@@ -22,10 +22,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from syncd.domain import cadence as cadence_mod
 from syncd.domain import lifecycle, segments
+from syncd.domain.patterns import compile_pattern
 from syncd.domain.models import (
     ENGAGEMENT_KINDS,
     ContactView,
@@ -269,8 +270,8 @@ def _event_key(event: EngagementEvent) -> tuple[datetime, str, str, str, str, st
 
 
 @lru_cache(maxsize=256)
-def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+def _regex(pattern: str) -> Any:
+    return compile_pattern(pattern)
 
 
 def _matches(rule: BehaviourRule | NegativeRule, event: EngagementEvent) -> bool:

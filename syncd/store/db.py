@@ -121,6 +121,9 @@ def truncate_values(value: Any, limit: int = QUARANTINE_VALUE_LIMIT) -> Any:
     return value
 
 
+IN_CHUNK = 500  # values per IN (...): well under SQLite's 32,766 bound parameters
+
+
 class Store:
     """Database access for syncd. Thread-safe: each transaction uses its own pooled connection."""
 
@@ -180,6 +183,18 @@ class Store:
                 .returning(*[tbl.c[k] for k in key_cols]))
         # RETURNING yields a row only for an actual insert, even when executed for many rows at once.
         return len(conn.execute(stmt, [dict(r) for r in rows]).all())
+
+    def rows_in(self, conn: Connection, table: Table | str, column: str, values: Sequence[Any],
+                columns: Sequence[Any] | None = None) -> list[Any]:
+        """The rows of `table` whose `column` is one of `values` (all columns, or `columns`), queried in
+        chunks of 500 to stay under SQLite's bound-parameter limit."""
+        tbl = self.table(table)
+        values = list(values)
+        out: list[Any] = []
+        for i in range(0, len(values), IN_CHUNK):
+            query = select(*(columns or [tbl])).where(tbl.c[column].in_(values[i:i + IN_CHUNK]))
+            out += conn.execute(query).all()
+        return out
 
     def get_cursor(self, conn: Connection, stream: str) -> Any:
         """Return the saved cursor value of `stream`, or None."""

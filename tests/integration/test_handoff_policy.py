@@ -37,6 +37,25 @@ def test_an_ownerless_hot_lead_goes_to_the_fallback_owner(sandbox, hubspot, mail
     assert task["properties"]["hubspot_owner_id"] == str(fallback)
 
 
+def test_a_hot_lead_whose_owner_left_hubspot_is_scored_synced_and_its_task_goes_to_the_fallback(
+        sandbox, hubspot, mailchimp, tmp_path):
+    owners = sandbox.world.hubspot.owners
+    fallback, leaver = owners[2]["id"], owners[3]["id"]
+    engine = Engine(sandbox, tmp_path, SYNCD_CONFIG=_config(tmp_path, f"tasks: {{fallback_owner_id: '{fallback}'}}\n"))
+    lead = make_lead(sandbox, hubspot, mailchimp, "left.behind@midsize.example.com", owner_id=leaver)
+    # the rep leaves: HubSpot no longer lists the owner, the contact still names it
+    owners[:] = [o for o in owners if o["id"] != leaver]
+    engine.cycle()
+    assert engine.contact(lead["id"])["properties"]["hubspot_owner_id"] == str(leaver)
+    _hot_week(engine, lead)
+    props = engine.contact(lead["id"])["properties"]
+    assert props["syncd_segment"] == "hot" and int(props["syncd_score"]) > 0
+    (task,) = engine.tasks_for(lead["id"])
+    assert task["properties"]["hubspot_owner_id"] == str(fallback)
+    with engine.ctx.store.begin() as conn:
+        assert conn.execute(sa.select(t.quarantine).where(t.quarantine.c.record_key == lead["id"])).all() == []
+
+
 def test_ownerless_leads_are_spread_over_the_round_robin_reps(sandbox, hubspot, mailchimp, tmp_path):
     reps = [o["id"] for o in sandbox.world.hubspot.owners[:3]]
     engine = Engine(sandbox, tmp_path, SYNCD_CONFIG=_config(

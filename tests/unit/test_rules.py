@@ -162,12 +162,13 @@ def test_band_gap_and_open_band_not_last():
 
 
 def test_yaml_syntax_duplicate_keys_empty_and_missing_files(tmp_path):
-    with pytest.raises(RulesError, match=r"^s\.yaml:4: YAML syntax: .*expected ',' or '}'"):
+    with pytest.raises(RulesError, match=r"^s\.yaml:4: not valid YAML: .*expected ',' or '}'"):
         parse_rules("version: 1\nbehaviour: [\n  {a: 1\n", "s.yaml")
     dup = DEFAULT_TEXT.replace("    margin: 5\n", "    margin: 5\n    margin: 7\n")
     with pytest.raises(RulesError) as info:
         parse_rules(dup, "s.yaml")
-    assert info.value.problems == (f"s.yaml:{line_of(dup, 'margin: 7')}: duplicate key 'margin'",)
+    assert info.value.problems == (f"s.yaml:{line_of(dup, 'margin: 7')}: duplicate key 'margin' "
+                                   f"(first on line {line_of(dup, 'margin: 5')})",)
     with pytest.raises(RulesError, match=r"^s\.yaml:1: the file is empty$"):
         parse_rules("# nothing\n", "s.yaml")
     with pytest.raises(RulesError, match=r"s\.yaml:1: missing key 'decay'"):
