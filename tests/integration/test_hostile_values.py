@@ -9,7 +9,7 @@ import pytest
 
 from sandbox.world import SandboxConfig
 
-from syncd_harness import Engine, iso, make_lead
+from syncd_harness import Engine, iso, make_lead, ms_of
 
 START = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
@@ -53,3 +53,27 @@ def test_control_and_ansi_characters_never_reach_merge_fields_or_properties(sand
     assert merge["FNAME"] == "Vera" and merge["LNAME"] == "Pilot" and merge["COMPANY"] == "Acme Corp", merge
     written = [v for v in engine.contact(lead["id"])["properties"].items() if v[0].startswith("syncd_")]
     assert written and not any(re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", str(v)) for _, v in written)
+
+
+def test_an_event_dated_in_the_future_is_quarantined_and_never_written(sandbox, hubspot, mailchimp, tmp_path):
+    engine = Engine(sandbox, tmp_path)
+    engine.cycle()
+    lead = make_lead(sandbox, hubspot, mailchimp, "time.traveller@example.com")
+    engine.advance(7)
+    campaign = max(engine.state()["mailchimp"]["campaigns"], key=lambda c: c["send_time"])
+    now = engine.now()
+    engine.inject({"email": lead["email"], "action": "open", "campaign_id": campaign["id"],
+                   "timestamp": "2100-01-01T00:00:00Z"},
+                  {"email": lead["email"], "action": "open", "campaign_id": campaign["id"],
+                   "timestamp": iso(now - 3_600_000)})
+    engine.settle()
+    summary = engine.cycle()
+    props = engine.contact(lead["id"])["properties"]
+    assert props.get("syncd_last_open") and ms_of(props["syncd_last_open"]) <= now, props.get("syncd_last_open")
+    with engine.ctx.store.begin() as conn:
+        import sqlalchemy as sa
+
+        from syncd.store import schema as t
+        reasons = conn.execute(sa.select(t.quarantine.c.reason).where(t.quarantine.c.source == "mailchimp")).scalars().all()
+    assert any("2100-01-01" in r and "in the future" in r for r in reasons), reasons
+    assert summary["quarantined"] >= 1
