@@ -10,13 +10,38 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-class ConnectorError(Exception):
-    """Base class. `service` is "hubspot" or "mailchimp"; `status` the HTTP status when there was one."""
+# What went wrong, for a person: the CLI and the daemon turn these into one line naming what to check.
+KINDS = ("network", "auth", "forbidden", "not_found", "rate_limit", "server", "refused")
 
-    def __init__(self, message: str, *, service: str = "", status: int | None = None) -> None:
+
+class ConnectorError(Exception):
+    """Base class. `service` is "hubspot" or "mailchimp"; `status` the HTTP status when there was one;
+    `kind` one of KINDS (None when unknown); `subject` what was missing or refused when the connector
+    knows it (e.g. "audience abc123")."""
+
+    def __init__(self, message: str, *, service: str = "", status: int | None = None,
+                 kind: str | None = None, subject: str | None = None) -> None:
         super().__init__(message)
         self.service = service
         self.status = status
+        self.kind = kind if kind is not None else _kind_of(status)
+        self.subject = subject
+
+
+def _kind_of(status: int | None) -> str | None:
+    if status is None:
+        return None
+    if status == 401:
+        return "auth"
+    if status == 403:
+        return "forbidden"
+    if status == 404:
+        return "not_found"
+    if status == 429:
+        return "rate_limit"
+    if status >= 500:
+        return "server"
+    return "refused"
 
 
 class FatalError(ConnectorError):
@@ -27,8 +52,8 @@ class RetriableError(ConnectorError):
     """Worth another try: 429, 5xx, a reset or timed-out connection. `retry_after` in seconds if known."""
 
     def __init__(self, message: str, *, service: str = "", status: int | None = None,
-                 retry_after: float | None = None) -> None:
-        super().__init__(message, service=service, status=status)
+                 retry_after: float | None = None, kind: str | None = None) -> None:
+        super().__init__(message, service=service, status=status, kind=kind)
         self.retry_after = retry_after
 
 

@@ -165,11 +165,23 @@ def classify_transport(exc: BaseException, service: str, endpoint: str,
     # TLS and URL errors first: requests.SSLError is also a requests ConnectionError.
     if isinstance(exc, _TRANSPORT_FATAL):
         return FatalError(redact(f"{endpoint}: {name} (TLS or URL problem)", secrets),
-                          service=service)
+                          service=service, kind="network")
     if isinstance(exc, _TRANSPORT_RETRIABLE):
-        return RetriableError(redact(f"{endpoint}: connection failed ({name})", secrets),
-                              service=service)
+        return RetriableError(redact(f"{endpoint}: connection failed ({_transport_reason(exc)})", secrets),
+                              service=service, kind="network")
     return None
+
+
+def _transport_reason(exc: BaseException) -> str:
+    """"connection refused", "timed out"... from a transport exception, else its class name."""
+    text = f"{type(exc).__name__}: {exc}".lower()
+    for needle, reason in (("refused", "connection refused"), ("timed out", "timed out"), ("timeout", "timed out"),
+                           ("name or service not known", "unknown host"), ("nodename nor servname", "unknown host"),
+                           ("temporary failure in name resolution", "unknown host"), ("reset", "connection reset"),
+                           ("remotedisconnected", "closed by the server"), ("incompleteread", "answer cut off")):
+        if needle in text:
+            return reason
+    return type(exc).__name__
 
 
 def _decode_body(body: Any) -> Any:
@@ -265,7 +277,8 @@ def classify_mailchimp(exc: BaseException, endpoint: str, *, record_key: str | N
         transport = classify_transport(inner, "mailchimp", endpoint, secrets)
         if transport is not None:
             return transport
-        return FatalError(redact(f"{endpoint}: {type(inner).__name__}", secrets), service="mailchimp")
+        return FatalError(redact(f"{endpoint}: {type(inner).__name__}", secrets), service="mailchimp",
+                          kind="network")
     title, detail, field_errors = _mailchimp_detail(text)
     if field_errors:
         detail += " " + "; ".join(f"{e['field']}: {e.get('message', '')}" if e.get("field") else

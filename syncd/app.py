@@ -40,8 +40,18 @@ def system_clock() -> int:
     return int(time.time() * 1000)
 
 
-def build_context(settings: Any, clock: Callable[[], int] | None = None, store: Any = None) -> Context:
-    """Everything a cycle needs. Raises SettingsError (missing credentials), RulesError, MappingsError."""
+def load_config(settings: Any) -> tuple[Any, Any]:
+    """The scoring rules and the mappings the settings name. Raises RulesError, MappingsError."""
+    from syncd.mappings import load_mappings
+    from syncd.rules import load_rules
+
+    return load_rules(settings.config.paths.scoring), load_mappings(settings.config.paths.mappings)
+
+
+def build_context(settings: Any, clock: Callable[[], int] | None = None, store: Any = None,
+                  config: tuple[Any, Any] | None = None) -> Context:
+    """Everything a cycle needs (`config`: rules and mappings already loaded). Raises SettingsError
+    (missing credentials), RulesError, MappingsError, StoreError (database unreachable)."""
     from connectors.hubspot.client import make_hubspot_client
     from connectors.hubspot.sink import HubSpotConnector
     from connectors.limiter import HubSpotBudget, InFlight
@@ -49,15 +59,12 @@ def build_context(settings: Any, clock: Callable[[], int] | None = None, store: 
     from connectors.mailchimp.sink import MailchimpConnector
     from connectors.errors import CallStats
     from syncd.logs import configure_logging
-    from syncd.mappings import load_mappings
-    from syncd.rules import load_rules
     from syncd.store.db import open_store
 
     settings.require_credentials()
     configure_logging(settings.log_format, settings.log_level, settings.secrets())
     cfg = settings.config
-    rules = load_rules(cfg.paths.scoring)
-    mappings = load_mappings(cfg.paths.mappings)
+    rules, mappings = config or load_config(settings)
     store = store or open_store(settings.database_url)
     stats = CallStats()
     hubspot = HubSpotConnector(

@@ -40,16 +40,27 @@ def _settings():
         raise CommandError(str(exc)) from None
 
 
-def _context(settings=None):
-    from syncd.app import build_context
+def _config(settings):
+    from syncd.app import load_config
     from syncd.mappings import MappingsError
     from syncd.rules import RulesError
-    from syncd.settings import SettingsError
 
     try:
-        return build_context(settings or _settings())
-    except (SettingsError, RulesError, MappingsError) as exc:
+        return load_config(settings)
+    except (RulesError, MappingsError) as exc:
         raise CommandError(str(exc)) from None
+
+
+def _context(settings=None):
+    from syncd.app import build_context
+    from syncd.settings import SettingsError
+
+    settings = settings or _settings()
+    try:
+        settings.require_credentials()
+    except SettingsError as exc:
+        raise CommandError(str(exc)) from None
+    return build_context(settings, config=_config(settings))
 
 
 def _print_summary(summary: dict) -> None:
@@ -63,36 +74,49 @@ def _print_summary(summary: dict) -> None:
         print(f"  failed {n:>7} {kind}")
     print(f"  API calls {sum(summary['api_calls'].values())}, 429s {summary['http_429_seen']}, "
           f"quarantined {summary['quarantined']}")
+    for stage, reason in (summary.get("stage_errors") or {}).items():
+        print(f"  FAILED {stage}: {reason}")
 
 
 def _cmd_once(args: argparse.Namespace) -> int:
     import json
 
-    from connectors.base import FatalError
     from syncd.pipeline import run_cycle
 
     ctx = _context()
-    try:
-        summary = run_cycle(ctx)
-    except FatalError as exc:
-        raise CommandError(f"{exc.service or 'service'} refused the request: {exc}") from None
+    summary = run_cycle(ctx)
     if args.json:
         print(json.dumps(summary, sort_keys=True))
     else:
         _print_summary(summary)
+    if not summary["ok"]:
+        for stage, reason in (summary.get("stage_errors") or {}).items():
+            print(f"syncd once: {stage}: {reason}", file=sys.stderr)
     return 0 if summary["ok"] else 1
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    """The daemon. Bad settings or rule files stop it at once (exit 1); a bad environment (database or
+    vendor unreachable, credentials refused) does not: it serves /healthz, reports the problem in /readyz
+    and on the status page, and retries with backoff."""
+    from syncd.app import build_context
+    from syncd.logs import configure_logging
     from syncd.scheduler import Daemon
+    from syncd.settings import SettingsError
 
-    ctx = _context()
-    daemon = Daemon(ctx)
-    port = ctx.settings.http_port
-    if port:
+    settings = _settings()
+    try:
+        settings.require_credentials()
+    except SettingsError as exc:
+        raise CommandError(str(exc)) from None
+    config = _config(settings)
+    configure_logging(settings.log_format, settings.log_level, settings.secrets())
+    daemon = Daemon(settings, config, connect=lambda rules_and_mappings: build_context(settings,
+                                                                                       config=rules_and_mappings))
+    if settings.http_port:
         from syncd.web.server import start_web
 
-        start_web(daemon, port)
+        start_web(daemon, settings.http_port)
     return daemon.serve()
 
 
@@ -215,14 +239,37 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import os
+
+    from connectors.base import ConnectorError
+    from syncd.failures import explain
+    from syncd.store.db import StoreError
+
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except CommandError as exc:
         print(f"syncd {args.command}: {exc}", file=sys.stderr)
         return 1
+    except (ConnectorError, StoreError) as exc:
+        print(f"syncd {args.command}: {explain(exc, _settings_or_none())}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # the reader went away (`syncd explain x | head`): no traceback, and no second error on exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print(f"syncd {args.command}: output closed by the reader (broken pipe)", file=sys.stderr)
+        return 141
     except KeyboardInterrupt:
         return 130
+
+
+def _settings_or_none():
+    try:
+        from syncd.settings import load_settings
+
+        return load_settings()
+    except Exception:  # noqa: BLE001 - only used to name URLs in a message
+        return None
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ class Context:
     run_id: int | None = None
     log: Any = field(default_factory=lambda: structlog.get_logger("syncd"))
     stage_order: tuple[str, ...] = ()
+    should_stop: Callable[[], bool] = lambda: False   # set on SIGTERM: loops stop at their next page
 
     def count(self, name: str, n: int = 1) -> None:
         if n:

@@ -43,7 +43,7 @@ def score_and_decide(ctx: Context, rescore_after_ms: int | None = None) -> int:
     ident, s, ev = t.identities, t.scores, t.events
     newer_event = sa.exists().where(sa.and_(ev.c.email == ident.c.email, ev.c.created_ms > s.c.scored_ms))
     last_id, scored = 0, 0
-    while True:
+    while not ctx.should_stop():
         with ctx.store.begin() as conn:
             rows = conn.execute(
                 sa.select(ident).outerjoin(s, s.c.email == ident.c.email)

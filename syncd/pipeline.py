@@ -6,8 +6,10 @@ import json
 import time
 from typing import Any, Callable
 
+from connectors.base import ConnectorError
 from syncd import decide, pull, push
 from syncd.context import Context
+from syncd.failures import explain
 from syncd.owned import CONTACT_PROPERTIES, GROUP
 
 STREAMS: dict[str, Callable[[Context], Any]] = {
@@ -60,26 +62,40 @@ def run_cycle(ctx: Context, should_stop: Callable[[], bool] = lambda: False) -> 
     ctx.run_id = ctx.store.start_run(ctx.clock())
     ok, error = True, None
     stage_seconds: dict[str, float] = {}
-    try:
-        def timed(name: str, fn: Callable[[], Any]) -> None:
-            t0 = time.monotonic()
+    stage_errors: dict[str, str] = {}
+
+    def timed(name: str, fn: Callable[[], Any], isolated: bool = True) -> None:
+        """Run one stage; a stream's failure is recorded and the other streams still run."""
+        t0 = time.monotonic()
+        try:
             fn()
+        except ConnectorError as exc:
+            if not isolated:
+                raise
+            stage_errors[name] = explain(exc, ctx.settings)
+            ctx.log.error("stage.failed", stage=name, error=stage_errors[name])
+        finally:
             stage_seconds[name] = round(time.monotonic() - t0, 3)
 
-        timed("setup", lambda: setup(ctx))
+    try:
+        timed("setup", lambda: setup(ctx), isolated=False)   # nothing can be written safely without it
         for name, fn in STREAMS.items():
             if should_stop():
                 break
             timed(name, lambda fn=fn: fn(ctx))
         if not should_stop():
             timed("score_and_decide", lambda: decide.score_and_decide(ctx))
-        timed("push", lambda: push.push(ctx, should_stop=lambda: False))  # on SIGTERM the outbox still drains
+        timed("push", lambda: push.push(ctx, should_stop=lambda: False,  # on SIGTERM the outbox still drains
+                                        errors=stage_errors))
     except Exception as exc:
-        ok, error = False, f"{type(exc).__name__}: {exc}"
+        ok, error = False, explain(exc, ctx.settings)
         raise
     finally:
+        ok = ok and not stage_errors
         summary = summarize(ctx, time.monotonic() - started, ok, error, calls_before)
         summary["stage_seconds"] = stage_seconds
+        if stage_errors:
+            summary["stage_errors"] = stage_errors
         ctx.store.finish_run(ctx.run_id, ctx.clock(), ok, summary)
     return summary
 

@@ -124,6 +124,8 @@ def pull_hubspot_contacts(ctx: Context) -> int:
         pulled += len(records)
         ctx.log.info("hubspot.contacts_page", records=len(records), mode=cur["mode"])
         was_backfill, cur = cur["mode"] == "backfill", new
+        if ctx.should_stop():
+            break                         # SIGTERM or a lost lease: the committed cursor resumes it
         if cur.get("after"):
             continue                      # more pages in this pass
         if was_backfill:
@@ -307,7 +309,7 @@ def _paged(ctx: Context, stream: str, begin: Callable[[dict | None], dict], fetc
             cur = advance(cur, page)
             ctx.store.set_cursor(conn, stream, cur)
         pulled += len(page.records)
-        if page.next is None:
+        if page.next is None or ctx.should_stop():
             return pulled
 
 
@@ -384,6 +386,8 @@ def pull_mailchimp_activity(ctx: Context) -> int:
     ctx.count("pulled.mailchimp_campaigns", len(rows))
     total = 0
     for cid, sent_ms in recent:
+        if ctx.should_stop():
+            break
         total += _pull_campaign_activity(ctx, cid, sent_ms, signpost)
         total += _pull_campaign_unsubscribes(ctx, cid)
     return total

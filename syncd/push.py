@@ -40,16 +40,34 @@ def _parallel(kind: str, call: Callable[[Any], Any], rows: list) -> list[Any]:
         return list(pool.map(guarded, rows))
 
 
-def push(ctx: Context, should_stop: Callable[[], bool] = lambda: False) -> int:
-    """Drain every pending command. Returns how many were completed (done or failed for good)."""
+def push(ctx: Context, should_stop: Callable[[], bool] = lambda: False,
+         errors: dict[str, str] | None = None) -> int:
+    """Drain every pending command. Returns how many were completed (done or failed for good).
+
+    A kind whose service fails as a whole (unreachable, credentials refused) stops there; its commands
+    stay pending and the other kinds still go. With `errors`, such failures are recorded in it (by
+    "push:<kind>") instead of raised; without it, the first one is raised after the other kinds ran."""
+    from syncd.failures import explain
+
     handled = 0
+    failed: dict[str, ConnectorError] = {}
     for kind in ORDER:
-        while not should_stop():
-            with ctx.store.begin() as conn:
-                rows = [SimpleNamespace(**r) for r in ctx.store.claim(conn, BATCH.get(kind, 50), kinds=[kind])]
-            if not rows:
-                break
-            handled += HANDLERS[kind](ctx, rows)
+        if kind.split(".")[0] in failed:
+            continue  # this service already failed as a whole in this drain
+        try:
+            while not should_stop():
+                with ctx.store.begin() as conn:
+                    rows = [SimpleNamespace(**r) for r in ctx.store.claim(conn, BATCH.get(kind, 50), kinds=[kind])]
+                if not rows:
+                    break
+                handled += HANDLERS[kind](ctx, rows)
+        except ConnectorError as exc:
+            failed[kind.split(".")[0]] = exc
+            ctx.log.error("push.kind_failed", kind=kind, error=explain(exc, ctx.settings))
+            if errors is not None:
+                errors[f"push:{kind}"] = explain(exc, ctx.settings)
+    if failed and errors is None:
+        raise next(iter(failed.values()))
     return handled
 
 

@@ -19,6 +19,8 @@ from connectors.base import RetriableError
 from connectors.errors import CallStats, classify_mailchimp, retry_hook
 from connectors.limiter import InFlight
 
+# Calls under /lists/{list_id}: a 404 without a record key means the audience itself is unknown.
+_AUDIENCE_ENDPOINTS = ("mailchimp.members.", "mailchimp.merge_fields.", "mailchimp.segments.", "mailchimp.lists.")
 DEFAULT_TIMEOUT = (5.0, 120.0)  # (connect, read) s; Mailchimp itself cuts a call at 120 s
 IN_FLIGHT_MAX = 10              # 10 simultaneous connections per account, else 429
 
@@ -115,6 +117,8 @@ class MailchimpCalls:
                 except Exception as exc:
                     error = classify_mailchimp(exc, endpoint, record_key=record_key,
                                                headers=self.client.last_headers(), secrets=(self.client.api_key,))
+                    if error.status == 404 and record_key is None and endpoint.startswith(_AUDIENCE_ENDPOINTS):
+                        error.subject = f"audience {self.list_id}"  # the whole audience is missing
                     self.stats.failed(endpoint, error)
                     raise error from None
 

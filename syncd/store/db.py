@@ -286,6 +286,40 @@ class Store:
         with self.begin() as conn:
             return conn.execute(delete(ls).where(ls.c.job == job, ls.c.holder == holder)).rowcount > 0
 
+    def job_started(self, job: str, holder: str, now_ms: int) -> None:
+        """Record that `holder` started a run of `job` (shared by replicas, for readiness and the page)."""
+        jb = schema.jobs
+        stmt = self._insert(jb).values(job=job, holder=holder, last_started_ms=now_ms, runs=1,
+                                       failures_in_a_row=0)
+        stmt = stmt.on_conflict_do_update(index_elements=["job"], set_={
+            "holder": stmt.excluded.holder, "last_started_ms": stmt.excluded.last_started_ms,
+            "runs": jb.c.runs + 1})
+        with self.begin() as conn:
+            conn.execute(stmt)
+
+    def job_finished(self, job: str, holder: str, now_ms: int, error: str | None) -> None:
+        """Record the end of `holder`'s run of `job`: a success, or the failure's one-line reason."""
+        jb = schema.jobs
+        values: dict[str, Any] = {"holder": holder, "last_finished_ms": now_ms,
+                                  "last_error": error[:ERROR_LIMIT] if error else None}
+        if error is None:
+            values.update(last_ok_ms=now_ms, failures_in_a_row=0)
+        else:
+            values["failures_in_a_row"] = jb.c.failures_in_a_row + 1
+        with self.begin() as conn:
+            conn.execute(update(jb).where(jb.c.job == job).values(**values))
+
+    def job_statuses(self) -> dict[str, dict[str, Any]]:
+        """Every job's shared status row, by job name."""
+        with self.begin() as conn:
+            return {r["job"]: dict(r) for r in conn.execute(select(schema.jobs)).mappings()}
+
+    def lease_holders(self) -> dict[str, tuple[str, int]]:
+        """job -> (holder, expires_ms) for every lease row."""
+        ls = schema.leases
+        with self.begin() as conn:
+            return {r.job: (r.holder, r.expires_ms) for r in conn.execute(select(ls))}
+
     def start_run(self, now_ms: int) -> int:
         """Record the start of a cycle; return its run id."""
         with self.begin() as conn:

@@ -166,6 +166,18 @@ leases = Table(
     Column("expires_ms", MS, nullable=False),
 )
 
+jobs = Table(
+    "jobs", metadata,
+    Column("job", String(200), primary_key=True),
+    Column("holder", String(200)),             # the replica that ran it last
+    Column("last_started_ms", MS),
+    Column("last_finished_ms", MS),
+    Column("last_ok_ms", MS),
+    Column("last_error", Text),
+    Column("failures_in_a_row", Integer, nullable=False, server_default="0"),
+    Column("runs", Integer, nullable=False, server_default="0"),
+)
+
 audit = Table(
     "audit", metadata,
     Column("id", ID, primary_key=True, autoincrement=True),

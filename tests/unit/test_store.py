@@ -59,7 +59,13 @@ def test_migrated_schema_matches_metadata(store: Store) -> None:
         diffs = compare_metadata(MigrationContext.configure(conn), schema.metadata)
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
     assert diffs == []
-    assert version == "0001"
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from syncd.store.db import MIGRATIONS
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert version == ScriptDirectory.from_config(cfg).get_current_head() == "0002"
 
 
 def test_open_is_idempotent_and_keeps_data(store_url: str, store: Store) -> None:
