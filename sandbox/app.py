@@ -81,16 +81,16 @@ class SandboxMiddleware:
     def __init__(self, app: Starlette, world: World) -> None:
         self.app, self.world = app, world
 
-    def _template(self, scope: dict) -> tuple[str | None, bool]:
-        """(matched route path or None, whether a route matched the path but not the method)."""
+    def _template(self, scope: dict) -> tuple[Any, bool, dict]:
+        """(matched route or None, whether a route matched the path but not the method, its path params)."""
         partial = False
         for route in self.app.routes:
-            match, _ = route.matches(scope)
+            match, child = route.matches(scope)
             if match == Match.FULL:
-                return route.path, False
+                return route, False, child.get("path_params", {})
             if match == Match.PARTIAL:
                 partial = True
-        return None, partial
+        return None, partial, {}
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"].startswith("/_sandbox"):
@@ -98,7 +98,8 @@ class SandboxMiddleware:
             return
         world, path, method = self.world, scope["path"], scope["method"]
         side = "mailchimp" if path.startswith("/3.0") else "hubspot"
-        template, wrong_method = self._template(scope)
+        route, wrong_method, path_params = self._template(scope)
+        template = route.path if route is not None else None
         world.stats.count(method, template or "<unknown>")
         status_seen = {"code": 0}
 
@@ -121,6 +122,10 @@ class SandboxMiddleware:
                               media_type="application/problem+json") if side == "mailchimp" else
                         _json(405, hubspot_error_body(405, f"{method} is not allowed on {path}", "VALIDATION_ERROR")))
             await resp(scope, receive, counting_send)
+            return
+        denied = world.hubspot.auth.denied(credential, route, path_params) if side == "hubspot" else None
+        if denied is not None:   # the token's private app lacks a scope the route requires
+            await denied(scope, receive, counting_send)
             return
 
         fault = world.faults.draw()
@@ -160,8 +165,9 @@ class SandboxMiddleware:
     def _credential(self, side: str, headers: dict[str, str]) -> str | None:
         auth = headers.get("authorization", "")
         cfg = self.world.config
-        if side == "hubspot":
-            return cfg.hubspot_token if auth == f"Bearer {cfg.hubspot_token}" else None
+        if side == "hubspot":   # any private app's token (sandbox/hubspot/auth.py)
+            app = self.world.hubspot.auth.app(auth[7:]) if auth.startswith("Bearer ") else None
+            return app.token if app is not None else None
         if auth.startswith("Basic "):
             try:
                 _, _, key = base64.b64decode(auth[6:]).decode().partition(":")
@@ -268,6 +274,12 @@ def _control_routes(world: World) -> list[Route]:
         f = world.faults
         return JSONResponse({"rate": f.rate, "kinds": list(f.kinds), "seed": f.seed, "served": f.served})
 
+    async def tokens(request: Request) -> Response:
+        try:   # a new private app with the chosen scopes: {"scopes": [...]} -> {"token": "pat-...", ...}
+            return JSONResponse(world.hubspot.auth.mint(await body_json(request)))
+        except (ValueError, json.JSONDecodeError) as exc:
+            return bad(str(exc))
+
     async def reset(request: Request) -> Response:
         world.reset()
         return JSONResponse({"ok": True})
@@ -285,6 +297,7 @@ def _control_routes(world: World) -> list[Route]:
         Route("/_sandbox/events", events, methods=["POST"]),
         Route("/_sandbox/clock", clock, methods=["GET", "POST"]),
         Route("/_sandbox/faults", faults, methods=["GET", "POST"]),
+        Route("/_sandbox/tokens", tokens, methods=["POST"]),
         Route("/_sandbox/reset", reset, methods=["POST"]),
         Route("/_sandbox/state", state, methods=["GET"]),
         Route("/_sandbox/stats", stats, methods=["GET", "DELETE"]),

@@ -1,7 +1,9 @@
 """The services' rate limits, enforced per credential, on real (monotonic) time.
 
-HubSpot (private app): `burst` requests per rolling 10 s per token (100 Starter, 190 Professional and
-Enterprise, 250 with the limit-increase pack); search endpoints 4 requests/s per token on top.
+HubSpot (private app): `burst` requests per rolling 10 s per token, i.e. per private app (100 Starter, 190
+Professional and Enterprise, 250 with the limit-increase pack); search endpoints 4 requests/s per token on
+top; the daily count is per account, shared by every private app ("100 / private app", "250,000 / account":
+HubSpot's private apps guide).
 Mailchimp: 10 simultaneous connections per API key.
 `scale` multiplies every limit, the same for every client, so benchmarks finish in minutes.
 """
@@ -58,7 +60,7 @@ class HubSpotLimiter:
         self._now = now
         self._burst: dict[str, RollingWindow] = {}
         self._search: dict[str, RollingWindow] = {}
-        self._daily_used: dict[str, int] = collections.Counter()
+        self._daily_used = 0        # per account: every token counts against one daily limit
         self._lock = threading.Lock()
 
     def check(self, token: str, is_search: bool) -> Verdict:
@@ -72,11 +74,11 @@ class HubSpotLimiter:
             ok, wait, remaining = burst.try_acquire()
             if not ok:
                 return Verdict(False, "TEN_SECONDLY_ROLLING", wait, self.max, 0)
-            self._daily_used[token] += 1
+            self._daily_used += 1
             return Verdict(True, "", 0.0, self.max, remaining)
 
     def daily_remaining(self, token: str) -> int:
-        return max(0, self.daily - self._daily_used[token])
+        return max(0, self.daily - self._daily_used)
 
     def headers(self, token: str, verdict: Verdict) -> dict[str, str]:
         return {

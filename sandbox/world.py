@@ -14,7 +14,8 @@ from sandbox.limits import HubSpotLimiter, InFlightLimiter
 from sandbox.population import Population
 from sandbox.timefmt import parse_ts_ms
 
-EVENT_ACTIONS = ("open", "click", "bounce", "unsubscribe", "form_submission")
+EVENT_ACTIONS = ("open", "click", "bounce", "unsubscribe", "form_submission", "email_optout")
+HUBSPOT_ACTIONS = ("form_submission", "email_optout")   # events of a HubSpot contact, not a Mailchimp member
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class SandboxConfig:
     fault_kinds: tuple[str, ...] = KINDS
     latency_ms: float = 0.0              # added to every API answer, emulating the network round trip
     hubspot_token: str = "pat-sandbox-0000-0000-0000-000000000000"
+    hubspot_scopes: tuple[str, ...] | None = None   # the default token's scopes; None = every scope
     mailchimp_key: str = "0123456789abcdef0123456789abcdef-us1"
     list_id: str = ""                    # derived from the seed when empty
 
@@ -45,6 +47,9 @@ class SandboxConfig:
         if not number(self.latency_ms) or self.latency_ms < 0:
             raise ValueError(f"latency_ms must be >= 0, got {self.latency_ms!r}")
         FaultInjector(self.fault_rate, self.fault_kinds)   # raises ValueError on a bad rate or kind
+        if self.hubspot_scopes is not None:
+            from sandbox.hubspot.auth import check_scopes
+            check_scopes(self.hubspot_scopes)                # raises ValueError naming an unknown scope
 
     def with_list_id(self) -> "SandboxConfig":
         if self.list_id:
@@ -150,7 +155,7 @@ class World:
                 ts_ms = self.clock.now_ms() if ts is None else parse_ts_ms(ts)
             except (TypeError, ValueError, OverflowError):
                 raise ValueError(f"event {i}: 'timestamp' must be ISO 8601 or epoch ms") from None
-            if action == "form_submission":
+            if action in HUBSPOT_ACTIONS:
                 if self.hubspot.contacts.id_of_email(email) is None:
                     raise ValueError(f"event {i}: no contact with email {email!r}")
             else:
@@ -166,6 +171,8 @@ class World:
         for email, action, url, campaign_id, ts_ms, item in parsed:
             if action == "form_submission":
                 self.hubspot.record_conversion(email, item.get("form") or "Contact us", ts_ms)
+            elif action == "email_optout":   # hs_email_optout is read-only through the CRM API
+                self.hubspot.record_email_optout(email, ts_ms)
             else:
                 self.mailchimp.inject_event(email, action, url=url, campaign_id=campaign_id, ts_ms=ts_ms,
                                             bounce_type=item.get("type", "hard"))

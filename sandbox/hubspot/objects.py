@@ -1,4 +1,18 @@
-"""CRM object endpoints (/crm/v3/objects/{contacts|tasks|notes}/...): basic, batch, search, merge."""
+"""CRM object endpoints (/crm/v3/objects/{contacts|tasks|notes}/...): basic, batch, search, merge.
+
+Every object route is served under the type's name and, through `AliasEndpoints`, under
+`/crm/v3/objects/{objectType}/...` for its object type id and singular name (`0-1`/`contact`,
+`0-27`/`task`, `0-46`/`note`). Object type ids are documented (HubSpot's "using object APIs" guide:
+"POST crm/v3/objects/0-1" creates contacts); singular names are accepted in v3/v4 association paths and
+named in HubSpot's own error contexts (`"fromObjectType": ["contact"]`); that the object routes take them
+too is assumed.
+
+Query parameters of GET list / GET one / batch read: `properties`, `propertiesWithHistory`,
+`associations`, `archived`, `idProperty` (one record), `limit`/`after` (list) are honoured; a parameter
+HubSpot does not define is ignored, as HubSpot ignores it (its own paging links carry a `portalId` the
+endpoints do not define). With `propertiesWithHistory` a list page holds at most 50 records (HubSpot
+answers 400 beyond, hubspot-api-python#143; the SDK's get_all pages at 50 with history).
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -9,12 +23,15 @@ from starlette.routing import Route
 
 from sandbox.errors import hubspot_error
 from sandbox.hubspot import bodies, search
+from sandbox.hubspot.auth import OBJECT_SCOPES, declare, need
 from sandbox.hubspot.replies import (batch_reply, bool_param, check_batch_size, conflict, int_param, invalid_properties,
                                      item_error, list_param, next_paging, not_found)
+from sandbox.hubspot.schema import OBJECT_TYPES
 from sandbox.hubspot.store import ASSOCIATION_TYPES, HubSpotStore
 from sandbox.hubspot.tables import Conflict, Invalid, NotFound, Record, Table, json_text, json_value
 
 LIST_MAX = 100          # list: 100 records per page
+HISTORY_LIST_MAX = 50   # list with propertiesWithHistory: 50 records per page
 _LABEL = {"contacts": "Contact", "tasks": "Task", "notes": "Note"}
 _BY_TYPE_ID = {type_id: pair for pair, type_id in ASSOCIATION_TYPES.items()}
 
@@ -34,36 +51,41 @@ class ObjectEndpoints:
     def table(self) -> Table:
         return self.store.table(self.object_type)
 
+    # (path after the base, handler, HTTP method, scope: 0 read / 1 write); merge exists for contacts only
+    ROUTES = (("/merge", "merge", "POST", 1), ("/search", "search", "POST", 0),
+              ("/batch/read", "batch_read", "POST", 0), ("/batch/create", "batch_create", "POST", 1),
+              ("/batch/update", "batch_update", "POST", 1), ("/batch/upsert", "batch_upsert", "POST", 1),
+              ("/batch/archive", "batch_archive", "POST", 1), ("", "list_page", "GET", 0), ("", "create", "POST", 1),
+              ("/{objectId}", "get_one", "GET", 0), ("/{objectId}", "update", "PATCH", 1),
+              ("/{objectId}", "archive", "DELETE", 1))
+
     def routes(self) -> list[Route]:
-        base = f"/crm/v3/objects/{self.object_type}"
-        one = base + "/{objectId}"
-        routes = [
-            Route(base + "/search", self.search, methods=["POST"]),
-            Route(base + "/batch/read", self.batch_read, methods=["POST"]),
-            Route(base + "/batch/create", self.batch_create, methods=["POST"]),
-            Route(base + "/batch/update", self.batch_update, methods=["POST"]),
-            Route(base + "/batch/upsert", self.batch_upsert, methods=["POST"]),
-            Route(base + "/batch/archive", self.batch_archive, methods=["POST"]),
-            Route(base, self.list_page, methods=["GET"]),
-            Route(base, self.create, methods=["POST"]),
-            Route(one, self.get_one, methods=["GET"]),
-            Route(one, self.update, methods=["PATCH"]),
-            Route(one, self.archive, methods=["DELETE"]),
-        ]
-        if self.object_type == "contacts":
-            routes.insert(0, Route(base + "/merge", self.merge, methods=["POST"]))
-        return routes
+        """The routes under /crm/v3/objects/{type}, each declaring the scope HubSpot requires."""
+        base, scopes = f"/crm/v3/objects/{self.object_type}", OBJECT_SCOPES[self.object_type]
+        return [declare(Route(base + path, getattr(self, name), methods=[method]), need(scopes[kind]))
+                for path, name, method, kind in self.ROUTES if name != "merge" or self.object_type == "contacts"]
+
+    def _source(self, request: Request) -> dict[str, str]:
+        """The history source of a write by the request's private app."""
+        return self.store.auth.source_of(request)
 
     # -- rendering ---------------------------------------------------------------------------------
     def _render(self, rec: Record, wanted: list[str] | None, associations: list[str] = (),
-                table: Table | None = None) -> dict[str, Any]:
-        body = (table or self.table).render(rec, wanted)
+                table: Table | None = None, history: list[str] = ()) -> dict[str, Any]:
+        table = table or self.table
+        if history:   # the history properties are shown too (as HubSpot answers: hubspot-api-nodejs#154)
+            wanted = [*(wanted or table.default_props), *history]
+        body = table.render(rec, wanted)
+        if history:
+            body = {"id": body.pop("id"), "properties": body.pop("properties"),
+                    "propertiesWithHistory": table.history(rec, history), **body}
         if not associations:
             return body
         links = {}
-        for to_type in associations:
-            pairs = self.store.associations(self.object_type, rec.id, to_type) if to_type in _LABEL else []
-            if pairs:
+        for name in associations:
+            to_type = OBJECT_TYPES.get(name.lower())   # unknown types are ignored, as HubSpot documents
+            pairs = self.store.associations(self.object_type, rec.id, to_type) if to_type else []
+            if pairs and to_type not in links:
                 kind = f"{self.object_type[:-1]}_to_{to_type[:-1]}"
                 links[to_type] = {"results": [{"id": i, "type": kind} for i, _ in pairs]}
         if links:
@@ -72,7 +94,8 @@ class ObjectEndpoints:
 
     # -- basic -----------------------------------------------------------------------------------------
     async def list_page(self, request: Request) -> Response:
-        limit = int_param(request, "limit", 10, 1, LIST_MAX)
+        history = list_param(request, "propertiesWithHistory")
+        limit = int_param(request, "limit", 10, 1, HISTORY_LIST_MAX if history else LIST_MAX)
         after = int_param(request, "after", -1, -1, 2**62)
         wanted = list_param(request, "properties")
         assoc = list_param(request, "associations")
@@ -86,12 +109,12 @@ class ObjectEndpoints:
                 break
             page.append(rec)
         paging = next_paging(request, page[-1].id if more else None)
-        if not assoc:   # the usual page: its JSON text built directly (the same bytes JSONResponse would send)
+        if not assoc and not history:   # the usual page: its JSON text built directly (the same bytes)
             text = '{"results":[' + ",".join(table.render_json_many(page, wanted)) + "]"
             if paging:
                 text += ',"paging":' + json_text(paging)
             return Response(text + "}", media_type="application/json")
-        body: dict[str, Any] = {"results": [self._render(r, wanted, assoc, table) for r in page]}
+        body: dict[str, Any] = {"results": [self._render(r, wanted, assoc, table, history) for r in page]}
         if paging:
             body["paging"] = paging
         return JSONResponse(body)
@@ -101,14 +124,14 @@ class ObjectEndpoints:
         rec = self._read_by(raw_id, request.query_params.get("idProperty"), bool_param(request, "archived"))
         if rec is None:
             raise not_found("Object not found. objectId are usually numeric.", id=[raw_id])
-        return JSONResponse(self._render(rec, list_param(request, "properties"),
-                                         list_param(request, "associations")))
+        return JSONResponse(self._render(rec, list_param(request, "properties"), list_param(request, "associations"),
+                                         history=list_param(request, "propertiesWithHistory")))
 
     async def create(self, request: Request) -> Response:
         body = await bodies.parse(request, bodies.ObjectCreate)
         cleaned, links = self._prepare(body)
         try:
-            rec = self._insert(cleaned, links)
+            rec = self._insert(cleaned, links, self._source(request))
         except Conflict as exc:
             raise conflict(exc.existing_id, self.label) from None
         return JSONResponse(self.table.render(rec, list(body.properties)), status_code=201)
@@ -128,9 +151,9 @@ class ObjectEndpoints:
         """Validated values and association targets of one create. Raises ApiError (400)."""
         return self._cleaned(body.properties, creating=True), self._associations(body.associations)
 
-    def _insert(self, cleaned: dict[str, str], links: list[tuple[str, str]]) -> Record:
+    def _insert(self, cleaned: dict[str, str], links: list[tuple[str, str]], source: dict[str, str]) -> Record:
         """Create and associate. Raises Conflict (a contact with that email exists)."""
-        rec = self.table.create(cleaned)
+        rec = self.table.create(cleaned, source)
         for to_type, to_id in links:
             self.store.associate(self.object_type, rec.id, to_type, to_id)
         return rec
@@ -159,7 +182,7 @@ class ObjectEndpoints:
             raise not_found("Object not found. objectId are usually numeric.", id=[raw_id])
         cleaned = self._cleaned(body.properties, creating=False)
         try:
-            rec = self.table.update(rec.id, cleaned)
+            rec = self.table.update(rec.id, cleaned, self._source(request))
         except Conflict as exc:
             raise conflict(exc.existing_id, self.label) from None
         return JSONResponse(self.table.render(rec, list(body.properties)))
@@ -172,7 +195,7 @@ class ObjectEndpoints:
     async def merge(self, request: Request) -> Response:
         body = await bodies.parse(request, bodies.MergeInput)
         try:
-            rec = self.store.merge(str(body.primaryObjectId), str(body.objectIdToMerge))
+            rec = self.store.merge(str(body.primaryObjectId), str(body.objectIdToMerge), self._source(request))
         except ValueError as exc:
             raise hubspot_error(400, str(exc)) from None
         except NotFound as exc:
@@ -181,7 +204,7 @@ class ObjectEndpoints:
 
     # -- search ----------------------------------------------------------------------------------------------
     async def search(self, request: Request) -> Response:
-        req = await bodies.parse(request, bodies.SearchIn)
+        req = await bodies.parse_search(request)
         try:
             plan = search.plan(self.table, req)
         except search.SearchError as exc:
@@ -208,7 +231,7 @@ class ObjectEndpoints:
             if rec is None:
                 missing.append(str(item.id))
             else:
-                results.append(self.table.render(rec, req.properties or None))
+                results.append(self._render(rec, req.properties or None, history=req.propertiesWithHistory))
         errors = [item_error("error", "OBJECT_NOT_FOUND", f"Could not get some {self.label.upper()} objects, they may "
                              "be deleted or not exist. Check that ids are valid.", ids=missing)] if missing else []
         return self._batch(results, errors, started)
@@ -231,10 +254,11 @@ class ObjectEndpoints:
         check_batch_size(len(req.inputs))
         started = self.world.clock.now_ms()
         prepared = [self._prepare(item) for item in req.inputs]   # a bad value fails the whole batch
+        source = self._source(request)
         results, errors = [], []
         for item, (cleaned, links) in zip(req.inputs, prepared):
             try:
-                rec = self._insert(cleaned, links)
+                rec = self._insert(cleaned, links, source)
             except Conflict as exc:
                 errors.append(self._conflict_item(exc))
                 continue
@@ -255,6 +279,7 @@ class ObjectEndpoints:
         for item in req.inputs:
             self._check_id_property(item.idProperty)
         cleaned = [self._cleaned(i.properties, creating=False) for i in req.inputs]
+        source = self._source(request)
         results, errors, missing = [], [], []
         for item, values in zip(req.inputs, cleaned):
             rec = self._read_by(str(item.id), item.idProperty)
@@ -262,7 +287,7 @@ class ObjectEndpoints:
                 missing.append(str(item.id))
                 continue
             try:
-                rec = self.table.update(rec.id, values)
+                rec = self.table.update(rec.id, values, source)
             except Conflict as exc:
                 errors.append(self._conflict_item(exc))
                 continue
@@ -281,10 +306,11 @@ class ObjectEndpoints:
             if item.idProperty == "email":
                 self._cleaned({"email": str(item.id)}, creating=False)
         cleaned = [self._cleaned(i.properties, creating=False) for i in req.inputs]
+        source = self._source(request)
         results, errors = [], []
         for item, values in zip(req.inputs, cleaned):
             try:
-                rec, new = self._upsert_one(item, values)
+                rec, new = self._upsert_one(item, values, source)
             except NotFound:
                 errors.append(item_error("error", "OBJECT_NOT_FOUND", f"{self.label} {item.id} does not exist",
                                          ids=[str(item.id)]))
@@ -295,14 +321,15 @@ class ObjectEndpoints:
             results.append({**self.table.render(rec, list(item.properties)), "new": new})
         return self._batch(results, errors, started)
 
-    def _upsert_one(self, item: bodies.UpdateInput, values: dict[str, str]) -> tuple[Record, bool]:
+    def _upsert_one(self, item: bodies.UpdateInput, values: dict[str, str],
+                    source: dict[str, str]) -> tuple[Record, bool]:
         rec = self._read_by(str(item.id), item.idProperty)
         if rec is not None:
-            return self.table.update(rec.id, values), False
+            return self.table.update(rec.id, values, source), False
         if item.idProperty != "email":
             raise NotFound(str(item.id))
         values = {**values, "email": self._cleaned({"email": str(item.id)}, creating=False)["email"]}
-        return self.table.create(values), True
+        return self.table.create(values, source), True
 
     async def batch_archive(self, request: Request) -> Response:
         req = await bodies.parse(request, bodies.BatchArchive)
@@ -315,3 +342,40 @@ class ObjectEndpoints:
                ok_status: int = 200) -> Response:
         status, body = batch_reply(results, errors, started, self.world.clock.now_ms(), ok_status)
         return JSONResponse(body, status_code=status)
+
+
+class AliasEndpoints:
+    """/crm/v3/objects/{objectType}/...: every object route under the type's object type id or singular
+    name, answered by that type's ObjectEndpoints. An object type the sandbox does not know gets HubSpot's
+    400 "Unable to infer object type from: ..."."""
+
+    BASE = "/crm/v3/objects/{objectType}"
+
+    def __init__(self, by_type: dict[str, ObjectEndpoints]) -> None:
+        self.by_type = by_type
+
+    def _target(self, request: Request) -> ObjectEndpoints:
+        raw = request.path_params["objectType"]
+        kind = OBJECT_TYPES.get(raw.lower())
+        if kind is None:
+            raise hubspot_error(400, f"Unable to infer object type from: {raw}")
+        return self.by_type[kind]
+
+    def _handler(self, name: str):
+        async def handle(request: Request) -> Response:
+            target = self._target(request)
+            if name == "merge" and target.object_type != "contacts":
+                raise hubspot_error(405, f"POST is not allowed on {request.url.path}")
+            return await getattr(target, name)(request)
+        return handle
+
+    @staticmethod
+    def _scopes(kind: int):
+        def of(params: dict[str, Any]) -> tuple[tuple[str, ...], ...]:
+            object_type = OBJECT_TYPES.get(str(params.get("objectType", "")).lower())
+            return need(OBJECT_SCOPES[object_type][kind]) if object_type else ()
+        return of
+
+    def routes(self) -> list[Route]:
+        return [declare(Route(self.BASE + path, self._handler(name), methods=[method]), self._scopes(kind))
+                for path, name, method, kind in ObjectEndpoints.ROUTES]

@@ -99,6 +99,10 @@ def _contact_defaults() -> list[PropertyDef]:
         _p("hubspot_owner_id", "Contact owner", "enumeration", "select", group="sales_properties"),
         _p("hs_legal_basis", "Legal basis for processing contact's data", "enumeration", "checkbox",
            options=_options(LEGAL_BASES)),
+        # Opted out of all email. Read-only through the CRM API ("... is a read only property; its value cannot
+        # be set", HubSpot community); set through the subscriptions API, here by the `email_optout` event.
+        _p("hs_email_optout", "Unsubscribed from all email", "bool", "booleancheckbox", group="emailinformation",
+           options=_options(("true", "false"), {"true": "Yes", "false": "No"}), **ro),
         # Custom (not HubSpot-defined): no stock `hs_seniority` could be confirmed for contacts.
         _p("seniority", "Seniority", hubspot_defined=False),
         _p("createdate", "Create Date", "datetime", "date", **ro),

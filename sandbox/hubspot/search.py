@@ -1,5 +1,13 @@
 """CRM search: filter groups (OR of ANDs), one sort, free-text query, offset paging with a total.
 
+Top-level `filters` (a body without `filterGroups`) are ANDed, as one filter group (HubSpot accepts them:
+API_NOTES, third-party reports); a body with both is refused (400) rather than guessing how they combine
+(assumed). `hs_object_id` works as a filter property (numeric) and as the sort (by record id); a range on
+it narrows the scan to those ids, so `lastmodifieddate EQ t AND hs_object_id GT x` sorted by hs_object_id
+reads only the records modified at t. More than one sort is refused (400): HubSpot's search guide allows
+one sorting rule per search; what it answers for two is not confirmed, and picking one silently would
+change the order.
+
 Limits (HubSpot's expanded-filtering changelog, the newest published numbers): at most 5 filter
 groups, 10 filters in one group and 25 filters in all; limit at most 200; query at most 3,000
 characters; no more than 10,000 results reachable through paging (`after` + `limit` > 10,000 → 400).
@@ -13,7 +21,9 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from sandbox.hubspot.bodies import FilterIn, SearchIn, SortIn
+import math
+
+from sandbox.hubspot.bodies import FilterGroupIn, FilterIn, SearchIn, SortIn
 from sandbox.hubspot.index import NEG_INF, POS_INF
 from sandbox.hubspot.schema import PropertyDef, compare_key
 from sandbox.hubspot.tables import Record, Table
@@ -95,6 +105,10 @@ class Result:
 def plan(table: Table, req: SearchIn) -> Plan:
     """Validate a search against the object's properties. Raises SearchError."""
     groups = req.filterGroups
+    if req.filters:
+        if groups:
+            raise SearchError("Use either filterGroups or top-level filters in one search, not both.")
+        groups = [FilterGroupIn(filters=req.filters)]
     if len(groups) > MAX_GROUPS:
         raise SearchError(f"Too many filter groups ({len(groups)}); the maximum is {MAX_GROUPS}.")
     total = sum(len(g.filters) for g in groups)
@@ -182,6 +196,12 @@ def run(table: Table, p: Plan) -> Result:
             return _stream(_records(table, index.iterate(lo, hi, p.descending)), rest, p, known_total, table)
         candidates: Iterable[Record] = _records(table, index.iterate(lo, hi))
         return _collect(candidates, [rest], p, table)
+    ids = _id_range(p)
+    if ids is not None:
+        candidates = _records_between(table, *ids)
+        if p.sort_prop is None and not p.descending:   # already in result order
+            return _stream(candidates, p.groups[0], p, None, table)
+        return _collect(candidates, p.groups, p, table)
     if not p.groups and not p.terms:
         if p.sort_prop is None and not p.descending:
             return _stream(table.iter_live(), (), p, table.live_count(), table)
@@ -210,6 +230,38 @@ def _indexed_range(table: Table, p: Plan) -> tuple[str, int, int, tuple[Conditio
                     rest.append(c)
             return name, lo, hi, tuple(rest)
     return None
+
+
+def _id_range(p: Plan) -> tuple[int, int] | None:
+    """[lo, hi) of record ids when the one filter group bounds hs_object_id (GT, GTE, LT, LTE, EQ, BETWEEN, IN)."""
+    if len(p.groups) != 1:
+        return None
+    lo, hi, bounded = NEG_INF, POS_INF, False
+    for c in p.groups[0]:
+        if c.prop.name != "hs_object_id":
+            continue
+        if c.op == "IN":
+            numbers = [float(v) for v in c.values if v != ""]
+            a, b = (math.ceil(min(numbers)), math.floor(max(numbers)) + 1) if numbers else (0, 0)
+        elif c.op in _RANGE_OPS:
+            v = float(c.value or 0)
+            a, b = {"GT": (math.floor(v) + 1, POS_INF), "GTE": (math.ceil(v), POS_INF), "LT": (NEG_INF, math.ceil(v)),
+                    "LTE": (NEG_INF, math.floor(v) + 1), "EQ": (math.ceil(v), math.floor(v) + 1),
+                    "BETWEEN": (math.ceil(v), math.floor(float(c.high or 0)) + 1)}[c.op]
+        else:
+            continue
+        lo, hi, bounded = max(lo, a), min(hi, b), True
+    return (lo, hi) if bounded else None
+
+
+def _records_between(table: Table, lo: int, hi: int) -> Iterator[Record]:
+    """Live records with lo <= id < hi, ascending by id."""
+    if lo >= hi:
+        return
+    for rec in table.iter_live(max(lo, 0) - 1):
+        if int(rec.id) >= hi:
+            return
+        yield rec
 
 
 def _bounds(c: Condition) -> tuple[int, int]:

@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import bisect
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
+from sandbox.hubspot.auth import Credentials
 from sandbox.hubspot.schema import CONSENT_GRANTED, EMPLOYEE_BUCKETS, LIFECYCLE_STAGES, Schema
 from sandbox.hubspot.tables import ContactTable, NotFound, Record, Table
-from sandbox.timefmt import hubspot_ts
+from sandbox.timefmt import hubspot_ts, parse_ts_ms
 
 HUBSPOT_ID_BASE = 100_000
 TASK_FIRST_ID = 30_000_000_001
@@ -18,6 +20,15 @@ NOTE_FIRST_ID = 40_000_000_001
 ASSOCIATION_TYPES = {("tasks", "contacts"): 204, ("contacts", "tasks"): 203,
                      ("notes", "contacts"): 202, ("contacts", "notes"): 201}
 _EMPLOYEE_LIMITS = (5, 25, 50, 100, 500, 1000)
+EMAIL_OPTOUT_SHARE = 0.02   # population contacts opted out of all email in HubSpot (hs_email_optout = true)
+FORM_SOURCE_NAMESPACE = uuid.UUID("0b6b8a4e-5f3c-4c1a-9d7e-2f6a1e9c3b71")
+# history sources of simulated changes (assumed: HubSpot records form submissions as sourceType FORM with the
+# form's guid as sourceId; an unsubscribe from all email as sourceType EMAIL)
+EMAIL_OPTOUT_SOURCE = {"sourceType": "EMAIL"}
+
+
+def form_source(form_name: str) -> dict[str, str]:
+    return {"sourceType": "FORM", "sourceId": str(uuid.uuid5(FORM_SOURCE_NAMESPACE, form_name))}
 
 
 def employees_bucket(size: int) -> str:
@@ -31,7 +42,7 @@ _STAGE_DATE = {stage: f"hs_lifecyclestage_{stage}_date" for stage in LIFECYCLE_S
 
 def _contact_props(rid: str, email: Any, first: Any, last: Any, title: Any, company: Any, size: int, phone: Any,
                    city: Any, country: Any, industry: Any, owner: Any, consent: Any, stage: Any, seniority: Any,
-                   created: int, updated: int) -> dict[str, Any]:
+                   created: int, updated: int, optout: bool = False) -> dict[str, Any]:
     """The stored properties of a population contact, in HubSpot's order; owner and legal basis left out when
     absent (other values as given: the caller drops nulls and blanks when its values may hold them)."""
     bucket = _BUCKETS.get(size)
@@ -52,6 +63,8 @@ def _contact_props(rid: str, email: Any, first: Any, last: Any, title: Any, comp
         del props["hubspot_owner_id"]
     if not consent:
         del props["hs_legal_basis"]
+    if optout:
+        props["hs_email_optout"] = "true"
     return props
 
 
@@ -72,6 +85,9 @@ class PopulationLayer:
         self.pop = population
         self._indices = np.asarray(population.hubspot_indices, dtype=np.int64)
         self._n, self._crm_contact = population.n, population.crm_contact
+        # a small deterministic share opted out of all email, drawn here so the population stays as it is
+        # (as bytes: indexing them is cheaper than a numpy array on the per-contact hot path)
+        self._optout = (population.rng(0xE0).random(population.n) < EMAIL_OPTOUT_SHARE).tobytes()
 
     def record(self, rid: int) -> Record | None:
         # the hot path of contact pages (100 records a page): the population's CRM fields without a Persona,
@@ -84,7 +100,7 @@ class PopulationLayer:
             return None
         hid = str(rid)
         created = fields[14]
-        return Record(hid, _contact_props(hid, *fields), created, fields[15] or created)
+        return Record(hid, _contact_props(hid, *fields, optout=self._optout[i] == 1), created, fields[15] or created)
 
     def ids_after(self, after: int) -> Iterator[int]:
         start = int(np.searchsorted(self._indices, after - HUBSPOT_ID_BASE, side="right"))
@@ -127,6 +143,9 @@ class HubSpotStore:
         self.notes = Table("notes", self.schemas["notes"], world.clock, NOTE_FIRST_ID)
         self.tasks.query_props = ("hs_task_subject", "hs_task_body")
         self.notes.query_props = ("hs_note_body",)
+        self.auth = Credentials(world.config.hubspot_token, world.config.hubspot_scopes, world.config.seed)
+        for table in (self.contacts, self.tasks, self.notes):
+            table.default_source = self.auth.default.source()
         # (object type, id) -> {to object type: {to id: association type id}}, both directions
         self._links: dict[tuple[str, str], dict[str, dict[str, int]]] = {}
 
@@ -166,15 +185,36 @@ class HubSpotStore:
         if rid is None:
             raise KeyError(email)
         rec = self.contacts.materialize(rid)
+        before = dict(rec.props)
         count = int(float(rec.props.get("num_conversion_events") or 0)) + 1
         when = hubspot_ts(int(ts_ms))
-        rec.props.update({"num_conversion_events": str(count), "recent_conversion_event_name": form_name,
-                          "recent_conversion_date": when})
-        if not rec.props.get("first_conversion_event_name"):
+        rec.props["num_conversion_events"] = str(count)
+        # "recent" and "first" follow the submissions' times, whatever order they are reported in
+        recent, first = rec.props.get("recent_conversion_date"), rec.props.get("first_conversion_date")
+        if not recent or parse_ts_ms(recent) <= ts_ms:
+            rec.props.update({"recent_conversion_event_name": form_name, "recent_conversion_date": when})
+        if not rec.props.get("first_conversion_event_name") or (first and parse_ts_ms(first) > ts_ms):
             rec.props.update({"first_conversion_event_name": form_name, "first_conversion_date": when})
         self.contacts.touch(rec)
+        self.contacts.record_changes(rec, before, int(ts_ms), form_source(form_name))
 
-    def merge(self, primary_id: str, other_id: str) -> Record:
+    def record_email_optout(self, email: str, ts_ms: int) -> bool:
+        """The contact with `email` opted out of all email (hs_email_optout = true; there is no undo). False
+        when it already was. Raises KeyError for an unknown email."""
+        rid = self.contacts.id_of_email(email)
+        if rid is None:
+            raise KeyError(email)
+        current = self.contacts.get(rid)
+        if current is not None and current.props.get("hs_email_optout") == "true":
+            return False
+        rec = self.contacts.materialize(rid)
+        before = dict(rec.props)
+        rec.props["hs_email_optout"] = "true"
+        self.contacts.touch(rec)
+        self.contacts.record_changes(rec, before, int(ts_ms), EMAIL_OPTOUT_SOURCE)
+        return True
+
+    def merge(self, primary_id: str, other_id: str, source: dict[str, str] | None = None) -> Record:
         """Merge `other_id` into `primary_id`: the primary keeps its values, fills blanks from the other, lists
         the other in hs_merged_object_ids and takes its associations; the other is gone. Raises NotFound,
         ValueError (same id)."""
@@ -183,6 +223,7 @@ class HubSpotStore:
         contacts = self.contacts
         other = contacts.require(other_id)
         primary = contacts.materialize(primary_id)
+        before = dict(primary.props)
         merged = [x for x in (primary.props.get("hs_merged_object_ids") or "").split(";") if x]
         merged += [other_id] + [x for x in (other.props.get("hs_merged_object_ids") or "").split(";") if x]
         for name, value in other.props.items():
@@ -197,6 +238,7 @@ class HubSpotStore:
             contacts.alias_email(other_email, primary_id)
         self._move_links("contacts", other_id, primary_id)
         contacts.touch(primary)
+        contacts.record_changes(primary, before, primary.updated_ms, source)
         return primary
 
     # -- tasks and notes -------------------------------------------------------------------------------

@@ -3,6 +3,13 @@
 Contacts have a base layer (the population, built on demand per persona); tasks and notes do not.
 Nothing is materialized per persona at start-up: a persona's record is built when it is read, and
 copied into the overlay only when it is written.
+
+Property history (`propertiesWithHistory`): every change of a value is kept per record and property as
+(timestamp, value, source), a cleared value as "". A base-layer record's initial values are not stored:
+their one entry each is derived from the base record when asked (see `initial_history`), so untouched
+contacts cost nothing. Entries of one property never go back in time: a change dated before the
+property's newest entry (an injected event with an old timestamp) is recorded at that entry's time, so
+the newest entry always holds the current value, as HubSpot shows it.
 """
 from __future__ import annotations
 
@@ -78,6 +85,8 @@ class Table:
         self._created: list[int] = []           # ids created here, ascending (append-only)
         self._stale_base: set[int] = set()      # base ids superseded by a row or gone
         self._indexes: dict[str, TimeIndex] = {}
+        self._history: dict[str, dict[str, list[tuple[int, str, dict[str, str]]]]] = {}   # id -> name -> oldest first
+        self.default_source: dict[str, str] = {"sourceType": "INTEGRATION"}   # the writer when none is named
 
     # -- reads ----------------------------------------------------------------------------------
     def get(self, rid: str, archived: bool = False) -> Record | None:
@@ -136,8 +145,8 @@ class Table:
             raise Invalid(problems)
         return cleaned
 
-    def create(self, cleaned: dict[str, str]) -> Record:
-        """A new record from validated values."""
+    def create(self, cleaned: dict[str, str], source: dict[str, str] | None = None) -> Record:
+        """A new record from validated values, written by `source` (history)."""
         now = self.clock.now_ms()
         rid = str(self.next_id)
         self.next_id += 1
@@ -148,15 +157,18 @@ class Table:
         self.rows[rid] = rec
         self._created.append(int(rid))
         self._reindex(rec)
+        self.record_changes(rec, {}, now, source)
         return rec
 
-    def update(self, rid: str, cleaned: dict[str, str]) -> Record:
-        """Apply validated values to live record `rid`; raises NotFound."""
+    def update(self, rid: str, cleaned: dict[str, str], source: dict[str, str] | None = None) -> Record:
+        """Apply validated values to live record `rid`, written by `source` (history); raises NotFound."""
         rec = self.materialize(rid)
+        before = dict(rec.props)
         now = self.clock.now_ms()
         self._apply(rec, cleaned, now)
         self._touch(rec, now)
         self._reindex(rec)
+        self.record_changes(rec, before, now, source)
         return rec
 
     def archive(self, rid: str) -> bool:
@@ -203,6 +215,46 @@ class Table:
     def _touch(self, rec: Record, now: int) -> None:
         rec.updated_ms = now
         rec.props[self.modified_prop] = hubspot_ts(now)
+
+    # -- history ---------------------------------------------------------------------------------------
+    def record_changes(self, rec: Record, before: dict[str, str], ts: int, source: dict[str, str] | None) -> None:
+        """Add a history entry for every property whose value differs from `before`, dated `ts` (the
+        modified-date property at its own value's time), by `source` (default: `default_source`)."""
+        props, source = rec.props, source or self.default_source
+        changed = [n for n in props.keys() | before.keys() if props.get(n) != before.get(n)]
+        if not changed:
+            return
+        stored = self._history.setdefault(rec.id, {})
+        initial: dict[str, tuple[int, str, dict[str, str]]] | None = None
+        for name in changed:
+            entries = stored.setdefault(name, [])
+            if entries:
+                floor = entries[-1][0]
+            else:
+                if initial is None:
+                    initial = self.initial_history(rec.id)
+                floor = initial[name][0] if name in initial else ts
+            when = rec.updated_ms if name == self.modified_prop else ts
+            entries.append((max(when, floor), props.get(name) or "", source))
+
+    def initial_history(self, rid: str) -> dict[str, tuple[int, str, dict[str, str]]]:
+        """The derived first entry of each property of base record `rid` (none for records created here)."""
+        return {}
+
+    def history(self, rec: Record, names: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """`propertiesWithHistory` of `rec`: each known property among `names`, its entries newest first
+        (unknown names are left out, as HubSpot ignores them)."""
+        stored = self._history.get(rec.id, {})
+        initial = self.initial_history(rec.id)
+        out: dict[str, list[dict[str, Any]]] = {}
+        for name in names:
+            if name not in self.schema.properties or name in out:
+                continue
+            entries = list(reversed(stored.get(name, ())))
+            if name in initial:
+                entries.append(initial[name])
+            out[name] = [{"value": value, "timestamp": hubspot_ts(ts), **source} for ts, value, source in entries]
+        return out
 
     # -- time indexes ------------------------------------------------------------------------------
     def time_index(self, prop: str) -> TimeIndex | None:
@@ -302,6 +354,9 @@ def json_value(value: Any) -> str:
     return json_text(value)
 
 
+POPULATION_SOURCE = {"sourceType": "IMPORT"}
+
+
 class ContactTable(Table):
     """Contacts: unique emails (case-insensitive), lifecycle stages that only move forward."""
 
@@ -340,17 +395,30 @@ class ContactTable(Table):
             self._emails.setdefault(email.strip().lower(), rid)
         return rec
 
-    def create(self, cleaned: dict[str, str]) -> Record:
+    def create(self, cleaned: dict[str, str], source: dict[str, str] | None = None) -> Record:
         if cleaned.get("email"):
             self.check_email_free(cleaned["email"], None)
         cleaned.setdefault("num_conversion_events", "0")
-        return super().create(cleaned)
+        return super().create(cleaned, source)
 
-    def update(self, rid: str, cleaned: dict[str, str]) -> Record:
+    def update(self, rid: str, cleaned: dict[str, str], source: dict[str, str] | None = None) -> Record:
         self.require(rid)
         if cleaned.get("email"):
             self.check_email_free(cleaned["email"], rid)
-        return super().update(rid, cleaned)
+        return super().update(rid, cleaned, source)
+
+    def initial_history(self, rid: str) -> dict[str, tuple[int, str, dict[str, str]]]:
+        """A population contact's initial values, one entry each: dated at its createdate (the modified date
+        at its own value), source IMPORT (assumed: the population stands for contacts imported before the
+        sandbox's "now"; HubSpot's sourceType for an import is IMPORT)."""
+        if self.base is None or not rid.isdigit() or int(rid) >= self.first_id:
+            return {}
+        rec = self.base.record(int(rid))
+        if rec is None:
+            return {}
+        modified, created = self.modified_prop, rec.created_ms
+        return {name: (rec.updated_ms if name == modified else created, value, POPULATION_SOURCE)
+                for name, value in rec.props.items()}
 
     def archive(self, rid: str) -> bool:
         done = super().archive(rid)
