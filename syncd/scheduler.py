@@ -340,8 +340,19 @@ class Daemon:
             if install_signals and reload_wanted.is_set():
                 reload_wanted.clear()
                 self.reload()
+            self.retry_environment()
         self.stop()
         return 0
+
+    def retry_environment(self) -> None:
+        """While the environment is broken, try again when the backoff allows, and once it works run every
+        job at once instead of waiting for their intervals."""
+        if self._setup_done and self.ctx is not None:
+            return
+        if time.monotonic() >= self._next_attempt and self._environment_ready():
+            now = datetime.now(timezone.utc)
+            for job in JOBS:
+                self.scheduler.modify_job(job, next_run_time=now)
 
 
 def describe(exc: BaseException) -> str:

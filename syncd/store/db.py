@@ -44,14 +44,31 @@ def open_store(url: str, *, clock: Callable[[], int] | None = None) -> Store:
     `clock` returns epoch milliseconds for updated_ms/created_ms columns (default: the wall clock).
     Raises StoreError when the database cannot be reached or migrated (the URL's password is hidden).
     """
-    engine = _engine(database_url(url))
+    try:
+        engine = _engine(database_url(url))
+    except Exception as exc:  # a malformed URL or an unknown driver
+        raise StoreError(f"cannot open database {_safe_url(url)}: {_first_line(exc)}") from None
     try:
         _migrate(engine)
     except Exception as exc:
         engine.dispose()
-        safe = make_url(database_url(url)).render_as_string(hide_password=True)
-        raise StoreError(f"cannot open database {safe}: {type(exc).__name__}: {exc}") from None
+        raise StoreError(f"cannot open database {_safe_url(url)}: {_first_line(exc)}") from None
     return Store(engine, clock or (lambda: int(time.time() * 1000)))
+
+
+def _safe_url(url: str) -> str:
+    """`url` as the admin wrote it, without its password."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - unparseable: show only the scheme
+        return url.split(":", 1)[0] + "://..."
+
+
+def _first_line(exc: BaseException) -> str:
+    """The driver's own first line ("connection refused", "unable to open database file")."""
+    inner = getattr(exc, "orig", None) or exc
+    text = str(inner).strip().splitlines()
+    return f"{type(inner).__name__}: {text[0]}" if text else type(inner).__name__
 
 
 def _engine(url: str) -> Engine:

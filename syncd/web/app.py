@@ -35,6 +35,8 @@ class _Collector:
 
     def collect(self):  # called on every scrape
         ctx = self.daemon.ctx
+        if ctx is None:
+            return
         f = store_figures(ctx.store)
         g = GaugeMetricFamily("syncd_outbox_commands", "Outbox commands by state", labels=["state"])
         for state, n in f["outbox"].items():
@@ -78,23 +80,21 @@ def build_web(daemon: Any) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(_: Request) -> Response:
-        problems = []
-        try:
-            with daemon.ctx.store.begin() as conn:
-                conn.execute(sa.text("SELECT 1"))
-        except Exception as exc:
-            problems.append(f"store: {type(exc).__name__}")
-        for job, h in daemon.health.items():
-            if h.get("status") == "error" and h.get("errors", 0) >= 3:
-                problems.append(f"{job}: {h.get('error')}")
-        return JSONResponse({"ready": not problems, "problems": problems}, status_code=200 if not problems else 503)
+        ready, problems, detail = daemon.readiness()
+        return JSONResponse({"ready": ready, "problems": problems, **detail}, status_code=200 if ready else 503)
 
     async def metrics(_: Request) -> Response:
         return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
 
     async def status(_: Request) -> Response:
-        f = store_figures(daemon.ctx.store)
         esc = html.escape
+        ready, problems, _detail = daemon.readiness()
+        banner = ("<p>ready</p>" if ready else
+                  "<h2>Problems</h2><ul>" + "".join(f"<li>{esc(p)}</li>" for p in problems) + "</ul>")
+        if daemon.ctx is None:
+            return HTMLResponse(f"<!doctype html><html><head><meta charset=\"utf-8\"><title>syncd status</title>"
+                                f"</head><body><h1>syncd</h1>{banner}</body></html>", status_code=200)
+        f = store_figures(daemon.ctx.store)
         jobs = "".join(f"<tr><td>{esc(j)}</td><td>{esc(str(h.get('status')))}</td><td>{h.get('runs')}</td>"
                        f"<td>{h.get('errors')}</td><td>{esc(str(h.get('error') or ''))}</td></tr>"
                        for j, h in sorted(daemon.health.items()))
@@ -104,7 +104,7 @@ def build_web(daemon: Any) -> Starlette:
                     for r in f["recent_quarantine"])
         page = f"""<!doctype html><html><head><meta charset="utf-8"><title>syncd status</title>
 <style>body{{font:14px system-ui;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}</style>
-</head><body><h1>syncd</h1>
+</head><body><h1>syncd</h1>{banner}
 <p>Identities: {f['identities']} &middot; events: {f['events']} &middot; quarantined: {f['quarantined']}</p>
 <p>Segments: {seg or 'none yet'}</p><p>Outbox: {box or 'empty'}</p>
 <h2>Jobs</h2><table><tr><th>job</th><th>status</th><th>runs</th><th>errors</th><th>last error</th></tr>{jobs}</table>
