@@ -2,7 +2,8 @@
 
 Per API request, in order: count it (method + path template), authenticate it (HubSpot bearer token,
 Mailchimp basic auth key), maybe inject a fault, apply the rate limits, add latency, then route it.
-Handler errors become the vendor's error body, never a stack trace.
+Handler errors become the vendor's error body, never a stack trace. With the journal on, every Mailchimp
+write is recorded with the statuses of the members it targets (sandbox/mailchimp/journal.py).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 
 from sandbox.errors import ApiError, hubspot_error_body, mailchimp_error_body
+from sandbox.mailchimp.journal import WRITE_METHODS
 from sandbox.world import Stats, World
 
 log = logging.getLogger("sandbox")
@@ -77,28 +79,55 @@ def _not_found(side: str, method: str, path: str) -> Response:
     return _json(404, hubspot_error_body(404, f"Unable to route {method} {path}", "OBJECT_NOT_FOUND"))
 
 
+def _unrouted(side: str, method: str, path: str, wrong_method: bool) -> Response:
+    """404 for a path no route serves, 405 for a method the path's route does not take."""
+    if not wrong_method:
+        return _not_found(side, method, path)
+    if side == "mailchimp":
+        return _json(405, mailchimp_error_body(405, "Method Not Allowed",
+                                               "The requested method and resource are not compatible."),
+                     media_type="application/problem+json")
+    return _json(405, hubspot_error_body(405, f"{method} is not allowed on {path}", "VALIDATION_ERROR"))
+
+
+def _match(routes: list, scope: dict) -> tuple[Any, bool, dict]:
+    """(the route matching path and method or None, whether a route matched the path but not the method,
+    the route's child scope)."""
+    partial = False
+    for route in routes:
+        match, child = route.matches(scope)
+        if match == Match.FULL:
+            return route, False, child
+        if match == Match.PARTIAL:
+            partial = True
+    return None, partial, {}
+
+
+def _template(app: Starlette, scope: dict) -> tuple[str | None, bool, dict]:
+    """(matched route path or None, whether a route matched the path but not the method, path params)."""
+    route, partial, child = _match(app.routes, scope)
+    return (route.path if route else None), partial, child.get("path_params", {})
+
+
 class SandboxMiddleware:
     def __init__(self, app: Starlette, world: World) -> None:
         self.app, self.world = app, world
-
-    def _template(self, scope: dict) -> tuple[str | None, bool]:
-        """(matched route path or None, whether a route matched the path but not the method)."""
-        partial = False
-        for route in self.app.routes:
-            match, _ = route.matches(scope)
-            if match == Match.FULL:
-                return route.path, False
-            if match == Match.PARTIAL:
-                partial = True
-        return None, partial
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope["path"].startswith("/_sandbox"):
             await self.app(scope, receive, send)
             return
+        journal = self.world.journal
+        if journal is not None and scope["path"].startswith("/3.0") and scope["method"] in WRITE_METHODS:
+            template, _, params = _template(self.app, scope)
+            await journal.serve(self.world, template, params, scope, receive, send, self._front_door)
+            return
+        await self._front_door(scope, receive, send)
+
+    async def _front_door(self, scope: dict, receive: Any, send: Any) -> None:
         world, path, method = self.world, scope["path"], scope["method"]
         side = "mailchimp" if path.startswith("/3.0") else "hubspot"
-        template, wrong_method = self._template(scope)
+        template, wrong_method, _ = _template(self.app, scope)
         world.stats.count(method, template or "<unknown>")
         status_seen = {"code": 0}
 
@@ -114,13 +143,7 @@ class SandboxMiddleware:
             await (_mailchimp_401() if side == "mailchimp" else _hubspot_401())(scope, receive, counting_send)
             return
         if template is None:
-            resp = _not_found(side, method, path)
-            if wrong_method:
-                resp = (_json(405, mailchimp_error_body(405, "Method Not Allowed",
-                                                        "The requested method and resource are not compatible."),
-                              media_type="application/problem+json") if side == "mailchimp" else
-                        _json(405, hubspot_error_body(405, f"{method} is not allowed on {path}", "VALIDATION_ERROR")))
-            await resp(scope, receive, counting_send)
+            await _unrouted(side, method, path, wrong_method)(scope, receive, counting_send)
             return
 
         fault = world.faults.draw()
@@ -281,6 +304,14 @@ def _control_routes(world: World) -> list[Route]:
             world.faults.clear_counts()
         return JSONResponse(world.stats.snapshot(world.faults))
 
+    async def journal(request: Request) -> Response:
+        if world.journal is None:
+            return JSONResponse({"error": "the request journal is off: start the sandbox with "
+                                          "SandboxConfig(journal=True) to record Mailchimp writes"}, status_code=404)
+        if request.method == "DELETE":
+            world.journal.clear()
+        return JSONResponse({"entries": world.journal.entries()})
+
     return [
         Route("/_sandbox/events", events, methods=["POST"]),
         Route("/_sandbox/clock", clock, methods=["GET", "POST"]),
@@ -288,6 +319,7 @@ def _control_routes(world: World) -> list[Route]:
         Route("/_sandbox/reset", reset, methods=["POST"]),
         Route("/_sandbox/state", state, methods=["GET"]),
         Route("/_sandbox/stats", stats, methods=["GET", "DELETE"]),
+        Route("/_sandbox/journal", journal, methods=["GET", "DELETE"]),
     ]
 
 

@@ -30,6 +30,7 @@ class SandboxConfig:
     hubspot_token: str = "pat-sandbox-0000-0000-0000-000000000000"
     mailchimp_key: str = "0123456789abcdef0123456789abcdef-us1"
     list_id: str = ""                    # derived from the seed when empty
+    journal: bool = False                # record every Mailchimp write (world.journal, GET /_sandbox/journal)
 
     def __post_init__(self) -> None:
         """Raises ValueError naming the first setting that cannot work."""
@@ -94,6 +95,7 @@ class World:
     def reset(self) -> None:
         """Rebuild the population and both services from the configuration; clear limits and stats."""
         from sandbox.hubspot.store import HubSpotStore
+        from sandbox.mailchimp.journal import Journal
         from sandbox.mailchimp.store import MailchimpStore
         from sandbox.simulation import Simulator
 
@@ -108,6 +110,7 @@ class World:
         self.faults.configure(c.fault_rate, c.fault_kinds, seed=c.seed)
         self.faults.clear_counts()
         self.stats = Stats()
+        self.journal = Journal() if c.journal else None
 
     @property
     def list_id(self) -> str:
