@@ -4,6 +4,10 @@ Per API request, in order: count it (method + path template), authenticate it (H
 Mailchimp basic auth key), maybe inject a fault, apply the rate limits, add latency, then route it.
 Handler errors become the vendor's error body, never a stack trace. With the journal on, every Mailchimp
 write is recorded with the statuses of the members it targets (sandbox/mailchimp/journal.py).
+
+`InternalDispatch` runs a Mailchimp request through the same routes in process, past the front door (no
+auth, faults or limits): what a batch operation is. Batch results are served, like Mailchimp's S3 links,
+without authentication under BATCH_RESULTS_PREFIX.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 
 from sandbox.errors import ApiError, hubspot_error_body, mailchimp_error_body
+from sandbox.mailchimp.batches import BATCH_RESULTS_PREFIX, batch_routes
 from sandbox.mailchimp.journal import WRITE_METHODS
 from sandbox.world import Stats, World
 
@@ -109,12 +114,66 @@ def _template(app: Starlette, scope: dict) -> tuple[str | None, bool, dict]:
     return (route.path if route else None), partial, child.get("path_params", {})
 
 
+class InternalDispatch:
+    """One Mailchimp request through the app's own routes and handlers, in process (see module doc)."""
+
+    def __init__(self) -> None:
+        self._routes: list = []
+
+    def bind(self, app: Starlette) -> None:
+        self._routes = [r for r in app.routes if getattr(r, "path", "").startswith("/3.0")]
+
+    def match(self, method: str, path: str) -> tuple[Any, str | None, dict]:
+        """(a token for `call`, the path template or None, the path params)."""
+        route, partial, child = _match(self._routes, {"type": "http", "method": method, "path": path,
+                                                      "root_path": ""})
+        return (route, partial, child), (route.path if route else None), child.get("path_params", {})
+
+    async def call(self, matched: Any, method: str, path: str, query_string: bytes, body: bytes,
+                   base: dict) -> tuple[int, bytes]:
+        """(status, body) of `method path` (`matched` from `match`); `base` holds the scheme, server and
+        headers of the request that submitted it (the handlers' links are built from them)."""
+        route, wrong_method, child = matched
+        if route is None:
+            resp = _unrouted("mailchimp", method, path, wrong_method)
+            return resp.status_code, bytes(resp.body)
+        headers = [*base["headers"], (b"content-type", b"application/json"),
+                   (b"content-length", str(len(body)).encode())]
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+                 "scheme": base["scheme"], "server": base["server"], "client": None, "root_path": "",
+                 "path": path, "raw_path": path.encode(), "query_string": query_string, "headers": headers,
+                 **child}
+        sent = {"more": True}
+        answer: dict[str, Any] = {"status": 500, "body": []}
+
+        async def receive() -> dict:
+            if sent["more"]:
+                sent["more"] = False
+                return {"type": "http.request", "body": body, "more_body": False}
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                answer["status"] = message["status"]
+            elif message["type"] == "http.response.body":
+                answer["body"].append(message.get("body", b""))
+
+        try:
+            await route.handle(scope, receive, send)
+        except ApiError as exc:              # what the app's exception handler answers
+            return exc.response.status_code, bytes(exc.response.body)
+        except Exception:
+            log.exception("sandbox batch operation failed: %s %s", method, path)
+            return 500, bytes(_server_error("mailchimp", 500).body)
+        return answer["status"], b"".join(answer["body"])
+
+
 class SandboxMiddleware:
     def __init__(self, app: Starlette, world: World) -> None:
         self.app, self.world = app, world
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"].startswith("/_sandbox"):
+        if scope["type"] != "http" or scope["path"].startswith(("/_sandbox", BATCH_RESULTS_PREFIX)):
             await self.app(scope, receive, send)
             return
         journal = self.world.journal
@@ -331,6 +390,9 @@ def build_app(world: World) -> SandboxMiddleware:
         assert isinstance(exc, ApiError)
         return exc.response
 
-    app = Starlette(routes=[*hubspot_routes(world), *mailchimp_routes(world), *_control_routes(world)],
+    dispatch = InternalDispatch()
+    app = Starlette(routes=[*hubspot_routes(world), *mailchimp_routes(world), *batch_routes(world, dispatch),
+                            *_control_routes(world)],
                     exception_handlers={ApiError: api_error})
+    dispatch.bind(app)
     return SandboxMiddleware(app, world)

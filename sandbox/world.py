@@ -31,6 +31,7 @@ class SandboxConfig:
     mailchimp_key: str = "0123456789abcdef0123456789abcdef-us1"
     list_id: str = ""                    # derived from the seed when empty
     journal: bool = False                # record every Mailchimp write (world.journal, GET /_sandbox/journal)
+    batch_op_ms: float = 0.0             # wall-clock ms each batch operation takes (0: as fast as it runs)
 
     def __post_init__(self) -> None:
         """Raises ValueError naming the first setting that cannot work."""
@@ -45,6 +46,8 @@ class SandboxConfig:
             raise ValueError(f"rate_scale must be > 0, got {self.rate_scale!r}")
         if not number(self.latency_ms) or self.latency_ms < 0:
             raise ValueError(f"latency_ms must be >= 0, got {self.latency_ms!r}")
+        if not number(self.batch_op_ms) or self.batch_op_ms < 0:
+            raise ValueError(f"batch_op_ms must be >= 0, got {self.batch_op_ms!r}")
         FaultInjector(self.fault_rate, self.fault_kinds)   # raises ValueError on a bad rate or kind
 
     def with_list_id(self) -> "SandboxConfig":

@@ -86,6 +86,26 @@ def test_refused_writes_are_recorded_with_their_answer(mailchimp, sandbox, list_
     assert (unparsed["body"], unparsed["body_text"]) == (None, "{oops")
 
 
+def test_batch_operations_are_recorded_when_they_run(mailchimp, sandbox, list_id):
+    a, b = _subscribed(mailchimp, list_id, 2)
+    book = sandbox.world.mailchimp.batches
+    started = mailchimp.batches.start({"operations": [
+        {"method": "PATCH", "path": f"/lists/{list_id}/members/{a['id']}",
+         "body": json.dumps({"status": "unsubscribed"}), "operation_id": "unsub-a"},
+        {"method": "GET", "path": f"/lists/{list_id}/members/{b['id']}", "operation_id": "read-b"},
+        {"method": "PATCH", "path": f"/lists/{list_id}/members/{a['id']}",
+         "body": json.dumps({"status": "subscribed"}), "operation_id": "resub-a"}]})
+    book.wait(started["id"])
+    post, unsub, resub = _journal(sandbox)
+    assert (post["method"], post["template"], post["members"]) == ("POST", "/3.0/batches", [])
+    assert post["body"]["operations"][0]["operation_id"] == "unsub-a"
+    assert [(e["via"], e["batch_id"], e["operation_id"], e["status"]) for e in (unsub, resub)] == \
+        [("batch", started["id"], "unsub-a", 200), ("batch", started["id"], "resub-a", 200)]
+    assert [(m["before"], m["after"]) for m in unsub["members"] + resub["members"]] == \
+        [("subscribed", "unsubscribed"), ("unsubscribed", "subscribed")]
+    assert _resubscribed(_journal(sandbox)) == [(a["email_address"], f"PATCH /3.0/lists/{list_id}/members/{a['id']}")]
+
+
 def test_a_compliance_check_over_the_journal_finds_a_resubscribe_and_only_that(mailchimp, sandbox, list_id):
     admin = next(m for m in mailchimp.lists.get_list_members_info(list_id, status="unsubscribed", count=1000)["members"]
                  if m["unsubscribe_reason"] == "N/A (Unsubscribed by admin)")
@@ -114,8 +134,8 @@ def test_the_journal_is_thread_safe(sandbox, list_id):
     def write(chunk: list[str]) -> None:
         with requests.Session() as http:
             for e in chunk:
-                http.post(f"{sandbox.url}/3.0/lists/{list_id}/members", json={"email_address": e, "status": "subscribed"},
-                          auth=auth, timeout=10).raise_for_status()
+                http.post(f"{sandbox.url}/3.0/lists/{list_id}/members",
+                          json={"email_address": e, "status": "subscribed"}, auth=auth, timeout=10).raise_for_status()
     threads = [threading.Thread(target=write, args=(emails[i::4],)) for i in range(4)]
     for t in threads:
         t.start()
