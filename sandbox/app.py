@@ -2,12 +2,13 @@
 
 Per API request, in order: count it (method + path template), authenticate it (HubSpot bearer token,
 Mailchimp basic auth key), maybe inject a fault, apply the rate limits, add latency, then route it.
-Handler errors become the vendor's error body, never a stack trace. With the journal on, every Mailchimp
-write is recorded with the statuses of the members it targets (sandbox/mailchimp/journal.py).
+Handler errors become the vendor's error body, never a stack trace.
 
-`InternalDispatch` runs a Mailchimp request through the same routes in process, past the front door (no
-auth, faults or limits): what a batch operation is. Batch results are served, like Mailchimp's S3 links,
-without authentication under BATCH_RESULTS_PREFIX.
+In front of that middleware, `MailchimpExtras` serves batch results without authentication (as
+Mailchimp's S3 links need none) and, with the journal on, records every Mailchimp write with the
+statuses of the members it targets (sandbox/mailchimp/journal.py). `InternalDispatch` runs a Mailchimp
+request through the same routes in process, past the front door (no auth, faults or limits): what a
+batch operation is.
 """
 from __future__ import annotations
 
@@ -84,109 +85,28 @@ def _not_found(side: str, method: str, path: str) -> Response:
     return _json(404, hubspot_error_body(404, f"Unable to route {method} {path}", "OBJECT_NOT_FOUND"))
 
 
-def _unrouted(side: str, method: str, path: str, wrong_method: bool) -> Response:
-    """404 for a path no route serves, 405 for a method the path's route does not take."""
-    if not wrong_method:
-        return _not_found(side, method, path)
-    if side == "mailchimp":
-        return _json(405, mailchimp_error_body(405, "Method Not Allowed",
-                                               "The requested method and resource are not compatible."),
-                     media_type="application/problem+json")
-    return _json(405, hubspot_error_body(405, f"{method} is not allowed on {path}", "VALIDATION_ERROR"))
-
-
-def _match(routes: list, scope: dict) -> tuple[Any, bool, dict]:
-    """(the route matching path and method or None, whether a route matched the path but not the method,
-    the route's child scope)."""
-    partial = False
-    for route in routes:
-        match, child = route.matches(scope)
-        if match == Match.FULL:
-            return route, False, child
-        if match == Match.PARTIAL:
-            partial = True
-    return None, partial, {}
-
-
-def _template(app: Starlette, scope: dict) -> tuple[str | None, bool, dict]:
-    """(matched route path or None, whether a route matched the path but not the method, path params)."""
-    route, partial, child = _match(app.routes, scope)
-    return (route.path if route else None), partial, child.get("path_params", {})
-
-
-class InternalDispatch:
-    """One Mailchimp request through the app's own routes and handlers, in process (see module doc)."""
-
-    def __init__(self) -> None:
-        self._routes: list = []
-
-    def bind(self, app: Starlette) -> None:
-        self._routes = [r for r in app.routes if getattr(r, "path", "").startswith("/3.0")]
-
-    def match(self, method: str, path: str) -> tuple[Any, str | None, dict]:
-        """(a token for `call`, the path template or None, the path params)."""
-        route, partial, child = _match(self._routes, {"type": "http", "method": method, "path": path,
-                                                      "root_path": ""})
-        return (route, partial, child), (route.path if route else None), child.get("path_params", {})
-
-    async def call(self, matched: Any, method: str, path: str, query_string: bytes, body: bytes,
-                   base: dict) -> tuple[int, bytes]:
-        """(status, body) of `method path` (`matched` from `match`); `base` holds the scheme, server and
-        headers of the request that submitted it (the handlers' links are built from them)."""
-        route, wrong_method, child = matched
-        if route is None:
-            resp = _unrouted("mailchimp", method, path, wrong_method)
-            return resp.status_code, bytes(resp.body)
-        headers = [*base["headers"], (b"content-type", b"application/json"),
-                   (b"content-length", str(len(body)).encode())]
-        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
-                 "scheme": base["scheme"], "server": base["server"], "client": None, "root_path": "",
-                 "path": path, "raw_path": path.encode(), "query_string": query_string, "headers": headers,
-                 **child}
-        sent = {"more": True}
-        answer: dict[str, Any] = {"status": 500, "body": []}
-
-        async def receive() -> dict:
-            if sent["more"]:
-                sent["more"] = False
-                return {"type": "http.request", "body": body, "more_body": False}
-            return {"type": "http.disconnect"}
-
-        async def send(message: dict) -> None:
-            if message["type"] == "http.response.start":
-                answer["status"] = message["status"]
-            elif message["type"] == "http.response.body":
-                answer["body"].append(message.get("body", b""))
-
-        try:
-            await route.handle(scope, receive, send)
-        except ApiError as exc:              # what the app's exception handler answers
-            return exc.response.status_code, bytes(exc.response.body)
-        except Exception:
-            log.exception("sandbox batch operation failed: %s %s", method, path)
-            return 500, bytes(_server_error("mailchimp", 500).body)
-        return answer["status"], b"".join(answer["body"])
-
-
 class SandboxMiddleware:
     def __init__(self, app: Starlette, world: World) -> None:
         self.app, self.world = app, world
 
+    def _template(self, scope: dict) -> tuple[str | None, bool]:
+        """(matched route path or None, whether a route matched the path but not the method)."""
+        partial = False
+        for route in self.app.routes:
+            match, _ = route.matches(scope)
+            if match == Match.FULL:
+                return route.path, False
+            if match == Match.PARTIAL:
+                partial = True
+        return None, partial
+
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(("/_sandbox", BATCH_RESULTS_PREFIX)):
+        if scope["type"] != "http" or scope["path"].startswith("/_sandbox"):
             await self.app(scope, receive, send)
             return
-        journal = self.world.journal
-        if journal is not None and scope["path"].startswith("/3.0") and scope["method"] in WRITE_METHODS:
-            template, _, params = _template(self.app, scope)
-            await journal.serve(self.world, template, params, scope, receive, send, self._front_door)
-            return
-        await self._front_door(scope, receive, send)
-
-    async def _front_door(self, scope: dict, receive: Any, send: Any) -> None:
         world, path, method = self.world, scope["path"], scope["method"]
         side = "mailchimp" if path.startswith("/3.0") else "hubspot"
-        template, wrong_method, _ = _template(self.app, scope)
+        template, wrong_method = self._template(scope)
         world.stats.count(method, template or "<unknown>")
         status_seen = {"code": 0}
 
@@ -202,7 +122,13 @@ class SandboxMiddleware:
             await (_mailchimp_401() if side == "mailchimp" else _hubspot_401())(scope, receive, counting_send)
             return
         if template is None:
-            await _unrouted(side, method, path, wrong_method)(scope, receive, counting_send)
+            resp = _not_found(side, method, path)
+            if wrong_method:
+                resp = (_json(405, mailchimp_error_body(405, "Method Not Allowed",
+                                                        "The requested method and resource are not compatible."),
+                              media_type="application/problem+json") if side == "mailchimp" else
+                        _json(405, hubspot_error_body(405, f"{method} is not allowed on {path}", "VALIDATION_ERROR")))
+            await resp(scope, receive, counting_send)
             return
 
         fault = world.faults.draw()
@@ -282,6 +208,95 @@ class SandboxMiddleware:
             log.exception("sandbox handler failed: %s %s", scope["method"], scope["path"])
             if not started["done"]:
                 await _server_error(side, 500)(scope, receive, wrapped_send)
+
+
+def _match(routes: list, scope: dict) -> tuple[Any, bool, dict]:
+    """(the route matching path and method or None, whether a route matched the path but not the method,
+    the route's child scope)."""
+    partial = False
+    for route in routes:
+        match, child = route.matches(scope)
+        if match == Match.FULL:
+            return route, False, child
+        if match == Match.PARTIAL:
+            partial = True
+    return None, partial, {}
+
+
+class InternalDispatch:
+    """One Mailchimp request through the app's own routes and handlers, in process (see module doc)."""
+
+    def __init__(self) -> None:
+        self._routes: list = []
+
+    def bind(self, app: Starlette) -> None:
+        self._routes = [r for r in app.routes if getattr(r, "path", "").startswith("/3.0")]
+
+    def match(self, method: str, path: str) -> tuple[Any, str | None, dict]:
+        """(a token for `call`, the path template or None, the path params)."""
+        route, partial, child = _match(self._routes, {"type": "http", "method": method, "path": path,
+                                                      "root_path": ""})
+        return (route, partial, child), (route.path if route else None), child.get("path_params", {})
+
+    async def call(self, matched: Any, method: str, path: str, query_string: bytes, body: bytes,
+                   base: dict) -> tuple[int, bytes]:
+        """(status, body) of `method path` (`matched` from `match`); `base` holds the scheme, server and
+        headers of the request that submitted it (the handlers' links are built from them)."""
+        route, wrong_method, child = matched
+        if route is None:   # as the front door answers
+            resp = (_json(405, mailchimp_error_body(405, "Method Not Allowed",
+                                                    "The requested method and resource are not compatible."),
+                          media_type="application/problem+json") if wrong_method
+                    else _not_found("mailchimp", method, path))
+            return resp.status_code, bytes(resp.body)
+        headers = [*base["headers"], (b"content-type", b"application/json"),
+                   (b"content-length", str(len(body)).encode())]
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+                 "scheme": base["scheme"], "server": base["server"], "client": None, "root_path": "",
+                 "path": path, "raw_path": path.encode(), "query_string": query_string, "headers": headers,
+                 **child}
+        answer: dict[str, Any] = {"status": 500, "body": [], "read": False}
+
+        async def receive() -> dict:
+            if not answer["read"]:
+                answer["read"] = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                answer["status"] = message["status"]
+            elif message["type"] == "http.response.body":
+                answer["body"].append(message.get("body", b""))
+
+        try:
+            await route.handle(scope, receive, send)
+        except ApiError as exc:              # what the app's exception handler answers
+            return exc.response.status_code, bytes(exc.response.body)
+        except Exception:
+            log.exception("sandbox batch operation failed: %s %s", method, path)
+            return 500, bytes(_server_error("mailchimp", 500).body)
+        return answer["status"], b"".join(answer["body"])
+
+
+class MailchimpExtras:
+    """In front of SandboxMiddleware: batch results past the front door, the journal around writes."""
+
+    def __init__(self, front: SandboxMiddleware) -> None:
+        self.front, self.app, self.world = front, front.app, front.world
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(BATCH_RESULTS_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        journal = self.world.journal
+        if (journal is not None and scope["type"] == "http" and scope["path"].startswith("/3.0")
+                and scope["method"] in WRITE_METHODS):
+            route, _, child = _match(self.app.routes, scope)
+            await journal.serve(self.world, route.path if route else None, child.get("path_params", {}),
+                                scope, receive, send, self.front)
+            return
+        await self.front(scope, receive, send)
 
 
 def _is_number(value: Any) -> bool:
@@ -382,7 +397,7 @@ def _control_routes(world: World) -> list[Route]:
     ]
 
 
-def build_app(world: World) -> SandboxMiddleware:
+def build_app(world: World) -> MailchimpExtras:
     from sandbox.hubspot.routes import routes as hubspot_routes
     from sandbox.mailchimp.routes import routes as mailchimp_routes
 
@@ -395,4 +410,4 @@ def build_app(world: World) -> SandboxMiddleware:
                             *_control_routes(world)],
                     exception_handlers={ApiError: api_error})
     dispatch.bind(app)
-    return SandboxMiddleware(app, world)
+    return MailchimpExtras(SandboxMiddleware(app, world))
