@@ -27,11 +27,11 @@ class SandboxConfig:
     fault_rate: float = 0.0
     fault_kinds: tuple[str, ...] = KINDS
     latency_ms: float = 0.0              # added to every API answer, emulating the network round trip
+    batch_op_ms: float = 0.0             # wall-clock ms each batch operation takes (0: as fast as it runs)
+    journal: bool = False                # record every Mailchimp write (world.journal, GET /_sandbox/journal)
     hubspot_token: str = "pat-sandbox-0000-0000-0000-000000000000"
     mailchimp_key: str = "0123456789abcdef0123456789abcdef-us1"
     list_id: str = ""                    # derived from the seed when empty
-    journal: bool = False                # record every Mailchimp write (world.journal, GET /_sandbox/journal)
-    batch_op_ms: float = 0.0             # wall-clock ms each batch operation takes (0: as fast as it runs)
 
     def __post_init__(self) -> None:
         """Raises ValueError naming the first setting that cannot work."""
@@ -44,10 +44,10 @@ class SandboxConfig:
             raise ValueError(f"hubspot_burst must be >= 1 request per 10 s, got {self.hubspot_burst!r}")
         if not number(self.rate_scale) or not self.rate_scale > 0:
             raise ValueError(f"rate_scale must be > 0, got {self.rate_scale!r}")
-        if not number(self.latency_ms) or self.latency_ms < 0:
-            raise ValueError(f"latency_ms must be >= 0, got {self.latency_ms!r}")
         if not number(self.batch_op_ms) or self.batch_op_ms < 0:
             raise ValueError(f"batch_op_ms must be >= 0, got {self.batch_op_ms!r}")
+        if not number(self.latency_ms) or self.latency_ms < 0:
+            raise ValueError(f"latency_ms must be >= 0, got {self.latency_ms!r}")
         FaultInjector(self.fault_rate, self.fault_kinds)   # raises ValueError on a bad rate or kind
 
     def with_list_id(self) -> "SandboxConfig":

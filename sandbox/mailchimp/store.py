@@ -35,7 +35,6 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from sandbox.mailchimp.activity import ACTION_NAMES, BOUNCE, BOUNCE_TYPES, CLICK, OPEN, Campaign
-from sandbox.mailchimp.batches import BatchBook
 from sandbox.mailchimp.merge_fields import MergeFieldSet, MergeValueError
 from sandbox.mailchimp.segments import Segment, SegmentBook
 from sandbox.timefmt import DAY_MS, mailchimp_ts
@@ -157,6 +156,7 @@ class MailchimpStore:
         self._added_pos: dict[int, int] = {}          # slot -> column position, members added via the API
         self._cols: _Columns | None = None
         self.segments = SegmentBook()                 # tags = static segments, membership per tag
+        from sandbox.mailchimp.batches import BatchBook
         self.batches = BatchBook(world)               # batch operations (sandbox/mailchimp/batches.py)
         self._received = np.zeros(0, dtype=np.int32)  # per slot: campaigns received / opened / clicked
         self._opened = np.zeros(0, dtype=np.int32)
