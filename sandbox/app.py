@@ -3,6 +3,12 @@
 Per API request, in order: count it (method + path template), authenticate it (HubSpot bearer token,
 Mailchimp basic auth key), maybe inject a fault, apply the rate limits, add latency, then route it.
 Handler errors become the vendor's error body, never a stack trace.
+
+In front of that middleware, `MailchimpExtras` serves batch results without authentication (as
+Mailchimp's S3 links need none) and, with the journal on, records every Mailchimp write with the
+statuses of the members it targets (sandbox/mailchimp/journal.py). `InternalDispatch` runs a Mailchimp
+request through the same routes in process, past the front door (no auth, faults or limits): what a
+batch operation is.
 """
 from __future__ import annotations
 
@@ -19,6 +25,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 
 from sandbox.errors import ApiError, hubspot_error_body, mailchimp_error_body
+from sandbox.mailchimp.batches import BATCH_RESULTS_PREFIX, batch_routes
+from sandbox.mailchimp.journal import WRITE_METHODS
 from sandbox.world import Stats, World
 
 log = logging.getLogger("sandbox")
@@ -208,6 +216,95 @@ class SandboxMiddleware:
                 await _server_error(side, 500)(scope, receive, wrapped_send)
 
 
+def _match(routes: list, scope: dict) -> tuple[Any, bool, dict]:
+    """(the route matching path and method or None, whether a route matched the path but not the method,
+    the route's child scope)."""
+    partial = False
+    for route in routes:
+        match, child = route.matches(scope)
+        if match == Match.FULL:
+            return route, False, child
+        if match == Match.PARTIAL:
+            partial = True
+    return None, partial, {}
+
+
+class InternalDispatch:
+    """One Mailchimp request through the app's own routes and handlers, in process (see module doc)."""
+
+    def __init__(self) -> None:
+        self._routes: list = []
+
+    def bind(self, app: Starlette) -> None:
+        self._routes = [r for r in app.routes if getattr(r, "path", "").startswith("/3.0")]
+
+    def match(self, method: str, path: str) -> tuple[Any, str | None, dict]:
+        """(a token for `call`, the path template or None, the path params)."""
+        route, partial, child = _match(self._routes, {"type": "http", "method": method, "path": path,
+                                                      "root_path": ""})
+        return (route, partial, child), (route.path if route else None), child.get("path_params", {})
+
+    async def call(self, matched: Any, method: str, path: str, query_string: bytes, body: bytes,
+                   base: dict) -> tuple[int, bytes]:
+        """(status, body) of `method path` (`matched` from `match`); `base` holds the scheme, server and
+        headers of the request that submitted it (the handlers' links are built from them)."""
+        route, wrong_method, child = matched
+        if route is None:   # as the front door answers
+            resp = (_json(405, mailchimp_error_body(405, "Method Not Allowed",
+                                                    "The requested method and resource are not compatible."),
+                          media_type="application/problem+json") if wrong_method
+                    else _not_found("mailchimp", method, path))
+            return resp.status_code, bytes(resp.body)
+        headers = [*base["headers"], (b"content-type", b"application/json"),
+                   (b"content-length", str(len(body)).encode())]
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+                 "scheme": base["scheme"], "server": base["server"], "client": None, "root_path": "",
+                 "path": path, "raw_path": path.encode(), "query_string": query_string, "headers": headers,
+                 **child}
+        answer: dict[str, Any] = {"status": 500, "body": [], "read": False}
+
+        async def receive() -> dict:
+            if not answer["read"]:
+                answer["read"] = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                answer["status"] = message["status"]
+            elif message["type"] == "http.response.body":
+                answer["body"].append(message.get("body", b""))
+
+        try:
+            await route.handle(scope, receive, send)
+        except ApiError as exc:              # what the app's exception handler answers
+            return exc.response.status_code, bytes(exc.response.body)
+        except Exception:
+            log.exception("sandbox batch operation failed: %s %s", method, path)
+            return 500, bytes(_server_error("mailchimp", 500).body)
+        return answer["status"], b"".join(answer["body"])
+
+
+class MailchimpExtras:
+    """In front of SandboxMiddleware: batch results past the front door, the journal around writes."""
+
+    def __init__(self, front: SandboxMiddleware) -> None:
+        self.front, self.app, self.world = front, front.app, front.world
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(BATCH_RESULTS_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        journal = self.world.journal
+        if (journal is not None and scope["type"] == "http" and scope["path"].startswith("/3.0")
+                and scope["method"] in WRITE_METHODS):
+            route, _, child = _match(self.app.routes, scope)
+            await journal.serve(self.world, route.path if route else None, child.get("path_params", {}),
+                                scope, receive, send, self.front)
+            return
+        await self.front(scope, receive, send)
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -293,6 +390,14 @@ def _control_routes(world: World) -> list[Route]:
             world.faults.clear_counts()
         return JSONResponse(world.stats.snapshot(world.faults))
 
+    async def journal(request: Request) -> Response:
+        if world.journal is None:
+            return JSONResponse({"error": "the request journal is off: start the sandbox with "
+                                          "SandboxConfig(journal=True) to record Mailchimp writes"}, status_code=404)
+        if request.method == "DELETE":
+            world.journal.clear()
+        return JSONResponse({"entries": world.journal.entries()})
+
     return [
         Route("/_sandbox/events", events, methods=["POST"]),
         Route("/_sandbox/clock", clock, methods=["GET", "POST"]),
@@ -301,10 +406,11 @@ def _control_routes(world: World) -> list[Route]:
         Route("/_sandbox/reset", reset, methods=["POST"]),
         Route("/_sandbox/state", state, methods=["GET"]),
         Route("/_sandbox/stats", stats, methods=["GET", "DELETE"]),
+        Route("/_sandbox/journal", journal, methods=["GET", "DELETE"]),
     ]
 
 
-def build_app(world: World) -> SandboxMiddleware:
+def build_app(world: World) -> MailchimpExtras:
     from sandbox.hubspot.routes import routes as hubspot_routes
     from sandbox.mailchimp.routes import routes as mailchimp_routes
 
@@ -312,6 +418,9 @@ def build_app(world: World) -> SandboxMiddleware:
         assert isinstance(exc, ApiError)
         return exc.response
 
-    app = Starlette(routes=[*hubspot_routes(world), *mailchimp_routes(world), *_control_routes(world)],
+    dispatch = InternalDispatch()
+    app = Starlette(routes=[*hubspot_routes(world), *mailchimp_routes(world), *batch_routes(world, dispatch),
+                            *_control_routes(world)],
                     exception_handlers={ApiError: api_error})
-    return SandboxMiddleware(app, world)
+    dispatch.bind(app)
+    return MailchimpExtras(SandboxMiddleware(app, world))

@@ -28,6 +28,8 @@ class SandboxConfig:
     fault_rate: float = 0.0
     fault_kinds: tuple[str, ...] = KINDS
     latency_ms: float = 0.0              # added to every API answer, emulating the network round trip
+    batch_op_ms: float = 0.0             # wall-clock ms each batch operation takes (0: as fast as it runs)
+    journal: bool = False                # record every Mailchimp write (world.journal, GET /_sandbox/journal)
     hubspot_token: str = "pat-sandbox-0000-0000-0000-000000000000"
     hubspot_scopes: tuple[str, ...] | None = None   # the default token's scopes; None = every scope
     mailchimp_key: str = "0123456789abcdef0123456789abcdef-us1"
@@ -44,6 +46,8 @@ class SandboxConfig:
             raise ValueError(f"hubspot_burst must be >= 1 request per 10 s, got {self.hubspot_burst!r}")
         if not number(self.rate_scale) or not self.rate_scale > 0:
             raise ValueError(f"rate_scale must be > 0, got {self.rate_scale!r}")
+        if not number(self.batch_op_ms) or self.batch_op_ms < 0:
+            raise ValueError(f"batch_op_ms must be >= 0, got {self.batch_op_ms!r}")
         if not number(self.latency_ms) or self.latency_ms < 0:
             raise ValueError(f"latency_ms must be >= 0, got {self.latency_ms!r}")
         FaultInjector(self.fault_rate, self.fault_kinds)   # raises ValueError on a bad rate or kind
@@ -99,6 +103,7 @@ class World:
     def reset(self) -> None:
         """Rebuild the population and both services from the configuration; clear limits and stats."""
         from sandbox.hubspot.store import HubSpotStore
+        from sandbox.mailchimp.journal import Journal
         from sandbox.mailchimp.store import MailchimpStore
         from sandbox.simulation import Simulator
 
@@ -113,6 +118,7 @@ class World:
         self.faults.configure(c.fault_rate, c.fault_kinds, seed=c.seed)
         self.faults.clear_counts()
         self.stats = Stats()
+        self.journal = Journal() if c.journal else None
 
     @property
     def list_id(self) -> str:

@@ -100,11 +100,16 @@ def invalid(errors: list[dict[str, str]], detail: str = SCHEMA_DETAIL) -> ApiErr
     return mailchimp_error(400, "Invalid Resource", detail, errors=errors)
 
 
+def _where(loc: tuple) -> str:
+    """A field path as Mailchimp names it: array items are `item:N` (`members.item:3.status`)."""
+    return ".".join(f"item:{part}" if isinstance(part, int) else str(part) for part in loc)
+
+
 def _schema_errors(exc: ValidationError) -> list[dict[str, str]]:
-    missing = [".".join(map(str, e["loc"])) for e in exc.errors() if e["type"] == "missing"]
+    missing = [_where(e["loc"]) for e in exc.errors() if e["type"] == "missing"]
     out = [{"field": "", "message": f"Required fields were not provided: {', '.join(missing)}"}] if missing else []
     for e in exc.errors():
-        where = ".".join(map(str, e["loc"]))
+        where = _where(e["loc"])
         if e["type"] == "missing":
             continue
         if e["type"] == "literal_error":

@@ -19,8 +19,8 @@ from sandbox.mailchimp.store import SORT_FIELDS, STATUSES, MailchimpStore, Membe
 from sandbox.timefmt import mailchimp_ts
 
 NOT_FOUND = "The requested resource could not be found."
-BATCH_OMITS = ("consents_to_one_to_one_messaging", "full_name", "source", "web_id")
-SEGMENT_BATCH_OMITS = BATCH_OMITS + ("unsubscribe_reason",)      # members_added / members_removed
+BATCH_OMITS = ("consents_to_one_to_one_messaging", "full_name", "source", "unsubscribe_reason", "web_id")
+SEGMENT_BATCH_OMITS = BATCH_OMITS                                 # members_added / members_removed
 SEGMENT_MEMBER_OMITS = ("consents_to_one_to_one_messaging", "contact_id", "source", "tags", "tags_count",
                         "unsubscribe_reason", "web_id")          # GET .../segments/{id}/members
 INCLUDE_FLAGS = (("cleaned", "include_cleaned"), ("transactional", "include_transactional"),

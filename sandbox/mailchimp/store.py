@@ -16,6 +16,14 @@ Choices where the docs are silent (the harsher reading for a client, so syncd co
 - Tags are static segments (sandbox/mailchimp/segments.py): membership is kept per tag, so tagging
   never materializes a member record and never moves `last_changed`.
 - `since_*` / `before_*` filters are strict and compare whole seconds (the API's resolution).
+
+Who unsubscribed matters, as in Mailchimp: a member who unsubscribed themselves (a campaign's unsubscribe
+link: the simulation's and `/_sandbox/events` unsubscribes) is in compliance state and cannot be set back
+to `subscribed` through the API; one unsubscribed by an admin or through the API (any `status:
+unsubscribed` write) can be, by a plain `status: subscribed` write. `unsubscribe_reason` tells which:
+`N/A (Unsubscribed by admin)` for those, the survey answer or `Unspecified` for a self-unsubscribe.
+Cleaned members are always refused. In the initial population one unsubscribed member in
+`ADMIN_UNSUB_ONE_IN` (at least one when any) was unsubscribed by an admin, drawn from the seed.
 """
 from __future__ import annotations
 
@@ -33,7 +41,10 @@ from sandbox.timefmt import DAY_MS, mailchimp_ts
 
 STATUSES = ("subscribed", "unsubscribed", "cleaned", "pending", "transactional", "archived")
 CODE = {s: i for i, s in enumerate(STATUSES)}
-COMPLIANCE = ("unsubscribed", "cleaned")
+BY_SUBSCRIBER, BY_ADMIN = "subscriber", "admin"        # who unsubscribed a member
+ADMIN_REASON = "N/A (Unsubscribed by admin)"
+SELF_REASON = "Unspecified"                            # a self-unsubscribe without a survey answer
+ADMIN_UNSUB_ONE_IN = 8                                 # initial population: share unsubscribed by an admin
 SORT_FIELDS = {"timestamp_opt": "opt", "timestamp_signup": "signup", "last_changed": "changed"}
 _EMAIL = re.compile(r"^[^@\s\"(),:;<>\[\\\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
 _HASH = re.compile(r"^[0-9a-f]{32}$")
@@ -87,6 +98,7 @@ class Member:
     source: str = "Import"
     ip_signup: str = ""
     prior_status: str = ""    # status before archiving: compliance survives an archive
+    unsubscribed_by: str = ""  # BY_SUBSCRIBER | BY_ADMIN while unsubscribed (kept across an archive)
 
     @property
     def hash(self) -> str:
@@ -144,10 +156,13 @@ class MailchimpStore:
         self._added_pos: dict[int, int] = {}          # slot -> column position, members added via the API
         self._cols: _Columns | None = None
         self.segments = SegmentBook()                 # tags = static segments, membership per tag
+        from sandbox.mailchimp.batches import BatchBook
+        self.batches = BatchBook(world)               # batch operations (sandbox/mailchimp/batches.py)
         self._received = np.zeros(0, dtype=np.int32)  # per slot: campaigns received / opened / clicked
         self._opened = np.zeros(0, dtype=np.int32)
         self._clicked = np.zeros(0, dtype=np.int32)
         self._subscribed: np.ndarray | None = None
+        self._admin_unsubscribed: np.ndarray | None = None   # sorted persona slots, drawn on first need
 
     # -- clock ------------------------------------------------------------------------------------
     def now_ms(self) -> int:
@@ -162,8 +177,22 @@ class MailchimpStore:
         p = self.pop.persona(slot)
         signup, changed = int(p.mc_signup_ms), int(p.mc_last_changed_ms)
         merge: dict[str, Any] = {"FNAME": p.firstname, "LNAME": p.lastname, "PHONE": p.phone}
-        reason = "N/A (Unsubscribed by admin)" if p.mc_status == "unsubscribed" else ""
-        return Member(slot, p.mc_email, p.mc_status, merge, signup, signup, changed, unsubscribe_reason=reason)
+        m = Member(slot, p.mc_email, p.mc_status, merge, signup, signup, changed)
+        if p.mc_status == "unsubscribed":
+            admin = self._initially_admin_unsubscribed(slot)
+            m.unsubscribed_by = BY_ADMIN if admin else BY_SUBSCRIBER
+            m.unsubscribe_reason = ADMIN_REASON if admin else SELF_REASON
+        return m
+
+    def _initially_admin_unsubscribed(self, slot: int) -> bool:
+        """Whether persona `slot`, unsubscribed in the population, was unsubscribed by an admin (by seed)."""
+        if self._admin_unsubscribed is None:
+            unsubscribed = self.pop.mailchimp_indices_with_status("unsubscribed")
+            k = -(-unsubscribed.size // ADMIN_UNSUB_ONE_IN)          # ceil: at least one when any
+            picked = self.pop.rng(0x4D43_0ADD).choice(unsubscribed, size=k, replace=False) if k else unsubscribed
+            self._admin_unsubscribed = np.sort(picked.astype(np.int64))
+        i = int(np.searchsorted(self._admin_unsubscribed, slot))
+        return i < self._admin_unsubscribed.size and int(self._admin_unsubscribed[i]) == slot
 
     def _member(self, slot: int) -> Member:
         m = self._overlay.get(slot)
@@ -325,6 +354,8 @@ class MailchimpStore:
         now = self.now_ms()
         m = Member(self._new_slot(email), email, status, merge, now, now, now, source=source,
                    ip_signup=str(fields.get("ip_signup") or ""))
+        if status == "unsubscribed":
+            m.unsubscribe_reason, m.unsubscribed_by = ADMIN_REASON, BY_ADMIN
         self._apply_attrs(m, fields)
         self._save(m)
         self._tag(m, [(t, "active") for t in fields.get("tags") or []], now)
@@ -336,8 +367,7 @@ class MailchimpStore:
         Raises MemberError: compliance state, invalid or taken address, bad merge values.
         """
         status = fields.get("status")
-        was = m.prior_status if m.status == "archived" else m.status
-        if status == "subscribed" and was in COMPLIANCE:
+        if status == "subscribed" and self.in_compliance_state(m):
             raise compliance_error(m.email)
         new_email = str(fields.get("email_address") or m.email).strip()
         if new_email.lower() != m.email.lower():
@@ -354,10 +384,21 @@ class MailchimpStore:
             new.status, new.prior_status = status, ""
             if status == "subscribed":
                 new.opt_ms = now
-            new.unsubscribe_reason = "N/A (Unsubscribed by admin)" if status == "unsubscribed" else ""
+            by_api = status == "unsubscribed"          # an API write is an admin's unsubscribe
+            new.unsubscribe_reason, new.unsubscribed_by = (ADMIN_REASON, BY_ADMIN) if by_api else ("", "")
         self._apply_attrs(new, fields)
         self._save(new, old_hash)
         return new
+
+    @staticmethod
+    def in_compliance_state(m: Member) -> bool:
+        """Whether Mailchimp refuses `status: subscribed` for `m`: cleaned, or unsubscribed by themselves.
+
+        An archived member keeps the state it had before the archive. An unsubscribe of unknown origin
+        counts as the member's own (the harsher reading).
+        """
+        was = m.prior_status if m.status == "archived" else m.status
+        return was == "cleaned" or (was == "unsubscribed" and m.unsubscribed_by != BY_ADMIN)
 
     @staticmethod
     def _apply_attrs(m: Member, fields: dict[str, Any]) -> None:
@@ -592,9 +633,10 @@ class MailchimpStore:
         """The member becomes unsubscribed; listed by reports/{id}/unsubscribed. Raises KeyError."""
         m = self._require(email)
         camp = self.campaign(campaign_id)
-        text = reason or "N/A (Unsubscribed via campaign)"
+        text = reason or SELF_REASON
         camp.unsubscribes.append((m.slot, int(ts_ms), text))
-        self._save(replace(m, status="unsubscribed", unsubscribe_reason=text, last_changed_ms=int(ts_ms)))
+        self._save(replace(m, status="unsubscribed", unsubscribe_reason=text, unsubscribed_by=BY_SUBSCRIBER,
+                           last_changed_ms=int(ts_ms)))
 
     def inject_event(self, email: str, action: str, url: str | None = None, campaign_id: str | None = None,
                      ts_ms: int | None = None, bounce_type: str = "hard") -> None:

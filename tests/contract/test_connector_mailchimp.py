@@ -58,7 +58,8 @@ def test_upsert_never_resubscribes(mc: MailchimpConnector, sandbox: SandboxServe
 
 
 def test_batch_subscribe_new_existing_and_invalid(mc: MailchimpConnector, sandbox: SandboxServer) -> None:
-    gone = next(m for m in all_members(mc) if m["status"] == "unsubscribed")
+    gone = next(m for m in all_members(mc)   # who unsubscribed themselves: an admin's unsubscribe is not refused
+                if m["status"] == "unsubscribed" and m["unsubscribe_reason"] != "N/A (Unsubscribed by admin)")
     outcomes = mc.batch_subscribe([
         {"email_address": "new.lead@example.org", "status_if_new": "pending", "merge_fields": {"FNAME": "New"}},
         {"email_address": gone["email_address"], "status_if_new": "subscribed", "merge_fields": {"FNAME": "Old"}},
@@ -148,7 +149,8 @@ def test_persistent_outage_gives_up_as_retriable(sandbox: SandboxServer) -> None
 def test_compliance_refusal_is_an_outcome(mc: MailchimpConnector, sandbox: SandboxServer) -> None:
     """The refusal answers a PUT carrying `status`, which syncd's own methods never send: drive it through
     the connector's call path to check the wire-level classification."""
-    gone = next(m for m in all_members(mc) if m["status"] == "unsubscribed")
+    gone = next(m for m in all_members(mc)   # who unsubscribed themselves: an admin's unsubscribe is not refused
+                if m["status"] == "unsubscribed" and m["unsubscribe_reason"] != "N/A (Unsubscribed by admin)")
     body = {"email_address": gone["email_address"], "status_if_new": "subscribed", "status": "subscribed"}
     with pytest.raises(SkippableError) as info:
         mc._call("mailchimp.members.upsert", mc.api.lists.set_list_member, mc.list_id,
