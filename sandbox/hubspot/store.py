@@ -161,7 +161,10 @@ class HubSpotStore:
         return None if rec is None else self._full(self.contacts, rec)
 
     def record_conversion(self, email: str, form_name: str, ts_ms: int) -> None:
-        """A form submission by the contact with `email`. Raises KeyError for an unknown email."""
+        """A form submission by the contact with `email` at ts_ms. Raises KeyError for an unknown email.
+
+        `lastmodifieddate` becomes the submission's time unless the record changed later (a world's history
+        records submissions long before now; HubSpot stamps the change when it happens)."""
         rid = self.contacts.id_of_email(email)
         if rid is None:
             raise KeyError(email)
@@ -172,7 +175,8 @@ class HubSpotStore:
                           "recent_conversion_date": when})
         if not rec.props.get("first_conversion_event_name"):
             rec.props.update({"first_conversion_event_name": form_name, "first_conversion_date": when})
-        self.contacts.touch(rec)
+        self.contacts._touch(rec, max(rec.updated_ms, int(ts_ms)))
+        self.contacts._reindex(rec)
 
     def merge(self, primary_id: str, other_id: str) -> Record:
         """Merge `other_id` into `primary_id`: the primary keeps its values, fills blanks from the other, lists
