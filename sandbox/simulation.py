@@ -2,19 +2,26 @@
 
     sim = Simulator(world)
     sim.advance(from_ms, to_ms) -> dict   # counts, e.g. {"campaigns": 2, "open": 310, "click": 41, ...}
+    sim.history(now_ms, days) -> dict     # the same model over the `days` before now_ms (World's history_days)
 
 The calendar: a newsletter every Tuesday 15:00 UTC and a product email every other Thursday 15:00 UTC
-(even week numbers counted from Monday 1970-01-05). Each send asks the Mailchimp store for its subscribed
-members and draws, with numpy and a generator seeded by (population seed, campaign), who bounces, opens,
+(even week numbers counted from Monday 1970-01-05). Each send asks the Mailchimp store for the members
+subscribed at the send time (in a history, people who had not signed up yet or left later are told apart
+by the store's own timestamps) and draws, with numpy and a generator seeded by (population seed, campaign), who bounces, opens,
 clicks which link and unsubscribes. Those events are dated within 3 days after the send and reported to
 the stores only once simulated time reaches them, so nothing is ever dated in the future; a persona who
 unsubscribed or bounced hard before a send is not among its recipients. Engaged CRM contacts sometimes
-submit a form; every simulated midnight, interest takes one step of a bounded random walk plus the
+submit a form (only once their CRM record exists: a history reaches back before some createdates); every
+simulated midnight, interest takes one step of a bounded random walk plus the
 persona's own drift.
 
 Determinism: the same seed, store state and advance calls give the same store calls in the same order.
 Time is processed in order (day steps, sends, due events), and advance() continues from where the
 previous call stopped, so splitting a period into more calls does not change what happens in it.
+
+History: `history(now_ms, days)` is `advance(now_ms - days, now_ms - 1)`, run when the world is built: the
+same calendar, reactions and day steps, with every reported event strictly before now. Reactions due at or
+after now stay queued, and the next advance (POST /_sandbox/clock) continues from there.
 """
 from __future__ import annotations
 
@@ -25,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from sandbox.mailchimp import activity as mc_activity
 from sandbox.timefmt import DAY_MS
 
 HOUR_MS = 3_600_000
@@ -50,6 +58,10 @@ WALK_STEP = 0.01                                        # daily random-walk step
 
 _EVENT = np.dtype([("ts", "i8"), ("seq", "i8"), ("kind", "u1"), ("persona", "i8"), ("slot", "i4"),
                    ("arg", "i2")])   # arg: link index for clicks, form index for forms
+# the Mailchimp store's action and bounce type for each event kind (FORM goes to HubSpot)
+_ACTION = np.array([mc_activity.BOUNCE, mc_activity.BOUNCE, mc_activity.OPEN, mc_activity.CLICK,
+                    mc_activity.UNSUBSCRIBE, -1], dtype=np.int8)
+_BOUNCE = np.array([mc_activity.BOUNCE_TYPES["hard"], mc_activity.BOUNCE_TYPES["soft"], 0, 0, 0, 0], dtype=np.int8)
 
 
 @dataclass(frozen=True)
@@ -98,9 +110,11 @@ class Simulator:
     """Drives engagement in `world.mailchimp` / `world.hubspot` from `world.population` over time.
 
     Uses, on the stores: mailchimp.add_campaign(send_time_ms, subject, links) -> id,
-    mailchimp.subscribed_persona_indices(), mailchimp.record_open/record_click/record_bounce/
-    record_unsubscribe(email, campaign_id, ts, ...), hubspot.record_conversion(email, form, ts).
-    A store answering KeyError (e.g. the address was changed through the API) makes the event "skipped".
+    mailchimp.subscribed_persona_indices(at_ms) (the members subscribed at that instant: slots, which are
+    persona indices), mailchimp.record_activity(campaign_ids, campaign, slots, ts, action, link, bounce) ->
+    recorded mask (a batch of opens, clicks, bounces and unsubscribes, in time order),
+    hubspot.record_conversion(email, form, ts). A row Mailchimp did not record, or a form whose contact
+    HubSpot does not know (KeyError: the address changed or the contact was merged), counts as "skipped".
     """
 
     def __init__(self, world: Any) -> None:
@@ -137,6 +151,15 @@ class Simulator:
         self._done_ms = int(to_ms)
         return dict(counts)
 
+    def history(self, now_ms: int, days: float) -> dict[str, int]:
+        """Simulate the `days` before now_ms, reporting only events dated before it (the world's past).
+
+        Must be the first call; later advance() calls continue the same calendar. Returns advance()'s counts.
+        """
+        if self._done_ms is not None:
+            raise RuntimeError("history comes before any advance")
+        return self.advance(int(now_ms) - int(days * DAY_MS), int(now_ms) - 1)
+
     def _timeline(self, lo: int, hi: int) -> list[tuple[int, int | Campaign]]:
         """Midnights (as day numbers) and sends in (lo, hi], in time order; a midnight before a send."""
         assert self._day is not None
@@ -156,6 +179,8 @@ class Simulator:
         warm = contacts[pop.interest[contacts] > 0.6]
         who = warm[rng.random(len(warm)) < WEBINAR_DAILY_RATE]
         ts = day * DAY_MS + rng.integers(0, DAY_MS, len(who))
+        known = pop.timestamps("created")[who] <= ts     # in a history: only contacts that exist by then
+        who, ts = who[known], ts[known]
         self._queue(ts, FORM, who, -1, np.full(len(who), FORMS.index("Webinar registration")))
         self._day = day
 
@@ -167,7 +192,7 @@ class Simulator:
         slot = len(self.campaigns)
         self.campaigns.append(campaign)
         counts["campaigns"] += 1
-        recipients = np.unique(np.asarray(world.mailchimp.subscribed_persona_indices(), dtype=np.int64))
+        recipients = np.asarray(world.mailchimp.subscribed_persona_indices(plan.send_ms), dtype=np.int64)  # sorted
         recipients = recipients[(recipients >= 0) & (recipients < pop.n)]
         rng = pop.rng(0xC4, plan.kind, plan.week)
         self._react(rng, campaign, slot, recipients)
@@ -224,6 +249,7 @@ class Simulator:
         submits = buying & in_crm & (rng.random(len(who)) < FORM_AFTER_CLICK_RATE)
         form = np.where(kinds == LINK_KINDS.index("demo"), FORMS.index("Demo request"), FORMS.index("Contact us"))
         ts = click_ts + rng.integers(60_000, 20 * 60_000, len(who))
+        submits &= pop.timestamps("created")[who] <= ts   # in a history: only contacts that exist by then
         self._queue(ts[submits], FORM, who[submits], -1, form[submits])
 
     # -- the event queue ------------------------------------------------------------------------
@@ -237,7 +263,8 @@ class Simulator:
         self._pending.append(batch[np.lexsort((batch["seq"], batch["ts"]))])
 
     def _flush(self, upto_ms: int, counts: Counter[str]) -> None:
-        """Report every queued event dated at or before upto_ms, in (ts, kind, seq) order."""
+        """Report every queued event dated at or before upto_ms, in (ts, kind, seq) order: the campaign
+        events to Mailchimp as one batch, then the form submissions to HubSpot one by one."""
         due, keep = [], []
         for batch in self._pending:
             k = int(np.searchsorted(batch["ts"], upto_ms, side="right"))
@@ -250,30 +277,24 @@ class Simulator:
             return
         events = np.concatenate(due)
         events = events[np.lexsort((events["seq"], events["kind"], events["ts"]))]
-        for ts, _, kind, persona, slot, arg in events.tolist():
-            counts[self._report(kind, persona, slot, arg, ts)] += 1
-
-    def _report(self, kind: int, persona: int, slot: int, arg: int, ts: int) -> str:
-        """Hand one event to its store; returns the count it belongs to."""
-        world, pop = self.world, self.world.population
-        try:
-            if kind == FORM:
-                world.hubspot.record_conversion(pop.email(persona), FORMS[arg], ts)
-                return "form_submission"
-            email, cid = pop.mc_email(persona), self.campaigns[slot].id
-            if kind == OPEN:
-                world.mailchimp.record_open(email, cid, ts)
-                return "open"
-            if kind == CLICK:
-                world.mailchimp.record_click(email, cid, ts, self.campaigns[slot].links[arg])
-                return "click"
-            if kind == UNSUBSCRIBE:
-                world.mailchimp.record_unsubscribe(email, cid, ts)
-                return "unsubscribe"
-            world.mailchimp.record_bounce(email, cid, ts, "hard" if kind == BOUNCE_HARD else "soft")
-            return "bounce"
-        except KeyError:
-            return "skipped"
+        forms = events["kind"] == FORM
+        mail = events[~forms]
+        if len(mail):
+            kind = mail["kind"]
+            recorded = self.world.mailchimp.record_activity(
+                [c.id for c in self.campaigns], mail["slot"], mail["persona"], mail["ts"], _ACTION[kind],
+                np.where(kind == CLICK, mail["arg"], -1), _BOUNCE[kind])
+            for code, name in ((OPEN, "open"), (CLICK, "click"), (UNSUBSCRIBE, "unsubscribe")):
+                counts[name] += int(np.count_nonzero(recorded & (kind == code)))
+            counts["bounce"] += int(np.count_nonzero(recorded & ((kind == BOUNCE_HARD) | (kind == BOUNCE_SOFT))))
+            counts["skipped"] += int(np.count_nonzero(~recorded))
+        pop, hubspot = self.world.population, self.world.hubspot
+        for ts, _, _, persona, _, arg in events[forms].tolist():
+            try:
+                hubspot.record_conversion(pop.email(persona), FORMS[arg], ts)
+                counts["form_submission"] += 1
+            except KeyError:     # the contact's address changed, or it was merged away
+                counts["skipped"] += 1
 
 
 def _pick(rng: np.random.Generator, weights: np.ndarray) -> np.ndarray:
