@@ -56,7 +56,7 @@ def summary_lines(combined: dict[str, Any]) -> list[str]:
         lines.append(f"scale: {scale.get('error', 'failed')}")
     history = combined.get("history")
     if history and "build_s" in history:
-        lines.append(f"history: {history['contacts']:,} contacts, {history['history_days']:g} days, "
+        lines.append(f"history: {history['population']:,} personas, {history['history_days']:g} days, "
                      f"{history['campaigns']} campaigns, {history['activity_events']:,} activity events built in "
                      f"{history['build_s']} s, peak RSS {history['peak_rss_mib_after_serving']} MiB; targets "
                      f"{'met' if history['targets_met'] else 'MISSED'}")

@@ -60,9 +60,9 @@ def contents(world: World) -> dict[str, Any]:
                                "hard_bounce_of_sent": round(hard / max(sent, 1), 5),
                                "soft_bounce_of_sent": round(soft / max(sent, 1), 5),
                                "opens_per_opener": round(events["open"] / max(sum(c.unique_opens for c in camps), 1), 3)},
-        "contacts": world.hubspot.contacts.live_count(),
-        "contacts_with_form_submissions": len(world.hubspot.contacts.rows),
-        "members": len(world.population.mailchimp_indices),
+        "hubspot_contacts": world.hubspot.contacts.live_count(),
+        "hubspot_contacts_with_form_submissions": len(world.hubspot.contacts.rows),
+        "mailchimp_members": len(world.population.mailchimp_indices),
         "member_statuses": {k: v for k, v in world.mailchimp.status_counts().items() if v},
         "simulator_counts": dict(world.history),
     }
@@ -130,14 +130,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {held['campaigns']} campaigns ({held['first_send']} .. {held['last_send']}), {held['emails_sent']:,} "
           f"emails sent, {held['activity_events']:,} activity events: "
           + ", ".join(f"{k} {v:,}" for k, v in held["events_by_kind"].items()))
-    print(f"  rates: {held['rates_of_delivered']}; statuses: {held['member_statuses']}")
+    print(f"  {held['hubspot_contacts']:,} HubSpot contacts ({held['hubspot_contacts_with_form_submissions']:,} with "
+          f"form submissions), {held['mailchimp_members']:,} Mailchimp members: {held['member_statuses']}")
+    print(f"  rates: {held['rates_of_delivered']}")
     with SandboxServer(world=world) as sb:
         probes = probe(sb)
     rss_end = peak_rss_mib()
     ok = build_s < BUILD_TARGET_S and rss_end < RSS_TARGET_MIB and held["activity_events"] >= EVENTS_TARGET
     print(f"peak RSS after serving: {rss_end:.0f} MiB; targets (< {BUILD_TARGET_S:.0f} s, < {RSS_TARGET_MIB} MiB, "
           f">= {EVENTS_TARGET:,} events): {'met' if ok else 'MISSED'}")
-    result = {"contacts": args.contacts, "seed": args.seed, "history_days": args.history_days,
+    result = {"population": args.contacts, "seed": args.seed, "history_days": args.history_days,
               "build_s": round(build_s, 3), "peak_rss_mib_before_build": round(rss_before, 1),
               "peak_rss_mib_after_build": round(rss_built, 1), "peak_rss_mib_after_serving": round(rss_end, 1),
               "load_average_1m": round(os.getloadavg()[0], 2), **held, "targets_met": ok, "probes": probes}
