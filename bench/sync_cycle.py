@@ -31,7 +31,8 @@ def start_sandbox(args: argparse.Namespace) -> tuple[subprocess.Popen, dict[str,
     proc = subprocess.Popen(
         [sys.executable, "-m", "syncd.cli", "sandbox", "--port", "0", "--contacts", str(args.contacts),
          "--seed", "7", "--rate-scale", str(args.rate_scale), "--hubspot-tier", str(args.tier),
-         "--latency-ms", str(args.latency_ms), "--start-ms", "1767225600000"],
+         "--latency-ms", str(args.latency_ms), "--start-ms", "1767225600000",
+         "--history-days", str(args.history_days)],
         stdout=subprocess.PIPE, text=True, cwd=ROOT)
     env = {}
     while len(env) < 5:
@@ -77,6 +78,8 @@ def main() -> int:
     p.add_argument("--rate-scale", type=float, default=1.0)
     p.add_argument("--tier", type=int, default=190, choices=(100, 190, 250))
     p.add_argument("--latency-ms", type=float, default=20.0)
+    p.add_argument("--history-days", type=float, default=90.0,
+                   help="the sandbox's past the backfill reads (syncd sandbox's default; 0: an empty start)")
     args = p.parse_args()
     sys.path.insert(0, str(ROOT))
     from syncd.app import build_context
@@ -98,7 +101,7 @@ def main() -> int:
         proc.terminate()
         proc.wait(timeout=30)
     report = {"contacts": args.contacts, "rate_scale": args.rate_scale, "tier": args.tier,
-              "latency_ms": args.latency_ms, "cycles": results,
+              "latency_ms": args.latency_ms, "history_days": args.history_days, "cycles": results,
               "syncd_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
               "load_avg_1m": os.getloadavg()[0]}
     out = ROOT / "bench/results/sync_cycle.json"

@@ -34,6 +34,7 @@ class SandboxConfig:
     hubspot_scopes: tuple[str, ...] | None = None   # the default token's scopes; None = every scope
     mailchimp_key: str = "0123456789abcdef0123456789abcdef-us1"
     list_id: str = ""                    # derived from the seed when empty
+    history_days: float = 0              # simulated past before "now": campaigns and what they caused
 
     def __post_init__(self) -> None:
         """Raises ValueError naming the first setting that cannot work."""
@@ -50,6 +51,8 @@ class SandboxConfig:
             raise ValueError(f"batch_op_ms must be >= 0, got {self.batch_op_ms!r}")
         if not number(self.latency_ms) or self.latency_ms < 0:
             raise ValueError(f"latency_ms must be >= 0, got {self.latency_ms!r}")
+        if not number(self.history_days) or not 0 <= self.history_days <= 3650:
+            raise ValueError(f"history_days must be a number of days between 0 and 3650, got {self.history_days!r}")
         FaultInjector(self.fault_rate, self.fault_kinds)   # raises ValueError on a bad rate or kind
         if self.hubspot_scopes is not None:
             from sandbox.hubspot.auth import check_scopes
@@ -113,6 +116,8 @@ class World:
         self.hubspot = HubSpotStore(self)
         self.mailchimp = MailchimpStore(self)
         self.simulator = Simulator(self)
+        # the past a real account brings: the clock's own model run over the days before "now"
+        self.history = self.simulator.history(self.clock.start_ms, c.history_days) if c.history_days else {}
         self.hubspot_limiter = HubSpotLimiter(c.hubspot_burst, c.rate_scale)
         self.mailchimp_in_flight = InFlightLimiter(scale=c.rate_scale)
         self.faults.configure(c.fault_rate, c.fault_kinds, seed=c.seed)

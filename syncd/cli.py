@@ -18,7 +18,8 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
     try:
         cfg = SandboxConfig(contacts=args.contacts, seed=args.seed, hubspot_burst=args.hubspot_tier,
                             rate_scale=args.rate_scale, fault_rate=args.faults, latency_ms=args.latency_ms,
-                            start_ms=args.start_ms, **({"fault_kinds": kinds} if kinds else {}))
+                            start_ms=args.start_ms, history_days=args.history_days,
+                            **({"fault_kinds": kinds} if kinds else {}))
         server = SandboxServer(cfg, host=args.host, port=args.port)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
@@ -203,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     sb.add_argument("--fault-kinds", default="", help="comma list of 429,500,502,503,slow,drop (default all)")
     sb.add_argument("--latency-ms", type=float, default=0.0, help="added to every API answer")
     sb.add_argument("--start-ms", type=int, default=None, help="simulated start, epoch ms (default now)")
+    sb.add_argument("--history-days", type=float, default=90.0,
+                    help="days of past campaigns and engagement before the start (0: an empty start)")
     sb.set_defaults(func=_cmd_sandbox)
 
     o = sub.add_parser("once", help="run one full cycle (pull, merge, score, decide, push)")

@@ -180,7 +180,10 @@ class HubSpotStore:
         return None if rec is None else self._full(self.contacts, rec)
 
     def record_conversion(self, email: str, form_name: str, ts_ms: int) -> None:
-        """A form submission by the contact with `email`. Raises KeyError for an unknown email."""
+        """A form submission by the contact with `email` at ts_ms. Raises KeyError for an unknown email.
+
+        `lastmodifieddate` becomes the submission's time unless the record changed later (a world's history
+        records submissions long before now; HubSpot stamps the change when it happens)."""
         rid = self.contacts.id_of_email(email)
         if rid is None:
             raise KeyError(email)
@@ -195,7 +198,9 @@ class HubSpotStore:
             rec.props.update({"recent_conversion_event_name": form_name, "recent_conversion_date": when})
         if not rec.props.get("first_conversion_event_name") or (first and parse_ts_ms(first) > ts_ms):
             rec.props.update({"first_conversion_event_name": form_name, "first_conversion_date": when})
-        self.contacts.touch(rec)
+        # lastmodifieddate is the submission's own time (history is built in the past), never earlier
+        self.contacts._touch(rec, max(rec.updated_ms, int(ts_ms)))
+        self.contacts._reindex(rec)
         self.contacts.record_changes(rec, before, int(ts_ms), form_source(form_name))
 
     def record_email_optout(self, email: str, ts_ms: int) -> bool:

@@ -14,6 +14,7 @@ import numpy as np
 
 OPEN, CLICK, BOUNCE = 0, 1, 2
 ACTION_NAMES = ("open", "click", "bounce")
+UNSUBSCRIBE = 3     # in MailchimpStore.record_activity only: unsubscribes are listed apart, not as email activity
 BOUNCE_TYPES = {"hard": 1, "soft": 2}
 BOUNCE_NAMES = {1: "hard", 2: "soft"}
 
@@ -90,35 +91,40 @@ class Campaign:
             return len(self.links) - 1
 
     @staticmethod
-    def _mark(flags: np.ndarray, slot: int) -> tuple[np.ndarray, bool]:
-        """Set flags[slot]; returns the (maybe grown) array and whether the flag was newly set."""
-        if slot >= flags.size:
-            grown = _flags(max(slot + 1, flags.size * 2))
+    def _mark(flags: np.ndarray, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Set flags[slots]; returns the (maybe grown) array and the distinct slots newly flagged."""
+        if not slots.size:
+            return flags, slots
+        top = int(slots.max())
+        if top >= flags.size:
+            grown = _flags(max(top + 1, flags.size * 2))
             grown[: flags.size] = flags
             flags = grown
-        first = not flags[slot]
-        flags[slot] = True
-        return flags, first
+        new = _dedup_sorted(np.sort(slots[~flags[slots]]))
+        flags[new] = True
+        return flags, new
 
-    def record(self, slot: int, action: int, ts_ms: int, url: str | None = None, bounce_type: int = 0) -> bool:
-        """Append one event; returns True when it is the member's first open (or click) of this campaign."""
-        self.slot.append(slot)
-        self.ts_ms.append(ts_ms)
-        self.action.append(action)
-        self.url.append(self._url_index(url) if action == CLICK else -1)
-        self.bounce.append(bounce_type if action == BOUNCE else 0)
-        first = False
-        if action == OPEN:
-            self.opens += 1
-            self._opened, first = self._mark(self._opened, slot)
-        elif action == CLICK:
-            self.clicks += 1
-            self._clicked, first = self._mark(self._clicked, slot)
-        elif bounce_type == BOUNCE_TYPES["hard"]:
-            self.hard_bounces += 1
-        else:
-            self.soft_bounces += 1
-        return first
+    def record_many(self, slots: np.ndarray, ts_ms: np.ndarray, action: np.ndarray, link: np.ndarray,
+                    bounce: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Append events in order (open, click or bounce; `link` indexes `links` for clicks, `bounce` is a
+        BOUNCE_TYPES value for bounces). Returns the distinct slots whose first open, and first click, of
+        this campaign these are."""
+        slots, action = np.asarray(slots, dtype=np.int64), np.asarray(action, dtype=np.int8)
+        is_click, is_bounce = action == CLICK, action == BOUNCE
+        bounce = np.where(is_bounce, bounce, 0).astype(np.int8)
+        self.slot.frombytes(slots.tobytes())
+        self.ts_ms.frombytes(np.asarray(ts_ms, dtype=np.int64).tobytes())
+        self.action.frombytes(action.tobytes())
+        self.url.frombytes(np.where(is_click, link, -1).astype(np.int32).tobytes())
+        self.bounce.frombytes(bounce.tobytes())
+        opened, clicked = slots[action == OPEN], slots[is_click]
+        hard = int(np.count_nonzero(bounce == BOUNCE_TYPES["hard"]))
+        self.opens, self.clicks = self.opens + int(opened.size), self.clicks + int(clicked.size)
+        self.hard_bounces += hard
+        self.soft_bounces += int(np.count_nonzero(is_bounce)) - hard
+        self._opened, first_open = self._mark(self._opened, opened)
+        self._clicked, first_click = self._mark(self._clicked, clicked)
+        return first_open, first_click
 
     def columns(self) -> dict[str, np.ndarray]:
         """Copies of the event columns as numpy arrays (copies, so the arrays can keep growing)."""

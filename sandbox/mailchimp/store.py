@@ -34,7 +34,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from sandbox.mailchimp.activity import ACTION_NAMES, BOUNCE, BOUNCE_TYPES, CLICK, OPEN, Campaign
+from sandbox.mailchimp.activity import ACTION_NAMES, BOUNCE, BOUNCE_TYPES, CLICK, OPEN, UNSUBSCRIBE, Campaign
 from sandbox.mailchimp.merge_fields import MergeFieldSet, MergeValueError
 from sandbox.mailchimp.segments import Segment, SegmentBook
 from sandbox.timefmt import DAY_MS, mailchimp_ts
@@ -316,17 +316,30 @@ class MailchimpStore:
         counts = np.bincount(self._columns().view("status"), minlength=len(STATUSES))
         return {s: int(counts[CODE[s]]) for s in STATUSES}
 
-    def subscribed_persona_indices(self) -> np.ndarray:
-        """Sorted persona indices of currently subscribed members (cached until the next write)."""
+    def subscribed_persona_indices(self, at_ms: int | None = None) -> np.ndarray:
+        """Sorted persona indices of the members subscribed now (cached until the next write) or at `at_ms`."""
+        if at_ms is not None:
+            slots = self._subscribed_slots(at_ms)
+            return slots[slots < self.pop.n]
         if self._subscribed is None:
             cols = self._columns()
             slots = cols.view("slot")[cols.view("status") == CODE["subscribed"]]
             self._subscribed = np.sort(slots[slots < self.pop.n])
         return self._subscribed
 
-    def _subscribed_slots(self) -> np.ndarray:
-        cols = self._columns()
-        return np.sort(cols.view("slot")[cols.view("status") == CODE["subscribed"]])
+    def _subscribed_slots(self, at_ms: int | None = None) -> np.ndarray:
+        """Sorted slots of the members subscribed now, or at `at_ms` as the members' own timestamps tell:
+        opted in by then and either still subscribed or unsubscribed/cleaned only later (`last_changed` is
+        when they left). A world's history asks about the past this way; at a send during an advance it is
+        the same as now, every recorded change being older than the send."""
+        cols = self._columns(times=at_ms is not None)
+        status = cols.view("status")
+        subscribed = status == CODE["subscribed"]
+        if at_ms is not None:
+            left_later = (((status == CODE["unsubscribed"]) | (status == CODE["cleaned"]))
+                          & (cols.view("changed") > at_ms))
+            subscribed = (subscribed | left_later) & (cols.view("opt") <= at_ms)
+        return np.sort(cols.view("slot")[subscribed])
 
     # -- member writes ----------------------------------------------------------------------------
     def _merge(self, given: Any, current: dict[str, Any] | None, skip: bool) -> dict[str, Any]:
@@ -586,8 +599,8 @@ class MailchimpStore:
                 setattr(self, name, grown)
 
     def add_campaign(self, send_time_ms: int, subject: str, links: list[str]) -> str:
-        """A sent regular campaign to the list; recipients = members subscribed now. Returns its id."""
-        recipients = self._subscribed_slots()
+        """A sent regular campaign to the list; recipients = members subscribed at the send. Returns its id."""
+        recipients = self._subscribed_slots(int(send_time_ms))
         seq = len(self.campaigns) + 1
         cid = Campaign.make_id(self.list_id, seq)
         camp = Campaign(cid, 100_000 + seq, int(send_time_ms) - 3_600_000, int(send_time_ms), subject,
@@ -603,31 +616,73 @@ class MailchimpStore:
         """Raises KeyError for an unknown id."""
         return self._campaign_by_id[campaign_id]
 
-    def _event(self, email: str, campaign_id: str, ts_ms: int, action: int, url: str | None = None,
-               bounce_type: int = 0) -> Member:
+    def _holds_member(self, slots: np.ndarray) -> np.ndarray:
+        """Which of `slots` hold a member (archived ones included), vectorized over the population's."""
+        base = self._base
+        pos = np.minimum(np.searchsorted(base, slots), max(base.size - 1, 0))
+        held = base[pos] == slots if base.size else np.zeros(slots.size, dtype=bool)
+        for i in np.flatnonzero(~held).tolist():
+            held[i] = int(slots[i]) in self._overlay
+        return held
+
+    def record_activity(self, campaign_ids: Sequence[str], campaign: np.ndarray, slots: np.ndarray,
+                        ts_ms: np.ndarray, action: np.ndarray, link: np.ndarray, bounce: np.ndarray) -> np.ndarray:
+        """Record a batch of campaign events in their order: the one way opens, clicks, bounces and
+        unsubscribes reach the campaigns (the simulator sends batches, the single-event calls below one).
+
+        Row k: campaign_ids[campaign[k]], member slot, time, action (OPEN, CLICK, BOUNCE or UNSUBSCRIBE),
+        link (index into the campaign's links, for clicks) and bounce (a BOUNCE_TYPES value, for bounces).
+        A hard bounce cleans the member; an unsubscribe goes through record_unsubscribe. Returns the mask of
+        rows recorded: a slot that holds no member is left out. Raises KeyError for an unknown campaign id.
+        """
+        campaign, slots = np.asarray(campaign, dtype=np.int64), np.asarray(slots, dtype=np.int64)
+        ts_ms, action = np.asarray(ts_ms, dtype=np.int64), np.asarray(action, dtype=np.int8)
+        link, bounce = np.asarray(link, dtype=np.int32), np.asarray(bounce, dtype=np.int8)
+        camps = [self.campaign(campaign_ids[k]) for k in range(len(campaign_ids))]
+        held = self._holds_member(slots)
+        activity = held & (action != UNSUBSCRIBE)
+        for k in np.unique(campaign[activity]).tolist():
+            rows = np.flatnonzero(activity & (campaign == k))
+            first_open, first_click = camps[k].record_many(slots[rows], ts_ms[rows], action[rows], link[rows],
+                                                           bounce[rows])
+            self._grow_counters(int(slots[rows].max()) + 1)
+            self._opened[first_open] += 1      # distinct slots: one count per member and campaign
+            self._clicked[first_click] += 1
+        hard = (action == BOUNCE) & (bounce == BOUNCE_TYPES["hard"])
+        for r in np.flatnonzero(held & (hard | (action == UNSUBSCRIBE))).tolist():
+            slot, ts = int(slots[r]), int(ts_ms[r])
+            if action[r] == UNSUBSCRIBE:
+                self.record_unsubscribe(self.email_of(slot), camps[int(campaign[r])].id, ts)
+                continue
+            # a member recorded as cleaned only later (a history: the population's cleaned member bounced
+            # before the date it was cleaned on) is cleaned as of the bounce
+            m = self._member(slot)
+            if m.status != "cleaned" or m.last_changed_ms > ts:
+                self._save(replace(m, status="cleaned", last_changed_ms=ts))
+        return held
+
+    def _record_one(self, email: str, campaign_id: str, ts_ms: int, action: int, link: int = -1,
+                    bounce: int = 0) -> None:
         m = self._require(email)
-        camp = self.campaign(campaign_id)
-        first = camp.record(m.slot, action, int(ts_ms), url, bounce_type)
-        if first:
-            self._grow_counters(m.slot + 1)
-            (self._opened if action == OPEN else self._clicked)[m.slot] += 1
-        return m
+        self.campaign(campaign_id)
+        self.record_activity([campaign_id], np.zeros(1), np.array([m.slot]), np.array([int(ts_ms)]),
+                             np.array([action]), np.array([link]), np.array([bounce]))
 
     def record_open(self, email: str, campaign_id: str, ts_ms: int) -> None:
         """Raises KeyError for an unknown address or campaign."""
-        self._event(email, campaign_id, ts_ms, OPEN)
+        self._record_one(email, campaign_id, ts_ms, OPEN)
 
     def record_click(self, email: str, campaign_id: str, ts_ms: int, url: str | None) -> None:
         """Raises KeyError for an unknown address or campaign."""
-        self._event(email, campaign_id, ts_ms, CLICK, url)
+        self._require(email)
+        link = self.campaign(campaign_id)._url_index(url)
+        self._record_one(email, campaign_id, ts_ms, CLICK, link)
 
     def record_bounce(self, email: str, campaign_id: str, ts_ms: int, bounce_type: str = "hard") -> None:
         """A hard bounce cleans the member. Raises KeyError (unknown address or campaign), ValueError (type)."""
         if bounce_type not in BOUNCE_TYPES:
             raise ValueError("bounce_type must be 'hard' or 'soft'")
-        m = self._event(email, campaign_id, ts_ms, BOUNCE, bounce_type=BOUNCE_TYPES[bounce_type])
-        if bounce_type == "hard" and m.status != "cleaned":
-            self._save(replace(m, status="cleaned", last_changed_ms=int(ts_ms)))
+        self._record_one(email, campaign_id, ts_ms, BOUNCE, bounce=BOUNCE_TYPES[bounce_type])
 
     def record_unsubscribe(self, email: str, campaign_id: str, ts_ms: int, reason: str | None = None) -> None:
         """The member becomes unsubscribed; listed by reports/{id}/unsubscribed. Raises KeyError."""

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from sandbox.mailchimp.activity import BOUNCE, BOUNCE_TYPES, CLICK, OPEN, UNSUBSCRIBE
 from sandbox.population import Population
 from sandbox.simulation import ACTIVITY_WINDOW_MS, FORMS, LINK_KINDS, SITE, Simulator, campaigns_between
 from sandbox.timefmt import DAY_MS
@@ -31,28 +32,32 @@ class FakeMailchimp:
         self.campaigns[cid] = (send_time_ms, subject, links)
         return cid
 
-    def subscribed_persona_indices(self) -> np.ndarray:
+    def subscribed_persona_indices(self, at_ms: int | None = None) -> np.ndarray:
         return np.array(sorted(i for i, s in self.status.items() if s == "subscribed"), dtype=np.int64)
 
-    def _member(self, email: str) -> int:
-        return self.by_email[email.lower()]   # KeyError for a stranger, as the real store
-
-    def record_open(self, email: str, cid: str, ts: int) -> None:
-        self.calls.append(("open", self._member(email), cid, ts))
-
-    def record_click(self, email: str, cid: str, ts: int, url: str) -> None:
-        self.calls.append(("click", self._member(email), cid, ts, url))
-
-    def record_bounce(self, email: str, cid: str, ts: int, bounce_type: str) -> None:
-        i = self._member(email)
-        self.calls.append(("bounce", i, cid, ts, bounce_type))
-        if bounce_type == "hard":
-            self.status[i] = "cleaned"
-
-    def record_unsubscribe(self, email: str, cid: str, ts: int) -> None:
-        i = self._member(email)
-        self.calls.append(("unsubscribe", i, cid, ts))
-        self.status[i] = "unsubscribed"
+    def record_activity(self, cids: list[str], campaign: np.ndarray, slots: np.ndarray, ts: np.ndarray,
+                        action: np.ndarray, link: np.ndarray, bounce: np.ndarray) -> np.ndarray:
+        """One call per row, as the real store records them; a member whose address is unknown is not."""
+        recorded = np.zeros(len(slots), dtype=bool)
+        for k, (c, i, t, a, u, b) in enumerate(zip(campaign.tolist(), slots.tolist(), ts.tolist(), action.tolist(),
+                                                 link.tolist(), bounce.tolist())):
+            if self.by_email.get(self.pop.mc_email(i).lower()) != i:
+                continue
+            cid = cids[c]
+            recorded[k] = True
+            if a == OPEN:
+                self.calls.append(("open", i, cid, t))
+            elif a == CLICK:
+                self.calls.append(("click", i, cid, t, self.campaigns[cid][2][u]))
+            elif a == BOUNCE:
+                self.calls.append(("bounce", i, cid, t, "hard" if b == BOUNCE_TYPES["hard"] else "soft"))
+                if b == BOUNCE_TYPES["hard"]:
+                    self.status[i] = "cleaned"
+            else:
+                assert a == UNSUBSCRIBE
+                self.calls.append(("unsubscribe", i, cid, t))
+                self.status[i] = "unsubscribed"
+        return recorded
 
 
 class FakeHubSpot:
