@@ -98,6 +98,9 @@ def configure_logging(fmt: str = "json", level: str = "INFO", secrets: Iterable[
     handler._syncd = True  # type: ignore[attr-defined]  # so reconfiguring replaces only ours
     root.addHandler(handler)
     root.setLevel(numeric)
+    # their INFO lines ("Running job ...", "Context impl SQLiteImpl") say nothing an admin acts on
+    for noisy in ("apscheduler", "alembic"):
+        logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
 
 
 def get_logger(name: str | None = None) -> Any:

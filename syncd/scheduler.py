@@ -266,9 +266,11 @@ class Daemon:
                                          "ours": holder == self.holder}
             if (row.get("failures_in_a_row") or 0) >= FAILING_AFTER:
                 problems.append(f"{job}: failing ({row['failures_in_a_row']} runs in a row): {row.get('last_error')}")
-            grace = 2 * interval_ms + 3 * self.lease_ttl_s * 1000 + 60_000
+            grace = 2 * interval_ms + 2 * self.lease_ttl_s * 1000
             last_ok = row.get("last_ok_ms")
-            if now - max(last_ok or 0, self.started_ms) > grace:
+            running = job in holders and holders[job][1] > now and \
+                (row.get("last_started_ms") or 0) > (row.get("last_finished_ms") or 0)
+            if not running and now - max(last_ok or 0, self.started_ms) > grace:
                 wait = self.lease_waits.get(job)
                 why = f" (lease held by {wait['holder']})" if wait else ""
                 problems.append(f"{job}: no successful run for {round((now - (last_ok or self.started_ms)) / 1000)} s"

@@ -152,3 +152,111 @@ def test_entry_point_runs_as_an_unprivileged_user(sandbox_world, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads(proc.stdout)
     assert summary["ok"] is True and summary["streams"]["hubspot_contacts"]["records_pulled"] > 0
+
+
+def _daemon(sb: SandboxServer, tmp_path: Path, port: int, extra_config: str = "") -> subprocess.Popen:
+    """`syncd run` with its log in tmp_path/daemon-<port>.log (a pipe nobody reads would fill and block it)."""
+    env = _env(sb, tmp_path, port)
+    cfg = Path(env["SYNCD_CONFIG"])
+    cfg.write_text(cfg.read_text() + extra_config)
+    log = open(tmp_path / f"daemon-{port}.log", "w")  # noqa: SIM115 - handed to the child process
+    return subprocess.Popen(SYNCD + ["run"], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=log, text=True)
+
+
+def _job_rows(db: Path) -> dict[str, tuple]:
+    """job -> (holder, last_ok_ms) as the daemons recorded them ({} before the database exists)."""
+    engine = sa.create_engine(f"sqlite:///{db}")
+    try:
+        with engine.connect() as conn:
+            return {r.job: (r.holder, r.last_ok_ms) for r in conn.execute(sa.select(t.jobs))}
+    except sa.exc.OperationalError:
+        return {}
+    finally:
+        engine.dispose()
+
+
+def test_a_daemon_killed_and_restarted_runs_its_jobs_again_within_one_lease_period(sandbox_world, tmp_path):
+    """A SIGKILLed daemon leaves its leases behind; the restarted one (another pid) must not be locked out
+    for the old lease's life: leases are short and renewed while a job runs, holders unique per start."""
+    port = _free_port()
+    first = _daemon(sandbox_world, tmp_path, port, "lease_ttl_s: 5\n")
+    try:
+        _wait_for(lambda: len(_job_rows(tmp_path / "syncd.db")) == 6 and all(
+            ok for _, ok in _job_rows(tmp_path / "syncd.db").values()), what="every job ran once")
+        before = _job_rows(tmp_path / "syncd.db")
+        first.kill()
+        first.wait(timeout=10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    killed_at = int(time.time() * 1000)
+    second = _daemon(sandbox_world, tmp_path, _free_port())
+    try:
+        # intervals are 1-5 s, the lease 5 s: every job runs again under the new holder within ~10 s
+        rows = _wait_for(lambda: (r := _job_rows(tmp_path / "syncd.db")) and all(
+            holder != before[job][0] and ok > killed_at for job, (holder, ok) in r.items()) and r,
+            timeout=20, what="every job run by the restarted daemon")
+        assert len({holder for holder, _ in rows.values()}) == 1
+    finally:
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=30) == 0
+
+
+def test_a_job_whose_lease_another_holder_keeps_is_reported_in_readyz(sandbox_world, tmp_path):
+    from syncd.store.db import open_store
+
+    store = open_store(f"sqlite:///{tmp_path}/syncd.db")
+    far = int(time.time() * 1000) + 3_600_000
+    assert store.acquire("hubspot_owners", "ghost-replica:1:dead", 3600, int(time.time() * 1000))
+    store.close()
+    port = _free_port()
+    proc = _daemon(sandbox_world, tmp_path, port, "lease_ttl_s: 5\n")
+    try:
+        base = f"http://127.0.0.1:{port}"
+
+        def reported():
+            r = _get(f"{base}/readyz")
+            if r is None or r.status_code != 503:
+                return None
+            body = r.json()
+            return body if any("hubspot_owners" in p and "ghost-replica" in p for p in body["problems"]) else None
+
+        body = _wait_for(reported, timeout=45, what="/readyz naming the job and the lease holder")
+        assert body["leases"]["hubspot_owners"]["holder"] == "ghost-replica:1:dead"
+        assert body["leases"]["hubspot_owners"]["expires_in_s"] <= (far - time.time() * 1000) / 1000 + 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    assert '"job.lease_unavailable"' in (tmp_path / f"daemon-{port}.log").read_text()
+
+
+def test_sighup_reloads_the_rule_files_and_refuses_a_broken_edit(sandbox_world, tmp_path):
+    scoring = tmp_path / "scoring.yaml"
+    scoring.write_text((ROOT / "config/scoring.yaml").read_text())
+    port = _free_port()
+    env = _env(sandbox_world, tmp_path, port)
+    cfg = Path(env["SYNCD_CONFIG"])
+    cfg.write_text(cfg.read_text().replace(str(ROOT / "config/scoring.yaml"), str(scoring)))
+    log = tmp_path / "daemon.log"
+    proc = subprocess.Popen(SYNCD + ["run"], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                            stderr=log.open("w"), text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for(lambda: (r := _get(f"{base}/readyz")) is not None and r.status_code == 200, timeout=60,
+                  what="ready")
+        proc.send_signal(signal.SIGHUP)                       # a valid file: reloaded, still running
+        time.sleep(1.0)  # the daemon handles the signal within its 0.5 s loop (a real process)
+        assert proc.poll() is None, "SIGHUP must not kill the daemon"
+        scoring.write_text(scoring.read_text().replace("version: 1", "version: 7"))
+        proc.send_signal(signal.SIGHUP)                       # a broken file: refused, the last good one runs
+        body = _wait_for(lambda: (r := _get(f"{base}/readyz")) is not None and r.status_code == 503 and r.json(),
+                         timeout=10, what="/readyz reporting the refused reload")
+        assert any(p.startswith("reload: ") and "scoring.yaml" in p and "version" in p for p in body["problems"])
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    err = log.read_text()
+    assert '"config.reloaded"' in err and '"config.reload_refused"' in err and "daemon.stopped" in err
