@@ -176,6 +176,7 @@ def ingest_contacts(ctx: Context, conn: sa.Connection, records: Iterable[dict]) 
         valid.append((hid, props, email, rec))
     if not valid:
         return
+    valid.sort(key=lambda v: (v[2], v[0]))  # identities are written in email order by every pull (no deadlock)
     hids = [v[0] for v in valid]
     old = {r.hubspot_id: r for r in ctx.store.rows_in(conn, t.hubspot_contacts, "hubspot_id", hids)}
     by_id = {r.hubspot_id: r for r in ctx.store.rows_in(conn, t.identities, "hubspot_id", hids)}
@@ -197,8 +198,7 @@ def ingest_contacts(ctx: Context, conn: sa.Connection, records: Iterable[dict]) 
         for m in snap["merged_ids"]:
             _absorb_merged(ctx, conn, m, email)
         _conversion_events(ctx, conn, hid, email, old_props, props, now)
-    if new_identities:
-        conn.execute(sa.insert(t.identities), new_identities)
+    ctx.store.add_identities(conn, new_identities)
 
 
 def _rekey_events(conn: sa.Connection, old_email: str, new_email: str) -> None:
@@ -332,6 +332,7 @@ def ingest_members(ctx: Context, conn: sa.Connection, records: Iterable[dict]) -
                      "last_changed_ms": parse_ms(m.get("last_changed")) or now, "fetched_ms": now})
     if not rows:
         return
+    rows.sort(key=lambda r: (r["email"], r["subscriber_hash"]))  # email order, as the contact pull
     hashes = [r["subscriber_hash"] for r in rows]
     old = {r.subscriber_hash: r for r in ctx.store.rows_in(conn, t.mailchimp_members, "subscriber_hash", hashes)}
     linked = {r.subscriber_hash: r for r in ctx.store.rows_in(conn, ident, "subscriber_hash", hashes)}
@@ -352,8 +353,7 @@ def ingest_members(ctx: Context, conn: sa.Connection, records: Iterable[dict]) -
         else:
             fresh.append({"email": email, "hubspot_id": None, "subscriber_hash": h, "created_ms": now,
                           "updated_ms": now})
-    if fresh:
-        conn.execute(sa.insert(ident), fresh)
+    ctx.store.add_identities(conn, fresh)
 
 
 # -- Mailchimp campaigns, activity, unsubscribes ------------------------------------------------------

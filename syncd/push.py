@@ -170,8 +170,8 @@ def _record_tags(ctx: Context, conn: Any, rows: list) -> None:
 
     changes = {r.target.rsplit(":", 1)[1]: r.payload for r in rows}
     members = t.mailchimp_members
-    for h, tags in ctx.store.rows_in(conn, members, "subscriber_hash", list(changes), [members.c.subscriber_hash,
-                                                                                       members.c.tags]):
+    found = ctx.store.rows_in(conn, members, "subscriber_hash", list(changes), [members.c.subscriber_hash, members.c.tags])
+    for h, tags in sorted(found):  # hash order, as the member pull writes them (one lock order)
         payload = changes[h]
         have = (set(tags or []) | set(payload["active"])) - set(payload["inactive"])
         conn.execute(sa.update(members).where(members.c.subscriber_hash == h).values(tags=sorted(have)))

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, delete, event, select, text, update
+from sqlalchemy import Connection, Engine, Table, create_engine, delete, event, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
@@ -177,8 +177,11 @@ class Store:
         """
         if not rows:
             return 0
-        # PostgreSQL refuses to update one row twice in a statement, so duplicates are folded first.
-        rows = list({tuple(r[k] for k in key_cols): r for r in rows}.values())
+        # PostgreSQL refuses to update one row twice in a statement, so duplicates are folded first; rows
+        # go in key order, so two transactions writing overlapping rows lock them in the same order
+        # (no deadlock between replicas).
+        rows = sorted({tuple(r[k] for k in key_cols): r for r in rows}.values(),
+                      key=lambda r: tuple(str(r[k]) for k in key_cols))
         tbl = self.table(table)
         stmt = self._insert(tbl)
         changing = [c for c in rows[0] if c not in key_cols]
@@ -196,6 +199,7 @@ class Store:
         if not rows:
             return 0
         tbl = self.table(table)
+        rows = sorted(rows, key=lambda r: tuple(str(r[k]) for k in key_cols))  # one lock order (see upsert)
         stmt = (self._insert(tbl).on_conflict_do_nothing(index_elements=list(key_cols))
                 .returning(*[tbl.c[k] for k in key_cols]))
         # RETURNING yields a row only for an actual insert, even when executed for many rows at once.
@@ -212,6 +216,20 @@ class Store:
             query = select(*(columns or [tbl])).where(tbl.c[column].in_(values[i:i + IN_CHUNK]))
             out += conn.execute(query).all()
         return out
+
+    def add_identities(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert identities ({email, hubspot_id, subscriber_hash, created_ms, updated_ms}); one that a
+        concurrent pull created meanwhile (the same email) gets the ids it lacks instead of a unique
+        violation: the contact pull and the member pull may meet the same new person at once."""
+        if not rows:
+            return
+        ident = schema.identities
+        stmt = self._insert(ident)
+        stmt = stmt.on_conflict_do_update(index_elements=["email"], set_={
+            "hubspot_id": func.coalesce(ident.c.hubspot_id, stmt.excluded.hubspot_id),
+            "subscriber_hash": func.coalesce(ident.c.subscriber_hash, stmt.excluded.subscriber_hash),
+            "updated_ms": stmt.excluded.updated_ms})
+        conn.execute(stmt, sorted((dict(r) for r in rows), key=lambda r: r["email"]))
 
     def get_cursor(self, conn: Connection, stream: str) -> Any:
         """Return the saved cursor value of `stream`, or None."""
