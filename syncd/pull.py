@@ -74,7 +74,10 @@ def pull_hubspot_contacts(ctx: Context) -> int:
 
     Incremental passes keep the query's lower bound fixed while paging (so `after` stays meaningful) and
     move it to the highest committed `lastmodifieddate` when the pass ends. Ties: ids already read at
-    the bound are remembered and dropped when the next pass re-reads them (the search uses GTE).
+    the bound are remembered and dropped when the next pass re-reads them (the search uses GTE). When
+    more than 10,000 contacts share one `lastmodifieddate` (search pages at most 10,000 results per
+    query, and moving the bound cannot pass them), that millisecond is read by id in "tie" passes, and
+    the next pass starts strictly after it.
     """
     lag_ms = int(ctx.settings.config.lag_window_s * 1000)
     signpost = ctx.clock() - lag_ms
@@ -84,62 +87,79 @@ def pull_hubspot_contacts(ctx: Context) -> int:
                                                                  "started_ms": ctx.clock()}
     pulled = 0
     while True:
-        beyond = False
         if cur["mode"] == "backfill":
-            page = ctx.hubspot.list_contacts(cur.get("after"), props)
-            records = page.records
-            if page.next:
-                new = {**cur, "after": page.next}
-            else:
-                new = {"mode": "incremental", "since_ms": cur["started_ms"] - lag_ms, "after": None,
-                       "ids_at_since": [], "max_ms": cur["started_ms"] - lag_ms, "ids_at_max": []}
+            records, new, more = _backfill_page(ctx, cur, props, lag_ms)
+        elif cur["mode"] == "tie":
+            records, new, more = _tie_page(ctx, cur, props)
         else:
-            since, seen = cur["since_ms"], set(cur.get("ids_at_since", []))
-            page = ctx.hubspot.search_contacts_modified(since, props, after=cur.get("after"))
-            records = []
-            for r in page.records:
-                lm = parse_ms(r["properties"].get("lastmodifieddate")) or 0
-                if lm > signpost:
-                    beyond = True
-                    break
-                if lm == since and str(r["id"]) in seen:
-                    continue
-                records.append(r)
-            max_ms, ids_at_max = cur.get("max_ms", since), list(cur.get("ids_at_max", []))
-            for r in records:
-                lm = parse_ms(r["properties"].get("lastmodifieddate")) or 0
-                if lm > max_ms:
-                    max_ms, ids_at_max = lm, [str(r["id"])]
-                elif lm == max_ms:
-                    ids_at_max.append(str(r["id"]))
-            if page.next and not beyond and not page_was_capped(page):
-                new = {**cur, "after": page.next, "max_ms": max_ms, "ids_at_max": ids_at_max}
-            else:
-                ids = sorted(set(ids_at_max) | (seen if max_ms == since else set()))
-                new = {"mode": "incremental", "since_ms": max_ms, "after": None, "ids_at_since": ids,
-                       "max_ms": max_ms, "ids_at_max": ids}
+            records, new, more = _incremental_page(ctx, cur, props, signpost)
         with ctx.store.begin() as conn:
             ingest_contacts(ctx, conn, records)
             ctx.store.set_cursor(conn, "hubspot_contacts", new)
         pulled += len(records)
         ctx.log.info("hubspot.contacts_page", records=len(records), mode=cur["mode"])
-        was_backfill, cur = cur["mode"] == "backfill", new
-        if ctx.should_stop():
-            break                         # SIGTERM or a lost lease: the committed cursor resumes it
-        if cur.get("after"):
-            continue                      # more pages in this pass
-        if was_backfill:
-            continue                      # backfill done: catch up on what changed meanwhile
-        if page_was_capped(page) and not beyond:
-            continue                      # 10,000-result cap: a new pass from the highest committed value
-        break
+        cur = new
+        if not more or ctx.should_stop():
+            break                         # caught up (or SIGTERM / a lost lease: the committed cursor resumes)
     ctx.count("pulled.hubspot_contacts", pulled)
     return pulled
 
 
-def page_was_capped(page: Any) -> bool:
-    """The search met its 10,000-result cap: the connector says where a new pass must start."""
-    return isinstance(page.next, (tuple, list))
+def _backfill_page(ctx: Context, cur: dict, props: list[str], lag_ms: int) -> tuple[list[dict], dict, bool]:
+    page = ctx.hubspot.list_contacts(cur.get("after"), props)
+    if page.next:
+        return page.records, {**cur, "after": page.next}, True
+    # backfill done: catch up on what changed meanwhile
+    since = cur["started_ms"] - lag_ms
+    return page.records, {"mode": "incremental", "since_ms": since, "after": None, "ids_at_since": [],
+                          "max_ms": since, "ids_at_max": []}, True
+
+
+def _incremental_page(ctx: Context, cur: dict, props: list[str], signpost: int) -> tuple[list[dict], dict, bool]:
+    since, seen = cur["since_ms"], set(cur.get("ids_at_since", []))
+    page = ctx.hubspot.search_contacts_modified(since, props, after=cur.get("after"),
+                                                exclusive=bool(cur.get("exclusive")))
+    records, beyond = [], False
+    for r in page.records:
+        lm = parse_ms(r["properties"].get("lastmodifieddate")) or 0
+        if lm > signpost:
+            beyond = True
+            break
+        if lm == since and str(r["id"]) in seen:
+            continue
+        records.append(r)
+    max_ms, ids_at_max = cur.get("max_ms", since), list(cur.get("ids_at_max", []))
+    for r in records:
+        lm = parse_ms(r["properties"].get("lastmodifieddate")) or 0
+        if lm > max_ms:
+            max_ms, ids_at_max = lm, [str(r["id"])]
+        elif lm == max_ms:
+            ids_at_max.append(str(r["id"]))
+    capped = isinstance(page.next, tuple)
+    if capped and page.next[0] == "tie" and not beyond:
+        # 10,000 contacts at `since`: read that millisecond by id from the start (what was read already
+        # is upserted again, harmlessly), then go on strictly after it
+        return records, {"mode": "tie", "at_ms": since, "after_id": "0", "after": None}, True
+    if page.next and not beyond and not capped:
+        return records, {**cur, "after": page.next, "max_ms": max_ms, "ids_at_max": ids_at_max}, True
+    ids = sorted(set(ids_at_max) | (seen if max_ms == since else set()))
+    new = {"mode": "incremental", "since_ms": max_ms, "after": None, "ids_at_since": ids, "max_ms": max_ms,
+           "ids_at_max": ids}
+    if cur.get("exclusive") and max_ms == since:
+        new["exclusive"] = True           # nothing after the tied millisecond yet: stay strictly after it
+    # the 10,000-result cap: a new pass from the highest committed value
+    return records, new, capped and not beyond
+
+
+def _tie_page(ctx: Context, cur: dict, props: list[str]) -> tuple[list[dict], dict, bool]:
+    page = ctx.hubspot.search_contacts_at(cur["at_ms"], cur["after_id"], props, after=cur.get("after"))
+    if isinstance(page.next, tuple):      # the cap again: a new query from the last id read
+        return page.records, {**cur, "after_id": page.next[2], "after": None}, True
+    if page.next:
+        return page.records, {**cur, "after": page.next}, True
+    at = cur["at_ms"]
+    return page.records, {"mode": "incremental", "since_ms": at, "exclusive": True, "after": None,
+                          "ids_at_since": [], "max_ms": at, "ids_at_max": []}, True
 
 
 def _problem(props: dict) -> str | None:

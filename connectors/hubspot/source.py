@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from connectors.base import FatalError, Page
+from connectors.base import Page
 from connectors.hubspot import translate as t
 from connectors.hubspot.client import HubSpotCalls
 
@@ -13,15 +13,19 @@ OWNERS_PAGE_MAX = 100  # GET /crm/v3/owners: limit <= 100
 
 
 class SearchRestart(NamedTuple):
-    """`Page.next` of a search that reached HubSpot's 10,000-result cap: search again from `since_ms`.
+    """`Page.next` of a search that reached HubSpot's 10,000-result cap: the caller starts a new query.
 
-    A tuple ("restart", since_ms), so it is JSON-safe and `isinstance(page.next, tuple)` tells it from an
-    `after` offset. `since_ms` is the last lastmodifieddate seen; ties at it are re-read (the filter is
-    GTE), so the caller drops the ids it already has and calls `search_contacts_modified(since_ms, ...)`.
+    A tuple, so it is JSON-safe and `isinstance(page.next, tuple)` tells it from an `after` offset:
+      * ("restart", since_ms, None): search again from `since_ms`, the last lastmodifieddate seen (ties at
+        it are re-read: the filter is GTE, so the caller drops the ids it already has);
+      * ("tie", at_ms, after_id): every result so far shares one lastmodifieddate, so moving the lower
+        bound cannot get past them: page the contacts modified exactly at `at_ms` by id instead, with
+        `search_contacts_at(at_ms, after_id, ...)`.
     """
 
     tag: str
     since_ms: int
+    after_id: str | None = None
 
 
 class ReadResult(NamedTuple):
@@ -46,35 +50,44 @@ class HubSpotSource(HubSpotCalls):
         return Page([t.contact_record(r) for r in body.get("results") or []], t.next_after(body))
 
     def search_contacts_modified(self, since_ms: int, properties: Sequence[str], after: int | None = None,
-                                 limit: int = t.SEARCH_PAGE_MAX) -> Page:
-        """Contacts with lastmodifieddate >= since_ms, oldest first (search: 4 requests/s per token).
+                                 limit: int = t.SEARCH_PAGE_MAX, exclusive: bool = False) -> Page:
+        """Contacts with lastmodifieddate >= since_ms (> with `exclusive`), oldest first (search: 4
+        requests/s per token).
 
-        Returns Page(records, next) where `next` is:
-          * an int: pass it back as `after` for the following page;
-          * a SearchRestart ("restart", last seen lastmodifieddate) when the next page would cross the
-            10,000-result cap of one search: call again with that `since_ms` and `after=None`, dropping
-            the ids already seen at that millisecond;
-          * None at the end.
-        Raises FatalError when more than 10,000 contacts share one lastmodifieddate (search cannot page
-        past them; a full `list_contacts` pass is then needed), FatalError/RetriableError otherwise.
+        Returns Page(records, next) where `next` is an int (pass it back as `after`), a SearchRestart
+        when the next page would cross the 10,000-result cap of one query, or None at the end.
+        Raises FatalError/RetriableError.
         """
-        body_in = t.search_modified_body(since_ms, properties, after, limit)
-        reply = self._call("hubspot.contacts.search", self.client.contacts_search.do_search, body_in,
-                           search=True)
-        body = reply.body or {}
-        records = [t.contact_record(r) for r in body.get("results") or []]
-        after_next = t.next_after(body)
-        if after_next is None:
-            return Page(records, None)
-        position = int(after_next)
-        if position + body_in["limit"] <= t.SEARCH_RESULT_CAP:
+        body_in = t.search_modified_body(since_ms, properties, after, limit, "GT" if exclusive else "GTE")
+        records, position = self._search(body_in)
+        if position is None or position + body_in["limit"] <= t.SEARCH_RESULT_CAP:
             return Page(records, position)
         last_ms = t.modified_ms(records[-1]) if records else None
         if last_ms is None or last_ms <= since_ms:
-            raise FatalError(f"hubspot.contacts.search: more than {t.SEARCH_RESULT_CAP} contacts modified at "
-                             f"{since_ms}; search cannot page past them, run a full contact list instead",
-                             service="hubspot")
+            # 10,000 contacts at one millisecond (a bulk import, a workflow): the bound cannot move past them
+            return Page(records, SearchRestart("tie", since_ms, "0"))
         return Page(records, SearchRestart("restart", last_ms))
+
+    def search_contacts_at(self, at_ms: int, after_id: str, properties: Sequence[str], after: int | None = None,
+                           limit: int = t.SEARCH_PAGE_MAX) -> Page:
+        """Contacts whose lastmodifieddate is exactly `at_ms` and whose id is above `after_id`, by id: how
+        to read more than 10,000 contacts that share one lastmodifieddate.
+
+        Returns Page(records, next): an int `after`, SearchRestart("tie", at_ms, last id) at the cap (search
+        again from that id), or None when every such contact was read. Raises FatalError/RetriableError.
+        """
+        body_in = t.search_tied_body(at_ms, after_id, properties, after, limit)
+        records, position = self._search(body_in)
+        if position is None or position + body_in["limit"] <= t.SEARCH_RESULT_CAP:
+            return Page(records, position)
+        return Page(records, SearchRestart("tie", at_ms, records[-1]["id"]))
+
+    def _search(self, body_in: dict[str, Any]) -> tuple[list[dict[str, Any]], int | None]:
+        reply = self._call("hubspot.contacts.search", self.client.contacts_search.do_search, body_in, search=True)
+        body = reply.body or {}
+        after_next = t.next_after(body)
+        return [t.contact_record(r) for r in body.get("results") or []], (None if after_next is None
+                                                                         else int(after_next))
 
     def read_contacts(self, ids: Sequence[str], properties: Sequence[str]) -> ReadResult:
         """Batch read by id, 100 per call. Returns ReadResult(records, missing ids).

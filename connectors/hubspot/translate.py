@@ -45,18 +45,30 @@ def next_after(body: dict[str, Any] | None) -> str | None:
 
 
 def search_modified_body(since_ms: int, properties: Sequence[str], after: int | None,
-                         limit: int) -> dict[str, Any]:
-    """Search body: lastmodifieddate >= since_ms, oldest first.
+                         limit: int, operator: str = "GTE") -> dict[str, Any]:
+    """Search body: lastmodifieddate >= since_ms (or `operator` GT), oldest first.
 
-    GTE rather than GT so contacts modified in the same millisecond as the cursor are read again;
-    the caller drops the ids it already holds.
+    GTE by default so contacts modified in the same millisecond as the cursor are read again; the
+    caller drops the ids it already holds.
     """
-    props = list(dict.fromkeys([*properties, "lastmodifieddate"]))
+    return _search_body([{"propertyName": "lastmodifieddate", "operator": operator, "value": str(int(since_ms))}],
+                        "lastmodifieddate", properties, after, limit)
+
+
+def search_tied_body(at_ms: int, after_id: str, properties: Sequence[str], after: int | None,
+                     limit: int) -> dict[str, Any]:
+    """Search body: lastmodifieddate == at_ms and hs_object_id > after_id, by id."""
+    return _search_body([{"propertyName": "lastmodifieddate", "operator": "EQ", "value": str(int(at_ms))},
+                         {"propertyName": "hs_object_id", "operator": "GT", "value": str(after_id)}],
+                        "hs_object_id", properties, after, limit)
+
+
+def _search_body(filters: list[dict[str, Any]], sort: str, properties: Sequence[str], after: int | None,
+                 limit: int) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "filterGroups": [{"filters": [
-            {"propertyName": "lastmodifieddate", "operator": "GTE", "value": str(int(since_ms))}]}],
-        "sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
-        "properties": props,
+        "filterGroups": [{"filters": filters}],
+        "sorts": [{"propertyName": sort, "direction": "ASCENDING"}],
+        "properties": list(dict.fromkeys([*properties, "lastmodifieddate"])),
         "limit": min(int(limit), SEARCH_PAGE_MAX),
     }
     if after:

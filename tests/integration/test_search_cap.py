@@ -12,11 +12,16 @@ from syncd.settings import load_settings
 from syncd.store import schema as t
 
 
+def _scaled(settings, scale: float):
+    """syncd's own limiter at the sandbox's scaled limits (rate_scale in syncd.yaml)."""
+    return settings.model_copy(update={"config": settings.config.model_copy(update={"rate_scale": scale})})
+
+
 def test_incremental_pull_crosses_the_10000_result_cap(tmp_path):
     cfg = SandboxConfig(contacts=11_500, seed=4, rate_scale=50, start_ms=1_767_225_600_000)
     with SandboxServer(cfg) as sb:
         env = {**sb.env, "SYNCD_DATABASE_URL": f"sqlite:///{tmp_path}/cap.db", "SYNCD_LOG_LEVEL": "WARNING"}
-        ctx = build_context(load_settings(env=env), clock=sb.world.clock.now_ms)
+        ctx = build_context(_scaled(load_settings(env=env), cfg.rate_scale), clock=sb.world.clock.now_ms)
         pull.pull_owners(ctx)
         in_crm = len(sb.world.population.hubspot_indices)
         assert in_crm > 10_000
@@ -36,3 +41,41 @@ def test_incremental_pull_crosses_the_10000_result_cap(tmp_path):
     # more than one query pass: after restarting, the search began again at `after` 0
     assert stats["requests"]["POST /crm/v3/objects/contacts/search"] > 10_000 // 200
     assert cursor["mode"] == "incremental" and cursor["after"] is None and cursor["since_ms"] > 0
+
+
+def test_more_than_10000_contacts_at_one_millisecond_are_all_pulled_and_the_stream_goes_on(tmp_path):
+    """A bulk import or a workflow can stamp one lastmodifieddate on many contacts: moving the search's
+    lower bound cannot get past 10,000 of them, so that millisecond is read by id; later changes follow."""
+    cfg = SandboxConfig(contacts=11_800, seed=6, rate_scale=50, start_ms=1_767_225_600_000)
+    with SandboxServer(cfg) as sb:
+        env = {**sb.env, "SYNCD_DATABASE_URL": f"sqlite:///{tmp_path}/tie.db", "SYNCD_LOG_LEVEL": "WARNING"}
+        ctx = build_context(_scaled(load_settings(env=env), cfg.rate_scale), clock=sb.world.clock.now_ms)
+        contacts = sb.world.hubspot.contacts
+        tied_ms = sb.world.clock.now_ms() - 3_600_000
+        ids = [str(c["id"]) for c in sb.world.state()["hubspot"]["contacts"]]
+        assert len(ids) > 10_200
+        for rid in ids:                                   # one workflow touched every contact at once
+            rec = contacts.materialize(rid)
+            contacts._touch(rec, tied_ms)
+            contacts._reindex(rec)
+        with ctx.store.begin() as conn:
+            ctx.store.set_cursor(conn, "hubspot_contacts", {"mode": "incremental", "since_ms": tied_ms - 1,
+                                                            "after": None, "ids_at_since": [],
+                                                            "max_ms": tied_ms - 1, "ids_at_max": []})
+        pulled = pull.pull_hubspot_contacts(ctx)
+        with ctx.store.begin() as conn:
+            stored = {r[0] for r in conn.execute(sa.select(t.hubspot_contacts.c.hubspot_id))}
+            quarantined = {r[0] for r in conn.execute(sa.select(t.quarantine.c.record_key))}
+            cursor = ctx.store.get_cursor(conn, "hubspot_contacts")
+        assert set(ids) <= stored | quarantined, f"{len(set(ids) - stored - quarantined)} contacts never pulled"
+        assert pulled >= len(ids)
+        assert cursor["mode"] == "incremental" and cursor["since_ms"] == tied_ms and cursor.get("exclusive")
+        # the stream goes on: a contact changed afterwards arrives in the next pass, the tied ones not again
+        sb.world.clock.advance_days(0.01)
+        rec = contacts.materialize(ids[0])
+        rec.props["firstname"] = "Later"
+        contacts.touch(rec)
+        sb.world.clock.advance_days(0.01)
+        assert pull.pull_hubspot_contacts(ctx) == 1
+        stats = sb.world.stats.snapshot(sb.world.faults)
+    assert stats["responses"].get("400", 0) == 0

@@ -155,17 +155,27 @@ def test_search_is_gte_ascending_and_restarts_before_the_10000_cap(connector: Hu
     assert body["sorts"] == [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}]
     assert "lastmodifieddate" in body["properties"] and body["limit"] == 200 and first.next == 200
     second = connector.search_contacts_modified(1_767_225_600_000, ["email"], after=first.next)
-    assert second.next == SearchRestart("restart", 1_767_312_000_000) == ("restart", 1_767_312_000_000)
+    assert second.next == SearchRestart("restart", 1_767_312_000_000) == ("restart", 1_767_312_000_000, None)
     last = connector.search_contacts_modified(second.next.since_ms, ["email"])
     assert last.next is None and crm.calls == ["search:None", "search:200", "search:None"]
     assert ("acquire", True) in crm.budget_seen
 
 
-def test_search_refuses_to_loop_when_10000_share_one_millisecond(connector: HubSpotConnector, crm: FakeCrm) -> None:
+def test_search_switches_to_paging_by_id_when_10000_share_one_millisecond(connector: HubSpotConnector,
+                                                                         crm: FakeCrm) -> None:
     rec = {"id": "7", "properties": {"lastmodifieddate": "1767225600000"}}
-    crm.search_pages = [{"results": [rec], "paging": {"next": {"after": "9900"}}}]
-    with pytest.raises(FatalError, match="full contact list"):
-        connector.search_contacts_modified(1_767_225_600_000, ["email"], after=9700)
+    crm.search_pages = [{"results": [rec], "paging": {"next": {"after": "9900"}}},
+                        {"results": [{**rec, "id": "9"}], "paging": {"next": {"after": "9900"}}},
+                        {"results": [{**rec, "id": "12"}]}]
+    page = connector.search_contacts_modified(1_767_225_600_000, ["email"], after=9700)
+    assert page.next == SearchRestart("tie", 1_767_225_600_000, "0")
+    tied = connector.search_contacts_at(1_767_225_600_000, "0", ["email"], after=9700)
+    assert crm.last_search["filterGroups"][0]["filters"] == [
+        {"propertyName": "lastmodifieddate", "operator": "EQ", "value": "1767225600000"},
+        {"propertyName": "hs_object_id", "operator": "GT", "value": "0"}]
+    assert crm.last_search["sorts"] == [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]
+    assert tied.next == SearchRestart("tie", 1_767_225_600_000, "9")
+    assert connector.search_contacts_at(1_767_225_600_000, "9", ["email"]).next is None
 
 
 def test_read_contacts_reports_missing_ids(connector: HubSpotConnector, crm: FakeCrm) -> None:
