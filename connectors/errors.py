@@ -257,6 +257,17 @@ def _mailchimp_detail(text: Any) -> tuple[str, str, list[dict[str, Any]]]:
     return "", "", []
 
 
+def mailchimp_problem(status: int, body: Any) -> str:
+    """"400 Invalid Resource: The resource submitted could not be validated. FNAME: too long" from a
+    problem+json body (a dict or its text): the status, Mailchimp's title and detail, and every field its
+    `errors[]` names."""
+    title, detail, field_errors = _mailchimp_detail(body)
+    if field_errors:
+        detail += " " + "; ".join(f"{e['field']}: {e.get('message', '')}" if e.get("field") else
+                                  str(e.get("message", "")) for e in field_errors)
+    return f"{status}" + (f" {title}" if title else "") + (f": {detail.strip()}" if detail.strip() else "")
+
+
 def classify_mailchimp(exc: BaseException, endpoint: str, *, record_key: str | None = None,
                        headers: Mapping[str, str] | None = None,
                        secrets: Iterable[str] = ()) -> ConnectorError:
@@ -279,12 +290,8 @@ def classify_mailchimp(exc: BaseException, endpoint: str, *, record_key: str | N
             return transport
         return FatalError(redact(f"{endpoint}: {type(inner).__name__}", secrets), service="mailchimp",
                           kind="network")
-    title, detail, field_errors = _mailchimp_detail(text)
-    if field_errors:
-        detail += " " + "; ".join(f"{e['field']}: {e.get('message', '')}" if e.get("field") else
-                                  str(e.get("message", "")) for e in field_errors)
-    message = redact(f"{endpoint}: {status}" + (f" {title}" if title else "")
-                     + (f": {detail.strip()}" if detail.strip() else ""), secrets)
+    message = redact(f"{endpoint}: {mailchimp_problem(status, text)}", secrets)
+    title = _mailchimp_detail(text)[0]
     if status == 400 and title == "Member In Compliance State":
         return SkippableError(COMPLIANCE, service="mailchimp", status=status, record_key=record_key or "")
     retry_after = parse_retry_after(_header(headers, "Retry-After"))

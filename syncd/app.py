@@ -74,7 +74,8 @@ def build_context(settings: Any, clock: Callable[[], int] | None = None, store: 
     mailchimp = MailchimpConnector(
         make_mailchimp_client(settings.mailchimp_api_key.get_secret_value(), settings.mailchimp_base_url),
         settings.mailchimp_list_id, stats,
-        in_flight=InFlight(max(1, round(10 * cfg.rate_scale))))  # Mailchimp: 10 connections at once
+        in_flight=InFlight(max(1, round(10 * cfg.rate_scale))),  # Mailchimp: 10 connections at once
+        direct_max=cfg.batch_sizes.mailchimp_direct_max)
     clock = clock or sandbox_clock(settings.hubspot_base_url) or system_clock
     return Context(settings=settings, store=store, hubspot=hubspot, mailchimp=mailchimp, rules=rules,
                    mappings=mappings, clock=clock, calls=stats)

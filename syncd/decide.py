@@ -6,6 +6,7 @@ keeps the whole decision or none of it; idempotency keys make re-enqueueing harm
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import datetime, timezone
 from typing import Any
 
@@ -233,8 +234,9 @@ def _decide_hubspot(ctx: Context, batch: Batch, ident: Any, props: dict, result:
                "syncd_engagement_score": str(round(result.engagement_score)), "syncd_segment": result.segment,
                "syncd_cadence": result.cadence}
     scored_changes = diff.property_changes(desired, props, pushed)
-    # a member syncd is about to create is known to be subscribed: say so now, not one cycle later
-    status = member.status if member is not None else ("subscribed" if _consented(ctx, props) else None)
+    # the status Mailchimp reported, never the one syncd hopes for: a subscribe still to be sent (or
+    # refused) says nothing yet; the pusher writes the status Mailchimp reports once it reports it
+    status = member.status if member is not None else None
     desired.update(_engagement_properties(event_rows, status, now))
     changes = diff.property_changes(desired, props, pushed)
     if scored_changes:
@@ -346,13 +348,21 @@ def _decide_mailchimp(ctx: Context, batch: Batch, ident: Any, contact: Any, prop
     email = (props.get("email") or ident.email).strip()
     new_pushed = dict(pushed)
     if member is None:
-        if not consent or pushed.get("subscribed"):
+        if not consent:
             return
-        # invariant 1: only contacts with the required consent become members; never sends `status`
-        batch.enqueue(f"mc.subscribe:{h}", "mailchimp.subscribe", target,
-                 {"email_address": email, "status_if_new": "subscribed", "merge_fields": merge_fields})
-        new_pushed.update(subscribed=True, merge_fields=merge_fields)
-        current_tags: list[str] = []
+        # invariant 1: only contacts with the required consent become members, created with
+        # status_if_new (a member that exists after all keeps its status). A subscribe Mailchimp refused
+        # is quarantined with its reason and sent again only once what it would send changes.
+        digest = hashlib.sha1(json.dumps([email.lower(), merge_fields], sort_keys=True).encode()).hexdigest()[:12]
+        if pushed.get("subscribe_digest") == digest:
+            return
+        # the member's tags follow its creation (the pusher adds them once Mailchimp created it)
+        batch.enqueue(f"mc.subscribe:{h}:{digest}", "mailchimp.subscribe", target,
+                      {"email_address": email, "status_if_new": "subscribed", "merge_fields": merge_fields,
+                       "contact_id": ident.hubspot_id, "tags": tags})
+        new_pushed.update(subscribe_digest=digest, merge_fields=merge_fields, tags=tags)
+        batch.set_pushed(target, new_pushed)
+        return
     elif member.status not in BATCHABLE_STATUSES:
         # unsubscribed, cleaned or archived: Mailchimp will not email them, so their merge fields are left
         # as they are; their tags still follow, for marketers' reports
@@ -364,9 +374,10 @@ def _decide_mailchimp(ctx: Context, batch: Batch, ident: Any, contact: Any, prop
         changed = {k: v for k, v in sorted(merge_fields.items()) if have.get(k) != v and sent.get(k) != v}
         if changed:
             version = int(pushed.get("_version", 0)) + 1
-            # 500 per call, carrying the status as read: Mailchimp refuses it if that changed meanwhile
+            # the merge fields alone (PATCH): never a status, so the write cannot re-subscribe anyone who
+            # unsubscribed since the member was read
             batch.enqueue(f"mc.member:{h}:{version}", "mailchimp.update_member", target,
-                     {"email_address": member.email, "status": member.status, "merge_fields": changed})
+                          {"email_address": member.email, "merge_fields": changed})
             new_pushed.update(merge_fields={**sent, **changed}, _version=version)
     if pushed.get("tags") != tags:  # what was sent is not re-sent before the snapshot catches up
         active, inactive = diff.tag_changes(tags, current_tags)

@@ -11,12 +11,13 @@ from types import SimpleNamespace
 from typing import Any, Callable
 
 from connectors.base import ConnectorError, Outcome, SkippableError
+from connectors.mailchimp.translate import MemberWrite
 from syncd.context import Context
 
 ORDER = ("mailchimp.subscribe", "mailchimp.update_member", "mailchimp.tags", "hubspot.update_contact",
          "hubspot.lifecycle_demote", "hubspot.task", "hubspot.note")
-BATCH = {"mailchimp.subscribe": 500,        # batch subscribe: 500 members per call
-         "mailchimp.update_member": 500,    # the same endpoint with update_existing
+BATCH = {"mailchimp.subscribe": 2500,       # batch operations: 500 per batch, five batches worked on at once
+         "mailchimp.update_member": 2500,   # (up to 100 go as single calls side by side instead)
          "mailchimp.tags": 2000,            # grouped per tag, then 500 members per call
          "hubspot.update_contact": 100}     # batch update: 100 inputs per call
 # Calls that exist only one record at a time run side by side: Mailchimp serves 10 connections at once
@@ -104,31 +105,113 @@ def _one_by_one(ctx: Context, rows: list, call: Callable[[Any], Outcome]) -> int
 
 
 def _subscribe(ctx: Context, rows: list) -> int:
-    members = [dict(r.payload) for r in rows]
-    outcomes = ctx.mailchimp.batch_subscribe(members, update_existing=False)
-    by_email = {o.key.lower(): o for o in outcomes}
-    results = []
-    for r in rows:
-        o = by_email.get(r.payload["email_address"].lower(), Outcome(key=r.key, ok=True))
-        if not o.ok and "exist" in o.error.lower():
-            # already a member (it joined by a form since the last pull): not an error, the next pull sees it
-            o = Outcome(key=r.key, ok=True, detail={"existing": True})
-        results.append((r, o))
-    _finish_all(ctx, results)
+    """New members for contacts with marketing consent, created with `status_if_new` only: a member that
+    exists after all (one syncd has not read yet) keeps its status, whatever it is. Consent is read again
+    from HubSpot just before (100 contacts a call), so a contact who withdrew it after the pull is not
+    subscribed. What Mailchimp reports (the member's status) is recorded and written to HubSpot."""
+    still, withdrawn = _consent_still_given(ctx, rows)
+    writes = [MemberWrite(key=r.key, email=r.payload["email_address"], merge_fields=r.payload.get("merge_fields") or {},
+                          create_as=r.payload.get("status_if_new", "subscribed")) for r in still]
+    outcomes = ctx.mailchimp.write_members(writes) if writes else []
+    results = [(r, Outcome(key=r.key, ok=True, detail={"skipped": reason})) for r, reason in withdrawn]
+    results += list(zip(still, outcomes))
+    for _, reason in withdrawn:
+        ctx.count("skipped.subscribe_without_consent")
+    _finish_all(ctx, results, also=lambda conn: _learn_members(ctx, conn, list(zip(still, outcomes)),
+                                                              report_status=True))
     return len(rows)
+
+
+def _consent_still_given(ctx: Context, rows: list) -> tuple[list, list[tuple[Any, str]]]:
+    """(rows whose contact still shows consent and no email opt-out, [(row, why not)] for the others)."""
+    from syncd.mappings import consent_granted
+
+    ids = [str(r.payload["contact_id"]) for r in rows if r.payload.get("contact_id")]
+    prop = ctx.mappings.consent.hubspot_property
+    found = ctx.hubspot.read_contacts(ids, [prop, "email", "hs_email_optout"]).records if ids else []
+    now = {rec["id"]: rec["properties"] for rec in found}
+    still, withdrawn = [], []
+    for r in rows:
+        props = now.get(str(r.payload.get("contact_id")))
+        if props is None:
+            withdrawn.append((r, "the contact no longer exists in HubSpot"))
+        elif (props.get("email") or "").strip().lower() != r.payload["email_address"].strip().lower():
+            withdrawn.append((r, "the contact's email changed since the decision"))
+        elif str(props.get("hs_email_optout") or "").lower() == "true":
+            withdrawn.append((r, "the contact opted out of email in HubSpot"))
+        elif not consent_granted(ctx.mappings, props):
+            withdrawn.append((r, "consent withdrawn before the subscribe was sent"))
+        else:
+            still.append(r)
+    return still, withdrawn
 
 
 def _update_members(ctx: Context, rows: list) -> int:
-    # several versions for one member in one batch: the latest values, sent once
+    """Merge fields of existing members, PATCHed alone (never a status). Several versions for one member in
+    one claim: the latest values, sent once."""
     latest: dict[str, dict] = {}
     for r in rows:
         e = r.payload["email_address"].strip().lower()
-        cur = latest.setdefault(e, {**r.payload, "merge_fields": {}})
-        cur["merge_fields"].update(r.payload["merge_fields"])
-    outcomes = {o.key: o for o in ctx.mailchimp.batch_update_members(list(latest.values()))}
-    _finish_all(ctx, [(r, outcomes.get(r.payload["email_address"].strip().lower(), Outcome(key=r.key, ok=True)))
-                      for r in rows])
+        latest.setdefault(e, {"email": r.payload["email_address"], "merge_fields": {}})["merge_fields"].update(
+            r.payload["merge_fields"])
+    writes = [MemberWrite(key=e, email=v["email"], merge_fields=v["merge_fields"]) for e, v in latest.items()]
+    by_email = dict(zip(latest, ctx.mailchimp.write_members(writes)))
+    results = [(r, by_email[r.payload["email_address"].strip().lower()]) for r in rows]
+    _finish_all(ctx, [(r, Outcome(key=r.key, ok=o.ok, error=o.error, detail={} if o.ok else o.detail))
+                      for r, o in results],
+                also=lambda conn: _learn_members(ctx, conn, results, report_status=False))
     return len(rows)
+
+
+def _learn_members(ctx: Context, conn: Any, results: list[tuple[Any, Outcome]], report_status: bool) -> None:
+    """Record the members as Mailchimp reported them after the writes (the snapshot, linked to its lead);
+    with `report_status`, also write the reported status to HubSpot (`syncd_email_status`), after
+    Mailchimp reported it and never before."""
+    import sqlalchemy as sa
+
+    from syncd.identity import normalize_email
+    from syncd.pull import parse_ms
+    from syncd.store import schema as t
+
+    now = ctx.clock()
+    members, commands, statuses = [], [], {}
+    for row, outcome in results:
+        member = outcome.detail.get("member") if outcome.ok else None
+        email = normalize_email((member or {}).get("email_address"))
+        if not member or email is None:
+            continue
+        members.append({"subscriber_hash": member.get("id") or row.target.rsplit(":", 1)[1], "email": email,
+                        "status": member.get("status") or "subscribed", "merge_fields": member.get("merge_fields") or {},
+                        "tags": sorted(tg["name"] for tg in member.get("tags") or [] if tg.get("name")),
+                        "last_changed_ms": parse_ms(member.get("last_changed")) or now, "fetched_ms": now})
+        hid = row.payload.get("contact_id")
+        if report_status and row.payload.get("tags"):
+            commands.append({"key": f"mc.tags:{members[-1]['subscriber_hash']}:new:{row.id}", "kind": "mailchimp.tags",
+                             "target": row.target, "payload": {"email_address": email, "active": list(row.payload["tags"]),
+                                                               "inactive": []}})
+        if report_status and hid and "syncd_email_status" in ctx.mappings.owned_properties:
+            statuses[str(hid)] = members[-1]["status"]
+            commands.append({"key": f"hs.mcstatus:{hid}:{row.id}", "kind": "hubspot.update_contact",
+                             "target": f"hubspot:contact:{hid}",
+                             "payload": {"id": str(hid), "properties": {"syncd_email_status": members[-1]["status"]}}})
+    if not members:
+        return
+    ctx.store.upsert(conn, t.mailchimp_members, members, ["subscriber_hash"])
+    ident = t.identities
+    holders = sa.select(ident.c.id).where(ident.c.subscriber_hash == sa.bindparam("h")).exists()
+    for m in sorted(members, key=lambda m: m["email"]):
+        # the lead's identity learns its member, unless another lead is already linked to it by hash
+        conn.execute(sa.update(ident).where(ident.c.email == m["email"], ident.c.subscriber_hash.is_(None), ~holders)
+                     .values(subscriber_hash=m["subscriber_hash"], updated_ms=now), {"h": m["subscriber_hash"]})
+    if commands:
+        ctx.store.enqueue(conn, commands)
+    if statuses:
+        targets = [f"hubspot:contact:{hid}" for hid in statuses]
+        pushed = {r.target: dict(r._mapping["values"]) for r in ctx.store.rows_in(conn, t.pushed_state, "target", targets)}
+        ctx.store.upsert(conn, t.pushed_state, [
+            {"target": f"hubspot:contact:{hid}", "values": {**pushed.get(f"hubspot:contact:{hid}", {}),
+                                                            "syncd_email_status": status}, "updated_ms": now}
+            for hid, status in statuses.items()], ["target"])
 
 
 def _tags(ctx: Context, rows: list) -> int:

@@ -76,6 +76,7 @@ class BatchSizes(_Frozen):
     hubspot_batch: int = Field(100, gt=0, le=100)  # HubSpot batch/*: 100 inputs per call
     mailchimp_page: int = Field(1000, gt=0, le=1000)  # Mailchimp: count <= 1000
     mailchimp_batch: int = Field(500, gt=0, le=500)  # Mailchimp batch subscribe: 500 members per call
+    mailchimp_direct_max: int = Field(100, ge=0, le=10_000)  # member writes sent one call each, above: a batch
     outbox_claim: int = Field(500, gt=0)
 
 

@@ -7,6 +7,7 @@ response's headers per thread to read Retry-After from a 429.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
@@ -87,10 +88,15 @@ class MailchimpCalls:
 
     def __init__(self, client: MailchimpClient, list_id: str, stats: CallStats,
                  retry: Callable[..., Any] | None = None,
-                 in_flight: AbstractContextManager[Any] | None = None) -> None:
+                 in_flight: AbstractContextManager[Any] | None = None, direct_max: int = 100,
+                 sleep: Callable[[float], None] = time.sleep,
+                 download_timeout: tuple[float, float] = DEFAULT_TIMEOUT) -> None:
         self.client = client
         self.list_id = list_id
         self.stats = stats
+        self.direct_max = direct_max      # member writes up to this many go one call each, more as a batch
+        self._sleep = sleep               # between polls of a batch's status (injectable for tests)
+        self.download_timeout = download_timeout
         self._retry = retry or default_retry()
         self._in_flight = in_flight if in_flight is not None else InFlight(limit=IN_FLIGHT_MAX)
 

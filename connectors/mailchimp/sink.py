@@ -6,15 +6,23 @@ read side and the write side together.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from connectors.base import FatalError, Outcome, SkippableError
-from connectors.errors import COMPLIANCE
+import requests
+
+from connectors.base import FatalError, Outcome, RetriableError, SkippableError
+from connectors.errors import COMPLIANCE, classify_transport, mailchimp_problem, retry_hook
 from connectors.mailchimp import translate as t
 from connectors.mailchimp.source import MailchimpSource
+from connectors.mailchimp.translate import MemberWrite
 
-CONTACT_EXISTS = "ERROR_CONTACT_EXISTS"
+DIRECT_WORKERS = 8          # one-record calls side by side (Mailchimp: 10 connections at once)
+BATCH_POLL_FIRST_S = 0.25   # a batch's status is polled after this, then twice as long each time...
+BATCH_POLL_MAX_S = 10.0     # ...up to this
+BATCH_WAIT_MAX_S = 1800.0   # Mailchimp works through big batches in minutes; past this, try again later
 
 
 class MailchimpSink(MailchimpSource):
@@ -40,96 +48,106 @@ class MailchimpSink(MailchimpSource):
             created.append(definition["tag"])
         return created
 
-    def batch_subscribe(self, members: Sequence[dict[str, Any]], update_existing: bool = True) -> list[Outcome]:
-        """Create members ({email_address, status_if_new, merge_fields}), 500 per call; one Outcome per
-        input in order, keyed by the normalized email.
+    def write_members(self, writes: Sequence[MemberWrite]) -> list[Outcome]:
+        """Apply `writes` (one per member): creates and merge-field updates that never carry `status`.
 
-        The batch endpoint only knows `status`, which would overwrite an existing member's, so it runs
-        with update_existing=false: it only creates. Members that already exist come back as
-        ERROR_CONTACT_EXISTS and, with `update_existing`, get their merge fields by a PUT that carries
-        status_if_new only (one call each; update known members with `upsert_member` directly).
-        Per-member errors are skippable Outcomes ("compliance" for the compliance refusal).
-        Raises FatalError, RetriableError for a whole call.
+        Up to `direct_max` writes go as one call each, side by side (under the in-flight cap); more go as
+        Mailchimp batch operations (`POST /batches`, 500 operations each), polled until finished, their
+        results read from the archive Mailchimp links. One Outcome per write, in order, keyed by the
+        write's key: ok with detail {"status", "member"} (the member as Mailchimp reports it after the
+        write), or a skippable failure with Mailchimp's reason naming the field when `errors[]` does.
+        Raises FatalError, RetriableError for a whole call (the writes are idempotent: sending them again
+        is harmless).
         """
-        wanted: dict[str, dict[str, Any]] = {t.normalize_email(m["email_address"]): m for m in members}
-        outcomes: dict[str, Outcome] = {}
-        keys = list(wanted)
-        for chunk in (keys[i:i + t.BATCH_MEMBERS_MAX] for i in range(0, len(keys), t.BATCH_MEMBERS_MAX)):
-            outcomes.update(self._create_batch([wanted[k] for k in chunk], update_existing))
-        return [outcomes[t.normalize_email(m["email_address"])] for m in members]
-
-    def _create_batch(self, members: list[dict[str, Any]], update_existing: bool) -> dict[str, Outcome]:
-        body = {"members": [self._new_member(m) for m in members], "update_existing": False}
-        result = self._call("mailchimp.members.batch", self.api.lists.batch_list_members, self.list_id, body)
-        done = {t.normalize_email(m.get("email_address", ""))
-                for m in [*(result.get("new_members") or []), *(result.get("updated_members") or [])]}
-        errors = {t.normalize_email(e.get("email_address", "")): e for e in result.get("errors") or []}
-        outcomes: dict[str, Outcome] = {}
-        for member in members:
-            key = t.normalize_email(member["email_address"])
-            error = errors.get(key)
-            if key in done:
-                outcomes[key] = Outcome(key, True, detail={"created": True})
-            elif error is not None and error.get("error_code") == CONTACT_EXISTS:
-                outcomes[key] = (self.upsert_member(member["email_address"], member["status_if_new"],
-                                                    member.get("merge_fields"))
-                                 if update_existing else Outcome(key, True, detail={"created": False}))
-            else:
-                text = (error or {}).get("error") or "no result reported for this member"
-                outcomes[key] = Outcome(key, False, error=COMPLIANCE if t.is_compliance(text) else text,
-                                        skippable=True, detail=dict(error or {}))
+        writes = list(writes)
+        if len(writes) <= self.direct_max:
+            with ThreadPoolExecutor(max_workers=max(1, min(DIRECT_WORKERS, len(writes))),
+                                    thread_name_prefix="mailchimp") as pool:
+                return list(pool.map(self._write_one, writes))
+        outcomes: list[Outcome] = []
+        chunks = [writes[i:i + t.BATCH_OPERATIONS_MAX] for i in range(0, len(writes), t.BATCH_OPERATIONS_MAX)]
+        started = [(chunk, self._start_batch(chunk)) for chunk in chunks]   # Mailchimp works on all of them
+        for chunk, batch_id in started:
+            results = self._batch_results(batch_id)
+            outcomes += [self._outcome(w, *results.get(str(i), (None, None))) for i, w in enumerate(chunk)]
         return outcomes
 
-    def batch_update_members(self, members: Sequence[dict[str, Any]]) -> list[Outcome]:
-        """Update existing members' merge fields ({email_address, status, merge_fields}), 500 per call: the
-        batch endpoint with update_existing=true. `status` must be the member's status as last read and be
-        subscribed, pending or transactional, so the call changes no status; if the member unsubscribed or
-        was cleaned meanwhile, Mailchimp refuses it (compliance), which comes back as a skippable Outcome:
-        the batch can never re-subscribe anyone. One Outcome per input, keyed by the normalized email.
-        Raises ValueError for another status, FatalError or RetriableError for a whole call."""
-        for m in members:
-            if m["status"] not in ("subscribed", "pending", "transactional"):
-                raise ValueError(f"batch update refuses status {m['status']!r} (use upsert_member)")
-        outcomes: dict[str, Outcome] = {}
-        items = list(members)
-        for chunk in (items[i:i + t.BATCH_MEMBERS_MAX] for i in range(0, len(items), t.BATCH_MEMBERS_MAX)):
-            body = {"members": [{"email_address": m["email_address"].strip(), "status": m["status"],
-                                 "merge_fields": m.get("merge_fields") or {}} for m in chunk],
-                    "update_existing": True}
-            result = self._call("mailchimp.members.batch", self.api.lists.batch_list_members, self.list_id, body)
-            done = {t.normalize_email(m.get("email_address", ""))
-                    for m in [*(result.get("new_members") or []), *(result.get("updated_members") or [])]}
-            errors = {t.normalize_email(e.get("email_address", "")): e for e in result.get("errors") or []}
-            for m in chunk:
-                key = t.normalize_email(m["email_address"])
-                if key in done:
-                    outcomes[key] = Outcome(key, True)
-                    continue
-                text = (errors.get(key) or {}).get("error") or "no result reported for this member"
-                outcomes[key] = Outcome(key, False, error=COMPLIANCE if t.is_compliance(text) else text,
-                                        skippable=True, detail=dict(errors.get(key) or {}))
-        return [outcomes[t.normalize_email(m["email_address"])] for m in members]
+    def _write_one(self, write: MemberWrite) -> Outcome:
+        method, body = t.member_write(write)
+        call = self.api.lists.set_list_member if method == "PUT" else self.api.lists.update_list_member
+        endpoint = "mailchimp.members.upsert" if method == "PUT" else "mailchimp.members.update"
+        try:
+            member = self._call(endpoint, call, self.list_id, t.subscriber_hash(write.email), body,
+                                record_key=t.normalize_email(write.email))
+        except SkippableError as exc:
+            return Outcome(write.key, False, error=str(exc), skippable=True, detail={"status_code": exc.status})
+        return self._outcome(write, 200, member)
+
+    def _start_batch(self, writes: Sequence[MemberWrite]) -> str:
+        operations = []
+        for i, write in enumerate(writes):
+            method, body = t.member_write(write)
+            operations.append({"method": method, "operation_id": str(i), "body": json.dumps(body),
+                               "path": f"/lists/{self.list_id}/members/{t.subscriber_hash(write.email)}"})
+        started = self._call("mailchimp.batches.start", self.api.batches.start, {"operations": operations})
+        return str(started["id"])
+
+    def _batch_results(self, batch_id: str) -> dict[str, tuple[int, Any]]:
+        """Wait for batch `batch_id` to finish (polling with backoff), then its results by operation id."""
+        waited, delay = 0.0, BATCH_POLL_FIRST_S
+        while True:
+            batch = self._call("mailchimp.batches.status", self.api.batches.status, batch_id)
+            if batch.get("status") == "finished":
+                break
+            if waited >= BATCH_WAIT_MAX_S:
+                raise RetriableError(f"mailchimp.batches: batch {batch_id} not finished after {waited:.0f} s",
+                                     service="mailchimp", kind="server")
+            self._sleep(delay)
+            waited += delay
+            delay = min(delay * 2, BATCH_POLL_MAX_S)
+        return t.batch_results(self._download("mailchimp.batches.results", str(batch.get("response_body_url") or "")))
+
+    def _download(self, endpoint: str, url: str) -> bytes:
+        """The archive of a finished batch: a plain GET of the link Mailchimp gives (a storage URL outside
+        the Marketing API, which the SDK does not cover), through the same retry policy and statistics."""
+        if not url:
+            raise RetriableError(f"{endpoint}: the finished batch has no response_body_url", service="mailchimp")
+
+        def attempt() -> bytes:
+            self.stats.called(endpoint)
+            try:
+                try:
+                    response = requests.get(url, timeout=self.download_timeout)
+                finally:
+                    self.stats.returned(endpoint)
+                if response.status_code >= 500 or response.status_code == 429:
+                    raise RetriableError(f"{endpoint}: {response.status_code}", service="mailchimp",
+                                         status=response.status_code)
+                if response.status_code != 200:
+                    raise FatalError(f"{endpoint}: {response.status_code} for the batch results link",
+                                     service="mailchimp", status=response.status_code)
+                return response.content
+            except requests.RequestException as exc:
+                error = classify_transport(exc, "mailchimp", endpoint) or RetriableError(
+                    f"{endpoint}: {type(exc).__name__}", service="mailchimp")
+                self.stats.failed(endpoint, error)
+                raise error from None
+            except (RetriableError, FatalError) as error:
+                self.stats.failed(endpoint, error)
+                raise
+
+        return self._retry(attempt, on_retry=retry_hook(self.stats, endpoint))
 
     @staticmethod
-    def _new_member(member: dict[str, Any]) -> dict[str, Any]:
-        body: dict[str, Any] = {"email_address": member["email_address"].strip(),
-                                "status": member["status_if_new"]}
-        if member.get("merge_fields"):
-            body["merge_fields"] = member["merge_fields"]
-        return body
-
-    def upsert_member(self, email: str, status_if_new: str, merge_fields: dict[str, Any] | None) -> Outcome:
-        """PUT the member: created with `status_if_new`, or its merge fields updated; never sends
-        `status`. Returns Outcome(ok, detail={"status": the member's status}) or a skippable Outcome
-        (invalid email or merge field, "compliance"). Raises FatalError, RetriableError."""
-        key = t.normalize_email(email)
-        try:
-            member = self._call("mailchimp.members.upsert", self.api.lists.set_list_member, self.list_id,
-                                t.subscriber_hash(email), t.member_body(email, status_if_new, merge_fields),
-                                record_key=key)
-        except SkippableError as exc:
-            return Outcome(key, False, error=str(exc), skippable=True, detail={"status": exc.status})
-        return Outcome(key, True, detail={"status": member.get("status")})
+    def _outcome(write: MemberWrite, status_code: int | None, body: Any) -> Outcome:
+        if status_code is None:
+            return Outcome(write.key, False, error="Mailchimp reported no result for this write", skippable=True)
+        if 200 <= status_code < 300 and isinstance(body, dict):
+            member = t.without_links(body)
+            return Outcome(write.key, True, detail={"status": member.get("status"), "member": member})
+        problem = mailchimp_problem(status_code, body)
+        return Outcome(write.key, False, error=COMPLIANCE if t.is_compliance(problem) else problem, skippable=True,
+                       detail={"status_code": status_code})
 
     def set_tags(self, email: str, active: Sequence[str], inactive: Sequence[str]) -> Outcome:
         """Add the `active` tags to the member and remove the `inactive` ones (204). Automations still

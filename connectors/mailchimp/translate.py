@@ -2,12 +2,17 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import json
+import tarfile
+from dataclasses import dataclass, field
 from typing import Any
 
 from syncd import identity
 
 PAGE_MAX = 1000        # count <= 1000 on every list endpoint
-BATCH_MEMBERS_MAX = 500  # POST /lists/{id}: up to 500 members per call
+BATCH_MEMBERS_MAX = 500  # segments members_to_add / members_to_remove: up to 500 per call
+BATCH_OPERATIONS_MAX = 500  # operations per POST /batches (each result file of the archive holds 500)
 
 
 subscriber_hash = identity.subscriber_hash  # Mailchimp's member id; one definition for core and connector
@@ -59,12 +64,58 @@ def next_offset(offset: int, count: int, returned: int) -> int | None:
     return offset + count if returned >= count else None
 
 
-def member_body(email: str, status_if_new: str, merge_fields: dict[str, Any] | None) -> dict[str, Any]:
-    """PUT body of an upsert. Never carries `status`: it could re-subscribe an unsubscribed member."""
-    body: dict[str, Any] = {"email_address": email.strip(), "status_if_new": status_if_new}
-    if merge_fields:
-        body["merge_fields"] = merge_fields
-    return body
+@dataclass(frozen=True)
+class MemberWrite:
+    """One write to one member, in the only two shapes syncd sends (invariant 1):
+
+    * `create_as` set: PUT /lists/{id}/members/{hash} with `status_if_new` (used by Mailchimp only when
+      the member does not exist yet; an existing member keeps its status, whatever it is), and the merge
+      fields;
+    * `create_as` None: PATCH of the merge fields alone.
+
+    Neither can carry `status`, so no request syncd sends can move an existing member to subscribed: a
+    member unsubscribed by an admin or through the API would be re-subscribed by a plain `status:
+    subscribed` write, and one syncd has not read yet may exist.
+    """
+
+    key: str                          # the caller's id for the outcome
+    email: str
+    merge_fields: dict[str, Any] = field(default_factory=dict)
+    create_as: str | None = None      # "subscribed" | "pending" | ... for a member that may not exist
+
+
+NEW_MEMBER_STATUSES = ("subscribed", "pending", "transactional", "unsubscribed")
+
+
+def member_write(write: MemberWrite) -> tuple[str, dict[str, Any]]:
+    """(method, body) of `write`. Raises ValueError for an unknown `create_as`."""
+    if write.create_as is None:
+        return "PATCH", {"merge_fields": dict(write.merge_fields)}
+    if write.create_as not in NEW_MEMBER_STATUSES:
+        raise ValueError(f"status_if_new must be one of {NEW_MEMBER_STATUSES}, not {write.create_as!r}")
+    body: dict[str, Any] = {"email_address": write.email.strip(), "status_if_new": write.create_as}
+    if write.merge_fields:
+        body["merge_fields"] = dict(write.merge_fields)
+    return "PUT", body
+
+
+def batch_results(archive: bytes) -> dict[str, tuple[int, Any]]:
+    """operation_id -> (status_code, parsed response) from a finished batch's tar.gz: JSON files, each an
+    array of {"status_code", "operation_id", "response" (the JSON text the call answered)}."""
+    out: dict[str, tuple[int, Any]] = {}
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        for item in tar:
+            if not item.isfile() or not item.name.endswith(".json"):
+                continue
+            handle = tar.extractfile(item)
+            for result in json.load(handle) if handle is not None else []:
+                text = result.get("response") or ""
+                try:
+                    body = json.loads(text) if text else {}
+                except ValueError:
+                    body = text
+                out[str(result.get("operation_id"))] = (int(result.get("status_code") or 0), body)
+    return out
 
 
 def is_compliance(message: str) -> bool:

@@ -11,6 +11,7 @@ from connectors.errors import COMPLIANCE, CallStats
 from connectors.limiter import InFlight
 from connectors.mailchimp.client import make_mailchimp_client
 from connectors.mailchimp.sink import MailchimpConnector
+from connectors.mailchimp.translate import MemberWrite
 from connectors.mailchimp.translate import subscriber_hash
 from sandbox.server import SandboxServer
 from syncd.retrying import retry_call
@@ -47,29 +48,6 @@ def test_list_members_pages_through_the_audience(mc: MailchimpConnector, sandbox
     assert len(small_pages) == len(sandbox.world.population.mailchimp_indices)
     assert [m["id"] for m in small_pages] == [m["id"] for m in all_members(mc)]
     assert all("_links" not in m for m in small_pages)
-
-
-def test_upsert_never_resubscribes(mc: MailchimpConnector, sandbox: SandboxServer) -> None:
-    gone = next(m for m in all_members(mc) if m["status"] in ("unsubscribed", "cleaned"))
-    outcome = mc.upsert_member(gone["email_address"].upper(), "subscribed", {"FNAME": "Changed"})
-    assert outcome.ok and outcome.detail["status"] == gone["status"]
-    after = members_by_email(sandbox)[gone["email_address"].lower()]
-    assert after["status"] == gone["status"] and after["merge_fields"]["FNAME"] == "Changed"
-
-
-def test_batch_subscribe_new_existing_and_invalid(mc: MailchimpConnector, sandbox: SandboxServer) -> None:
-    gone = next(m for m in all_members(mc)   # who unsubscribed themselves: an admin's unsubscribe is not refused
-                if m["status"] == "unsubscribed" and m["unsubscribe_reason"] != "N/A (Unsubscribed by admin)")
-    outcomes = mc.batch_subscribe([
-        {"email_address": "new.lead@example.org", "status_if_new": "pending", "merge_fields": {"FNAME": "New"}},
-        {"email_address": gone["email_address"], "status_if_new": "subscribed", "merge_fields": {"FNAME": "Old"}},
-        {"email_address": "not-an-email", "status_if_new": "subscribed", "merge_fields": {}},
-    ])
-    assert [o.ok for o in outcomes] == [True, True, False] and outcomes[2].skippable
-    state = members_by_email(sandbox)
-    assert state["new.lead@example.org"]["status"] == "pending"
-    assert state[gone["email_address"].lower()]["status"] == "unsubscribed"
-    assert state[gone["email_address"].lower()]["merge_fields"]["FNAME"] == "Old"
 
 
 def test_tags_and_merge_fields(mc: MailchimpConnector, sandbox: SandboxServer) -> None:
@@ -142,7 +120,7 @@ def test_persistent_outage_gives_up_as_retriable(sandbox: SandboxServer) -> None
     httpx.post(f"{sandbox.url}/_sandbox/faults", json={"rate": 1.0, "kinds": ["503"]}).raise_for_status()
     mc = connector(sandbox)
     with pytest.raises(RetriableError):
-        mc.upsert_member("someone@example.org", "subscribed", {})
+        mc.write_members([MemberWrite("k", "someone@example.org", {}, create_as="subscribed")])
     assert mc.stats.snapshot()["calls"] == {"mailchimp.members.upsert": 6}
 
 

@@ -91,7 +91,7 @@ def syncd_env(sb: SandboxServer, db: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCD_")}
     env.update(sb.env)
     env.update({"SYNCD_DATABASE_URL": f"sqlite:///{db}", "SYNCD_LOG_LEVEL": "WARNING", "SYNCD_HTTP_PORT": "0",
-                "SYNCD_LOG_FORMAT": "json"})
+                "SYNCD_LOG_FORMAT": "json", "SYNCD_CONFIG": str(ROOT / "tests/reliability/syncd-reliability.yaml")})
     env.update(extra)
     return env
 

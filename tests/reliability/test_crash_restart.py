@@ -41,7 +41,10 @@ ENDPOINTS = {
     "mailchimp.campaigns.list": False,
     "mailchimp.reports.email_activity": False,
     "mailchimp.reports.unsubscribed": False,
-    "mailchimp.members.batch": True,
+    "hubspot.contacts.batch_read": False,        # consent read again just before members are created
+    "mailchimp.batches.start": True,             # member creates and merge fields as batch operations
+    "mailchimp.batches.status": True,
+    "mailchimp.batches.results": True,
     "mailchimp.segments.list": False,
     "mailchimp.segments.create": True,
     "mailchimp.segments.members": True,

@@ -110,15 +110,18 @@ def test_task_and_note_create_answer_lost(sb: SandboxServer, kind: str) -> None:
     assert len(objects) == 1 and refs == [f"{kind[:-1]}:probe:1"] and objects[0]["id"] == first
 
 
-def test_batch_subscribe_answer_lost(sb: SandboxServer) -> None:
+@pytest.mark.parametrize("direct_max", [100, 0], ids=["one call each", "batch operations"])
+def test_member_create_answer_lost(sb: SandboxServer, direct_max: int) -> None:
+    from connectors.mailchimp.translate import MemberWrite
+
     mc = _mailchimp(sb)
+    mc.direct_max = direct_max
     known = {m["email_address"].lower() for m in state(sb)["mailchimp"]["members"]}
-    new = [{"email_address": f"new{i}@example.org", "status_if_new": "subscribed", "merge_fields": {}}
-           for i in range(3)]
-    assert not {m["email_address"] for m in new} & known
+    new = [MemberWrite(f"k{i}", f"new{i}.{direct_max}@example.org", {}, create_as="subscribed") for i in range(3)]
+    assert not {w.email for w in new} & known
     _drop(sb, 1)
-    outcomes = mc.batch_subscribe(new, update_existing=False)
+    outcomes = mc.write_members(new)
     assert all(o.ok for o in outcomes), outcomes
     members = [m["email_address"].lower() for m in state(sb)["mailchimp"]["members"]]
-    assert all(members.count(m["email_address"]) == 1 for m in new)
+    assert all(members.count(w.email) == 1 for w in new)
 

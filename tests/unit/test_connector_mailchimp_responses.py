@@ -13,7 +13,7 @@ from connectors.base import FatalError, RetriableError
 from connectors.errors import COMPLIANCE, CallStats
 from connectors.mailchimp.client import default_base_url, make_mailchimp_client
 from connectors.mailchimp.sink import MailchimpConnector
-from connectors.mailchimp.translate import event_id, subscriber_hash
+from connectors.mailchimp.translate import MemberWrite, event_id, subscriber_hash
 from syncd.retrying import retry_call
 
 KEY = "0123456789abcdef0123456789abcdef-us9"
@@ -89,52 +89,64 @@ def test_wrong_key_is_fatal_and_secret_free(mc: MailchimpConnector) -> None:
 
 
 @responses.activate
-def test_upsert_never_sends_status_and_compliance_is_an_outcome(mc: MailchimpConnector) -> None:
+def test_a_create_never_sends_status_and_a_refusal_is_an_outcome(mc: MailchimpConnector) -> None:
     url = f"{MEMBERS}/{subscriber_hash('Gone@X.io')}"
     responses.put(url, json=problem(400, "Member In Compliance State", "gone@x.io is in a compliance state"),
                   status=400, content_type="application/problem+json")
-    outcome = mc.upsert_member("Gone@X.io", "subscribed", {"FNAME": "Ada"})
-    assert (outcome.ok, outcome.skippable, outcome.error, outcome.key) == (False, True, COMPLIANCE, "gone@x.io")
+    (outcome,) = mc.write_members([MemberWrite("k", "Gone@X.io", {"FNAME": "Ada"}, create_as="subscribed")])
+    assert (outcome.ok, outcome.skippable, outcome.error, outcome.key) == (False, True, COMPLIANCE, "k")
     sent = json.loads(responses.calls[0].request.body)
     assert "status" not in sent and sent["status_if_new"] == "subscribed" and sent["merge_fields"] == {"FNAME": "Ada"}
 
 
-@responses.activate
-def test_batch_subscribe_creates_new_and_puts_existing_without_status(mc: MailchimpConnector) -> None:
-    responses.post(f"{BASE}/lists/{LIST}", json={
-        "new_members": [member("new@x.io")], "updated_members": [],
-        "errors": [{"email_address": "old@x.io", "error": "old@x.io is already a list member",
-                    "error_code": "ERROR_CONTACT_EXISTS"},
-                   {"email_address": "bad@x.io", "error": "bad@x.io is in a compliance state",
-                    "error_code": "ERROR_GENERIC"}]})
-    responses.put(f"{MEMBERS}/{subscriber_hash('old@x.io')}", json=member("old@x.io", "unsubscribed"))
-    outcomes = mc.batch_subscribe([
-        {"email_address": "new@x.io", "status_if_new": "subscribed", "merge_fields": {"FNAME": "N"}},
-        {"email_address": "Old@x.io", "status_if_new": "subscribed", "merge_fields": {"FNAME": "O"}},
-        {"email_address": "bad@x.io", "status_if_new": "subscribed", "merge_fields": {}},
-    ])
-    assert [(o.key, o.ok, o.error) for o in outcomes] == [
-        ("new@x.io", True, ""), ("old@x.io", True, ""), ("bad@x.io", False, COMPLIANCE)]
-    assert outcomes[1].detail == {"status": "unsubscribed"}  # untouched by syncd
-    batch = json.loads(responses.calls[0].request.body)
-    assert batch["update_existing"] is False and len(batch["members"]) == 3
-    put = json.loads(responses.calls[1].request.body)
-    assert "status" not in put and put["merge_fields"] == {"FNAME": "O"}
+def _archive(results: list[dict]) -> bytes:
+    import io
+    import tarfile
+
+    raw = json.dumps(results).encode()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        info = tarfile.TarInfo("./0123456789abcdef0123456789abcdef.json")
+        info.size = len(raw)
+        tar.addfile(info, io.BytesIO(raw))
+    return buf.getvalue()
 
 
 @responses.activate
-def test_batch_subscribe_splits_at_500(mc: MailchimpConnector) -> None:
-    def answer(request: requests.PreparedRequest) -> tuple[int, dict, str]:
-        members = json.loads(request.body)["members"]
-        return 200, {}, json.dumps({"new_members": [{"email_address": m["email_address"]} for m in members],
-                                    "updated_members": [], "errors": []})
+def test_many_writes_go_as_batch_operations_polled_until_finished(sleeps: list[float]) -> None:
+    waits: list[float] = []
+    mc = MailchimpConnector(make_mailchimp_client(KEY, BASE), LIST, CallStats(),
+                            retry=partial(retry_call, sleep=sleeps.append), in_flight=nullcontext(),
+                            direct_max=2, sleep=waits.append)
+    started = {}
 
-    responses.add_callback(responses.POST, f"{BASE}/lists/{LIST}", callback=answer,
-                           content_type="application/json")
-    outcomes = mc.batch_subscribe([{"email_address": f"p{i}@x.io", "status_if_new": "pending"}
-                                   for i in range(1001)])
-    assert len(responses.calls) == 3 and all(o.ok for o in outcomes) and len(outcomes) == 1001
-    assert [len(json.loads(c.request.body)["members"]) for c in responses.calls] == [500, 500, 1]
+    def start(request: requests.PreparedRequest) -> tuple[int, dict, str]:
+        started["ops"] = json.loads(request.body)["operations"]
+        return 200, {}, json.dumps({"id": "b1", "status": "pending"})
+
+    responses.add_callback(responses.POST, f"{BASE}/batches", callback=start, content_type="application/json")
+    responses.get(f"{BASE}/batches/b1", json={"id": "b1", "status": "pending"})
+    responses.get(f"{BASE}/batches/b1", json={"id": "b1", "status": "started"})
+    responses.get(f"{BASE}/batches/b1", json={"id": "b1", "status": "finished",
+                                              "response_body_url": "http://storage.test/b1.tar.gz"})
+    responses.get("http://storage.test/b1.tar.gz", body=_archive([
+        {"status_code": 200, "operation_id": "0", "response": json.dumps(member("a@x.io"))},
+        {"status_code": 200, "operation_id": "1", "response": json.dumps(member("b@x.io", "unsubscribed"))},
+        {"status_code": 400, "operation_id": "2", "response": json.dumps(
+            {**problem(400, "Invalid Resource", "The resource submitted could not be validated."),
+             "errors": [{"field": "FNAME", "message": "Value must be 255 characters or fewer"}]})},
+    ]), content_type="application/x-gzip")
+    outcomes = mc.write_members([MemberWrite("k0", "a@x.io", {"FNAME": "A"}),
+                                 MemberWrite("k1", "b@x.io", {"FNAME": "B"}),
+                                 MemberWrite("k2", "c@x.io", {"FNAME": "x" * 300}, create_as="subscribed")])
+    assert [(o.key, o.ok) for o in outcomes] == [("k0", True), ("k1", True), ("k2", False)]
+    assert outcomes[1].detail["status"] == "unsubscribed"
+    assert "FNAME: Value must be 255 characters or fewer" in outcomes[2].error
+    assert [(op["method"], op["operation_id"]) for op in started["ops"]] == [("PATCH", "0"), ("PATCH", "1"), ("PUT", "2")]
+    assert all("status" not in json.loads(op["body"]) for op in started["ops"])
+    assert waits == [0.25, 0.5]  # polled with backoff, through the injected sleep
+    assert mc.stats.snapshot()["calls"] == {"mailchimp.batches.start": 1, "mailchimp.batches.status": 3,
+                                            "mailchimp.batches.results": 1}
 
 
 @responses.activate
