@@ -200,9 +200,12 @@ def _learn_members(ctx: Context, conn: Any, results: list[tuple[Any, Outcome]], 
     ident = t.identities
     holders = sa.select(ident.c.id).where(ident.c.subscriber_hash == sa.bindparam("h")).exists()
     for m in sorted(members, key=lambda m: m["email"]):
-        # the lead's identity learns its member, unless another lead is already linked to it by hash
+        # the lead's identity learns its member, unless another lead is already linked to it by hash...
         conn.execute(sa.update(ident).where(ident.c.email == m["email"], ident.c.subscriber_hash.is_(None), ~holders)
                      .values(subscriber_hash=m["subscriber_hash"], updated_ms=now), {"h": m["subscriber_hash"]})
+        # ...and is decided again: what Mailchimp reported (an unsubscribe since the last read) must reach
+        # HubSpot, and the member pull will not see it as a change any more
+        conn.execute(sa.update(ident).where(ident.c.subscriber_hash == m["subscriber_hash"]).values(updated_ms=now))
     if commands:
         ctx.store.enqueue(conn, commands)
     if statuses:
