@@ -103,7 +103,7 @@ def _report(ctx: Any, state: dict, t: Any, sa: Any) -> dict[str, Any]:
         tasks.append({"subject": p.get("hs_task_subject"), "owner": owners.get(str(p.get("hubspot_owner_id")),
                                                                                  p.get("hubspot_owner_id")),
                       "contact": contact.get("email"), "due": p.get("hs_timestamp"),
-                      "reason": (p.get("hs_task_body") or "").splitlines()[:4]})
+                      "reason": _text_lines(p.get("hs_task_body"))[:4]})
     tags = collections.Counter(tg["name"] if isinstance(tg, dict) else tg
                                for m in state["mailchimp"]["members"] for tg in m.get("tags", []))
     why = []
@@ -117,6 +117,15 @@ def _report(ctx: Any, state: dict, t: Any, sa: Any) -> dict[str, Any]:
             "tasks": tasks, "notes": len(state["hubspot"]["notes"]),
             "tags": dict(sorted((k, v) for k, v in tags.items() if k.startswith(("segment:", "stage:", "cadence:")))),
             "hot_leads": why, "quarantined": collections.Counter(r.split(" ")[0] for r in quarantined)}
+
+
+def _text_lines(body: str | None) -> list[str]:
+    """The lines of an HTML task body as a person reads them (tags dropped, entities decoded)."""
+    import html
+    import re
+
+    text = re.sub(r"<br\s*/?>|</p>|</li>", "\n", body or "")
+    return [html.unescape(line).strip() for line in re.sub(r"<[^>]+>", "", text).splitlines()]
 
 
 def _print_report(r: dict, out) -> None:
