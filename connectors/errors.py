@@ -22,68 +22,20 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
 import structlog
 import urllib3
 
-from connectors.base import ConnectorError, FatalError, RetriableError, SkippableError
-from syncd import faultpoints  # test-only kill/trace hooks, inert unless SYNCD_FAULT_* is set
+from contracts.calls import CallStats
+from contracts.errors import COMPLIANCE, ConnectorError, FatalError, RetriableError, SkippableError
+from contracts.retry import parse_retry_after
 
-COMPLIANCE = "compliance"          # Outcome.error / SkippableError message for Member In Compliance State
+__all__ = ["COMPLIANCE", "CallStats", "classify_hubspot", "classify_mailchimp", "classify_transport",
+           "mailchimp_problem", "redact", "retry_hook"]
 HUBSPOT_DEFAULT_WAIT_S = 1.0       # ten-secondly rolling / secondly windows free a slot within ~1 s
 _RECORD_STATUSES = (400, 404, 409, 422)  # with a record key: that one record is refused, the rest flows
-
-
-# --------------------------------------------------------------------------- metrics
-class CallStats:
-    """Counts per endpoint name ("hubspot.contacts.list"), errors per family, 429s seen, retries.
-
-    Shared by both connectors and read by the core (`syncd once --json`). Thread-safe: Mailchimp calls
-    may run on up to 10 threads at once. Every SDK call of both connectors is bracketed by `called`
-    (just before it is sent) and `returned` (just after it answered or failed), which is where the
-    test-only fault points of syncd.faultpoints hook in.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.calls: Counter[str] = Counter()
-        self.errors: Counter[str] = Counter()
-        self.retries: Counter[str] = Counter()
-        self.rate_limited: Counter[str] = Counter()
-
-    def called(self, endpoint: str) -> None:
-        with self._lock:
-            self.calls[endpoint] += 1
-        faultpoints.before_call(endpoint)
-
-    def returned(self, endpoint: str) -> None:
-        """The call counted by `called` came back (a response or an exception), before it is used."""
-        faultpoints.after_call(endpoint)
-
-    def failed(self, endpoint: str, error: ConnectorError) -> None:
-        with self._lock:
-            self.errors[f"{endpoint}:{type(error).__name__}"] += 1
-            if error.status == 429:
-                self.rate_limited[error.service or endpoint.split(".", 1)[0]] += 1
-
-    def retried(self, endpoint: str) -> None:
-        with self._lock:
-            self.retries[endpoint] += 1
-
-    def snapshot(self) -> dict[str, Any]:
-        """A JSON-ready copy: {"calls": {...}, "errors": {...}, "retries": {...}, "rate_limited": {...},
-        "total_calls": n}."""
-        with self._lock:
-            return {
-                "total_calls": sum(self.calls.values()),
-                "calls": dict(sorted(self.calls.items())),
-                "errors": dict(sorted(self.errors.items())),
-                "retries": dict(sorted(self.retries.items())),
-                "rate_limited": dict(sorted(self.rate_limited.items())),
-            }
 
 
 def retry_hook(stats: CallStats, endpoint: str) -> Callable[[ConnectorError, int, float], None]:
@@ -105,21 +57,6 @@ def redact(text: str, secrets: Iterable[str]) -> str:
         if secret:
             text = text.replace(secret, "***")
     return text
-
-
-def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date); None if absent/garbled."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - now())
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
 
 
 def _header(headers: Mapping[str, str] | None, name: str) -> str | None:

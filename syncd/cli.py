@@ -244,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     import os
 
-    from connectors.base import ConnectorError
+    from contracts.errors import ConnectorError
     from syncd.failures import explain
     from syncd.store.db import StoreError
 

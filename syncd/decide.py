@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from syncd.context import Context
 from syncd.domain import diff
 from syncd.domain.models import ContactView, EngagementEvent, SegmentState
-from syncd.identity import subscriber_hash
+from contracts.identity import subscriber_hash
 from syncd.store import schema as t
 
 CHUNK = 500

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from syncd import decide
 from syncd.app import sandbox_clock, system_clock
 from syncd.context import Context
-from syncd.identity import normalize_email
+from contracts.identity import normalize_email
 from syncd.store import schema as t
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.base import ConnectorError
+from contracts.errors import ConnectorError
 
 _SERVICE = {"hubspot": "HubSpot", "mailchimp": "Mailchimp"}
 _CREDENTIAL = {"hubspot": "HUBSPOT_ACCESS_TOKEN", "mailchimp": "MAILCHIMP_API_KEY"}

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
+from contracts.timeparse import utc_datetime
 from syncd.domain.text import clean_text
 from syncd.yamlfile import YamlFileError, line_of as _line_of, read_yaml
 
@@ -210,14 +211,10 @@ def _transform(transform: str, value: str) -> str:
 
 def _parse_hubspot_date(value: str) -> datetime:
     # HubSpot sends date properties as epoch milliseconds or ISO 8601 (datetime properties end in Z).
-    text = value.strip()
-    if text.isdigit():
-        return datetime.fromtimestamp(int(text) / 1000, tz=timezone.utc)
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"{value[:40]!r} is not a date") from None
-    return parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed
+    parsed = utc_datetime(value)
+    if parsed is None:
+        raise ValueError(f"{value[:40]!r} is not a date")
+    return parsed
 
 
 def _as_type(kind: str, value: str) -> Any:

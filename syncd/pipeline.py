@@ -6,7 +6,7 @@ import json
 import time
 from typing import Any, Callable
 
-from connectors.base import ConnectorError
+from contracts.errors import ConnectorError
 from syncd import decide, pull, push
 from syncd.context import Context
 from syncd.failures import explain

@@ -11,32 +11,14 @@ from typing import Any, Callable, Iterable
 import sqlalchemy as sa
 
 from syncd.context import Context
-from syncd.identity import normalize_email, subscriber_hash
+from contracts.identity import normalize_email, subscriber_hash
+from contracts.timeparse import epoch_ms as parse_ms, iso
 from syncd.store import schema as t
 
 HUBSPOT_MAX_VALUE = 65_536      # HubSpot: string property values up to 65,536 characters
 BASE_PROPERTIES = ["email", "firstname", "lastname", "lifecyclestage", "hubspot_owner_id", "lastmodifieddate",
                    "createdate", "hs_merged_object_ids", "num_conversion_events", "recent_conversion_event_name",
                    "recent_conversion_date", "jobtitle", "company", "numemployees", "industry", "country"]
-
-
-def iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="seconds")
-
-
-def parse_ms(value: Any) -> int | None:
-    """Epoch ms from an API timestamp (ISO 8601 or epoch ms); None when absent or unreadable."""
-    if value in (None, ""):
-        return None
-    if isinstance(value, (int, float)):
-        return int(value)
-    s = str(value)
-    if s.isdigit():
-        return int(s)
-    try:
-        return int(datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp() * 1000)
-    except ValueError:
-        return None
 
 
 def contact_properties(ctx: Context) -> list[str]:

@@ -10,7 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import Any, Callable
 
-from connectors.base import ConnectorError, Outcome, SkippableError
+from contracts.errors import ConnectorError, SkippableError
+from contracts.records import Outcome
 from connectors.mailchimp.translate import MemberWrite
 from syncd.context import Context
 
@@ -169,8 +170,8 @@ def _learn_members(ctx: Context, conn: Any, results: list[tuple[Any, Outcome]], 
     Mailchimp reported it and never before."""
     import sqlalchemy as sa
 
-    from syncd.identity import normalize_email
-    from syncd.pull import parse_ms
+    from contracts.identity import normalize_email
+    from contracts.timeparse import epoch_ms as parse_ms
     from syncd.store import schema as t
 
     now = ctx.clock()

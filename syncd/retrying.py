@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from typing import TypeVar, cast
 
 import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from connectors.base import RetriableError
+from contracts.errors import RetriableError
+from contracts.retry import OnRetry
 
 T = TypeVar("T")
 
@@ -27,7 +26,6 @@ JITTER_S = 0.5  # spread replicas that failed together, so they do not retry in 
 # job fails within its time budget rather than sleeping for hours.
 RETRY_AFTER_CAP_S = 60.0
 
-OnRetry = Callable[[RetriableError, int, float], None]
 
 _log = structlog.get_logger()
 
@@ -75,29 +73,3 @@ def _wait(state: RetryCallState) -> float:
 def _log_retry(exc: RetriableError, attempt: int, wait_s: float) -> None:
     _log.warning("retry.scheduled", service=exc.service, status=exc.status, attempt=attempt,
                  wait_s=round(wait_s, 3), error=str(exc))
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Return the seconds a Retry-After header asks to wait, or None when absent or unreadable.
-
-    `value` is delta-seconds ("7", "1.5") or an HTTP date; a date is measured from `now` (naive = UTC).
-    A date in the past gives 0.
-    """
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = None
-    if seconds is not None:
-        return max(seconds, 0.0) if seconds == seconds else None  # NaN is unreadable
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    now = now if now.tzinfo else now.replace(tzinfo=timezone.utc)
-    when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-    return max((when - now).total_seconds(), 0.0)

@@ -3,7 +3,7 @@
 Path of a call: budget (client-side pacing) -> SDK call with `_preload_content=False` -> JSON parsed
 here -> errors classified -> CallStats. The SDK still builds, authenticates and sends every request; we
 only skip its generated-model deserialization, which costs ~85% of the CPU of a bulk read (API_NOTES).
-Retries happen in exactly one place, the injected `retry` (syncd.retrying.retry_call by default):
+Retries happen in exactly one place, the injected `retry` (the composition root passes syncd's policy):
 urllib3's own retries are switched off so a failed request is never silently re-sent underneath it.
 """
 from __future__ import annotations
@@ -16,7 +16,8 @@ from typing import Any, NamedTuple, Protocol
 import urllib3
 from hubspot import HubSpot
 
-from connectors.base import RetriableError
+from contracts.retry import RetryPolicy, once
+from contracts.errors import RetriableError
 from connectors.errors import CallStats, classify_hubspot, retry_hook
 from connectors.limiter import HubSpotBudget
 
@@ -112,27 +113,21 @@ def make_hubspot_client(token: str, base_url: str = DEFAULT_BASE_URL, *,
     return HubSpotClient(sdk, token, timeout)
 
 
-def default_retry() -> Callable[..., Any]:
-    """syncd's one retry policy (imported late: the connectors do not otherwise depend on the core)."""
-    from syncd.retrying import retry_call
-
-    return retry_call
-
-
 class HubSpotCalls:
     """Base of HubSpotSource/HubSpotSink: owns the client, the stats, the retry policy and the budget.
 
     `retry(fn, on_retry=callback)` must call `fn` until it returns or raises a non-retriable error
-    (syncd.retrying.retry_call's signature). `budget` paces calls before they are sent (default:
+    (contracts.retry.RetryPolicy; the composition root injects syncd's; without one, each call
+    is made once). `budget` paces calls before they are sent (default:
     HubSpotBudget() for the 190-per-10-s tiers, which also learns the real limit from the response
     headers); share one per token.
     """
 
-    def __init__(self, client: HubSpotClient, stats: CallStats, retry: Callable[..., Any] | None = None,
+    def __init__(self, client: HubSpotClient, stats: CallStats, retry: RetryPolicy | None = None,
                  budget: Budget | None = None) -> None:
         self.client = client
         self.stats = stats
-        self._retry = retry or default_retry()
+        self._retry: RetryPolicy = retry or once
         self._budget: Budget = budget if budget is not None else HubSpotBudget()
 
     def _call(self, endpoint: str, method: Callable[..., Any], *args: Any, search: bool = False,

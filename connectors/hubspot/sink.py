@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from connectors.base import FatalError, Outcome, SkippableError
+from contracts.errors import FatalError, SkippableError
+from contracts.records import Outcome
 from connectors.errors import retry_hook
 from connectors.hubspot import translate as t
 from connectors.hubspot.client import HubSpotCalls

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from connectors.base import Page
+from contracts.records import Page
 from connectors.hubspot import translate as t
 from connectors.hubspot.client import HubSpotCalls
 

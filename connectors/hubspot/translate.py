@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import datetime
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
+
+from contracts.timeparse import epoch_ms
 
 T = TypeVar("T")
 
@@ -78,13 +79,7 @@ def _search_body(filters: list[dict[str, Any]], sort: str, properties: Sequence[
 
 def modified_ms(record: dict[str, Any]) -> int | None:
     """The record's lastmodifieddate in epoch ms (HubSpot sends ISO 8601 or epoch ms as a string)."""
-    value = (record.get("properties") or {}).get("lastmodifieddate") or record.get("updatedAt")
-    if value in (None, ""):
-        return None
-    text = str(value)
-    if text.isdigit():
-        return int(text)
-    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000)
+    return epoch_ms((record.get("properties") or {}).get("lastmodifieddate") or record.get("updatedAt"))
 
 
 def error_ids(errors: list[dict[str, Any]]) -> set[str]:

@@ -16,7 +16,8 @@ import mailchimp_marketing
 import requests
 from mailchimp_marketing.api_client import ApiClientError
 
-from connectors.base import RetriableError
+from contracts.retry import RetryPolicy, once
+from contracts.errors import RetriableError
 from connectors.errors import CallStats, classify_mailchimp, retry_hook
 from connectors.limiter import InFlight
 
@@ -70,24 +71,18 @@ def make_mailchimp_client(api_key: str, base_url: str | None = None, *,
     return MailchimpClient(sdk, api_key)
 
 
-def default_retry() -> Callable[..., Any]:
-    """syncd's one retry policy (imported late: the connectors do not otherwise depend on the core)."""
-    from syncd.retrying import retry_call
-
-    return retry_call
-
-
 class MailchimpCalls:
     """Base of MailchimpSource/MailchimpSink: client, audience id, stats, retry policy, in-flight cap.
 
     `retry(fn, on_retry=callback)` must call `fn` until it returns or raises a non-retriable error
-    (syncd.retrying.retry_call's signature). `in_flight` is a context manager held around each request
+    (contracts.retry.RetryPolicy; the composition root injects syncd's; without one, each call
+    is made once). `in_flight` is a context manager held around each request
     (default: InFlight(10), Mailchimp's 10 simultaneous connections; share one across connectors that
     use the same API key).
     """
 
     def __init__(self, client: MailchimpClient, list_id: str, stats: CallStats,
-                 retry: Callable[..., Any] | None = None,
+                 retry: RetryPolicy | None = None,
                  in_flight: AbstractContextManager[Any] | None = None, direct_max: int = 100,
                  sleep: Callable[[float], None] = time.sleep,
                  download_timeout: tuple[float, float] = DEFAULT_TIMEOUT) -> None:
@@ -97,7 +92,7 @@ class MailchimpCalls:
         self.direct_max = direct_max      # member writes up to this many go one call each, more as a batch
         self._sleep = sleep               # between polls of a batch's status (injectable for tests)
         self.download_timeout = download_timeout
-        self._retry = retry or default_retry()
+        self._retry: RetryPolicy = retry or once
         self._in_flight = in_flight if in_flight is not None else InFlight(limit=IN_FLIGHT_MAX)
 
     @property

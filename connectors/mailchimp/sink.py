@@ -13,7 +13,8 @@ from typing import Any
 
 import requests
 
-from connectors.base import FatalError, Outcome, RetriableError, SkippableError
+from contracts.errors import FatalError, RetriableError, SkippableError
+from contracts.records import Outcome
 from connectors.errors import COMPLIANCE, classify_transport, mailchimp_problem, retry_hook
 from connectors.mailchimp import translate as t
 from connectors.mailchimp.source import MailchimpSource

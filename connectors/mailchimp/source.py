@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.base import Page
+from contracts.records import Page
 from connectors.mailchimp import translate as t
 from connectors.mailchimp.client import MailchimpCalls
 

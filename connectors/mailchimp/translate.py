@@ -8,7 +8,7 @@ import tarfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from syncd import identity
+from contracts import identity
 
 PAGE_MAX = 1000        # count <= 1000 on every list endpoint
 BATCH_MEMBERS_MAX = 500  # segments members_to_add / members_to_remove: up to 500 per call

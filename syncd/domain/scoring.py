@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from contracts.timeparse import utc_datetime
 from syncd.domain import cadence as cadence_mod
 from syncd.domain import lifecycle, segments
 from syncd.domain.patterns import compile_pattern
@@ -240,16 +241,7 @@ def parse_number(value: str) -> float | None:
 
 def parse_time(value: str | None) -> datetime | None:
     """Read a HubSpot date value (ISO 8601, or epoch milliseconds) as aware UTC; None if unreadable."""
-    if not value:
-        return None
-    text = value.strip()
-    try:
-        if text.isdigit():
-            return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
-        parsed = datetime.fromisoformat(text)
-    except (ValueError, OverflowError):
-        return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    return utc_datetime(value)
 
 
 def as_utc(moment: datetime) -> datetime:

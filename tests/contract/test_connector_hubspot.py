@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.base import FatalError, RetriableError, SkippableError
+from contracts.errors import FatalError, RetriableError, SkippableError
 from connectors.errors import CallStats
 from connectors.hubspot.client import make_hubspot_client
 from connectors.hubspot.sink import HubSpotConnector

@@ -6,7 +6,7 @@ from functools import partial
 import httpx
 import pytest
 
-from connectors.base import FatalError, RetriableError, SkippableError
+from contracts.errors import FatalError, RetriableError, SkippableError
 from connectors.errors import COMPLIANCE, CallStats
 from connectors.limiter import InFlight
 from connectors.mailchimp.client import make_mailchimp_client

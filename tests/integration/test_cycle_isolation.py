@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sandbox.world import SandboxConfig
 
-from connectors.base import FatalError
+from contracts.errors import FatalError
 from syncd.pipeline import run_cycle
 
 from syncd_harness import Engine

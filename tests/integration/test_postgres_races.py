@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from pg_support import schema_url
 from syncd import pull
 from syncd.context import Context
-from syncd.identity import subscriber_hash
+from contracts.identity import subscriber_hash
 from syncd.rules import load_rules
 from syncd.settings import load_settings
 from syncd.store import schema as t

@@ -36,6 +36,7 @@ START_MS = 1_767_225_600_000          # 2026-01-01T00:00:00Z (a Thursday: no sim
 HOUR_MS = 3_600_000
 ECHO_ADVANCE_DAYS = 0.01              # ~14 min: past the 30 s lag window, far from the next simulated send
 RUN_TIMEOUT_S = 120
+WITH_FAULTS = Path(__file__).resolve().with_name("syncd_with_faults.py")  # the CLI plus the test fault points
 _REF = re.compile(r"syncd-ref:\s*([^<\s]+)")
 _LI = re.compile(r"<li>(.*?)</li>", re.S)
 
@@ -98,7 +99,7 @@ def syncd_env(sb: SandboxServer, db: Path, **extra: str) -> dict[str, str]:
 
 def syncd_once(sb: SandboxServer, db: Path, **extra: str) -> subprocess.CompletedProcess:
     """`syncd once --json` in a subprocess against the sandbox, with the store in `db`."""
-    return subprocess.run([sys.executable, "-m", "syncd.cli", "once", "--json"], cwd=ROOT,
+    return subprocess.run([sys.executable, str(WITH_FAULTS), "once", "--json"], cwd=ROOT,
                           env=syncd_env(sb, db, **extra), capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
 
 
@@ -106,6 +107,9 @@ def syncd_once(sb: SandboxServer, db: Path, **extra: str) -> subprocess.Complete
 # entry point in ONE fresh process, which saves a second interpreter start (~1.5 s of imports) per use.
 _ONCE_ADVANCE_ONCE = """
 import json, sys, urllib.request
+sys.path.insert(0, sys.argv[3])
+from faultpoints import install
+install()
 from syncd.cli import main
 rc = main(["once", "--json"])
 sys.stdout.flush()
@@ -123,7 +127,8 @@ def syncd_once_advance_once(sb: SandboxServer, db: Path, days: float = ECHO_ADVA
                             **extra: str) -> list[dict[str, Any]]:
     """A fresh process runs `syncd once --json`, advances the sandbox clock by `days` (so the next pull
     sees this cycle's writes), runs `syncd once --json` again; returns both summaries."""
-    proc = subprocess.run([sys.executable, "-c", _ONCE_ADVANCE_ONCE, sb.url, str(days)], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-c", _ONCE_ADVANCE_ONCE, sb.url, str(days), str(WITH_FAULTS.parent)],
+                          cwd=ROOT,
                           env=syncd_env(sb, db, **extra), capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
     assert proc.returncode == 0, f"syncd once failed ({proc.returncode}): {proc.stderr[-2000:]}"
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]

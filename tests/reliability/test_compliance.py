@@ -15,7 +15,7 @@ from pathlib import Path
 
 import requests
 
-from connectors.base import FatalError
+from contracts.errors import FatalError
 from connectors.mailchimp.translate import subscriber_hash
 from sandbox.server import SandboxServer
 from sandbox.world import SandboxConfig

@@ -1,7 +1,7 @@
 """SIGKILL between any two SDK calls, then restart: the final state equals an uninterrupted run's, with no
 duplicate task, note or member and no lost event (invariants 4 and 5).
 
-Kill points are chosen systematically from the reference run's own call trace (syncd.faultpoints with
+Kill points are chosen systematically from the reference run's own call trace (faultpoints.py with
 SYNCD_FAULT_TRACE): for every endpoint a first cycle calls, its first and its last call, each killed
 just before the request is sent and just after its answer arrived (the service applied the write,
 syncd never recorded it). `ENDPOINTS` lists them; `test_kill_points_cover_every_call_site` fails when

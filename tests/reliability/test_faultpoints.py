@@ -1,12 +1,14 @@
-"""syncd.faultpoints: inert without its variables; counts calls, traces them, and picks the right one to kill."""
+"""The test fault points: inert without their variables; count calls, trace them, pick the right one to kill;
+installed as an observer of every call."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
-from syncd import faultpoints
-from syncd.faultpoints import FaultPoints
+import faultpoints
+from contracts.calls import CallStats
+from faultpoints import FaultPoints
 
 
 @pytest.fixture
@@ -17,14 +19,28 @@ def kills(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return seen
 
 
-def test_inert_without_variables(kills: list[str]) -> None:
+def test_inert_without_variables(kills: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
     points = FaultPoints({})
     assert not points.active
-    faultpoints.reset({})
+    monkeypatch.setattr(CallStats, "observers", [])
+    assert faultpoints.install({}) is None and CallStats.observers == []
+    stats = CallStats()
     for _ in range(3):
-        faultpoints.before_call("hubspot.contacts.list")
-        faultpoints.after_call("hubspot.contacts.list")
+        stats.called("hubspot.contacts.list")
+        stats.returned("hubspot.contacts.list")
     assert kills == []
+
+
+def test_installed_points_observe_every_call(kills: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(CallStats, "observers", [])
+    points = faultpoints.install({"SYNCD_FAULT_KILL_AT_CALL": "3"})
+    assert CallStats.observers == [points]
+    one, other = CallStats(), CallStats()  # the HubSpot and the Mailchimp connector's statistics
+    one.called("a")
+    other.called("b")
+    assert kills == []
+    one.called("c")
+    assert kills == ["killed"]
 
 
 def test_kills_before_the_nth_call_of_an_endpoint(kills: list[str]) -> None:
@@ -61,6 +77,3 @@ def test_bad_values_are_refused(env: dict[str, str]) -> None:
     with pytest.raises(ValueError):
         FaultPoints(env)
 
-
-def teardown_module() -> None:
-    faultpoints.reset()  # back to this process's environment (no fault points)

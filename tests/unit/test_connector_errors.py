@@ -12,8 +12,9 @@ from hubspot.crm.contacts import ApiException as ContactsApiException
 from hubspot.crm.objects.tasks import ApiException as TasksApiException
 from mailchimp_marketing.api_client import ApiClientError
 
-from connectors.base import FatalError, RetriableError, SkippableError
-from connectors.errors import COMPLIANCE, CallStats, classify_hubspot, classify_mailchimp, parse_retry_after, redact
+from contracts.errors import FatalError, RetriableError, SkippableError
+from connectors.errors import COMPLIANCE, CallStats, classify_hubspot, classify_mailchimp, redact
+from contracts.retry import parse_retry_after
 
 TOKEN = "pat-na1-secret-token-value"
 

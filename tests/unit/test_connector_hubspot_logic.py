@@ -15,7 +15,7 @@ import pytest
 import urllib3
 from hubspot.crm.contacts import ApiException
 
-from connectors.base import FatalError, RetriableError
+from contracts.errors import FatalError, RetriableError
 from connectors.errors import CallStats
 from connectors.hubspot.sink import HubSpotConnector
 from connectors.hubspot.source import SearchRestart

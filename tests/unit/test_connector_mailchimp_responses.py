@@ -9,7 +9,7 @@ import pytest
 import requests
 import responses
 
-from connectors.base import FatalError, RetriableError
+from contracts.errors import FatalError, RetriableError
 from connectors.errors import COMPLIANCE, CallStats
 from connectors.mailchimp.client import default_base_url, make_mailchimp_client
 from connectors.mailchimp.sink import MailchimpConnector

@@ -6,8 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from connectors.base import FatalError, RetriableError, SkippableError
-from syncd.retrying import BACKOFF_CAP_S, RETRY_AFTER_CAP_S, parse_retry_after, retry_call
+from contracts.errors import FatalError, RetriableError, SkippableError
+from contracts.retry import parse_retry_after, seconds_from
+from syncd.retrying import BACKOFF_CAP_S, RETRY_AFTER_CAP_S, retry_call
 
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
@@ -95,9 +96,9 @@ def test_backoff_never_exceeds_its_cap(failures: int) -> None:
     ("Wed, 31 Dec 2025 23:59:00 GMT", 0.0),
 ])
 def test_parse_retry_after(value: str | None, expected: float | None) -> None:
-    assert parse_retry_after(value, NOW) == expected
+    assert parse_retry_after(value, seconds_from(NOW)) == expected
 
 
 def test_parse_retry_after_with_naive_now_is_utc() -> None:
     naive = (NOW - timedelta(seconds=10)).replace(tzinfo=None)
-    assert parse_retry_after("Thu, 01 Jan 2026 00:00:00 GMT", naive) == 10.0
+    assert parse_retry_after("Thu, 01 Jan 2026 00:00:00 GMT", seconds_from(naive)) == 10.0

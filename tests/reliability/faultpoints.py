@@ -1,6 +1,6 @@
-"""TEST-ONLY fault points: SIGKILL this process at a chosen SDK call, and trace every call.
-
-Inert unless one of these variables is set (the check is one dictionary lookup per call, done once):
+"""Test machinery: SIGKILL a syncd process at a chosen SDK call, and trace every call. Not part of the
+product: the test harness installs it (`install()`, or by running syncd through `syncd_with_faults.py`) as
+an observer of every call (contracts.calls.CallStats.observe), configured by these variables:
 
 * ``SYNCD_FAULT_KILL_AT_CALL=N``: SIGKILL the process at the N-th SDK call (1-based). The count is of
   every call (each HTTP attempt, retries included) or, with ``SYNCD_FAULT_KILL_ENDPOINT=name``
@@ -11,9 +11,8 @@ Inert unless one of these variables is set (the check is one dictionary lookup p
 * ``SYNCD_FAULT_TRACE=path``: append one line per call, ``<n> <endpoint> <k>`` (global ordinal,
   endpoint, ordinal within the endpoint), so a test can enumerate a cycle's call sites.
 
-The hooks are called by `connectors.errors.CallStats` (`called` before, `returned` after), the one place
-every SDK call of both connectors passes through. Nothing here is meant for production use: the daemon
-never sets these variables, and a deployment must not either.
+CallStats (`called` before, `returned` after) is the one place every SDK call of both connectors passes
+through, so an observer there sees every call site.
 """
 from __future__ import annotations
 
@@ -82,35 +81,13 @@ def _kill() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-_points: FaultPoints | None = None
-_init_lock = threading.Lock()
+def install(env: Mapping[str, str] | None = None) -> FaultPoints | None:
+    """Observe every call of this process with the fault points `env` (default os.environ) configures;
+    None (nothing installed) when it sets none. Raises ValueError for a bad value."""
+    from contracts.calls import CallStats
 
-
-def _get() -> FaultPoints:
-    global _points
-    if _points is None:
-        with _init_lock:
-            if _points is None:
-                _points = FaultPoints(os.environ)
-    return _points
-
-
-def before_call(endpoint: str) -> None:
-    """Called just before an SDK call is sent. May SIGKILL the process (only when configured)."""
-    points = _get()
-    if points.active:
-        points.before(endpoint)
-
-
-def after_call(endpoint: str) -> None:
-    """Called just after an SDK call returned or raised. May SIGKILL the process (only when configured)."""
-    points = _get()
-    if points.active:
-        points.after(endpoint)
-
-
-def reset(env: Mapping[str, str] | None = None) -> None:
-    """Re-read the configuration (from `env`, default os.environ) and restart the counts. For tests."""
-    global _points
-    with _init_lock:
-        _points = FaultPoints(os.environ if env is None else env)
+    points = FaultPoints(os.environ if env is None else env)
+    if not points.active:
+        return None
+    CallStats.observe(points)
+    return points

@@ -1,13 +1,10 @@
-"""What the core may know about a remote service: pages, outcomes and three error families.
+"""The three error families a remote call can end in, the only failures the core ever sees.
 
 Connectors are the only code that imports an SDK. They translate SDK exceptions into these errors so the
 core never looks at a status code (fatal: stop the job; retriable: the retry policy waits and tries
 again; skippable: this one record is quarantined and the rest flows).
 """
 from __future__ import annotations
-
-from dataclasses import dataclass, field
-from typing import Any
 
 
 # What went wrong, for a person: the CLI and the daemon turn these into one line naming what to check.
@@ -26,6 +23,9 @@ class ConnectorError(Exception):
         self.status = status
         self.kind = kind if kind is not None else _kind_of(status)
         self.subject = subject
+
+
+COMPLIANCE = "compliance"  # Outcome.error / SkippableError message for Mailchimp's Member In Compliance State
 
 
 def _kind_of(status: int | None) -> str | None:
@@ -64,22 +64,3 @@ class SkippableError(ConnectorError):
                  record_key: str = "") -> None:
         super().__init__(message, service=service, status=status)
         self.record_key = record_key
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of records. `next` is the opaque position of the following page, None at the end."""
-
-    records: list[dict[str, Any]]
-    next: Any = None
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """The result of one item of a batch write: ok, or an error message and whether it is skippable."""
-
-    key: str
-    ok: bool
-    error: str = ""
-    skippable: bool = True
-    detail: dict[str, Any] = field(default_factory=dict)
