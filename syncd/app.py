@@ -58,6 +58,7 @@ def build_context(settings: Any, clock: Callable[[], int] | None = None, store: 
     from connectors.mailchimp.client import make_mailchimp_client
     from connectors.mailchimp.sink import MailchimpConnector
     from connectors.errors import CallStats
+    from syncd import retrying
     from syncd.logs import configure_logging
     from syncd.store.db import open_store
 
@@ -67,13 +68,15 @@ def build_context(settings: Any, clock: Callable[[], int] | None = None, store: 
     rules, mappings = config or load_config(settings)
     store = store or open_store(settings.database_url)
     stats = CallStats()
+    retry = retrying.retry_call  # the one retry policy, injected into both connectors
     hubspot = HubSpotConnector(
         make_hubspot_client(settings.hubspot_access_token.get_secret_value(), settings.hubspot_base_url), stats,
+        retry=retry,
         budget=HubSpotBudget(burst=round(cfg.hubspot_tier * cfg.rate_scale),
                              search_per_s=max(1, round(4 * cfg.rate_scale))))  # search: 4 requests/s
     mailchimp = MailchimpConnector(
         make_mailchimp_client(settings.mailchimp_api_key.get_secret_value(), settings.mailchimp_base_url),
-        settings.mailchimp_list_id, stats,
+        settings.mailchimp_list_id, stats, retry=retry,
         in_flight=InFlight(max(1, round(10 * cfg.rate_scale))),  # Mailchimp: 10 connections at once
         direct_max=cfg.batch_sizes.mailchimp_direct_max)
     clock = clock or sandbox_clock(settings.hubspot_base_url) or system_clock

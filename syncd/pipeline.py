@@ -7,21 +7,10 @@ import time
 from typing import Any, Callable
 
 from contracts.errors import ConnectorError
-from syncd import decide, pull, push
+from syncd import decide, push, streams
 from syncd.context import Context
 from syncd.failures import explain
 from syncd.owned import CONTACT_PROPERTIES, GROUP
-
-STREAMS: dict[str, Callable[[Context], Any]] = {
-    "hubspot_owners": pull.pull_owners,
-    "hubspot_contacts": pull.pull_hubspot_contacts,
-    "mailchimp_members": pull.pull_mailchimp_members,
-    "mailchimp_activity": pull.pull_mailchimp_activity,
-}
-
-
-STREAM_NAMES = ("hubspot_owners", "hubspot_contacts", "mailchimp_members", "mailchimp_campaigns",
-                "mailchimp_activity", "mailchimp_unsubscribes")
 
 
 def setup(ctx: Context) -> None:
@@ -79,10 +68,10 @@ def run_cycle(ctx: Context, should_stop: Callable[[], bool] = lambda: False) -> 
 
     try:
         timed("setup", lambda: setup(ctx), isolated=False)   # nothing can be written safely without it
-        for name, fn in STREAMS.items():
+        for stream in streams.REGISTRY:
             if should_stop():
                 break
-            timed(name, lambda fn=fn: fn(ctx))
+            timed(stream.name, lambda stream=stream: streams.run(ctx, stream))
         if not should_stop():
             timed("score_and_decide", lambda: decide.score_and_decide(ctx))
         timed("push", lambda: push.push(ctx, should_stop=lambda: False,  # on SIGTERM the outbox still drains
@@ -113,7 +102,7 @@ def summarize(ctx: Context, seconds: float, ok: bool = True, error: str | None =
     calls = {k: _since(before.get(k, {}), now.get(k, {})) for k in ("calls", "errors", "retries", "rate_limited")}
     out: dict[str, Any] = {
         "ok": ok,
-        "streams": {name: {"records_pulled": c.get(f"pulled.{name}", 0)} for name in STREAM_NAMES},
+        "streams": {name: {"records_pulled": c.get(f"pulled.{name}", 0)} for name in streams.REGISTRY.names()},
         "events_merged": c.get("merged.events", 0),
         "identities_scored": c.get("scored", 0),
         "commands": {"enqueued": by_prefix("enqueued."), "pushed": by_prefix("pushed."),

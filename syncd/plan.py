@@ -6,7 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from syncd import decide, pipeline
+from syncd import decide, streams
 from syncd.app import DryRunStore
 from syncd.context import Context
 from syncd.store import schema as t
@@ -20,8 +20,8 @@ def plan(ctx: Context, pull_first: bool = True) -> list[dict[str, Any]]:
             done = dry.get_cursor(conn, "setup") or {}
         ctx.stage_order = tuple(done.get("stages") or decide.DEFAULT_STAGES)
         if pull_first:
-            for fn in pipeline.STREAMS.values():
-                fn(ctx)
+            for stream in streams.REGISTRY:
+                streams.run(ctx, stream)
         decide.score_and_decide(ctx)
         with dry.begin() as conn:
             rows = conn.execute(sa.select(t.outbox).where(t.outbox.c.state.in_(("pending", "attempted")))

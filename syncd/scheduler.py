@@ -28,18 +28,17 @@ from typing import Any, Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from syncd import decide, pipeline, pull, push
+from syncd import decide, pipeline, push, streams
 from syncd.context import Context
 
-JOBS: dict[str, tuple[str, Callable[[Context], Any]]] = {
-    # job name: (interval setting, function)
-    "hubspot_owners": ("hubspot_owners", pull.pull_owners),
-    "hubspot_contacts": ("hubspot_contacts", pull.pull_hubspot_contacts),
-    "mailchimp_members": ("mailchimp_members", pull.pull_mailchimp_members),
-    "mailchimp_activity": ("mailchimp_activity", pull.pull_mailchimp_activity),
-    "score": ("score", decide.score_and_decide),
-    "push": ("push", push.push),
-}
+
+def jobs() -> dict[str, Callable[[Context], Any]]:
+    """The daemon's jobs: one per registered stream (syncd/streams.py), then score and push."""
+    out: dict[str, Callable[[Context], Any]] = {
+        s.name: (lambda ctx, s=s: streams.run(ctx, s)) for s in streams.REGISTRY}
+    out["score"] = decide.score_and_decide
+    out["push"] = push.push
+    return out
 RETRY_FIRST_S, RETRY_MAX_S = 1.0, 60.0   # backoff while the environment is broken
 FAILING_AFTER = 2                         # failed runs in a row before /readyz calls a job failing
 
@@ -61,6 +60,7 @@ class Daemon:
     def __init__(self, settings: Any, config: tuple[Any, Any], connect: Callable[[tuple[Any, Any]], Context],
                  holder: str | None = None) -> None:
         self.settings = settings
+        self.jobs = jobs()
         self.config = config
         self.connect = connect
         self.ctx: Context | None = None
@@ -134,7 +134,7 @@ class Daemon:
         self._current.job = job
         try:
             ctx.store.job_started(job, self.holder, wall_ms())
-            fn = JOBS[job][1]
+            fn = self.jobs[job]
             if job == "push":
                 fn(ctx, should_stop=self._should_stop)
             else:
@@ -158,7 +158,7 @@ class Daemon:
         ctx = self.ctx
         assert ctx is not None
         row = ctx.store.job_statuses().get(job) or {}
-        interval_ms = int(getattr(self.settings.config.intervals, JOBS[job][0])) * 1000
+        interval_ms = self.settings.config.interval(job) * 1000
         finished = row.get("last_finished_ms")
         return (row.get("holder") == self.holder or finished is None
                 or wall_ms() - finished >= 0.9 * interval_ms)
@@ -257,8 +257,8 @@ class Daemon:
         except Exception as exc:  # noqa: BLE001
             return False, problems + [f"store: {describe(exc)}"], detail
         now = wall_ms()
-        for job, (interval_name, _) in JOBS.items():
-            interval_ms = int(getattr(self.settings.config.intervals, interval_name)) * 1000
+        for job in self.jobs:
+            interval_ms = self.settings.config.interval(job) * 1000
             row = shared.get(job) or {}
             if job in holders:
                 holder, expires = holders[job]
@@ -280,8 +280,8 @@ class Daemon:
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
         now = datetime.now(timezone.utc)
-        for job, (interval_name, _) in JOBS.items():  # every stage runs once right away, then on its interval
-            seconds = int(getattr(self.settings.config.intervals, interval_name))
+        for job in self.jobs:  # every stage runs once right away, then on its interval
+            seconds = self.settings.config.interval(job)
             self.scheduler.add_job(self.run_job, "interval", args=[job], id=job, name=job, seconds=seconds,
                                    next_run_time=now)
         self.scheduler.start()
@@ -322,7 +322,7 @@ class Daemon:
         except Exception as exc:  # noqa: BLE001 - what is left stays in the outbox for the next start
             self._log("warning", "daemon.drain_failed", error=describe(exc))
         finally:
-            for job in JOBS:
+            for job in self.jobs:
                 try:
                     ctx.store.release(job, self.holder)
                 except Exception:  # noqa: BLE001 - the lease lapses within one period anyway
@@ -337,7 +337,7 @@ class Daemon:
             reload_wanted = threading.Event()
             signal.signal(signal.SIGHUP, lambda *_: reload_wanted.set())
         self.start()
-        self._log("info", "daemon.started", jobs=list(JOBS))
+        self._log("info", "daemon.started", jobs=list(self.jobs))
         while not done.wait(0.5):
             if install_signals and reload_wanted.is_set():
                 reload_wanted.clear()
@@ -353,7 +353,7 @@ class Daemon:
             return
         if time.monotonic() >= self._next_attempt and self._environment_ready():
             now = datetime.now(timezone.utc)
-            for job in JOBS:
+            for job in self.jobs:
                 self.scheduler.modify_job(job, next_run_time=now)
 
 

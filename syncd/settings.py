@@ -10,7 +10,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -58,15 +58,18 @@ class _Frozen(BaseModel):
 WEEK_S = 7 * 86_400
 
 
-class Intervals(_Frozen):
-    """Seconds between two runs of each scheduled job (at most a week)."""
+# The daemon's jobs besides one per stream (syncd/streams.py), with their default intervals.
+STAGE_INTERVALS = {"score": 300, "push": 60}
 
-    hubspot_contacts: int = Field(300, gt=0, le=WEEK_S)
-    hubspot_owners: int = Field(3600, gt=0, le=WEEK_S)
-    mailchimp_members: int = Field(300, gt=0, le=WEEK_S)
-    mailchimp_activity: int = Field(900, gt=0, le=WEEK_S)
-    score: int = Field(300, gt=0, le=WEEK_S)
-    push: int = Field(60, gt=0, le=WEEK_S)
+
+def job_intervals() -> dict[str, int]:
+    """Every job and its default interval in seconds: one job per registered stream, then score and push."""
+    from syncd.streams import REGISTRY  # the registry, not a list written here: streams are declared once
+
+    return {**{s.name: s.default_interval_s for s in REGISTRY}, **STAGE_INTERVALS}
+
+
+Interval = Annotated[int, Field(gt=0, le=WEEK_S)]
 
 
 class BatchSizes(_Frozen):
@@ -110,7 +113,8 @@ class Notes(_Frozen):
 class SyncConfig(_Frozen):
     """The contents of config/syncd.yaml (no secrets)."""
 
-    intervals: Intervals = Intervals()
+    # seconds between two runs of each job (at most a week); a job left out keeps its default
+    intervals: dict[str, Interval] = Field(default_factory=job_intervals)
     lag_window_s: int = Field(30, ge=0, le=3600)
     hubspot_tier: Literal[100, 190, 250] = 190
     batch_sizes: BatchSizes = BatchSizes()
@@ -123,6 +127,19 @@ class SyncConfig(_Frozen):
     drain_s: float = Field(8, ge=0, le=300)
     tasks: Tasks = Tasks()
     notes: Notes = Notes()
+
+    @field_validator("intervals")
+    @classmethod
+    def _known_jobs(cls, given: dict[str, int]) -> dict[str, int]:
+        known = job_intervals()
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            raise ValueError(f"unknown key '{unknown[0]}' (the jobs are: {', '.join(known)})")
+        return {**known, **given}
+
+    def interval(self, job: str) -> int:
+        """Seconds between two runs of `job`. Raises KeyError for a job that does not exist."""
+        return self.intervals[job] if job in self.intervals else job_intervals()[job]
 
 
 class Settings(BaseModel):
@@ -292,6 +309,12 @@ def _refuse_secrets(node: yaml.Node, path: str, where: tuple[str, ...], problems
 def _config_problem(path: str, root: yaml.Node, err: Mapping[str, Any]) -> tuple[int, str]:
     """Return (line, "file:line: reason") for one pydantic error in the config file."""
     loc = tuple(err["loc"])
+    named = re.match(r"unknown key '([^']+)'(.*)", _clean(err["msg"]))
+    if named:  # a validator refusing one key of a mapping: point at that key
+        line = _line_of(root, (*loc, named.group(1)))
+        where = ".".join(str(p) for p in loc)
+        return line, f"{path}:{line}: unknown key '{named.group(1)}'" + (f" in {where}" if where else "") + \
+            named.group(2)
     line = _line_of(root, loc)
     if err["type"] == "extra_forbidden":
         parent = ".".join(str(p) for p in loc[:-1])

@@ -105,18 +105,23 @@ class HubSpotSource(HubSpotCalls):
         found = {r["id"] for r in records}
         return ReadResult(records, [i for i in wanted if i not in found])
 
+    def owners_page(self, after: str | None) -> Page:
+        """One page of active owners as GET /crm/v3/owners returns them (next: the `after` of the following
+        page, or None). Raises FatalError/RetriableError."""
+        reply = self._call("hubspot.owners.list", self.client.owners.get_page, limit=OWNERS_PAGE_MAX, after=after,
+                           archived=False)
+        body = reply.body or {}
+        return Page(list(body.get("results") or []), t.next_after(body))
+
     def list_owners(self) -> list[dict[str, Any]]:
-        """Every active owner as GET /crm/v3/owners returns them. Raises FatalError/RetriableError."""
+        """Every active owner (all pages). Raises FatalError/RetriableError."""
         owners: list[dict[str, Any]] = []
-        after: str | None = None
-        while True:
-            reply = self._call("hubspot.owners.list", self.client.owners.get_page, limit=OWNERS_PAGE_MAX,
-                               after=after, archived=False)
-            body = reply.body or {}
-            owners.extend(body.get("results") or [])
-            after = t.next_after(body)
-            if after is None:
-                return owners
+        page = self.owners_page(None)
+        owners.extend(page.records)
+        while page.next is not None:
+            page = self.owners_page(page.next)
+            owners.extend(page.records)
+        return owners
 
     def get_properties(self, object_type: str = "contacts") -> list[dict[str, Any]]:
         """The property definitions of `object_type`. Raises FatalError/RetriableError."""

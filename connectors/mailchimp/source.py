@@ -27,14 +27,25 @@ class MailchimpSource(MailchimpCalls):
         members = [t.without_links(m) for m in body.get("members") or []]
         return Page(members, t.next_offset(int(offset), count, len(members)))
 
+    def campaigns_page(self, since_send_time: str | None, offset: int, count: int = t.PAGE_MAX) -> Page:
+        """One page of this audience's sent campaigns sent after `since_send_time` (ISO 8601; None = all),
+        oldest first (next offset or None). Raises FatalError, RetriableError."""
+        body = self._call("mailchimp.campaigns.list", self.api.campaigns.list, count=count, offset=int(offset),
+                          **self._campaign_params(since_send_time))
+        campaigns = [t.without_links(c) for c in body.get("campaigns") or []]
+        return Page(campaigns, t.next_offset(int(offset), count, len(campaigns)))
+
     def list_campaigns(self, since_send_time: str | None) -> list[dict[str, Any]]:
-        """Every sent campaign of this audience sent after `since_send_time` (ISO 8601; None = all),
-        oldest first, all pages. Raises FatalError, RetriableError."""
+        """Every such campaign (all pages). Raises FatalError, RetriableError."""
+        return self._every_page("mailchimp.campaigns.list", self.api.campaigns.list, "campaigns",
+                                **self._campaign_params(since_send_time))
+
+    def _campaign_params(self, since_send_time: str | None) -> dict[str, Any]:
         params: dict[str, Any] = {"status": "sent", "list_id": self.list_id, "sort_field": "send_time",
                                   "sort_dir": "ASC"}
         if since_send_time:
             params["since_send_time"] = since_send_time
-        return self._every_page("mailchimp.campaigns.list", self.api.campaigns.list, "campaigns", **params)
+        return params
 
     def _every_page(self, endpoint: str, method: Any, key: str, *args: Any, **params: Any) -> list[dict[str, Any]]:
         """All records under `key` of a listing, 1,000 a page, minus _links."""

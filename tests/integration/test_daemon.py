@@ -32,8 +32,8 @@ def _free_port() -> int:
 def _config(tmp_path: Path) -> Path:
     cfg = tmp_path / "syncd.yaml"
     cfg.write_text(
-        "intervals: {hubspot_contacts: 1, hubspot_owners: 5, mailchimp_members: 1, mailchimp_activity: 2,"
-        " score: 1, push: 1}\n"
+        "intervals: {hubspot_contacts: 1, hubspot_owners: 5, mailchimp_members: 1, mailchimp_campaigns: 2,"
+        " mailchimp_activity: 2, mailchimp_unsubscribes: 2, score: 1, push: 1}\n"
         f"paths: {{mappings: {ROOT / 'mappings/default.yaml'}, scoring: {ROOT / 'config/scoring.yaml'}}}\n")
     return cfg
 
@@ -181,7 +181,9 @@ def test_a_daemon_killed_and_restarted_runs_its_jobs_again_within_one_lease_peri
     port = _free_port()
     first = _daemon(sandbox_world, tmp_path, port, "lease_ttl_s: 5\n")
     try:
-        _wait_for(lambda: len(_job_rows(tmp_path / "syncd.db")) == 6 and all(
+        from syncd.scheduler import jobs
+
+        _wait_for(lambda: len(_job_rows(tmp_path / "syncd.db")) == len(jobs()) and all(
             ok for _, ok in _job_rows(tmp_path / "syncd.db").values()), what="every job ran once")
         before = _job_rows(tmp_path / "syncd.db")
         first.kill()

@@ -6,10 +6,13 @@ import sqlalchemy as sa
 
 from sandbox.server import SandboxServer
 from sandbox.world import SandboxConfig
-from syncd import pull
+from syncd import streams
 from syncd.app import build_context
 from syncd.settings import load_settings
 from syncd.store import schema as t
+
+
+CONTACTS = streams.REGISTRY.get("hubspot_contacts")
 
 
 def _scaled(settings, scale: float):
@@ -22,14 +25,14 @@ def test_incremental_pull_crosses_the_10000_result_cap(tmp_path):
     with SandboxServer(cfg) as sb:
         env = {**sb.env, "SYNCD_DATABASE_URL": f"sqlite:///{tmp_path}/cap.db", "SYNCD_LOG_LEVEL": "WARNING"}
         ctx = build_context(_scaled(load_settings(env=env), cfg.rate_scale), clock=sb.world.clock.now_ms)
-        pull.pull_owners(ctx)
+        streams.run(ctx, streams.REGISTRY.get("hubspot_owners"))
         in_crm = len(sb.world.population.hubspot_indices)
         assert in_crm > 10_000
         # an incremental pass from the beginning of time: every contact matches the search
         with ctx.store.begin() as conn:
             ctx.store.set_cursor(conn, "hubspot_contacts", {"mode": "incremental", "since_ms": 0, "after": None,
                                                             "ids_at_since": [], "max_ms": 0, "ids_at_max": []})
-        pulled = pull.pull_hubspot_contacts(ctx)
+        pulled = streams.run(ctx, CONTACTS)
         stats = sb.world.stats.snapshot(sb.world.faults)
         with ctx.store.begin() as conn:
             stored = conn.execute(sa.select(sa.func.count()).select_from(t.hubspot_contacts)).scalar_one()
@@ -62,7 +65,7 @@ def test_more_than_10000_contacts_at_one_millisecond_are_all_pulled_and_the_stre
             ctx.store.set_cursor(conn, "hubspot_contacts", {"mode": "incremental", "since_ms": tied_ms - 1,
                                                             "after": None, "ids_at_since": [],
                                                             "max_ms": tied_ms - 1, "ids_at_max": []})
-        pulled = pull.pull_hubspot_contacts(ctx)
+        pulled = streams.run(ctx, CONTACTS)
         with ctx.store.begin() as conn:
             stored = {r[0] for r in conn.execute(sa.select(t.hubspot_contacts.c.hubspot_id))}
             quarantined = {r[0] for r in conn.execute(sa.select(t.quarantine.c.record_key))}
@@ -76,6 +79,6 @@ def test_more_than_10000_contacts_at_one_millisecond_are_all_pulled_and_the_stre
         rec.props["firstname"] = "Later"
         contacts.touch(rec)
         sb.world.clock.advance_days(0.01)
-        assert pull.pull_hubspot_contacts(ctx) == 1
+        assert streams.run(ctx, CONTACTS) == 1
         stats = sb.world.stats.snapshot(sb.world.faults)
     assert stats["responses"].get("400", 0) == 0

@@ -19,7 +19,7 @@ from contracts.errors import FatalError
 from connectors.mailchimp.translate import subscriber_hash
 from sandbox.server import SandboxServer
 from sandbox.world import SandboxConfig
-from syncd import decide, pipeline, push
+from syncd import decide, pipeline, push, streams
 from syncd.retrying import retry_call
 
 from rel_support import ROOT, START_MS, state, syncd_once
@@ -130,8 +130,8 @@ def test_no_request_syncd_sends_could_resubscribe_anyone(tmp_path: Path) -> None
             ctx = engine.ctx
             faults(rate)
             pipeline.setup(ctx)
-            for fn in pipeline.STREAMS.values():
-                fn(ctx)
+            for stream in streams.REGISTRY:
+                streams.run(ctx, stream)
             decide.score_and_decide(ctx)
             faults(0.0)
             pending = engine.outbox()

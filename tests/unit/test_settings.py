@@ -104,7 +104,7 @@ tasks:
   cooldown_days: 3
 """)
     problems = _problems({"SYNCD_HTTP_PORT": "99999"}, path)
-    assert f"{path}:3: unknown key 'pushh' in intervals" in problems
+    assert any(p.startswith(f"{path}:3: unknown key 'pushh' in intervals (the jobs are: hubspot_owners, ") for p in problems)
     assert f"{path}:4: unknown key 'intervalz'" in problems
     assert any(p.startswith(f"{path}:6: hubspot_tier: Input should be 100, 190 or 250") for p in problems)
     assert any(p.startswith(f"{path}:7: lag_window_s:") for p in problems)
@@ -131,7 +131,7 @@ activity_days: 14
     cfg = load_settings({}, path).config
     assert cfg.hubspot_tier == 100 and cfg.activity_days == 14
     assert cfg.tasks.fallback_owner_id == "77" and cfg.tasks.round_robin_owner_ids == ("1", "2")
-    assert cfg.intervals.push == 60
+    assert cfg.intervals["push"] == 60 and cfg.interval("mailchimp_campaigns") == 900
 
 
 def test_config_file_errors(tmp_path: Path) -> None:

@@ -1,0 +1,368 @@
+"""Streams, declared once: every source of records syncd pulls, and the one loop that pulls them.
+
+A `Stream` says who it is (name, system, the kind of cursor it keeps, its default interval) and does two
+things: `fetch` one page after a cursor (returning the records, the cursor after them and whether more
+follow), and `rows` (turn a page into rows, inside the transaction that also saves the cursor). `run` owns
+paging, commits and stopping, the same for every stream. `REGISTRY` lists them in pull order; the
+pipeline, the daemon's jobs, the interval settings and their defaults, `syncd once --json` and the metrics
+are all derived from it. A stream may split into partitions (one per campaign, say), each with its own
+cursor saved as "<name>:<partition>".
+
+Invariant 5: a cursor only moves with the data it covers (both are committed together), never past the
+signpost (tick start minus the lag window, so late-indexed records are not skipped).
+
+Adding a source is a Stream subclass and `REGISTRY.add(...)` (plus its interval in config/syncd.yaml).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from contracts.records import Page
+from contracts.timeparse import epoch_ms, iso
+from syncd import pull
+from syncd.context import Context
+from syncd.store import schema as t
+
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class Step:
+    """One fetched page: the records to store, the cursor after them, whether more pages follow now."""
+
+    records: list[dict[str, Any]]
+    cursor: dict[str, Any]
+    more: bool
+
+
+class Stream:
+    """Base class of a stream (see the module docstring). Subclasses set the class attributes and
+    implement `start`, `fetch` and `rows`."""
+
+    name: str = ""
+    system: str = ""                 # "hubspot", "mailchimp" or another source's name
+    cursor_kind: str = ""            # what the cursor is, for people ("lastmodifieddate + ids at it")
+    default_interval_s: int = 300    # between two runs of the stream's job in the daemon
+
+    def partitions(self, ctx: Context) -> Sequence[str | None]:
+        """The parts pulled separately, each with its own cursor (default: one, None)."""
+        return (None,)
+
+    def start(self, ctx: Context, partition: str | None, stored: dict[str, Any] | None) -> dict[str, Any]:
+        """The cursor to begin this run with, from the one stored (None the first time)."""
+        raise NotImplementedError
+
+    def fetch(self, ctx: Context, partition: str | None, cursor: dict[str, Any]) -> Step:
+        """Read one page after `cursor`."""
+        raise NotImplementedError
+
+    def rows(self, ctx: Context, conn: sa.Connection, partition: str | None, records: list[dict[str, Any]]) -> None:
+        """Store a page's records (snapshots, identities, events) in the caller's transaction."""
+        raise NotImplementedError
+
+    def signpost(self, ctx: Context) -> int:
+        """Tick start minus the lag window: nothing later is taken in this run."""
+        return ctx.clock() - int(ctx.settings.config.lag_window_s * 1000)
+
+
+class Registry:
+    """The streams, in pull order. Later streams may read what earlier ones stored (activity is pulled
+    for the campaigns the campaign stream found)."""
+
+    def __init__(self, streams: Sequence[Stream] = ()) -> None:
+        self._streams: list[Stream] = []
+        for stream in streams:
+            self.add(stream)
+
+    def add(self, stream: Stream) -> Stream:
+        """Register `stream` (after the others). Raises ValueError for a nameless or taken name."""
+        if not stream.name or any(s.name == stream.name for s in self._streams):
+            raise ValueError(f"a stream needs a unique name, not {stream.name!r}")
+        self._streams.append(stream)
+        return stream
+
+    def remove(self, name: str) -> None:
+        self._streams = [s for s in self._streams if s.name != name]
+
+    def __iter__(self) -> Iterator[Stream]:
+        return iter(list(self._streams))
+
+    def names(self) -> list[str]:
+        return [s.name for s in self._streams]
+
+    def get(self, name: str) -> Stream:
+        """The stream called `name`. Raises KeyError."""
+        for stream in self._streams:
+            if stream.name == name:
+                return stream
+        raise KeyError(name)
+
+
+def run(ctx: Context, stream: Stream) -> int:
+    """Pull `stream` from its cursors until it has caught up (or the daemon asks to stop), each page's
+    rows committed together with the cursor after them. Returns the number of records stored."""
+    pulled = 0
+    for partition in stream.partitions(ctx):
+        key = stream.name if partition is None else f"{stream.name}:{partition}"
+        with ctx.store.begin() as conn:
+            cursor = stream.start(ctx, partition, ctx.store.get_cursor(conn, key))
+        while True:
+            step = stream.fetch(ctx, partition, cursor)
+            with ctx.store.begin() as conn:
+                stream.rows(ctx, conn, partition, step.records)
+                # keys beginning with "_" live for this run only (the signpost, the properties asked for)
+                ctx.store.set_cursor(conn, key, {k: v for k, v in step.cursor.items() if not k.startswith("_")})
+            pulled += len(step.records)
+            cursor = step.cursor
+            if not step.more or ctx.should_stop():
+                break                   # caught up (or SIGTERM / a lost lease: the committed cursor resumes)
+        if ctx.should_stop():
+            break
+    ctx.count(f"pulled.{stream.name}", pulled)
+    return pulled
+
+
+# -- HubSpot ----------------------------------------------------------------------------------------
+
+class HubSpotOwners(Stream):
+    """Every owner, read again each run (owners leave and join; there are a handful)."""
+
+    name, system, cursor_kind, default_interval_s = "hubspot_owners", "hubspot", "page after", 3600
+
+    def start(self, ctx: Context, partition: str | None, stored: dict[str, Any] | None) -> dict[str, Any]:
+        return {"after": (stored or {}).get("after")}
+
+    def fetch(self, ctx: Context, partition: str | None, cursor: dict[str, Any]) -> Step:
+        page = ctx.hubspot.owners_page(cursor.get("after"))
+        return Step(page.records, {"after": page.next}, page.next is not None)
+
+    def rows(self, ctx: Context, conn: sa.Connection, partition: str | None, records: list[dict[str, Any]]) -> None:
+        now = ctx.clock()
+        rows = [{"id": str(o["id"]), "email": o.get("email"), "first_name": o.get("firstName"),
+                 "last_name": o.get("lastName"), "archived": bool(o.get("archived")), "fetched_ms": now}
+                for o in records]
+        ctx.store.upsert(conn, t.owners, rows, ["id"])
+
+
+class HubSpotContacts(Stream):
+    """Backfill by list paging (100 a page), then incremental by `lastmodifieddate` search.
+
+    Incremental passes keep the query's lower bound fixed while paging (so `after` stays meaningful) and
+    move it to the highest committed `lastmodifieddate` when the pass ends. Ties: ids already read at
+    the bound are remembered and dropped when the next pass re-reads them (the search uses GTE). When
+    more than 10,000 contacts share one `lastmodifieddate` (search pages at most 10,000 results per
+    query, and moving the bound cannot pass them), that millisecond is read by id in "tie" passes, and
+    the next pass starts strictly after it.
+    """
+
+    name, system, default_interval_s = "hubspot_contacts", "hubspot", 300
+    cursor_kind = "backfill page, then lastmodifieddate with the ids at it (or by id within one millisecond)"
+
+    def start(self, ctx: Context, partition: str | None, stored: dict[str, Any] | None) -> dict[str, Any]:
+        cursor = stored or {"mode": "backfill", "after": None, "started_ms": ctx.clock()}
+        return {**cursor, "_signpost": self.signpost(ctx), "_props": pull.contact_properties(ctx)}
+
+    def fetch(self, ctx: Context, partition: str | None, cursor: dict[str, Any]) -> Step:
+        props, signpost = cursor["_props"], cursor["_signpost"]
+        state = {k: v for k, v in cursor.items() if not k.startswith("_")}
+        if state["mode"] == "backfill":
+            records, new, more = self._backfill(ctx, state, props)
+        elif state["mode"] == "tie":
+            records, new, more = self._tie(ctx, state, props)
+        else:
+            records, new, more = self._incremental(ctx, state, props, signpost)
+        ctx.log.info("hubspot.contacts_page", records=len(records), mode=state["mode"])
+        # the run's own keys travel with the cursor but are never stored (see rows)
+        return Step(records, {**new, "_signpost": signpost, "_props": props}, more)
+
+    def rows(self, ctx: Context, conn: sa.Connection, partition: str | None, records: list[dict[str, Any]]) -> None:
+        pull.ingest_contacts(ctx, conn, records)
+
+    @staticmethod
+    def _backfill(ctx: Context, cur: dict, props: list[str]) -> tuple[list[dict], dict, bool]:
+        page = ctx.hubspot.list_contacts(cur.get("after"), props)
+        if page.next:
+            return page.records, {**cur, "after": page.next}, True
+        # backfill done: catch up on what changed meanwhile
+        since = cur["started_ms"] - int(ctx.settings.config.lag_window_s * 1000)
+        return page.records, {"mode": "incremental", "since_ms": since, "after": None, "ids_at_since": [],
+                              "max_ms": since, "ids_at_max": []}, True
+
+    @staticmethod
+    def _incremental(ctx: Context, cur: dict, props: list[str], signpost: int) -> tuple[list[dict], dict, bool]:
+        since, seen = cur["since_ms"], set(cur.get("ids_at_since", []))
+        page = ctx.hubspot.search_contacts_modified(since, props, after=cur.get("after"),
+                                                    exclusive=bool(cur.get("exclusive")))
+        records, beyond = [], False
+        for r in page.records:
+            lm = epoch_ms(r["properties"].get("lastmodifieddate")) or 0
+            if lm > signpost:
+                beyond = True
+                break
+            if lm == since and str(r["id"]) in seen:
+                continue
+            records.append(r)
+        max_ms, ids_at_max = cur.get("max_ms", since), list(cur.get("ids_at_max", []))
+        for r in records:
+            lm = epoch_ms(r["properties"].get("lastmodifieddate")) or 0
+            if lm > max_ms:
+                max_ms, ids_at_max = lm, [str(r["id"])]
+            elif lm == max_ms:
+                ids_at_max.append(str(r["id"]))
+        capped = isinstance(page.next, tuple)
+        if capped and page.next[0] == "tie" and not beyond:
+            # 10,000 contacts at `since`: read that millisecond by id from the start (what was read already
+            # is upserted again, harmlessly), then go on strictly after it
+            return records, {"mode": "tie", "at_ms": since, "after_id": "0", "after": None}, True
+        if page.next and not beyond and not capped:
+            return records, {**cur, "after": page.next, "max_ms": max_ms, "ids_at_max": ids_at_max}, True
+        ids = sorted(set(ids_at_max) | (seen if max_ms == since else set()))
+        new = {"mode": "incremental", "since_ms": max_ms, "after": None, "ids_at_since": ids, "max_ms": max_ms,
+               "ids_at_max": ids}
+        if cur.get("exclusive") and max_ms == since:
+            new["exclusive"] = True       # nothing after the tied millisecond yet: stay strictly after it
+        # the 10,000-result cap: a new pass from the highest committed value
+        return records, new, capped and not beyond
+
+    @staticmethod
+    def _tie(ctx: Context, cur: dict, props: list[str]) -> tuple[list[dict], dict, bool]:
+        page = ctx.hubspot.search_contacts_at(cur["at_ms"], cur["after_id"], props, after=cur.get("after"))
+        if isinstance(page.next, tuple):  # the cap again: a new query from the last id read
+            return page.records, {**cur, "after_id": page.next[2], "after": None}, True
+        if page.next:
+            return page.records, {**cur, "after": page.next}, True
+        at = cur["at_ms"]
+        return page.records, {"mode": "incremental", "since_ms": at, "exclusive": True, "after": None,
+                              "ids_at_since": [], "max_ms": at, "ids_at_max": []}, True
+
+
+# -- Mailchimp --------------------------------------------------------------------------------------
+
+MEMBER_OVERLAP = 20  # re-read this many records at each page edge: offsets shift when members change
+
+
+class MailchimpMembers(Stream):
+    """Members changed since the cursor, oldest first, 1,000 a page (the API's maximum).
+
+    A pass keeps `since_last_changed` fixed and walks offsets; at its end the bound moves to the pass's
+    signpost. Upserts are idempotent, so the small overlap between pages costs reads, not correctness.
+    """
+
+    name, system, default_interval_s = "mailchimp_members", "mailchimp", 300
+    cursor_kind = "last_changed with an offset"
+
+    def start(self, ctx: Context, partition: str | None, stored: dict[str, Any] | None) -> dict[str, Any]:
+        return {"since": None, "offset": 0, **(stored or {}),
+                "signpost": (stored or {}).get("signpost", self.signpost(ctx))}
+
+    def fetch(self, ctx: Context, partition: str | None, cursor: dict[str, Any]) -> Step:
+        page = ctx.mailchimp.list_members(cursor["since"], cursor["offset"])
+        if page.next is not None:
+            return Step(page.records, {**cursor, "offset": max(cursor["offset"] + 1, page.next - MEMBER_OVERLAP)},
+                        True)
+        return Step(page.records, {"since": iso(cursor["signpost"]), "offset": 0}, False)
+
+    def rows(self, ctx: Context, conn: sa.Connection, partition: str | None, records: list[dict[str, Any]]) -> None:
+        pull.ingest_members(ctx, conn, records)
+
+
+class MailchimpCampaigns(Stream):
+    """Campaigns of the audience sent since the cursor (the latest send time committed, up to the
+    signpost), 1,000 a page."""
+
+    name, system, cursor_kind, default_interval_s = "mailchimp_campaigns", "mailchimp", "send time", 900
+
+    def start(self, ctx: Context, partition: str | None, stored: dict[str, Any] | None) -> dict[str, Any]:
+        return {"since_ms": (stored or {}).get("since_ms"), "offset": 0, "signpost": self.signpost(ctx)}
+
+    def fetch(self, ctx: Context, partition: str | None, cursor: dict[str, Any]) -> Step:
+        since = cursor["since_ms"]
+        page = ctx.mailchimp.campaigns_page(iso(since) if since else None, cursor["offset"])
+        kept = [epoch_ms(c.get("send_time")) for c in page.records]
+        if page.next is not None:
+            return Step(page.records, {**cursor, "offset": page.next}, True)
+        reached = [ms for ms in kept if ms is not None and ms <= cursor["signpost"]]
+        done = max(reached + ([since] if since else [])) if reached or since else None
+        return Step(page.records, {"since_ms": done}, False)
+
+    def rows(self, ctx: Context, conn: sa.Connection, partition: str | None, records: list[dict[str, Any]]) -> None:
+        now = ctx.clock()
+        rows = [{"id": c["id"], "send_time_ms": sent, "subject": (c.get("settings") or {}).get("subject_line"),
+                 "emails_sent": c.get("emails_sent") or 0, "fetched_ms": now}
+                for c in records if (sent := epoch_ms(c.get("send_time"))) is not None]
+        ctx.store.upsert(conn, t.campaigns, rows, ["id"])
+
+
+def recent_campaigns(ctx: Context) -> list[tuple[str, int]]:
+    """(id, send time) of the campaigns sent in the last `activity_days`, oldest first."""
+    window = ctx.clock() - int(ctx.settings.config.activity_days * DAY_MS)
+    with ctx.store.begin() as conn:
+        return [(r.id, r.send_time_ms) for r in conn.execute(
+            sa.select(t.campaigns.c.id, t.campaigns.c.send_time_ms).where(t.campaigns.c.send_time_ms >= window)
+            .order_by(t.campaigns.c.send_time_ms))]
+
+
+ACTIVITY_OVERLAP_MS = 3_600_000  # re-read the last hour: Mailchimp may report an event a little late
+
+
+class MailchimpActivity(Stream):
+    """Each recent campaign's opens, clicks and bounces after its cursor. The first read starts just before
+    the send (without `since` the report lists every recipient, engaged or not); later passes start an
+    hour before the previous signpost, and events already stored are ignored by their id."""
+
+    name, system, default_interval_s = "mailchimp_activity", "mailchimp", 900
+    cursor_kind = "per campaign: activity since a time, with an offset"
+
+    def partitions(self, ctx: Context) -> Sequence[str | None]:
+        # send times for `start`, for this run (the stream's job never runs twice at once)
+        self._sent = dict(recent_campaigns(ctx))
+        return list(self._sent)
+
+    def start(self, ctx: Context, partition: str | None, stored: dict[str, Any] | None) -> dict[str, Any]:
+        sent = self._sent[str(partition)]
+        cursor = stored or {"since": iso(sent - 1000), "offset": 0}
+        return cursor if "signpost" in cursor else {**cursor, "signpost": self.signpost(ctx)}
+
+    def fetch(self, ctx: Context, partition: str | None, cursor: dict[str, Any]) -> Step:
+        page = ctx.mailchimp.email_activity(str(partition), cursor["since"], cursor["offset"])
+        if page.next is not None:
+            return Step(page.records, {**cursor, "offset": page.next}, True)
+        sent = self._sent[str(partition)]
+        return Step(page.records, {"since": iso(max(sent - 1000, cursor["signpost"] - ACTIVITY_OVERLAP_MS)),
+                                   "offset": 0}, False)
+
+    def rows(self, ctx: Context, conn: sa.Connection, partition: str | None, records: list[dict[str, Any]]) -> None:
+        pull.store_events(ctx, conn, "mailchimp", [
+            {"event_id": r["event_id"], "email": r.get("email_address"), "kind": r.get("action"),
+             "occurred": r.get("timestamp"), "campaign_id": r.get("campaign_id"), "url": r.get("url"),
+             "bounce_type": r.get("type") if r.get("action") == "bounce" else None} for r in records])
+
+
+class MailchimpUnsubscribes(Stream):
+    """Each recent campaign's unsubscribes from its cursor's offset on (the report only grows)."""
+
+    name, system, cursor_kind, default_interval_s = "mailchimp_unsubscribes", "mailchimp", "per campaign: offset", 900
+
+    def partitions(self, ctx: Context) -> Sequence[str | None]:
+        return [cid for cid, _ in recent_campaigns(ctx)]
+
+    def start(self, ctx: Context, partition: str | None, stored: dict[str, Any] | None) -> dict[str, Any]:
+        return stored or {"offset": 0}
+
+    def fetch(self, ctx: Context, partition: str | None, cursor: dict[str, Any]) -> Step:
+        page: Page = ctx.mailchimp.unsubscribes(str(partition), cursor["offset"])
+        return Step(page.records, {"offset": cursor["offset"] + len(page.records)}, page.next is not None)
+
+    def rows(self, ctx: Context, conn: sa.Connection, partition: str | None, records: list[dict[str, Any]]) -> None:
+        pull.store_events(ctx, conn, "mailchimp", [
+            {"event_id": r["event_id"], "email": r.get("email_address"), "kind": "unsubscribe",
+             "occurred": r.get("timestamp"), "campaign_id": partition, "detail": r.get("reason") or None}
+            for r in records])
+
+
+REGISTRY = Registry([HubSpotOwners(), HubSpotContacts(), MailchimpMembers(), MailchimpCampaigns(),
+                     MailchimpActivity(), MailchimpUnsubscribes()])
