@@ -1,4 +1,4 @@
-"""The services' rate limits, enforced per credential, on real (monotonic) time.
+"""The services' rate limits, enforced per credential, on a monotonic clock.
 
 HubSpot (private app): `burst` requests per rolling 10 s per token, i.e. per private app (100 Starter, 190
 Professional and Enterprise, 250 with the limit-increase pack); search endpoints 4 requests/s per token on
@@ -6,6 +6,10 @@ top; the daily count is per account, shared by every private app ("100 / private
 HubSpot's private apps guide).
 Mailchimp: 10 simultaneous connections per API key.
 `scale` multiplies every limit, the same for every client, so benchmarks finish in minutes.
+
+Every window, and every figure derived from one (X-HubSpot-RateLimit-Remaining, a refusal's
+retry_after_s), reads the limiter's `now`: time.monotonic unless a test passes its own clock
+(World(limits_clock=...)).
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import collections
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 HUBSPOT_WINDOW_S = 10.0     # rolling window of the burst limit
@@ -34,7 +39,7 @@ class Verdict:
 class RollingWindow:
     """At most `limit` events in any `window_s` seconds."""
 
-    def __init__(self, limit: int, window_s: float, now=time.monotonic) -> None:
+    def __init__(self, limit: int, window_s: float, now: Callable[[], float] = time.monotonic) -> None:
         self.limit, self.window_s, self._now = max(1, int(limit)), window_s, now
         self._events: collections.deque[float] = collections.deque()
 
@@ -53,7 +58,9 @@ class RollingWindow:
 
 
 class HubSpotLimiter:
-    def __init__(self, burst: int = 190, scale: float = 1.0, now=time.monotonic) -> None:
+    """The burst and search windows per token, on `now` (seconds, monotonic)."""
+
+    def __init__(self, burst: int = 190, scale: float = 1.0, now: Callable[[], float] = time.monotonic) -> None:
         self.max = max(1, int(round(burst * scale)))
         self.search_max = max(1, int(round(SEARCH_PER_S * scale)))
         self.daily = HUBSPOT_DAILY
