@@ -166,10 +166,15 @@ class SandboxMiddleware:
             await _mailchimp_429(f"You have exceeded the limit of {in_flight.limit} "
                                  "simultaneous connections.")(scope, receive, counting_send)
             return
+        gate = world.mailchimp_gate   # a test hook (World.mailchimp_gate); None otherwise
         try:
+            if gate is not None:
+                await gate.passage()
             await self._serve(scope, receive, counting_send, side, fault, {})
         finally:
             in_flight.leave(credential)
+            if gate is not None:
+                gate.finish()
 
     def _credential(self, side: str, headers: dict[str, str]) -> str | None:
         auth = headers.get("authorization", "")

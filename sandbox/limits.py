@@ -9,10 +9,12 @@ Mailchimp: 10 simultaneous connections per API key.
 
 Every window, and every figure derived from one (X-HubSpot-RateLimit-Remaining, a refusal's
 retry_after_s), reads the limiter's `now`: time.monotonic unless a test passes its own clock
-(World(limits_clock=...)).
+(World(limits_clock=...)). A RequestGate (World(mailchimp_gate=...)) holds admitted Mailchimp requests,
+each in its connection slot, until a test releases them.
 """
 from __future__ import annotations
 
+import asyncio
 import collections
 import math
 import threading
@@ -102,9 +104,14 @@ class InFlightLimiter:
 
     def __init__(self, limit: int = MAILCHIMP_IN_FLIGHT, scale: float = 1.0) -> None:
         self.limit = max(1, int(math.floor(limit * scale)))
-        self._in_flight: dict[str, int] = collections.Counter()
+        self._in_flight: collections.Counter[str] = collections.Counter()
         self._lock = threading.Lock()
         self.peak = 0
+
+    def in_flight(self, key: str) -> int:
+        """Requests of `key` being served now."""
+        with self._lock:
+            return self._in_flight[key]
 
     def enter(self, key: str) -> bool:
         with self._lock:
@@ -117,3 +124,80 @@ class InFlightLimiter:
     def leave(self, key: str) -> None:
         with self._lock:
             self._in_flight[key] -= 1
+
+
+class RequestGate:
+    """A test hook: admitted requests wait here, each keeping its slot, until the test lets them go.
+
+    The sandbox awaits `passage()` in its event loop for every request it admitted past the limit, and
+    calls `finish()` once that request has been answered and has given its slot back. A test's thread
+    uses the rest: `held` and `wait_held(n)` (until n requests are waiting), `release(n)` (lets the n
+    oldest go, all of them when n is None; returns how many went), `finished` and `wait_finished(n)`
+    (until n requests in all have given their slots back). A release lets go of the requests held at
+    that moment only: later arrivals are held in turn. The waits return False when `timeout` seconds pass
+    first, a guard against a hung test that no outcome depends on.
+    """
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._waiting: collections.deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = \
+            collections.deque()
+        self._finished = 0
+
+    @property
+    def held(self) -> int:
+        """Requests waiting at the gate now."""
+        with self._changed:
+            return len(self._waiting)
+
+    @property
+    def finished(self) -> int:
+        """Requests that went through the gate and have given their slot back, since the gate was made."""
+        with self._changed:
+            return self._finished
+
+    async def passage(self) -> None:
+        """Wait (in the server's event loop) until `release` lets this request go."""
+        loop = asyncio.get_running_loop()
+        entry = (loop, loop.create_future())
+        with self._changed:
+            self._waiting.append(entry)
+            self._changed.notify_all()
+        try:
+            await entry[1]
+        finally:
+            with self._changed:
+                if entry in self._waiting:   # cancelled while held: no longer waiting
+                    self._waiting.remove(entry)
+                    self._changed.notify_all()
+
+    def finish(self) -> None:
+        """A request that went through has been answered and has given its slot back."""
+        with self._changed:
+            self._finished += 1
+            self._changed.notify_all()
+
+    def release(self, n: int | None = None) -> int:
+        with self._changed:
+            count = len(self._waiting) if n is None else max(0, min(int(n), len(self._waiting)))
+            going = [self._waiting.popleft() for _ in range(count)]
+            self._changed.notify_all()
+        for loop, future in going:
+            try:
+                loop.call_soon_threadsafe(_open, future)
+            except RuntimeError:   # the server has stopped: nobody is waiting any more
+                pass
+        return count
+
+    def wait_held(self, n: int, timeout: float = 10.0) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: len(self._waiting) >= n, timeout)
+
+    def wait_finished(self, n: int, timeout: float = 10.0) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self._finished >= n, timeout)
+
+
+def _open(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

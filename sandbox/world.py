@@ -12,7 +12,7 @@ from typing import Any
 
 from sandbox.clock import SimClock
 from sandbox.faults import KINDS, FaultInjector
-from sandbox.limits import HubSpotLimiter, InFlightLimiter
+from sandbox.limits import HubSpotLimiter, InFlightLimiter, RequestGate
 from sandbox.population import Population
 from sandbox.timefmt import parse_ts_ms
 
@@ -104,12 +104,15 @@ class World:
     - `limits_clock`: the monotonic clock (seconds) of every rate-limit window and of the figures derived
       from them; time.monotonic unless given. reset() builds the limiters on it (set it before a reset),
       so a test moves the limits' time by moving its clock, never by sleeping.
+    - `mailchimp_gate`: a RequestGate, or None (the default, which costs nothing). When set, every
+      Mailchimp API request the connection limit admits waits at the gate, keeping its slot, until released.
     """
 
-    def __init__(self, config: SandboxConfig | None = None, *,
-                 limits_clock: Callable[[], float] | None = None) -> None:
+    def __init__(self, config: SandboxConfig | None = None, *, limits_clock: Callable[[], float] | None = None,
+                 mailchimp_gate: RequestGate | None = None) -> None:
         self.config = (config or SandboxConfig()).with_list_id()
         self.limits_clock: Callable[[], float] = limits_clock or time.monotonic
+        self.mailchimp_gate = mailchimp_gate
         self.faults = FaultInjector(self.config.fault_rate, self.config.fault_kinds, seed=self.config.seed)
         self.reset()
 
