@@ -49,14 +49,25 @@ class RollingWindow:
         while self._events and self._events[0] <= t - self.window_s:
             self._events.popleft()
 
+    def room(self, t: float) -> tuple[bool, float]:
+        """(whether an event at `t` fits, seconds from `t` until one would); records nothing."""
+        self._trim(t)
+        if len(self._events) >= self.limit:
+            return False, max(0.0, self._events[0] + self.window_s - t)
+        return True, 0.0
+
+    def record(self, t: float) -> int:
+        """Count an event at `t` (after `room(t)` said it fits); the room left."""
+        self._events.append(t)
+        return self.limit - len(self._events)
+
     def try_acquire(self) -> tuple[bool, float, int]:
         """(allowed, seconds until a slot frees, remaining after this request)."""
         t = self._now()
-        self._trim(t)
-        if len(self._events) >= self.limit:
-            return False, max(0.0, self._events[0] + self.window_s - t), 0
-        self._events.append(t)
-        return True, 0.0, self.limit - len(self._events)
+        ok, wait = self.room(t)
+        if not ok:
+            return False, wait, 0
+        return True, 0.0, self.record(t)
 
 
 class HubSpotLimiter:
@@ -73,16 +84,23 @@ class HubSpotLimiter:
         self._lock = threading.Lock()
 
     def check(self, token: str, is_search: bool) -> Verdict:
+        """Count the request when both its windows have room; a refused one uses up neither. A refusal
+        names the search limit first; its retry_after_s is when every window it needs has room."""
         with self._lock:
+            t = self._now()
             burst = self._burst.setdefault(token, RollingWindow(self.max, HUBSPOT_WINDOW_S, self._now))
+            burst_ok, burst_wait = burst.room(t)
+            search = None
             if is_search:
                 search = self._search.setdefault(token, RollingWindow(self.search_max, 1.0, self._now))
-                ok, wait, _ = search.try_acquire()
-                if not ok:
-                    return Verdict(False, "SECONDLY", wait, self.max, 0)
-            ok, wait, remaining = burst.try_acquire()
-            if not ok:
-                return Verdict(False, "TEN_SECONDLY_ROLLING", wait, self.max, 0)
+                search_ok, search_wait = search.room(t)
+                if not search_ok:
+                    return Verdict(False, "SECONDLY", max(search_wait, burst_wait), self.max, 0)
+            if not burst_ok:
+                return Verdict(False, "TEN_SECONDLY_ROLLING", burst_wait, self.max, 0)
+            if search is not None:
+                search.record(t)
+            remaining = burst.record(t)
             self._daily_used += 1
             return Verdict(True, "", 0.0, self.max, remaining)
 
