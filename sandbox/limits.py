@@ -147,8 +147,8 @@ class InFlightLimiter:
 class RequestGate:
     """A test hook: admitted requests wait here, each keeping its slot, until the test lets them go.
 
-    The sandbox awaits `passage()` in its event loop for every request it admitted past the limit, and
-    calls `finish()` once that request has been answered and has given its slot back. A test's thread
+    The sandbox awaits `passage()` in its event loop for every request the limit admitted, and calls
+    `finish()` once that request is over (answered, or cancelled) and has given its slot back. A test's thread
     uses the rest: `held` and `wait_held(n)` (until n requests are waiting), `release(n)` (lets the n
     oldest go, all of them when n is None; returns how many went), `finished` and `wait_finished(n)`
     (until n requests in all have given their slots back). A release lets go of the requests held at
@@ -170,7 +170,7 @@ class RequestGate:
 
     @property
     def finished(self) -> int:
-        """Requests that went through the gate and have given their slot back, since the gate was made."""
+        """Requests that reached the gate and have since given their slot back (since the gate was made)."""
         with self._changed:
             return self._finished
 
@@ -190,7 +190,7 @@ class RequestGate:
                     self._changed.notify_all()
 
     def finish(self) -> None:
-        """A request that went through has been answered and has given its slot back."""
+        """A request that reached the gate is over and has given its slot back."""
         with self._changed:
             self._finished += 1
             self._changed.notify_all()
