@@ -160,15 +160,21 @@ class SandboxMiddleware:
             await self._serve(scope, receive, counting_send, side, fault, rl_headers)
             return
 
-        if not world.mailchimp_in_flight.enter(credential):
+        in_flight = world.mailchimp_in_flight   # the slot goes back to the limiter it came from, reset or not
+        if not in_flight.enter(credential):
             world.stats.rate_limited["mailchimp"] += 1
-            await _mailchimp_429(f"You have exceeded the limit of {world.mailchimp_in_flight.limit} "
+            await _mailchimp_429(f"You have exceeded the limit of {in_flight.limit} "
                                  "simultaneous connections.")(scope, receive, counting_send)
             return
+        gate = world.mailchimp_gate   # a test hook (World.mailchimp_gate); None otherwise
         try:
+            if gate is not None:
+                await gate.passage()
             await self._serve(scope, receive, counting_send, side, fault, {})
         finally:
-            world.mailchimp_in_flight.leave(credential)
+            in_flight.leave(credential)
+            if gate is not None:
+                gate.finish()
 
     def _credential(self, side: str, headers: dict[str, str]) -> str | None:
         auth = headers.get("authorization", "")

@@ -5,12 +5,14 @@ import collections
 import hashlib
 import numbers
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 from sandbox.clock import SimClock
 from sandbox.faults import KINDS, FaultInjector
-from sandbox.limits import HubSpotLimiter, InFlightLimiter
+from sandbox.limits import HubSpotLimiter, InFlightLimiter, RequestGate
 from sandbox.population import Population
 from sandbox.timefmt import parse_ts_ms
 
@@ -97,8 +99,20 @@ class Stats:
 
 
 class World:
-    def __init__(self, config: SandboxConfig | None = None) -> None:
+    """Test hooks, kept across reset() (docs/sandbox.md):
+
+    - `limits_clock`: the monotonic clock (seconds) of every rate-limit window and of the figures derived
+      from them; time.monotonic unless given. reset() builds the limiters on it (set it before a reset),
+      so a test moves the limits' time by moving its clock, never by sleeping.
+    - `mailchimp_gate`: a RequestGate, or None (the default, which costs nothing). When set, every
+      Mailchimp API request the connection limit admits waits at the gate, keeping its slot, until released.
+    """
+
+    def __init__(self, config: SandboxConfig | None = None, *, limits_clock: Callable[[], float] | None = None,
+                 mailchimp_gate: RequestGate | None = None) -> None:
         self.config = (config or SandboxConfig()).with_list_id()
+        self.limits_clock: Callable[[], float] = limits_clock or time.monotonic
+        self.mailchimp_gate = mailchimp_gate
         self.faults = FaultInjector(self.config.fault_rate, self.config.fault_kinds, seed=self.config.seed)
         self.reset()
 
@@ -118,7 +132,7 @@ class World:
         self.simulator = Simulator(self)
         # the past a real account brings: the clock's own model run over the days before "now"
         self.history = self.simulator.history(self.clock.start_ms, c.history_days) if c.history_days else {}
-        self.hubspot_limiter = HubSpotLimiter(c.hubspot_burst, c.rate_scale)
+        self.hubspot_limiter = HubSpotLimiter(c.hubspot_burst, c.rate_scale, now=self.limits_clock)
         self.mailchimp_in_flight = InFlightLimiter(scale=c.rate_scale)
         self.faults.configure(c.fault_rate, c.fault_kinds, seed=c.seed)
         self.faults.clear_counts()

@@ -175,9 +175,10 @@ def test_configured_default_token_scopes():
 
 
 def test_burst_limit_per_token_daily_limit_per_account():
-    # burst 100 per 10 s scaled by 0.05 -> 5 requests per rolling 10 s, for each private app
+    # burst 100 per 10 s scaled by 0.05 -> 5 requests per rolling 10 s, for each private app; the limits'
+    # clock stands still, so every request below lands in one window however long it takes
     config = SandboxConfig(contacts=5, seed=1, start_ms=1_767_225_600_000, hubspot_burst=100, rate_scale=0.05)
-    with SandboxServer(config) as sb:
+    with SandboxServer(world=World(config, limits_clock=lambda: 0.0)) as sb:
         first, second = config.hubspot_token, _mint(sb, [READ])
         answers = [_call(sb, first, "GET", "/crm/v3/objects/contacts?limit=1") for _ in range(6)]
         assert [a.status_code for a in answers] == [200] * 5 + [429]

@@ -1,8 +1,6 @@
 """HubSpotStore's interface for other sandbox code: state(), record_conversion(), contact_by_email(); laziness."""
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from sandbox.timefmt import hubspot_ts
@@ -61,11 +59,9 @@ def test_form_submission_events_reach_the_crm(world):
 
 
 def test_store_stays_lazy_on_a_large_world():
-    """Building the store must not materialize records per persona."""
-    t0 = time.perf_counter()
+    """Building the store must not materialize records per persona (how long it takes is bench/'s figure)."""
     big = World(SandboxConfig(contacts=200_000, seed=2, start_ms=1_767_225_600_000))
     assert big.hubspot.contacts.rows == {}
-    assert time.perf_counter() - t0 < 20
     assert big.hubspot.contacts.live_count() == len(big.population.hubspot_indices)
     first = next(big.hubspot.contacts.iter_live())
     assert first.id == big.population.hubspot_id(int(big.population.hubspot_indices[0]))

@@ -4,8 +4,8 @@ Each kind alone at rate 1.0, on both sides; then the seeded sequence is reproduc
 """
 from __future__ import annotations
 
+import asyncio
 import json
-import time
 from typing import Any, Callable
 
 import pytest
@@ -15,6 +15,7 @@ from hubspot import HubSpot
 from hubspot.crm.contacts import ApiException, SimplePublicObjectInputForCreate
 from mailchimp_marketing.api_client import ApiClientError
 
+from sandbox import app as sandbox_app
 from sandbox.server import SandboxServer
 from sandbox.world import SandboxConfig
 from tests.conftest import make_mailchimp
@@ -107,19 +108,31 @@ def test_server_error_faults_reach_both_sdks(sandbox, hubspot, mailchimp, kind):
     assert len(hubspot.crm.contacts.basic_api.get_page(limit=5).results) == 5
 
 
-def test_slow_fault_delays_a_correct_answer(sandbox, hubspot, mailchimp):
+class _RecordedSleeps:
+    """Stands in for `asyncio` in sandbox.app: each sleep the sandbox asks for is recorded and takes no time."""
+
+    def __init__(self) -> None:
+        self.asked: list[float] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
+
+    async def sleep(self, seconds: float) -> None:
+        self.asked.append(seconds)
+        await asyncio.sleep(0)
+
+
+def test_slow_fault_delays_a_correct_answer(sandbox, hubspot, mailchimp, monkeypatch):
     expected_hs = hubspot.crm.contacts.basic_api.get_page(limit=10).to_dict()
     expected_mc = mailchimp.lists.get_list_members_info(sandbox.world.list_id, count=10)
+    sleeps = _RecordedSleeps()
+    monkeypatch.setattr(sandbox_app, "asyncio", sleeps)
     _faults(sandbox, 1.0, ["slow"])
-    t0 = time.perf_counter()
     got_hs = hubspot.crm.contacts.basic_api.get_page(limit=10).to_dict()
-    hs_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
+    assert sleeps.asked == [0.25]   # the slow fault's wait (FaultInjector.slow_s), once for this request
     got_mc = mailchimp.lists.get_list_members_info(sandbox.world.list_id, count=10)
-    mc_s = time.perf_counter() - t0
+    assert sleeps.asked == [0.25, 0.25]
     assert got_hs == expected_hs and got_mc == expected_mc
-    delay = sandbox.world.faults.slow_s
-    assert hs_s >= delay and mc_s >= delay
     assert _served(sandbox)["slow"] == 2
 
 

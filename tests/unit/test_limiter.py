@@ -136,30 +136,31 @@ def test_bad_parameters_are_refused() -> None:
 def test_in_flight_caps_concurrent_calls() -> None:
     gate = InFlight(limit=3)
     release = threading.Event()
-    inside, peak, lock = [0], [0], threading.Lock()
+    changed = threading.Condition()
+    arrived, inside, peak = [0], [0], [0]
 
     def call() -> None:
+        with changed:
+            arrived[0] += 1
+            changed.notify_all()
         with gate:
-            with lock:
+            with changed:
                 inside[0] += 1
                 peak[0] = max(peak[0], inside[0])
-            release.wait(5)
-            with lock:
+                changed.notify_all()
+            release.wait(30)  # a hang guard: the test sets it
+            with changed:
                 inside[0] -= 1
 
     threads = [threading.Thread(target=call) for _ in range(8)]
     for th in threads:
         th.start()
-    while True:  # wait (on events, not a clock) until the gate is full
-        with lock:
-            if inside[0] == 3:
-                break
-        threading.Event().wait(0.001)
-    with lock:
+    with changed:  # woken by the workers (no polling): every one has arrived, and the gate is full
+        assert changed.wait_for(lambda: arrived[0] == 8 and inside[0] >= 3, timeout=30)
         assert inside[0] == 3
     release.set()
     for th in threads:
-        th.join(timeout=5)
+        th.join(timeout=30)
     assert peak[0] == 3 and inside[0] == 0
     with gate:  # all slots were given back
         pass

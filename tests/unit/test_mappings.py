@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
@@ -121,6 +121,7 @@ def test_apply_refuses_values_that_do_not_fit(tmp_path: Path) -> None:
         apply(m, {"signup": "next tuesday"})
 
 
+@settings(deadline=None)
 @given(st.dictionaries(st.text(min_size=1, max_size=12), st.one_of(st.none(), st.text(max_size=30)), max_size=8))
 def test_apply_only_ever_returns_mapped_tags(props: dict) -> None:
     m = DEFAULT_MAPPINGS

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contracts.errors import FatalError, RetriableError, SkippableError
@@ -82,6 +82,7 @@ def test_on_retry_sees_error_attempt_and_wait() -> None:
     assert seen == [(503, 1, 2.0)]
 
 
+@settings(deadline=None)
 @given(st.integers(min_value=1, max_value=30))
 def test_backoff_never_exceeds_its_cap(failures: int) -> None:
     fn, sleeps = Script(*([503] * failures), 200), Sleeps()

@@ -68,6 +68,7 @@ def test_event_order_does_not_matter(log, seed):
     assert scoring.score(RULES, CONTACT, shuffled, NOW) == scoring.score(RULES, CONTACT, log, NOW)
 
 
+@settings(deadline=None)
 @given(age=ages, later=st.floats(min_value=0, max_value=100), linear=st.booleans())
 def test_decay_stays_within_its_bounds_and_never_grows(age, later, linear):
     rules = LINEAR if linear else RULES
