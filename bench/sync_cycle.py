@@ -35,7 +35,7 @@ def start_sandbox(args: argparse.Namespace) -> tuple[subprocess.Popen, dict[str,
          "--history-days", str(args.history_days)],
         stdout=subprocess.PIPE, text=True, cwd=ROOT)
     env = {}
-    while len(env) < 5:
+    while len(env) < 6:  # the six export lines
         line = proc.stdout.readline()
         if not line:
             raise RuntimeError("sandbox exited before printing its environment")
@@ -92,10 +92,9 @@ def main() -> int:
                                           "SYNCD_LOG_LEVEL": "WARNING", "SYNCD_LOG_FORMAT": "console",
                                           "SYNCD_CONFIG": str(ROOT / "config/syncd.yaml")})
             os.chdir(ROOT)
-            ctx = build_context(settings)  # follows the sandbox's clock through /_sandbox/clock
+            ctx = build_context(settings)  # follows the sandbox's clock through SYNCD_CLOCK_URL, every cycle
             results = [cycle(ctx, env["HUBSPOT_BASE_URL"], "backfill", args)]
             requests.post(f"{env['HUBSPOT_BASE_URL']}/_sandbox/clock", json={"advance_days": 1}, timeout=600)
-            ctx.clock = __import__("syncd.app", fromlist=["sandbox_clock"]).sandbox_clock(env["HUBSPOT_BASE_URL"])
             results.append(cycle(ctx, env["HUBSPOT_BASE_URL"], "incremental", args))
     finally:
         proc.terminate()

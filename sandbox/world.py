@@ -218,4 +218,5 @@ class World:
             "MAILCHIMP_BASE_URL": f"{base_url}/3.0",
             "MAILCHIMP_API_KEY": self.config.mailchimp_key,
             "MAILCHIMP_LIST_ID": self.list_id,
+            "SYNCD_CLOCK_URL": f"{base_url}/_sandbox/clock",
         }

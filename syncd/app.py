@@ -2,42 +2,10 @@
 from __future__ import annotations
 
 import contextlib
-import ipaddress
-import json
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from typing import Any, Callable, Iterator
 
+from syncd.clock import Clock
 from syncd.context import Context
-
-
-def sandbox_clock(base_url: str) -> Callable[[], int] | None:
-    """When HubSpot is the local sandbox, follow its simulated clock (it may have been advanced by days);
-    None when the base URL is not a loopback sandbox."""
-    host = urllib.parse.urlsplit(base_url).hostname or ""
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        return None
-    url = base_url.rstrip("/") + "/_sandbox/clock"
-
-    def server_now() -> int:
-        with urllib.request.urlopen(url, timeout=5) as resp:  # sandbox control, not the vendor API
-            return int(json.load(resp)["now_ms"])
-
-    try:
-        offset = server_now() - int(time.time() * 1000)
-    except (urllib.error.URLError, OSError, ValueError, KeyError):
-        return None
-    return lambda: int(time.time() * 1000) + offset
-
-
-def system_clock() -> int:
-    return int(time.time() * 1000)
 
 
 def load_config(settings: Any) -> tuple[Any, Any]:
@@ -79,7 +47,7 @@ def build_context(settings: Any, clock: Callable[[], int] | None = None, store: 
         settings.mailchimp_list_id, stats, retry=retry,
         in_flight=InFlight(max(1, round(10 * cfg.rate_scale))),  # Mailchimp: 10 connections at once
         direct_max=cfg.batch_sizes.mailchimp_direct_max)
-    clock = clock or sandbox_clock(settings.hubspot_base_url) or system_clock
+    clock = clock or Clock(settings.clock_url)
     return Context(settings=settings, store=store, hubspot=hubspot, mailchimp=mailchimp, rules=rules,
                    mappings=mappings, clock=clock, calls=stats)
 

@@ -245,6 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import os
 
     from contracts.errors import ConnectorError
+    from syncd.clock import ClockError
     from syncd.failures import explain
     from syncd.store.db import StoreError
 
@@ -254,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as exc:
         print(f"syncd {args.command}: {exc}", file=sys.stderr)
         return 1
-    except (ConnectorError, StoreError) as exc:
+    except (ConnectorError, StoreError, ClockError) as exc:
         print(f"syncd {args.command}: {explain(exc, _settings_or_none())}", file=sys.stderr)
         return 1
     except BrokenPipeError:

@@ -24,6 +24,12 @@ class Context:
     stage_order: tuple[str, ...] = ()
     should_stop: Callable[[], bool] = lambda: False   # set on SIGTERM: loops stop at their next page
 
+    def tick(self) -> None:
+        """A new tick begins (a cycle, a daemon job): a clock that follows a sandbox reads its time again."""
+        tick = getattr(self.clock, "tick", None)
+        if tick is not None:
+            tick()
+
     def count(self, name: str, n: int = 1) -> None:
         if n:
             self.counters[name] += n

@@ -41,7 +41,7 @@ def run_demo(contacts: int = 400, weeks: int = 6, seed: int = 42, json_out: bool
         # syncd's own limiter follows the sandbox's scaled limits
         settings = settings.model_copy(update={"config": settings.config.model_copy(
             update={"rate_scale": DEMO_RATE_SCALE})})
-        ctx = build_context(settings, clock=sb.world.clock.now_ms)
+        ctx = build_context(settings)  # on the sandbox's clock (SYNCD_CLOCK_URL), read at every cycle
         logging.getLogger().setLevel(logging.WARNING)
         if not json_out:
             out(f"syncd demo: sandbox at {sb.url} with {contacts} simulated leads (seed {seed}), "

@@ -6,7 +6,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from syncd import decide
-from syncd.app import sandbox_clock, system_clock
+from syncd.clock import Clock
 from syncd.context import Context
 from contracts.identity import normalize_email
 from syncd.store import schema as t
@@ -22,7 +22,7 @@ def explain(settings: Any, email: str, clock: Any = None, store: Any = None) -> 
     if norm is None:
         raise LookupError(f"{email!r} is not an email address")
     store = store or open_store(settings.database_url)
-    clock = clock or sandbox_clock(settings.hubspot_base_url) or system_clock
+    clock = clock or Clock(settings.clock_url)
     ctx = Context(settings=settings, store=store, hubspot=None, mailchimp=None,
                   rules=load_rules(settings.config.paths.scoring), mappings=None, clock=clock, calls=None)
     now = clock()

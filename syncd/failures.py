@@ -17,8 +17,11 @@ _BASE_URL = {"hubspot": "HUBSPOT_BASE_URL", "mailchimp": "MAILCHIMP_BASE_URL"}
 
 def explain(exc: BaseException, settings: Any = None) -> str:
     """One line for `exc` (a ConnectorError, a store error, a configuration error, anything else)."""
+    from syncd.clock import ClockError
     from syncd.store.db import StoreError
 
+    if isinstance(exc, ClockError):
+        return str(exc)
     if isinstance(exc, ConnectorError):
         return _connector(exc, settings)
     if isinstance(exc, StoreError):

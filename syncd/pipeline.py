@@ -48,6 +48,7 @@ def run_cycle(ctx: Context, should_stop: Callable[[], bool] = lambda: False) -> 
     started = time.monotonic()
     calls_before = ctx.calls.snapshot()
     ctx.counters.clear()
+    ctx.tick()
     ctx.run_id = ctx.store.start_run(ctx.clock())
     ok, error = True, None
     stage_seconds: dict[str, float] = {}

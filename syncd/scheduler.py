@@ -133,6 +133,7 @@ class Daemon:
         error = None
         self._current.job = job
         try:
+            ctx.tick()                        # follow a sandbox's clock, advanced or not since the last job
             ctx.store.job_started(job, self.holder, wall_ms())
             fn = self.jobs[job]
             if job == "push":

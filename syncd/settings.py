@@ -34,6 +34,7 @@ ENV_FIELDS = {
     "SYNCD_HTTP_PORT": "http_port",
     "SYNCD_LOG_FORMAT": "log_format",
     "SYNCD_LOG_LEVEL": "log_level",
+    "SYNCD_CLOCK_URL": "clock_url",
 }
 _FIELD_ENV = {v: k for k, v in ENV_FIELDS.items()}
 
@@ -159,6 +160,7 @@ class Settings(BaseModel):
     http_port: int = Field(8080, ge=0, le=65535)
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    clock_url: str | None = None      # a sandbox's /_sandbox/clock: follow its simulated time
     config: SyncConfig = SyncConfig()
 
     @field_validator("mailchimp_api_key")
@@ -169,7 +171,7 @@ class Settings(BaseModel):
             raise ValueError("must look like '<key>-<dc>' (e.g. ...-us21) with exactly one '-'")
         return value
 
-    @field_validator("hubspot_base_url", "mailchimp_base_url")
+    @field_validator("hubspot_base_url", "mailchimp_base_url", "clock_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^https?://[^/\s]+", value):

@@ -63,7 +63,7 @@ class Engine:
         settings_env = {**sb.env, "SYNCD_DATABASE_URL": f"sqlite:///{tmp}/syncd.db", "SYNCD_LOG_LEVEL": "WARNING",
                         "SYNCD_HTTP_PORT": "0", **env}
         self.settings = load_settings(env=settings_env)
-        self.ctx = build_context(self.settings, clock=sb.world.clock.now_ms)
+        self.ctx = build_context(self.settings)  # on the sandbox's clock, through SYNCD_CLOCK_URL
         self.summaries: list[dict[str, Any]] = []
 
     # -- driving ------------------------------------------------------------------------------

@@ -262,3 +262,42 @@ def test_sighup_reloads_the_rule_files_and_refuses_a_broken_edit(sandbox_world, 
             proc.kill()
     err = log.read_text()
     assert '"config.reloaded"' in err and '"config.reload_refused"' in err and "daemon.stopped" in err
+
+
+def test_a_running_daemon_follows_each_advance_of_the_sandbox_clock(sandbox_world, tmp_path):
+    """With SYNCD_CLOCK_URL (printed by `syncd sandbox`) the daemon reads the simulated time at every job:
+    after the sandbox's clock jumps a week, twice, it takes the engagement of each new week as present."""
+    from syncd_harness import iso, make_lead, ms_of, sdk_clients
+
+    hs, mc = sdk_clients(sandbox_world)
+    lead = make_lead(sandbox_world, hs, mc, "follows.the.clock@example.com")
+    port = _free_port()
+    proc = _daemon(sandbox_world, tmp_path, port)
+    base, sb = f"http://127.0.0.1:{port}", sandbox_world.url
+
+    def contact() -> dict:
+        state = requests.get(f"{sb}/_sandbox/state", timeout=30).json()
+        return next(c for c in state["hubspot"]["contacts"] if c["id"] == lead["id"])["properties"]
+
+    try:
+        _wait_for(lambda: (r := _get(f"{base}/readyz")) is not None and r.status_code == 200, timeout=60,
+                  what="ready")
+        for week, action in enumerate(("open", "click"), start=1):
+            requests.post(f"{sb}/_sandbox/clock", json={"advance_days": 7}, timeout=120).raise_for_status()
+            now = requests.get(f"{sb}/_sandbox/clock", timeout=10).json()["now_ms"]
+            at = now - 120_000   # two minutes ago on the simulated calendar, a week after the last one
+            event = {"email": lead["email"], "action": action, "timestamp": iso(at)}
+            if action == "click":
+                event["url"] = "https://www.example-saas.com/pricing"
+            requests.post(f"{sb}/_sandbox/events", json=[event], timeout=30).raise_for_status()
+            prop = f"syncd_last_{action}"
+            _wait_for(lambda: (v := contact().get(prop)) and abs(ms_of(v) - at) < 1000, timeout=60,
+                      what=f"week {week}: the {action} written to HubSpot")
+            # scored on the sandbox's new "now", not on the time the daemon read when it started
+            _wait_for(lambda: (v := contact().get("syncd_scored_at")) and ms_of(v) >= at, timeout=60,
+                      what=f"week {week}: the lead scored as of the advanced clock")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    log = (tmp_path / f"daemon-{port}.log").read_text()
+    assert "in the future" not in log

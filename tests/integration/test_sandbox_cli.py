@@ -1,4 +1,4 @@
-"""`syncd sandbox` as a user runs it: a subprocess that prints five exports, serves, and stops on a signal."""
+"""`syncd sandbox` as a user runs it: a subprocess that prints six exports, serves, and stops on a signal."""
 from __future__ import annotations
 
 import json
@@ -22,7 +22,8 @@ from hubspot import HubSpot
 from hubspot.crm.contacts import ApiException
 
 ROOT = Path(__file__).resolve().parents[2]
-EXPORTS = ["HUBSPOT_BASE_URL", "HUBSPOT_ACCESS_TOKEN", "MAILCHIMP_BASE_URL", "MAILCHIMP_API_KEY", "MAILCHIMP_LIST_ID"]
+EXPORTS = ["HUBSPOT_BASE_URL", "HUBSPOT_ACCESS_TOKEN", "MAILCHIMP_BASE_URL", "MAILCHIMP_API_KEY", "MAILCHIMP_LIST_ID",
+           "SYNCD_CLOCK_URL"]
 START_S = 30     # bounded wait for the subprocess to print its exports (a loaded machine is slow to import)
 STOP_S = 5       # what "stops within a few seconds" means here
 
@@ -54,7 +55,7 @@ class Sandbox:
         self._lines.put(None)
 
     def exports(self) -> dict[str, str]:
-        """Wait (bounded) for the five export lines; returns NAME -> value."""
+        """Wait (bounded) for the six export lines; returns NAME -> value."""
         deadline = time.monotonic() + START_S
         while len(self.lines) < len(EXPORTS):
             try:
@@ -109,14 +110,14 @@ def _mailchimp(env: dict[str, str]) -> mailchimp_marketing.Client:
 
 # -- the exports, the SDKs, the signals -----------------------------------------------------------------
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_prints_five_exports_with_the_real_port_serves_the_sdks_and_stops_on_a_signal(sig):
+def test_prints_six_exports_with_the_real_port_serves_the_sdks_and_stops_on_a_signal(sig):
     sb = Sandbox("--port", "0", "--contacts", "50", "--seed", "3")
     env = sb.exports()
     assert list(env) == EXPORTS
     url = env["HUBSPOT_BASE_URL"]
     host, port = re.fullmatch(r"http://(127\.0\.0\.1):(\d+)", url).groups()
     assert int(port) != 0
-    assert env["MAILCHIMP_BASE_URL"] == f"{url}/3.0"
+    assert env["MAILCHIMP_BASE_URL"] == f"{url}/3.0" and env["SYNCD_CLOCK_URL"] == f"{url}/_sandbox/clock"
     assert re.fullmatch(r"[0-9a-f]{32}-[a-z]+\d+", env["MAILCHIMP_API_KEY"])
     with socket.create_connection((host, int(port)), timeout=5):
         pass   # the printed port is the one listening
