@@ -30,9 +30,10 @@ def explain(settings: Any, email: str, clock: Any = None, store: Any = None) -> 
         ident = conn.execute(sa.select(t.identities).where(t.identities.c.email == norm)).first()
         if ident is None:
             raise LookupError(f"no lead with email {norm} in {settings.database_url.split('@')[-1]}")
-        inputs = decide.load_inputs(decide.Batch(ctx, conn, [ident], now), ident)
-    result = decide.score_inputs(ctx, inputs, now)
-    head = f"{norm}  (HubSpot {ident.hubspot_id or '-'}, Mailchimp {'member' if inputs['member'] else '-'})"
+        chunk = decide.Chunk(ctx, conn, [ident], now)
+        lead = chunk.lead(ident)
+        result = chunk.score(lead)
+    head = f"{norm}  (HubSpot {ident.hubspot_id or '-'}, Mailchimp {'member' if lead.member else '-'})"
     data = result_to_dict(result)
     data["email"] = norm
     return {"table": head + "\n" + ledger_table(result), "json": data}

@@ -37,7 +37,7 @@ def contact_properties(ctx: Context) -> list[str]:
 
 def _problem(props: dict) -> str | None:
     """Why a contact cannot be synced, or None. An owner HubSpot no longer knows is not a problem of the
-    record: it is a routing fact, settled when a task is assigned (see decide._pick_owner)."""
+    record: it is a routing fact, settled when a task is assigned (syncd.domain.routing.pick_owner)."""
     email = props.get("email")
     if normalize_email(email) is None:
         return f"invalid email {email!r}"

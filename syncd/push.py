@@ -125,7 +125,7 @@ def _subscribe(ctx: Context, rows: list) -> int:
 
 def _consent_still_given(ctx: Context, rows: list) -> tuple[list, list[tuple[Any, str]]]:
     """(rows whose contact still shows consent and no email opt-out, [(row, why not)] for the others)."""
-    from syncd.mappings import consent_granted
+    from syncd.domain.mapping import consent_granted
 
     ids = [str(r.payload["contact_id"]) for r in rows if r.payload.get("contact_id")]
     prop = ctx.mappings.consent.hubspot_property

@@ -27,9 +27,9 @@ def ledger_table(result: ScoreResult) -> str:
     if not result.ledger:
         lines.append("(no rule applies)")
     lines.append("-" * len(head))
-    totals = _totals(result.ledger)
-    lines.append(f"fit {totals['fit']:.2f} + behaviour {totals['behaviour']:.2f} + negative "
-                 f"{totals['negative']:.2f} = score {result.score}")
+    sums = totals(result.ledger)
+    lines.append(f"fit {sums['fit']:.2f} + behaviour {sums['behaviour']:.2f} + negative "
+                 f"{sums['negative']:.2f} = score {result.score}")
     changed = " (changed)" if result.segment_changed else ""
     rate = "n/a" if result.open_rate is None else f"{result.open_rate:.0%}"
     lines.append(f"segment: {result.segment}{changed}   lifecycle target: {result.lifecycle_target or '-'}   "
@@ -55,7 +55,7 @@ def result_to_dict(result: ScoreResult) -> dict[str, Any]:
         "triggers": list(result.triggers),
         "last_engaged_at": _iso(result.last_engaged_at),
         "as_of": _iso(result.as_of),
-        "totals": {k: _round(v) for k, v in _totals(result.ledger).items()},
+        "totals": {k: _round(v) for k, v in totals(result.ledger).items()},
         "ledger": [
             {"rule": e.rule, "kind": e.kind, "event_id": e.event_id, "occurred_at": _iso(e.occurred_at),
              "detail": e.detail, "points": _round(e.points), "points_after_decay": _round(e.points_after_decay)}
@@ -64,42 +64,18 @@ def result_to_dict(result: ScoreResult) -> dict[str, Any]:
     }
 
 
-def handoff_summary(result: ScoreResult, contact: ContactView, top_n: int = 5) -> tuple[str, str]:
-    """Return (subject, body) of the task that hands a lead to its owner.
-
-    The subject names the trigger and the lead ("Hot lead: Jane Doe (VP Marketing, Acme) — score 72");
-    the plain-text body lists the `top_n` events that counted most, with dates and URLs, then the fit
-    and penalty lines and the score breakdown.
-    """
+def handoff_subject(result: ScoreResult, contact: ContactView) -> str:
+    """The hand-off task's subject: the trigger and the lead ("Hot lead: Jane Doe (VP Marketing, Acme) —
+    score 72"). The body is rendered by syncd.domain.render.task_html."""
     props = contact.properties
     name = " ".join(p for p in ((props.get("firstname") or "").strip(), (props.get("lastname") or "").strip())
                     if p) or contact.email
     role = ", ".join(p for p in ((props.get("jobtitle") or "").strip(), (props.get("company") or "").strip()) if p)
-    subject = f"{_trigger_label(result)}: {name}{f' ({role})' if role else ''} — score {result.score}"
-
-    totals = _totals(result.ledger)
-    body = [f"{name} <{contact.email}> scored {result.score}"
-            + (f" on {result.as_of:%Y-%m-%d}" if result.as_of else "") + "."]
-    body.append(f"Segment: {result.segment}. Lifecycle stage: {result.lifecycle_target or 'unset'}. "
-                f"Suggested contact cadence: {result.cadence}.")
-    top = sorted((e for e in result.ledger if e.event_id is not None and e.points_after_decay > 0),
-                 key=lambda e: (-e.points_after_decay, -(e.occurred_at.timestamp() if e.occurred_at else 0)))
-    body += ["", "Top contributing activity:"]
-    body += [f"- {_when(e.occurred_at)[:10]}  {e.detail}  {e.points_after_decay:+.1f} ({e.rule})"
-             for e in top[:top_n]] or ["- none"]
-    fit = [e for e in result.ledger if e.kind == "fit"]
-    if fit:
-        body += ["", "Fit:"] + [f"- {e.detail}  {e.points:+g} ({e.rule})" for e in fit]
-    penalties = [e for e in result.ledger if e.kind == "negative" and e.points_after_decay != 0]
-    if penalties:
-        body += ["", "Penalties:"] + [f"- {_when(e.occurred_at)[:10]}  {e.detail}  {e.points_after_decay:+.1f} "
-                                      f"({e.rule})" for e in penalties]
-    body += ["", f"Score breakdown: fit {totals['fit']:.1f} + behaviour {totals['behaviour']:.1f} "
-                 f"+ negative {totals['negative']:.1f} = {result.score}"]
-    return subject, "\n".join(body)
+    return f"{trigger_label(result)}: {name}{f' ({role})' if role else ''} — score {result.score}"
 
 
-def _trigger_label(result: ScoreResult) -> str:
+def trigger_label(result: ScoreResult) -> str:
+    """"Hot lead", "Sales-qualified lead"...: what made the lead worth a hand-off."""
     for trigger in result.triggers:
         kind, _, value = trigger.partition(":")
         if kind == "segment":
@@ -111,7 +87,8 @@ def _trigger_label(result: ScoreResult) -> str:
     return f"{result.segment.capitalize()} lead"
 
 
-def _totals(ledger: tuple[LedgerEntry, ...]) -> dict[str, float]:
+def totals(ledger: tuple[LedgerEntry, ...]) -> dict[str, float]:
+    """Points per ledger kind (fit, behaviour, negative), after decay."""
     return {kind: math.fsum(e.points_after_decay for e in ledger if e.kind == kind)
             for kind in ("fit", "behaviour", "negative")}
 

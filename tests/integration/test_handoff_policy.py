@@ -68,8 +68,10 @@ def test_ownerless_leads_are_spread_over_the_round_robin_reps(sandbox, hubspot, 
     owners = [engine.tasks_for(lead["id"])[0]["properties"]["hubspot_owner_id"] for lead in leads]
     assert set(owners) <= {str(r) for r in reps} and len(set(owners)) > 1, owners
     # the same lead always lands on the same rep (no shared counter to lose in a crash)
-    from syncd.decide import _pick_owner
-    assert all(_pick_owner(engine.ctx, lead["email"], None, set()) == o for lead, o in zip(leads, owners))
+    from syncd.decide import policy_of
+    from syncd.domain.routing import pick_owner
+    routing = policy_of(engine.ctx).routing
+    assert all(pick_owner(lead["email"], None, set(), routing) == (o, "round_robin") for lead, o in zip(leads, owners))
 
 
 def _hot_week_many(engine: Engine, leads: list[dict]) -> None:

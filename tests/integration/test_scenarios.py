@@ -8,6 +8,7 @@ even weeks, both at 15:00 UTC; the week of Monday 2026-01-05 is such a week.
 """
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -113,7 +114,9 @@ def test_vp_who_clicks_pricing_goes_hot_mql_then_sql_with_exactly_one_task(sandb
     clicks = [line for line in body.splitlines() if "pricing_click" in line]
     assert len(clicks) == 3, body
     assert all(PRICING in line for line in clicks)
-    assert sorted(line.split()[1] for line in clicks) == ["2026-01-08", "2026-01-09", "2026-01-09"]
+    assert sorted(re.search(r"\d{4}-\d\d-\d\d", line).group() for line in clicks) == [
+        "2026-01-08", "2026-01-09", "2026-01-09"]
+    assert all(f'href="{PRICING}' in line for line in clicks)   # the clicked URL is a link
     assert body.count("email_open") == 2
 
 

@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from syncd.mappings import (SCHEMA_PATH, MappingsError, MappingValueError, apply, check_against, consent_granted,
-                            load_mappings)
+from syncd.domain.mapping import MappingValueError, apply, consent_granted
+from syncd.mappings import SCHEMA_PATH, MappingsError, check_against, load_mappings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = ROOT / "mappings" / "default.yaml"

@@ -1,10 +1,10 @@
-"""`syncd explain` output (table and JSON) and the hot-lead task text."""
+"""`syncd explain` output (table and JSON) and the hand-off task a rep reads (subject and HTML body)."""
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
 
-from syncd.domain import explain, scoring
+from syncd.domain import explain, render, scoring
 from syncd.domain.models import ContactView, EngagementEvent, SegmentState
 from syncd.rules import load_default_rules
 
@@ -52,23 +52,26 @@ def test_result_to_dict_is_json_ready_and_complete():
     assert data["triggers"] == ["segment:hot", "lifecycle:marketingqualifiedlead"]
 
 
-def test_handoff_summary_names_lead_trigger_and_top_events():
+def test_the_handoff_task_names_lead_trigger_and_top_events_with_links():
     result = hot_result()
-    subject, body = explain.handoff_summary(result, CONTACT, top_n=2)
+    subject = render.task_subject(result, CONTACT)
+    body = render.task_html(result, CONTACT, {e.event_id: e for e in events()}, top_n=2)
     assert subject == f"Hot lead: Jane Doe (VP Marketing, Acme) — score {result.score}"
-    assert "https://acme.example/pricing?v=2" in body and "2025-03-07" in body
+    assert '<a href="https://acme.example/pricing?v=2">' in body and "2025-03-07" in body
     assert body.count("(pricing_click)") == 2 and "(email_open)" not in body  # top 2 only
     assert "careers_click" in body  # penalties are listed too
-    assert f"= {result.score}" in body.splitlines()[-1]
+    assert f"= {result.score}</p>" in body.splitlines()[-1]
+    assert body.startswith("<p><strong>Hot lead</strong>: Jane Doe &lt;jane.doe@acme.example&gt;")
 
 
-def test_handoff_summary_falls_back_to_email_and_lifecycle_trigger():
-    bare = ContactView("x@y.example", {"lifecyclestage": "marketingqualifiedlead"}, None, None)
-    demo = [EngagementEvent("hubspot", "d1", "x@y.example", "demo_request", T0, detail="Book a demo")]
+def test_the_handoff_task_falls_back_to_email_and_lifecycle_trigger_and_escapes_everything():
+    bare = ContactView("x@y.example", {"lifecyclestage": "marketingqualifiedlead", "firstname": "<b>X</b>"},
+                       None, None)
+    demo = [EngagementEvent("hubspot", "d1", "x@y.example", "demo_request", T0, detail="Book a <demo>")]
     first = scoring.score(RULES, bare, demo, T0, None)
     assert first.triggers[0] == "segment:warm"
     again = scoring.score(RULES, bare, demo, T0, SegmentState("warm", T0))
-    subject, body = explain.handoff_summary(again, bare)
     assert again.triggers == ()
-    assert subject == f"Warm lead: x@y.example — score {again.score}"
-    assert "demo request: Book a demo" in body
+    assert render.task_subject(again, bare) == f"Warm lead: <b>X</b> — score {again.score}"  # plain text
+    body = render.task_html(again, bare, {}, top_n=5)
+    assert "demo request: Book a &lt;demo&gt;" in body and "&lt;b&gt;X&lt;/b&gt;" in body and "<b>" not in body
