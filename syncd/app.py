@@ -39,14 +39,14 @@ def build_context(settings: Any, clock: Callable[[], int] | None = None, store: 
     retry = retrying.retry_call  # the one retry policy, injected into both connectors
     hubspot = HubSpotConnector(
         make_hubspot_client(settings.hubspot_access_token.get_secret_value(), settings.hubspot_base_url), stats,
-        retry=retry,
+        retry=retry, batch_size=cfg.batch_sizes.hubspot_batch,
         budget=HubSpotBudget(burst=round(cfg.hubspot_tier * cfg.rate_scale),
                              search_per_s=max(1, round(4 * cfg.rate_scale))))  # search: 4 requests/s
     mailchimp = MailchimpConnector(
         make_mailchimp_client(settings.mailchimp_api_key.get_secret_value(), settings.mailchimp_base_url),
         settings.mailchimp_list_id, stats, retry=retry,
         in_flight=InFlight(max(1, round(10 * cfg.rate_scale))),  # Mailchimp: 10 connections at once
-        direct_max=cfg.batch_sizes.mailchimp_direct_max)
+        direct_max=cfg.batch_sizes.mailchimp_direct_max, batch_size=cfg.batch_sizes.mailchimp_batch)
     clock = clock or Clock(settings.clock_url)
     return Context(settings=settings, store=store, hubspot=hubspot, mailchimp=mailchimp, rules=rules,
                    mappings=mappings, clock=clock, calls=stats)

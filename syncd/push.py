@@ -17,10 +17,11 @@ from syncd.context import Context
 
 ORDER = ("mailchimp.subscribe", "mailchimp.update_member", "mailchimp.tags", "hubspot.update_contact",
          "hubspot.lifecycle_demote", "hubspot.task", "hubspot.note")
-BATCH = {"mailchimp.subscribe": 2500,       # batch operations: 500 per batch, five batches worked on at once
-         "mailchimp.update_member": 2500,   # (up to 100 go as single calls side by side instead)
-         "mailchimp.tags": 2000,            # grouped per tag, then 500 members per call
-         "hubspot.update_contact": 100}     # batch update: 100 inputs per call
+# Commands claimed at once per kind: batch_sizes.outbox_claim (member writes go 500 to a Mailchimp batch, so
+# 2,500 keep five batches at work; tags are grouped per tag, 500 members a call; contact updates 100 a call),
+# except the kinds made one call each, whose claim is marked `attempted` before any call: a crash then costs
+# one lookup per claimed command, so few are claimed at a time.
+ONE_BY_ONE_CLAIM = {"hubspot.task": 50, "hubspot.note": 50, "hubspot.lifecycle_demote": 50}
 # Calls that exist only one record at a time run side by side: Mailchimp serves 10 connections at once
 # (the connector's InFlight keeps us under it); HubSpot's budget is shared by the connector's limiter.
 PARALLEL = {"mailchimp": 8, "hubspot": 4}
@@ -59,7 +60,8 @@ def push(ctx: Context, should_stop: Callable[[], bool] = lambda: False,
         try:
             while not should_stop():
                 with ctx.store.begin() as conn:
-                    rows = [SimpleNamespace(**r) for r in ctx.store.claim(conn, BATCH.get(kind, 50), kinds=[kind])]
+                    size = ONE_BY_ONE_CLAIM.get(kind, ctx.settings.config.batch_sizes.outbox_claim)
+                    rows = [SimpleNamespace(**r) for r in ctx.store.claim(conn, size, kinds=[kind])]
                 if not rows:
                     break
                 handled += HANDLERS[kind](ctx, rows)

@@ -28,12 +28,13 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from syncd.domain.models import EVENT_KINDS
 from syncd.yamlfile import YamlFileError, line_of as _line_of, parse_yaml_text, read_yaml
 
 DEFAULT_RULES_PATH = Path(__file__).resolve().parent.parent / "config" / "scoring.yaml"
 
-EventKind = Literal["open", "click", "bounce", "unsubscribe", "form_submission", "demo_request",
-                    "webinar"]
+# The event kinds are defined once, in the pure core; the rules accept exactly those (an enum in the schema).
+EventKind = Literal[EVENT_KINDS]  # type: ignore[valid-type]
 CadenceLevel = Literal["weekly", "biweekly", "monthly", "quarterly"]
 # From most to least frequent: "stepping down" a cadence moves one place to the right.
 CADENCE_LEVELS: tuple[str, ...] = ("weekly", "biweekly", "monthly", "quarterly")

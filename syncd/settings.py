@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
+from connectors.mailchimp.client import API_KEY as MAILCHIMP_KEY, default_base_url
 from syncd.yamlfile import YamlFileError, line_of as _line_of, read_yaml
 
 DEFAULT_CONFIG_PATH = "config/syncd.yaml"
@@ -38,8 +39,6 @@ ENV_FIELDS = {
 }
 _FIELD_ENV = {v: k for k, v in ENV_FIELDS.items()}
 
-# Mailchimp keys are "<key>-<dc>"; the SDK splits on "-" and needs exactly one.
-_MAILCHIMP_KEY = re.compile(r"^[A-Za-z0-9]+-([a-z]+[0-9]+)$")
 _SECRET_KEY = re.compile(r"token|secret|passw|api_?key|apikey|access_?key|private_?key|credential", re.I)
 
 
@@ -76,12 +75,13 @@ Interval = Annotated[int, Field(gt=0, le=WEEK_S)]
 class BatchSizes(_Frozen):
     """Records per page or per batch call; the upper bounds are the vendors' own maxima."""
 
-    hubspot_page: int = Field(100, gt=0, le=100)  # HubSpot list/search: 100 per page (search 200, list 100)
-    hubspot_batch: int = Field(100, gt=0, le=100)  # HubSpot batch/*: 100 inputs per call
-    mailchimp_page: int = Field(1000, gt=0, le=1000)  # Mailchimp: count <= 1000
-    mailchimp_batch: int = Field(500, gt=0, le=500)  # Mailchimp batch subscribe: 500 members per call
-    mailchimp_direct_max: int = Field(100, ge=0, le=10_000)  # member writes sent one call each, above: a batch
-    outbox_claim: int = Field(500, gt=0)
+    hubspot_page: int = Field(100, gt=0, le=100)          # HubSpot list pages: 100 records at most
+    hubspot_search_page: int = Field(200, gt=0, le=200)   # HubSpot search pages: 200 at most
+    hubspot_batch: int = Field(100, gt=0, le=100)         # HubSpot batch/*: 100 inputs per call
+    mailchimp_page: int = Field(1000, gt=0, le=1000)      # Mailchimp lists: count <= 1000
+    mailchimp_batch: int = Field(500, gt=0, le=500)       # Mailchimp: operations per batch, members per tag call
+    mailchimp_direct_max: int = Field(100, ge=0, le=10_000)  # member writes sent one call each; above, a batch
+    outbox_claim: int = Field(2500, gt=0, le=50_000)      # commands of one kind handed to the pushers at once
 
 
 class Paths(_Frozen):
@@ -167,7 +167,7 @@ class Settings(BaseModel):
     @classmethod
     def _key_form(cls, value: SecretStr | None) -> SecretStr | None:
         # The message must not echo the key: it ends up in logs and terminals.
-        if value is not None and not _MAILCHIMP_KEY.match(value.get_secret_value()):
+        if value is not None and not MAILCHIMP_KEY.match(value.get_secret_value()):
             raise ValueError("must look like '<key>-<dc>' (e.g. ...-us21) with exactly one '-'")
         return value
 
@@ -189,9 +189,8 @@ class Settings(BaseModel):
         if isinstance(data, dict) and not data.get("mailchimp_base_url"):
             key = data.get("mailchimp_api_key")
             raw = key.get_secret_value() if isinstance(key, SecretStr) else key
-            match = _MAILCHIMP_KEY.match(raw) if isinstance(raw, str) else None
-            if match:
-                data = {**data, "mailchimp_base_url": f"https://{match.group(1)}.api.mailchimp.com/3.0"}
+            if isinstance(raw, str) and MAILCHIMP_KEY.match(raw):
+                data = {**data, "mailchimp_base_url": default_base_url(raw)}
         return data
 
     def secrets(self) -> list[str]:

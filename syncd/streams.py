@@ -184,7 +184,7 @@ class HubSpotContacts(Stream):
 
     @staticmethod
     def _backfill(ctx: Context, cur: dict, props: list[str]) -> tuple[list[dict], dict, bool]:
-        page = ctx.hubspot.list_contacts(cur.get("after"), props)
+        page = ctx.hubspot.list_contacts(cur.get("after"), props, limit=ctx.settings.config.batch_sizes.hubspot_page)
         if page.next:
             return page.records, {**cur, "after": page.next}, True
         # backfill done: catch up on what changed meanwhile
@@ -196,6 +196,7 @@ class HubSpotContacts(Stream):
     def _incremental(ctx: Context, cur: dict, props: list[str], signpost: int) -> tuple[list[dict], dict, bool]:
         since, seen = cur["since_ms"], set(cur.get("ids_at_since", []))
         page = ctx.hubspot.search_contacts_modified(since, props, after=cur.get("after"),
+                                                    limit=ctx.settings.config.batch_sizes.hubspot_search_page,
                                                     exclusive=bool(cur.get("exclusive")))
         records, beyond = [], False
         for r in page.records:
@@ -230,7 +231,8 @@ class HubSpotContacts(Stream):
 
     @staticmethod
     def _tie(ctx: Context, cur: dict, props: list[str]) -> tuple[list[dict], dict, bool]:
-        page = ctx.hubspot.search_contacts_at(cur["at_ms"], cur["after_id"], props, after=cur.get("after"))
+        page = ctx.hubspot.search_contacts_at(cur["at_ms"], cur["after_id"], props, after=cur.get("after"),
+                                              limit=ctx.settings.config.batch_sizes.hubspot_search_page)
         if isinstance(page.next, tuple):  # the cap again: a new query from the last id read
             return page.records, {**cur, "after_id": page.next[2], "after": None}, True
         if page.next:
@@ -241,6 +243,11 @@ class HubSpotContacts(Stream):
 
 
 # -- Mailchimp --------------------------------------------------------------------------------------
+
+def _page(ctx: Context) -> int:
+    """Records per Mailchimp page (batch_sizes.mailchimp_page)."""
+    return int(ctx.settings.config.batch_sizes.mailchimp_page)
+
 
 MEMBER_OVERLAP = 20  # re-read this many records at each page edge: offsets shift when members change
 
@@ -260,7 +267,7 @@ class MailchimpMembers(Stream):
                 "signpost": (stored or {}).get("signpost", self.signpost(ctx))}
 
     def fetch(self, ctx: Context, partition: str | None, cursor: dict[str, Any]) -> Step:
-        page = ctx.mailchimp.list_members(cursor["since"], cursor["offset"])
+        page = ctx.mailchimp.list_members(cursor["since"], cursor["offset"], count=_page(ctx))
         if page.next is not None:
             return Step(page.records, {**cursor, "offset": max(cursor["offset"] + 1, page.next - MEMBER_OVERLAP)},
                         True)
@@ -281,7 +288,7 @@ class MailchimpCampaigns(Stream):
 
     def fetch(self, ctx: Context, partition: str | None, cursor: dict[str, Any]) -> Step:
         since = cursor["since_ms"]
-        page = ctx.mailchimp.campaigns_page(iso(since) if since else None, cursor["offset"])
+        page = ctx.mailchimp.campaigns_page(iso(since) if since else None, cursor["offset"], count=_page(ctx))
         kept = [epoch_ms(c.get("send_time")) for c in page.records]
         if page.next is not None:
             return Step(page.records, {**cursor, "offset": page.next}, True)
@@ -328,7 +335,7 @@ class MailchimpActivity(Stream):
         return cursor if "signpost" in cursor else {**cursor, "signpost": self.signpost(ctx)}
 
     def fetch(self, ctx: Context, partition: str | None, cursor: dict[str, Any]) -> Step:
-        page = ctx.mailchimp.email_activity(str(partition), cursor["since"], cursor["offset"])
+        page = ctx.mailchimp.email_activity(str(partition), cursor["since"], cursor["offset"], count=_page(ctx))
         if page.next is not None:
             return Step(page.records, {**cursor, "offset": page.next}, True)
         sent = self._sent[str(partition)]
@@ -354,7 +361,7 @@ class MailchimpUnsubscribes(Stream):
         return stored or {"offset": 0}
 
     def fetch(self, ctx: Context, partition: str | None, cursor: dict[str, Any]) -> Step:
-        page: Page = ctx.mailchimp.unsubscribes(str(partition), cursor["offset"])
+        page: Page = ctx.mailchimp.unsubscribes(str(partition), cursor["offset"], count=_page(ctx))
         return Step(page.records, {"offset": cursor["offset"] + len(page.records)}, page.next is not None)
 
     def rows(self, ctx: Context, conn: sa.Connection, partition: str | None, records: list[dict[str, Any]]) -> None:

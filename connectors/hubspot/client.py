@@ -19,6 +19,7 @@ from hubspot import HubSpot
 from contracts.retry import RetryPolicy, once
 from contracts.errors import RetriableError
 from connectors.errors import CallStats, classify_hubspot, retry_hook
+from connectors.hubspot.translate import BATCH_MAX
 from connectors.limiter import HubSpotBudget
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
@@ -124,9 +125,10 @@ class HubSpotCalls:
     """
 
     def __init__(self, client: HubSpotClient, stats: CallStats, retry: RetryPolicy | None = None,
-                 budget: Budget | None = None) -> None:
+                 budget: Budget | None = None, batch_size: int = BATCH_MAX) -> None:
         self.client = client
         self.stats = stats
+        self.batch_size = max(1, min(int(batch_size), BATCH_MAX))  # inputs per batch call: 100 at most
         self._retry: RetryPolicy = retry or once
         self._budget: Budget = budget if budget is not None else HubSpotBudget()
 

@@ -67,7 +67,7 @@ class HubSpotSink(HubSpotCalls):
         daily limit) and RetriableError (after retries) for the batch as a whole.
         """
         outcomes: dict[str, Outcome] = {}
-        for chunk in t.chunks(list(inputs), t.BATCH_MAX):
+        for chunk in t.chunks(list(inputs), self.batch_size):
             self._update_batch([{"id": str(i["id"]), "properties": i["properties"]} for i in chunk], outcomes)
         return [outcomes[str(i["id"])] for i in inputs]
 
@@ -160,7 +160,7 @@ class HubSpotSink(HubSpotCalls):
         ids = self._associated_ids(contact_id, object_type, retried)
         batch = self.client.tasks_batch if object_type == "tasks" else self.client.notes_batch
         prop = t.BODY_PROPERTY[object_type]
-        for chunk in t.chunks(ids, t.BATCH_MAX):
+        for chunk in t.chunks(ids, self.batch_size):
             reply = self._call(f"hubspot.{object_type}.batch_read", batch.read,
                                {"inputs": [{"id": i} for i in chunk], "properties": [prop]},
                                archived=False, retried=retried, record_key=str(contact_id))

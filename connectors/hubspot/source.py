@@ -97,7 +97,7 @@ class HubSpotSource(HubSpotCalls):
         """
         records: list[dict[str, Any]] = []
         wanted = [str(i) for i in dict.fromkeys(ids)]
-        for chunk in t.chunks(wanted, t.BATCH_MAX):
+        for chunk in t.chunks(wanted, self.batch_size):
             body_in = {"inputs": [{"id": i} for i in chunk], "properties": list(properties)}
             reply = self._call("hubspot.contacts.batch_read", self.client.contacts_batch.read, body_in,
                                archived=False)

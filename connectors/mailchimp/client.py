@@ -6,6 +6,7 @@ response's headers per thread to read Retry-After from a 429.
 """
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -27,12 +28,17 @@ DEFAULT_TIMEOUT = (5.0, 120.0)  # (connect, read) s; Mailchimp itself cuts a cal
 IN_FLIGHT_MAX = 10              # 10 simultaneous connections per account, else 429
 
 
+# Mailchimp keys are "<key>-<dc>" (the SDK splits on "-" and needs exactly one); the API of that key lives in
+# its data centre.
+API_KEY = re.compile(r"^[A-Za-z0-9]+-([a-z]+[0-9]+)$")
+
+
 def default_base_url(api_key: str) -> str:
     """https://<dc>.api.mailchimp.com/3.0 from a `<key>-<dc>` API key. Raises ValueError without a dc."""
-    _, sep, dc = api_key.rpartition("-")
-    if not sep or not dc.isalnum():
+    match = API_KEY.match(api_key)
+    if match is None:
         raise ValueError("MAILCHIMP_API_KEY must look like <key>-<dc> (e.g. ...-us21)")
-    return f"https://{dc}.api.mailchimp.com/3.0"
+    return f"https://{match.group(1)}.api.mailchimp.com/3.0"
 
 
 class MailchimpClient:
@@ -85,11 +91,12 @@ class MailchimpCalls:
                  retry: RetryPolicy | None = None,
                  in_flight: AbstractContextManager[Any] | None = None, direct_max: int = 100,
                  sleep: Callable[[float], None] = time.sleep,
-                 download_timeout: tuple[float, float] = DEFAULT_TIMEOUT) -> None:
+                 download_timeout: tuple[float, float] = DEFAULT_TIMEOUT, batch_size: int = 500) -> None:
         self.client = client
         self.list_id = list_id
         self.stats = stats
         self.direct_max = direct_max      # member writes up to this many go one call each, more as a batch
+        self.batch_size = max(1, min(int(batch_size), 500))  # operations per batch, members per segment call
         self._sleep = sleep               # between polls of a batch's status (injectable for tests)
         self.download_timeout = download_timeout
         self._retry: RetryPolicy = retry or once

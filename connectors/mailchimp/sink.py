@@ -66,7 +66,7 @@ class MailchimpSink(MailchimpSource):
                                     thread_name_prefix="mailchimp") as pool:
                 return list(pool.map(self._write_one, writes))
         outcomes: list[Outcome] = []
-        chunks = [writes[i:i + t.BATCH_OPERATIONS_MAX] for i in range(0, len(writes), t.BATCH_OPERATIONS_MAX)]
+        chunks = [writes[i:i + self.batch_size] for i in range(0, len(writes), self.batch_size)]
         started = [(chunk, self._start_batch(chunk)) for chunk in chunks]   # Mailchimp works on all of them
         for chunk, batch_id in started:
             results = self._batch_results(batch_id)
@@ -197,7 +197,7 @@ class MailchimpSink(MailchimpSource):
         email (e.g. an address that is not a member). Raises FatalError, RetriableError."""
         errors: dict[str, str] = {}
         add, remove = list(add), list(remove)
-        step = t.BATCH_MEMBERS_MAX  # members_to_add / members_to_remove: 500 each per call
+        step = self.batch_size  # members_to_add / members_to_remove: at most 500 each per call
         for i in range(0, max(len(add), len(remove)), step):
             body = {"members_to_add": add[i:i + step], "members_to_remove": remove[i:i + step]}
             result = self._call("mailchimp.segments.members", self.api.lists.batch_segment_members, body,
