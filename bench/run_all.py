@@ -4,12 +4,14 @@
 
 Runs bench/sandbox_scale.py (build time and peak RSS of a 1,000,000-contact world, first requests),
 bench/sandbox_history.py (a 100,000-contact world with 180 days of campaigns and engagement: build time, peak
-RSS, events by kind, first reads of that past) and bench/sandbox_throughput.py (requests/s of 100-contact pages on one core) and bench/sync_cycle.py (a syncd
-backfill and incremental cycle against the real limits, as a ratio to the APIs' floor) as subprocesses, each in a fresh
+RSS, events by kind, first reads of that past), bench/sandbox_throughput.py (requests/s of 100-contact pages
+on one core) and bench/sync_cycle.py (a syncd backfill and incremental cycle against the real limits, as a
+ratio to the APIs' floor) as subprocesses, each in a fresh
 interpreter so one's memory does not count against the other. Throughput runs `--throughput-runs` times
 (other work on the machine skews a single run; every run is kept, with its load average). Prints a short
 summary and writes bench/results/all.json. Exits 0 when every target was met, 1 otherwise.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,8 +38,13 @@ def run_script(name: str, args: list[str], result_file: str) -> dict[str, Any]:
     proc = subprocess.run(cmd, cwd=ROOT)
     wall = round(time.perf_counter() - t0, 1)
     if not path.exists() or path.stat().st_mtime == before:
-        return {"script": name, "args": args, "exit_code": proc.returncode, "wall_s": wall,
-                "error": f"{result_file} was not written"}
+        return {
+            "script": name,
+            "args": args,
+            "exit_code": proc.returncode,
+            "wall_s": wall,
+            "error": f"{result_file} was not written",
+        }
     result = json.loads(path.read_text())
     return {"script": name, "args": args, "exit_code": proc.returncode, "wall_s": wall, **result}
 
@@ -45,30 +52,38 @@ def run_script(name: str, args: list[str], result_file: str) -> dict[str, Any]:
 def summary_lines(combined: dict[str, Any]) -> list[str]:
     lines = []
     for c in (combined.get("sync_cycle") or {}).get("cycles", []):
-        lines.append(f"sync {c['cycle']}: {c['wall_s']} s for {c['hubspot_calls']} HubSpot + {c['mailchimp_calls']} "
-                     f"Mailchimp calls; floor {c['floor_s']} s; ratio {c['ratio_to_floor']}")
+        lines.append(
+            f"sync {c['cycle']}: {c['wall_s']} s for {c['hubspot_calls']} HubSpot + {c['mailchimp_calls']} "
+            f"Mailchimp calls; floor {c['floor_s']} s; ratio {c['ratio_to_floor']}"
+        )
     scale = combined.get("scale")
     if scale and "build_s" in scale:
-        lines.append(f"scale: {scale['contacts']:,} contacts built in {scale['build_s']} s, peak RSS "
-                     f"{scale['peak_rss_mib_after_build']} MiB after build, {scale['peak_rss_mib_after_serving']} "
-                     f"MiB after serving; targets {'met' if scale['targets_met'] else 'MISSED'}")
+        lines.append(
+            f"scale: {scale['contacts']:,} contacts built in {scale['build_s']} s, peak RSS "
+            f"{scale['peak_rss_mib_after_build']} MiB after build, {scale['peak_rss_mib_after_serving']} "
+            f"MiB after serving; targets {'met' if scale['targets_met'] else 'MISSED'}"
+        )
     elif scale:
         lines.append(f"scale: {scale.get('error', 'failed')}")
     history = combined.get("history")
     if history and "build_s" in history:
-        lines.append(f"history: {history['population']:,} personas, {history['history_days']:g} days, "
-                     f"{history['campaigns']} campaigns, {history['activity_events']:,} activity events built in "
-                     f"{history['build_s']} s, peak RSS {history['peak_rss_mib_after_serving']} MiB; targets "
-                     f"{'met' if history['targets_met'] else 'MISSED'}")
+        lines.append(
+            f"history: {history['population']:,} personas, {history['history_days']:g} days, "
+            f"{history['campaigns']} campaigns, {history['activity_events']:,} activity events built in "
+            f"{history['build_s']} s, peak RSS {history['peak_rss_mib_after_serving']} MiB; targets "
+            f"{'met' if history['targets_met'] else 'MISSED'}"
+        )
     elif history:
         lines.append(f"history: {history.get('error', 'failed')}")
     for i, run in enumerate(combined.get("throughput", []), 1):
         if "requests_per_s" not in run:
             lines.append(f"throughput run {i}: {run.get('error', 'failed')}")
             continue
-        lines.append(f"throughput run {i}: {run['requests_per_s']} req/s (target {run['target_requests_per_s']}), "
-                     f"p50 {run['p50_ms']} ms, p95 {run['p95_ms']} ms, {run['requests_per_server_cpu_s']} req per "
-                     f"server CPU-s, load {run['load_average_1m']}")
+        lines.append(
+            f"throughput run {i}: {run['requests_per_s']} req/s (target {run['target_requests_per_s']}), "
+            f"p50 {run['p50_ms']} ms, p95 {run['p95_ms']} ms, {run['requests_per_server_cpu_s']} req per "
+            f"server CPU-s, load {run['load_average_1m']}"
+        )
     return lines
 
 
@@ -81,13 +96,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     RESULTS.mkdir(parents=True, exist_ok=True)
-    combined: dict[str, Any] = {"started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "cpus": os.cpu_count(),
-                                "python": sys.version.split()[0]}
+    combined: dict[str, Any] = {
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+    }
     if not args.skip_scale:
         combined["scale"] = run_script("sandbox_scale.py", ["--contacts", str(args.contacts)], "sandbox_scale.json")
         combined["history"] = run_script("sandbox_history.py", [], "sandbox_history.json")
-    combined["throughput"] = [run_script("sandbox_throughput.py", ["--seconds", str(args.seconds)],
-                                         "sandbox_throughput.json") for _ in range(args.throughput_runs)]
+    combined["throughput"] = [
+        run_script("sandbox_throughput.py", ["--seconds", str(args.seconds)], "sandbox_throughput.json")
+        for _ in range(args.throughput_runs)
+    ]
     combined["sync_cycle"] = run_script("sync_cycle.py", ["--contacts", "10000"], "sync_cycle.json")
     runs = [r for r in combined["throughput"] if "requests_per_s" in r]
     if runs:

@@ -8,6 +8,7 @@ requests: contact pages, a search, owners, member pages, one member by subscribe
 lookup builds the hash index) and one simulated week. Prints the figures; writes bench/results/sandbox_scale.json.
 Targets: build < 60 s and peak RSS < 3 GiB for 1,000,000 contacts.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,18 +17,19 @@ import json
 import resource
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sandbox.server import SandboxServer  # noqa: E402
-from sandbox.world import SandboxConfig, World  # noqa: E402
+from sandbox.server import SandboxServer
+from sandbox.world import SandboxConfig, World
 
 RESULTS = Path(__file__).resolve().parent / "results"
-START_MS = 1_767_225_600_000   # 2026-01-01T00:00:00Z: fixed, so runs compare
+START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z: fixed, so runs compare
 BUILD_TARGET_S, RSS_TARGET_MIB = 60.0, 3 * 1024
 
 
@@ -57,26 +59,49 @@ def probe(sb: SandboxServer) -> list[dict[str, Any]]:
     page = timed("GET contacts limit=100", lambda: hs.get(f"{base}/crm/v3/objects/contacts?limit=100"), probes)
     after = ((page or {}).get("paging") or {}).get("next", {}).get("after")
     if after:
-        timed("GET contacts limit=100 (page 2)",
-              lambda: hs.get(f"{base}/crm/v3/objects/contacts", params={"limit": 100, "after": after}), probes)
+        timed(
+            "GET contacts limit=100 (page 2)",
+            lambda: hs.get(f"{base}/crm/v3/objects/contacts", params={"limit": 100, "after": after}),
+            probes,
+        )
     middle = str(100_000 + world.population.n // 2)
-    timed("GET contacts limit=100 after=<middle>",
-          lambda: hs.get(f"{base}/crm/v3/objects/contacts", params={"limit": 100, "after": middle}), probes)
-    search = {"filterGroups": [{"filters": [{"propertyName": "lastmodifieddate", "operator": "GT",
-                                             "value": str(START_MS - 7 * 86_400_000)}]}],
-              "sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}], "limit": 100}
-    timed("POST contacts/search lastmodifieddate GT", lambda: hs.post(f"{base}/crm/v3/objects/contacts/search",
-                                                                      json=search), probes)
+    timed(
+        "GET contacts limit=100 after=<middle>",
+        lambda: hs.get(f"{base}/crm/v3/objects/contacts", params={"limit": 100, "after": middle}),
+        probes,
+    )
+    search = {
+        "filterGroups": [
+            {
+                "filters": [
+                    {"propertyName": "lastmodifieddate", "operator": "GT", "value": str(START_MS - 7 * 86_400_000)}
+                ]
+            }
+        ],
+        "sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
+        "limit": 100,
+    }
+    timed(
+        "POST contacts/search lastmodifieddate GT",
+        lambda: hs.post(f"{base}/crm/v3/objects/contacts/search", json=search),
+        probes,
+    )
     timed("GET owners", lambda: hs.get(f"{base}/crm/v3/owners"), probes)
     timed("GET members count=1000", lambda: mc.get(f"{lists}/members", params={"count": 1000}), probes)
-    timed("GET members count=1000 offset=<middle>",
-          lambda: mc.get(f"{lists}/members", params={"count": 1000, "offset": world.population.n // 2}), probes)
+    timed(
+        "GET members count=1000 offset=<middle>",
+        lambda: mc.get(f"{lists}/members", params={"count": 1000, "offset": world.population.n // 2}),
+        probes,
+    )
     i = int(world.population.mailchimp_indices[-1])
     h = hashlib.md5(world.population.mc_email(i).lower().encode()).hexdigest()
     timed("GET member by hash (first: builds index)", lambda: mc.get(f"{lists}/members/{h}"), probes)
     timed("GET member by hash (again)", lambda: mc.get(f"{lists}/members/{h}"), probes)
-    timed("POST /_sandbox/clock advance_days=7", lambda: requests.post(f"{base}/_sandbox/clock",
-                                                                       json={"advance_days": 7}, timeout=600), probes)
+    timed(
+        "POST /_sandbox/clock advance_days=7",
+        lambda: requests.post(f"{base}/_sandbox/clock", json={"advance_days": 7}, timeout=600),
+        probes,
+    )
     return probes
 
 
@@ -91,17 +116,28 @@ def main(argv: list[str] | None = None) -> int:
     world = World(SandboxConfig(contacts=args.contacts, seed=args.seed, start_ms=START_MS))
     build_s = time.perf_counter() - t0
     rss_built = peak_rss_mib()
-    print(f"World(contacts={args.contacts:,}) built in {build_s:.2f} s; peak RSS {rss_built:.0f} MiB "
-          f"(interpreter + imports before: {rss_before:.0f} MiB)")
+    print(
+        f"World(contacts={args.contacts:,}) built in {build_s:.2f} s; peak RSS {rss_built:.0f} MiB "
+        f"(interpreter + imports before: {rss_before:.0f} MiB)"
+    )
     with SandboxServer(world=world) as sb:
         probes = probe(sb)
     rss_end = peak_rss_mib()
     ok = build_s < BUILD_TARGET_S and rss_end < RSS_TARGET_MIB
-    print(f"peak RSS after serving: {rss_end:.0f} MiB; targets (< {BUILD_TARGET_S:.0f} s, "
-          f"< {RSS_TARGET_MIB} MiB): {'met' if ok else 'MISSED'}")
-    result = {"contacts": args.contacts, "seed": args.seed, "build_s": round(build_s, 3),
-              "peak_rss_mib_before_build": round(rss_before, 1), "peak_rss_mib_after_build": round(rss_built, 1),
-              "peak_rss_mib_after_serving": round(rss_end, 1), "targets_met": ok, "probes": probes}
+    print(
+        f"peak RSS after serving: {rss_end:.0f} MiB; targets (< {BUILD_TARGET_S:.0f} s, "
+        f"< {RSS_TARGET_MIB} MiB): {'met' if ok else 'MISSED'}"
+    )
+    result = {
+        "contacts": args.contacts,
+        "seed": args.seed,
+        "build_s": round(build_s, 3),
+        "peak_rss_mib_before_build": round(rss_before, 1),
+        "peak_rss_mib_after_build": round(rss_built, 1),
+        "peak_rss_mib_after_serving": round(rss_end, 1),
+        "targets_met": ok,
+        "probes": probes,
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "sandbox_scale.json").write_text(json.dumps(result, indent=2) + "\n")
     return 0 if ok else 1

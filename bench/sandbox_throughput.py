@@ -7,9 +7,10 @@ limit scaled out of the way (rate_scale=1000), and drives it from this process (
 with several keep-alive connections, each a thread with its own requests.Session paging through
 GET /crm/v3/objects/contacts?limit=100&after=... Reports requests/s (target >= 300 on one core), contacts/s,
 latency p50/p95/p99, the server's CPU use and requests per server CPU-second (the rate a dedicated core
-would sustain, which stays meaningful when other work shares the machine). --profile runs the server under cProfile and prints where
-its time goes. Writes bench/results/sandbox_throughput.json.
+would sustain, which stays meaningful when other work shares the machine). --profile runs the server under
+cProfile and prints where its time goes. Writes bench/results/sandbox_throughput.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "bench" / "results"
 PROFILE_PATH = RESULTS / "sandbox_throughput.prof"
 TARGET_RPS = 300
-PAGE = 100          # contacts per page, the most the list endpoint serves
+PAGE = 100  # contacts per page, the most the list endpoint serves
 WARMUP_S = 1.0
 
 
@@ -51,16 +52,25 @@ def serve(contacts: int, core: int, profile: bool, force_nodelay: bool) -> None:
     from sandbox.world import SandboxConfig
 
     sb = SandboxServer(SandboxConfig(contacts=contacts, rate_scale=1000, start_ms=1_767_225_600_000))
-    listener = sb._sock   # accepted connections inherit the listening socket's TCP_NODELAY on Linux
+    listener = sb._sock  # accepted connections inherit the listening socket's TCP_NODELAY on Linux
     nodelay = bool(listener.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
     if force_nodelay and not nodelay:
         listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    print(json.dumps({"url": sb.url, "token": sb.world.config.hubspot_token, "nodelay_in_server": nodelay,
-                      "nodelay_forced": force_nodelay and not nodelay}), flush=True)
+    print(
+        json.dumps(
+            {
+                "url": sb.url,
+                "token": sb.world.config.hubspot_token,
+                "nodelay_in_server": nodelay,
+                "nodelay_forced": force_nodelay and not nodelay,
+            }
+        ),
+        flush=True,
+    )
 
     def stop_on_eof() -> None:
         sys.stdin.read()
-        sb._server.should_exit = True   # what uvicorn's own signal handler does
+        sb._server.should_exit = True  # what uvicorn's own signal handler does
 
     threading.Thread(target=stop_on_eof, daemon=True).start()
     if not profile:
@@ -80,7 +90,7 @@ class Driver(threading.Thread):
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {token}"
         self.url, self.after, self.stop = f"{url}/crm/v3/objects/contacts", start_after, stop
-        self.samples: list[tuple[float, float, int, int]] = []   # (finished at, seconds, status, contacts)
+        self.samples: list[tuple[float, float, int, int]] = []  # (finished at, seconds, status, contacts)
 
     def run(self) -> None:
         while not self.stop.is_set():
@@ -123,9 +133,13 @@ def summarize(samples: list, seconds: float) -> dict[str, Any]:
     took = np.array([s[1] for s in samples]) * 1000 if samples else np.zeros(1)
     ok = [s for s in samples if s[2] == 200]
     return {
-        "requests": len(samples), "ok": len(ok), "errors": len(samples) - len(ok),
-        "requests_per_s": round(len(ok) / seconds, 1), "contacts_per_s": round(sum(s[3] for s in ok) / seconds),
-        "p50_ms": round(float(np.percentile(took, 50)), 2), "p95_ms": round(float(np.percentile(took, 95)), 2),
+        "requests": len(samples),
+        "ok": len(ok),
+        "errors": len(samples) - len(ok),
+        "requests_per_s": round(len(ok) / seconds, 1),
+        "contacts_per_s": round(sum(s[3] for s in ok) / seconds),
+        "p50_ms": round(float(np.percentile(took, 50)), 2),
+        "p95_ms": round(float(np.percentile(took, 95)), 2),
         "p99_ms": round(float(np.percentile(took, 99)), 2),
         "statuses": {str(k): v for k, v in sorted(Counter(s[2] for s in samples).items())},
     }
@@ -150,9 +164,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--core", type=int, default=0, help="the CPU the server is pinned to")
     parser.add_argument("--profile", action="store_true", help="run the server under cProfile")
-    parser.add_argument("--force-nodelay", action="store_true",
-                        help="set TCP_NODELAY on the server's listening socket if the server does not")
-    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)   # the child's role
+    parser.add_argument(
+        "--force-nodelay",
+        action="store_true",
+        help="set TCP_NODELAY on the server's listening socket if the server does not",
+    )
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)  # the child's role
     args = parser.parse_args(argv)
     if args.serve:
         serve(args.contacts, args.core, args.profile, args.force_nodelay)
@@ -160,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     others = set(os.sched_getaffinity(0)) - {args.core}
-    if others:   # keep the load generator off the server's core
+    if others:  # keep the load generator off the server's core
         os.sched_setaffinity(0, others)
     cmd = [sys.executable, __file__, "--serve", "--contacts", str(args.contacts), "--core", str(args.core)]
     cmd += ["--profile"] * args.profile + ["--force-nodelay"] * args.force_nodelay
@@ -177,12 +194,20 @@ def main(argv: list[str] | None = None) -> int:
         assert child.stdin is not None
         child.stdin.close()
         child.wait(timeout=60)
-    result = {"contacts": args.contacts, "connections": args.connections, "seconds": args.seconds,
-              "server_core": args.core, "client_cores": sorted(others), "target_requests_per_s": TARGET_RPS,
-              "nodelay_in_server": hello["nodelay_in_server"], "nodelay_forced": hello["nodelay_forced"],
-              "server_cpu_utilisation": round(server_cpu, 2), "client_cpu_utilisation": round(client_cpu, 2),
-              "load_average_1m": round(os.getloadavg()[0], 2),   # other work on the machine skews the figures
-              **summarize(samples, args.seconds)}
+    result = {
+        "contacts": args.contacts,
+        "connections": args.connections,
+        "seconds": args.seconds,
+        "server_core": args.core,
+        "client_cores": sorted(others),
+        "target_requests_per_s": TARGET_RPS,
+        "nodelay_in_server": hello["nodelay_in_server"],
+        "nodelay_forced": hello["nodelay_forced"],
+        "server_cpu_utilisation": round(server_cpu, 2),
+        "client_cpu_utilisation": round(client_cpu, 2),
+        "load_average_1m": round(os.getloadavg()[0], 2),  # other work on the machine skews the figures
+        **summarize(samples, args.seconds),
+    }
     # what one dedicated core would serve at this cost per request; robust to other load on the machine
     result["requests_per_server_cpu_s"] = round(result["ok"] / args.seconds / max(server_cpu, 1e-9), 1)
     result["target_met"] = result["requests_per_s"] >= TARGET_RPS

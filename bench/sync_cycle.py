@@ -10,6 +10,7 @@ and the figure reported is wall time / (HubSpot floor + Mailchimp floor): syncd'
 other, so 1.0 would mean no time lost between calls. Also reported: calls per endpoint, 429s, peak RSS of
 syncd's process (the sandbox's memory is its own). Results go to bench/results/sync_cycle.json.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,11 +30,32 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def start_sandbox(args: argparse.Namespace) -> tuple[subprocess.Popen, dict[str, str]]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "syncd.cli", "sandbox", "--port", "0", "--contacts", str(args.contacts),
-         "--seed", "7", "--rate-scale", str(args.rate_scale), "--hubspot-tier", str(args.tier),
-         "--latency-ms", str(args.latency_ms), "--start-ms", "1767225600000",
-         "--history-days", str(args.history_days)],
-        stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        [
+            sys.executable,
+            "-m",
+            "syncd.cli",
+            "sandbox",
+            "--port",
+            "0",
+            "--contacts",
+            str(args.contacts),
+            "--seed",
+            "7",
+            "--rate-scale",
+            str(args.rate_scale),
+            "--hubspot-tier",
+            str(args.tier),
+            "--latency-ms",
+            str(args.latency_ms),
+            "--start-ms",
+            "1767225600000",
+            "--history-days",
+            str(args.history_days),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     env = {}
     while len(env) < 6:  # the six export lines
         line = proc.stdout.readline()
@@ -59,16 +81,26 @@ def cycle(ctx, sandbox_url: str, label: str, args: argparse.Namespace) -> dict:
     floor_hs = max(hs / hs_rate, searches / (4 * args.rate_scale))  # search: 4 requests/s on top
     floor_mc = mc * (args.latency_ms / 1000) / (10 * args.rate_scale)
     floor = floor_hs + floor_mc
-    out = {"cycle": label, "wall_s": round(wall, 2), "hubspot_calls": hs, "mailchimp_calls": mc,
-           "floor_s": round(floor, 2), "floor_hubspot_s": round(floor_hs, 2),
-           "floor_mailchimp_s": round(floor_mc, 2), "ratio_to_floor": round(wall / floor, 2) if floor else None,
-           "http_429_served": stats["served_429"], "pushed": summary["commands"]["pushed"],
-           "stage_seconds": summary["stage_seconds"],
-           "records_pulled": {k: v["records_pulled"] for k, v in summary["streams"].items()},
-           "calls_by_endpoint": stats["requests"]}
-    print(f"{label:>12}: {wall:7.1f} s for {hs} HubSpot + {mc} Mailchimp calls; floor {floor:.1f} s "
-          f"(HubSpot {floor_hs:.1f} + Mailchimp {floor_mc:.1f}); ratio {out['ratio_to_floor']}; "
-          f"429s {stats['served_429']}\n{'':>14}stages: {summary['stage_seconds']}")
+    out = {
+        "cycle": label,
+        "wall_s": round(wall, 2),
+        "hubspot_calls": hs,
+        "mailchimp_calls": mc,
+        "floor_s": round(floor, 2),
+        "floor_hubspot_s": round(floor_hs, 2),
+        "floor_mailchimp_s": round(floor_mc, 2),
+        "ratio_to_floor": round(wall / floor, 2) if floor else None,
+        "http_429_served": stats["served_429"],
+        "pushed": summary["commands"]["pushed"],
+        "stage_seconds": summary["stage_seconds"],
+        "records_pulled": {k: v["records_pulled"] for k, v in summary["streams"].items()},
+        "calls_by_endpoint": stats["requests"],
+    }
+    print(
+        f"{label:>12}: {wall:7.1f} s for {hs} HubSpot + {mc} Mailchimp calls; floor {floor:.1f} s "
+        f"(HubSpot {floor_hs:.1f} + Mailchimp {floor_mc:.1f}); ratio {out['ratio_to_floor']}; "
+        f"429s {stats['served_429']}\n{'':>14}stages: {summary['stage_seconds']}"
+    )
     return out
 
 
@@ -78,8 +110,12 @@ def main() -> int:
     p.add_argument("--rate-scale", type=float, default=1.0)
     p.add_argument("--tier", type=int, default=190, choices=(100, 190, 250))
     p.add_argument("--latency-ms", type=float, default=20.0)
-    p.add_argument("--history-days", type=float, default=90.0,
-                   help="the sandbox's past the backfill reads (syncd sandbox's default; 0: an empty start)")
+    p.add_argument(
+        "--history-days",
+        type=float,
+        default=90.0,
+        help="the sandbox's past the backfill reads (syncd sandbox's default; 0: an empty start)",
+    )
     args = p.parse_args()
     sys.path.insert(0, str(ROOT))
     from syncd.app import build_context
@@ -88,9 +124,15 @@ def main() -> int:
     proc, env = start_sandbox(args)
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            settings = load_settings(env={**env, "SYNCD_DATABASE_URL": f"sqlite:///{tmp}/bench.db",
-                                          "SYNCD_LOG_LEVEL": "WARNING", "SYNCD_LOG_FORMAT": "console",
-                                          "SYNCD_CONFIG": str(ROOT / "config/syncd.yaml")})
+            settings = load_settings(
+                env={
+                    **env,
+                    "SYNCD_DATABASE_URL": f"sqlite:///{tmp}/bench.db",
+                    "SYNCD_LOG_LEVEL": "WARNING",
+                    "SYNCD_LOG_FORMAT": "console",
+                    "SYNCD_CONFIG": str(ROOT / "config/syncd.yaml"),
+                }
+            )
             os.chdir(ROOT)
             ctx = build_context(settings)  # follows the sandbox's clock through SYNCD_CLOCK_URL, every cycle
             results = [cycle(ctx, env["HUBSPOT_BASE_URL"], "backfill", args)]
@@ -99,10 +141,16 @@ def main() -> int:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    report = {"contacts": args.contacts, "rate_scale": args.rate_scale, "tier": args.tier,
-              "latency_ms": args.latency_ms, "history_days": args.history_days, "cycles": results,
-              "syncd_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-              "load_avg_1m": os.getloadavg()[0]}
+    report = {
+        "contacts": args.contacts,
+        "rate_scale": args.rate_scale,
+        "tier": args.tier,
+        "latency_ms": args.latency_ms,
+        "history_days": args.history_days,
+        "cycles": results,
+        "syncd_peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "load_avg_1m": os.getloadavg()[0],
+    }
     out = ROOT / "bench/results/sync_cycle.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))

@@ -13,14 +13,12 @@ Both SDKs raise their own exception types; the core must never see them (nor a s
 Messages carry the endpoint name ("hubspot.contacts.list"), the status and the vendor's own message, with every secret
 passed in `secrets` replaced by "***" (a vendor echo of a key must not reach a log either).
 """
+
 from __future__ import annotations
 
 import http.client
 import json
 import socket
-import threading
-import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -32,9 +30,17 @@ from contracts.calls import CallStats
 from contracts.errors import COMPLIANCE, ConnectorError, FatalError, RetriableError, SkippableError
 from contracts.retry import parse_retry_after
 
-__all__ = ["COMPLIANCE", "CallStats", "classify_hubspot", "classify_mailchimp", "classify_transport",
-           "mailchimp_problem", "redact", "retry_hook"]
-HUBSPOT_DEFAULT_WAIT_S = 1.0       # ten-secondly rolling / secondly windows free a slot within ~1 s
+__all__ = [
+    "COMPLIANCE",
+    "CallStats",
+    "classify_hubspot",
+    "classify_mailchimp",
+    "classify_transport",
+    "mailchimp_problem",
+    "redact",
+    "retry_hook",
+]
+HUBSPOT_DEFAULT_WAIT_S = 1.0  # ten-secondly rolling / secondly windows free a slot within ~1 s
 _RECORD_STATUSES = (400, 404, 409, 422)  # with a record key: that one record is refused, the rest flows
 
 
@@ -44,8 +50,15 @@ def retry_hook(stats: CallStats, endpoint: str) -> Callable[[ConnectorError, int
 
     def on_retry(exc: ConnectorError, attempt: int, wait_s: float) -> None:
         stats.retried(endpoint)
-        log.warning("connector.retry_scheduled", endpoint=endpoint, service=exc.service, status=exc.status,
-                    attempt=attempt, wait_s=round(wait_s, 3), error=str(exc))
+        log.warning(
+            "connector.retry_scheduled",
+            endpoint=endpoint,
+            service=exc.service,
+            status=exc.status,
+            attempt=attempt,
+            wait_s=round(wait_s, 3),
+            error=str(exc),
+        )
 
     return on_retry
 
@@ -69,17 +82,17 @@ def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
 
 
 _TRANSPORT_RETRIABLE = (
-    urllib3.exceptions.ProtocolError,        # connection reset / aborted / response ended early
-    urllib3.exceptions.TimeoutError,         # connect and read timeouts
-    urllib3.exceptions.NewConnectionError,   # refused
-    urllib3.exceptions.DecodeError,          # a body cut inside a compressed frame
+    urllib3.exceptions.ProtocolError,  # connection reset / aborted / response ended early
+    urllib3.exceptions.TimeoutError,  # connect and read timeouts
+    urllib3.exceptions.NewConnectionError,  # refused
+    urllib3.exceptions.DecodeError,  # a body cut inside a compressed frame
     http.client.IncompleteRead,
     http.client.RemoteDisconnected,
-    requests.exceptions.ConnectionError,     # includes ConnectTimeout, ProxyError
+    requests.exceptions.ConnectionError,  # includes ConnectTimeout, ProxyError
     requests.exceptions.Timeout,
     requests.exceptions.ChunkedEncodingError,
     requests.exceptions.ContentDecodingError,
-    ConnectionError,                         # builtin: reset, refused, aborted, broken pipe
+    ConnectionError,  # builtin: reset, refused, aborted, broken pipe
     TimeoutError,
     socket.timeout,
 )
@@ -93,29 +106,39 @@ _TRANSPORT_FATAL = (
 )
 
 
-def classify_transport(exc: BaseException, service: str, endpoint: str,
-                       secrets: Iterable[str] = ()) -> ConnectorError | None:
+def classify_transport(
+    exc: BaseException, service: str, endpoint: str, secrets: Iterable[str] = ()
+) -> ConnectorError | None:
     """A network-level failure -> RetriableError/FatalError, or None when `exc` is not one."""
     if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
         exc = exc.reason  # our urllib3 Retry(total=0) wraps the first failure
     name = type(exc).__name__
     # TLS and URL errors first: requests.SSLError is also a requests ConnectionError.
     if isinstance(exc, _TRANSPORT_FATAL):
-        return FatalError(redact(f"{endpoint}: {name} (TLS or URL problem)", secrets),
-                          service=service, kind="network")
+        return FatalError(redact(f"{endpoint}: {name} (TLS or URL problem)", secrets), service=service, kind="network")
     if isinstance(exc, _TRANSPORT_RETRIABLE):
-        return RetriableError(redact(f"{endpoint}: connection failed ({_transport_reason(exc)})", secrets),
-                              service=service, kind="network")
+        return RetriableError(
+            redact(f"{endpoint}: connection failed ({_transport_reason(exc)})", secrets),
+            service=service,
+            kind="network",
+        )
     return None
 
 
 def _transport_reason(exc: BaseException) -> str:
-    """"connection refused", "timed out"... from a transport exception, else its class name."""
+    """ "connection refused", "timed out"... from a transport exception, else its class name."""
     text = f"{type(exc).__name__}: {exc}".lower()
-    for needle, reason in (("refused", "connection refused"), ("timed out", "timed out"), ("timeout", "timed out"),
-                           ("name or service not known", "unknown host"), ("nodename nor servname", "unknown host"),
-                           ("temporary failure in name resolution", "unknown host"), ("reset", "connection reset"),
-                           ("remotedisconnected", "closed by the server"), ("incompleteread", "answer cut off")):
+    for needle, reason in (
+        ("refused", "connection refused"),
+        ("timed out", "timed out"),
+        ("timeout", "timed out"),
+        ("name or service not known", "unknown host"),
+        ("nodename nor servname", "unknown host"),
+        ("temporary failure in name resolution", "unknown host"),
+        ("reset", "connection reset"),
+        ("remotedisconnected", "closed by the server"),
+        ("incompleteread", "answer cut off"),
+    ):
         if needle in text:
             return reason
     return type(exc).__name__
@@ -132,8 +155,9 @@ def _decode_body(body: Any) -> Any:
     return body
 
 
-def _status_family(status: int, service: str, message: str, *, record_key: str | None,
-                   retry_after: float | None) -> ConnectorError:
+def _status_family(
+    status: int, service: str, message: str, *, record_key: str | None, retry_after: float | None
+) -> ConnectorError:
     if status == 429 or status == 408 or 500 <= status <= 599:
         return RetriableError(message, service=service, status=status, retry_after=retry_after)
     if record_key is not None and status in _RECORD_STATUSES:
@@ -142,8 +166,9 @@ def _status_family(status: int, service: str, message: str, *, record_key: str |
 
 
 # --------------------------------------------------------------------------- HubSpot
-def classify_hubspot(exc: BaseException, endpoint: str, *, record_key: str | None = None,
-                     secrets: Iterable[str] = ()) -> ConnectorError:
+def classify_hubspot(
+    exc: BaseException, endpoint: str, *, record_key: str | None = None, secrets: Iterable[str] = ()
+) -> ConnectorError:
     """Classify anything a hubspot-api-client call raised.
 
     Every HubSpot package has its own ApiException class, so this matches on the attributes
@@ -160,19 +185,28 @@ def classify_hubspot(exc: BaseException, endpoint: str, *, record_key: str | Non
     status = getattr(exc, "status", None)
     if not isinstance(status, int) or status == 0:
         # status 0: the SDK wrapped a TLS failure; anything else unknown is a bug, not worth retrying
-        return FatalError(redact(f"{endpoint}: {type(exc).__name__}: {getattr(exc, 'reason', exc)}",
-                                 secrets), service="hubspot")
+        return FatalError(
+            redact(f"{endpoint}: {type(exc).__name__}: {getattr(exc, 'reason', exc)}", secrets), service="hubspot"
+        )
     headers = getattr(exc, "headers", None)
     body = _decode_body(getattr(exc, "body", None))
     info = body if isinstance(body, dict) else {}
-    detail = info.get("message") or (body if isinstance(body, str) and len(body) < 300 else "") \
-        or getattr(exc, "reason", "") or ""
+    detail = (
+        info.get("message")
+        or (body if isinstance(body, str) and len(body) < 300 else "")
+        or getattr(exc, "reason", "")
+        or ""
+    )
     category = info.get("category") or info.get("errorType") or ""
-    message = redact(f"{endpoint}: {status}" + (f" {category}" if category else "")
-                     + (f": {detail}" if detail else ""), secrets)
+    message = redact(
+        f"{endpoint}: {status}" + (f" {category}" if category else "") + (f": {detail}" if detail else ""), secrets
+    )
     if status == 429 and info.get("policyName") == "DAILY":
-        return FatalError(message + " (daily API limit reached; resumes after the account's midnight)",
-                          service="hubspot", status=status)
+        return FatalError(
+            message + " (daily API limit reached; resumes after the account's midnight)",
+            service="hubspot",
+            status=status,
+        )
     retry_after = parse_retry_after(_header(headers, "Retry-After"))
     if status == 429 and retry_after is None:
         retry_after = HUBSPOT_DEFAULT_WAIT_S
@@ -183,7 +217,8 @@ def classify_hubspot(exc: BaseException, endpoint: str, *, record_key: str | Non
 def _mailchimp_detail(text: Any) -> tuple[str, str, list[dict[str, Any]]]:
     """(title, detail, field errors) from a problem+json body, or a short text body."""
     if isinstance(text, dict):
-        errors = text.get("errors") if isinstance(text.get("errors"), list) else []
+        found = text.get("errors")
+        errors = [e for e in found if isinstance(e, dict)] if isinstance(found, list) else []
         return str(text.get("title") or ""), str(text.get("detail") or ""), errors
     if isinstance(text, str):
         parsed = _decode_body(text)  # problem+json arrives unparsed: the SDK only parses application/json
@@ -195,19 +230,26 @@ def _mailchimp_detail(text: Any) -> tuple[str, str, list[dict[str, Any]]]:
 
 
 def mailchimp_problem(status: int, body: Any) -> str:
-    """"400 Invalid Resource: The resource submitted could not be validated. FNAME: too long" from a
+    """ "400 Invalid Resource: The resource submitted could not be validated. FNAME: too long" from a
     problem+json body (a dict or its text): the status, Mailchimp's title and detail, and every field its
     `errors[]` names."""
     title, detail, field_errors = _mailchimp_detail(body)
     if field_errors:
-        detail += " " + "; ".join(f"{e['field']}: {e.get('message', '')}" if e.get("field") else
-                                  str(e.get("message", "")) for e in field_errors)
+        detail += " " + "; ".join(
+            f"{e['field']}: {e.get('message', '')}" if e.get("field") else str(e.get("message", ""))
+            for e in field_errors
+        )
     return f"{status}" + (f" {title}" if title else "") + (f": {detail.strip()}" if detail.strip() else "")
 
 
-def classify_mailchimp(exc: BaseException, endpoint: str, *, record_key: str | None = None,
-                       headers: Mapping[str, str] | None = None,
-                       secrets: Iterable[str] = ()) -> ConnectorError:
+def classify_mailchimp(
+    exc: BaseException,
+    endpoint: str,
+    *,
+    record_key: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    secrets: Iterable[str] = (),
+) -> ConnectorError:
     """Classify anything a mailchimp-marketing call raised.
 
     The SDK raises `ApiClientError(text, status_code)`: `text` is the parsed problem+json body, or the
@@ -225,8 +267,7 @@ def classify_mailchimp(exc: BaseException, endpoint: str, *, record_key: str | N
         transport = classify_transport(inner, "mailchimp", endpoint, secrets)
         if transport is not None:
             return transport
-        return FatalError(redact(f"{endpoint}: {type(inner).__name__}", secrets), service="mailchimp",
-                          kind="network")
+        return FatalError(redact(f"{endpoint}: {type(inner).__name__}", secrets), service="mailchimp", kind="network")
     message = redact(f"{endpoint}: {mailchimp_problem(status, text)}", secrets)
     title = _mailchimp_detail(text)[0]
     if status == 400 and title == "Member In Compliance State":

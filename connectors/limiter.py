@@ -5,6 +5,7 @@ per rolling 10 s by tier; search about 4 requests/s per token) and learns from t
 when someone else (another replica, another integration on the same token) spends the same budget.
 InFlight caps concurrent Mailchimp calls (10 simultaneous connections per account).
 """
+
 from __future__ import annotations
 
 import math
@@ -14,13 +15,13 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from types import TracebackType
 
-
 _SLACK_S = 0.001
 
 
 # HubSpot counts a search when it arrives, we when we send it: a request delayed on the way can land in the
 # same second as one sent a second later, so the search window is kept a little longer than 1 s.
 SEARCH_WINDOW_S = 1.15
+
 
 class HubSpotBudget:
     """A rolling-window budget for HubSpot calls; `acquire()` blocks until a call may be sent. Thread-safe.
@@ -31,8 +32,15 @@ class HubSpotBudget:
     `clock` returns seconds (monotonic); `sleep` waits (both injectable so tests never really wait).
     """
 
-    def __init__(self, burst: int = 190, window_s: float = 10.0, search_per_s: int = 4, headroom: float = 0.9,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        burst: int = 190,
+        window_s: float = 10.0,
+        search_per_s: int = 4,
+        headroom: float = 0.9,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         if burst < 1 or search_per_s < 1 or window_s <= 0 or not 0 < headroom <= 1:
             raise ValueError("burst and search_per_s must be >= 1, window_s > 0 and 0 < headroom <= 1")
         self.burst = burst
@@ -132,6 +140,7 @@ class InFlight:
         self._slots.acquire()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self._slots.release()

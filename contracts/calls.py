@@ -5,6 +5,7 @@ after it answered or failed). Observers registered with `observe` see both momen
 none (its figures are the counters here), a test harness may register one to trace calls or to stop the
 process at a chosen call.
 """
+
 from __future__ import annotations
 
 import threading
@@ -29,7 +30,7 @@ class CallStats:
     Thread-safe: Mailchimp calls may run on up to 10 threads at once.
     """
 
-    observers: list[CallObserver] = []   # process-wide, registered by `observe` (tests only)
+    observers: list[CallObserver] = []  # process-wide, registered by `observe` (tests only)
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

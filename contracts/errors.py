@@ -4,8 +4,8 @@ Connectors are the only code that imports an SDK. They translate SDK exceptions 
 core never looks at a status code (fatal: stop the job; retriable: the retry policy waits and tries
 again; skippable: this one record is quarantined and the rest flows).
 """
-from __future__ import annotations
 
+from __future__ import annotations
 
 # What went wrong, for a person: the CLI and the daemon turn these into one line naming what to check.
 KINDS = ("network", "auth", "forbidden", "not_found", "rate_limit", "server", "refused")
@@ -16,8 +16,15 @@ class ConnectorError(Exception):
     `kind` one of KINDS (None when unknown); `subject` what was missing or refused when the connector
     knows it (e.g. "audience abc123")."""
 
-    def __init__(self, message: str, *, service: str = "", status: int | None = None,
-                 kind: str | None = None, subject: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        service: str = "",
+        status: int | None = None,
+        kind: str | None = None,
+        subject: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.service = service
         self.status = status
@@ -51,8 +58,15 @@ class FatalError(ConnectorError):
 class RetriableError(ConnectorError):
     """Worth another try: 429, 5xx, a reset or timed-out connection. `retry_after` in seconds if known."""
 
-    def __init__(self, message: str, *, service: str = "", status: int | None = None,
-                 retry_after: float | None = None, kind: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        service: str = "",
+        status: int | None = None,
+        retry_after: float | None = None,
+        kind: str | None = None,
+    ) -> None:
         super().__init__(message, service=service, status=status, kind=kind)
         self.retry_after = retry_after
 
@@ -60,7 +74,6 @@ class RetriableError(ConnectorError):
 class SkippableError(ConnectorError):
     """One record is bad (invalid email, a value the service refuses); quarantine it, go on."""
 
-    def __init__(self, message: str, *, service: str = "", status: int | None = None,
-                 record_key: str = "") -> None:
+    def __init__(self, message: str, *, service: str = "", status: int | None = None, record_key: str = "") -> None:
         super().__init__(message, service=service, status=status)
         self.record_key = record_key

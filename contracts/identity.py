@@ -1,4 +1,5 @@
 """Email normalization and the subscriber hash: the join key between the CRM and the audience."""
+
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,5 @@
 """Pages of records and outcomes of writes: what a connector hands the core, as plain data."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -3,11 +3,12 @@
 The composition root injects the policy (syncd.retrying.retry_call); connectors call
 `retry(fn, on_retry=callback)` and never retry by themselves.
 """
+
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Protocol, TypeVar
 
@@ -47,11 +48,11 @@ def parse_retry_after(value: str | None, now: Callable[[], float] = time.time) -
         return None
     if when is None:
         return None
-    when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
     return max(when.timestamp() - now(), 0.0)
 
 
 def seconds_from(moment: datetime) -> Callable[[], float]:
     """A `now` for parse_retry_after fixed at `moment` (naive = UTC)."""
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     return lambda: aware.timestamp()

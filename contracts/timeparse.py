@@ -1,8 +1,9 @@
 """Timestamps as the vendors write them, read once: ISO 8601 (with Z or an offset) or epoch milliseconds
 (as a number or as text). Everything inside syncd is epoch milliseconds."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -20,13 +21,13 @@ def epoch_ms(value: Any) -> int | None:
     except ValueError:
         return None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return int(parsed.timestamp() * 1000)
 
 
 def iso(ms: int) -> str:
     """ISO 8601 in UTC to the second ("2026-01-01T00:00:00+00:00"), as Mailchimp's `since_*` filters take."""
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="seconds")
 
 
 def utc_datetime(value: Any) -> datetime | None:
@@ -35,6 +36,6 @@ def utc_datetime(value: Any) -> datetime | None:
     if ms is None:
         return None
     try:
-        return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+        return datetime.fromtimestamp(ms / 1000, tz=UTC)
     except (OverflowError, OSError, ValueError):
         return None

@@ -10,6 +10,7 @@ statuses of the members it targets (sandbox/mailchimp/journal.py). `InternalDisp
 request through the same routes in process, past the front door (no auth, faults or limits): what a
 batch operation is.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -41,47 +42,72 @@ def _json(status: int, body: dict, headers: dict | None = None, media_type: str 
 
 
 def _hubspot_401() -> Response:
-    return _json(401, hubspot_error_body(
-        401, "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can "
-             "find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
-        "INVALID_AUTHENTICATION"))
+    return _json(
+        401,
+        hubspot_error_body(
+            401,
+            "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can "
+            "find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+            "INVALID_AUTHENTICATION",
+        ),
+    )
 
 
 def _mailchimp_401() -> Response:
-    return _json(401, mailchimp_error_body(
-        401, "API Key Invalid", "Your API key may be invalid, or you've attempted to access the wrong datacenter."),
-        media_type="application/problem+json")
+    return _json(
+        401,
+        mailchimp_error_body(
+            401, "API Key Invalid", "Your API key may be invalid, or you've attempted to access the wrong datacenter."
+        ),
+        media_type="application/problem+json",
+    )
 
 
 def _hubspot_429(policy: str, headers: dict[str, str]) -> Response:
     window = "secondly" if policy == "SECONDLY" else "ten_secondly_rolling"
-    body = {"status": "error", "message": f"You have reached your {window} limit.", "errorType": "RATE_LIMIT",
-            "correlationId": str(uuid.uuid4()), "policyName": policy, "requestId": str(uuid.uuid4())}
+    body = {
+        "status": "error",
+        "message": f"You have reached your {window} limit.",
+        "errorType": "RATE_LIMIT",
+        "correlationId": str(uuid.uuid4()),
+        "policyName": policy,
+        "requestId": str(uuid.uuid4()),
+    }
     return _json(429, body, headers)
 
 
 def _mailchimp_429(detail: str, headers: dict | None = None) -> Response:
-    return _json(429, mailchimp_error_body(429, "Too Many Requests", detail), headers,
-                 media_type="application/problem+json")
+    return _json(
+        429, mailchimp_error_body(429, "Too Many Requests", detail), headers, media_type="application/problem+json"
+    )
 
 
 def _server_error(side: str, status: int) -> Response:
     if status in (502, 503):  # what a gateway in front of either service answers
         text = {502: "502 Bad Gateway", 503: "503 Service Temporarily Unavailable"}[status]
-        return Response(f"<html><head><title>{text}</title></head><body><center><h1>{text}</h1></center></body></html>",
-                        status_code=status, media_type="text/html")
+        return Response(
+            f"<html><head><title>{text}</title></head><body><center><h1>{text}</h1></center></body></html>",
+            status_code=status,
+            media_type="text/html",
+        )
     if side == "mailchimp":
-        return _json(500, mailchimp_error_body(500, "Internal Server Error",
-                                               "An unexpected internal error has occurred. Please try again."),
-                     media_type="application/problem+json")
+        return _json(
+            500,
+            mailchimp_error_body(
+                500, "Internal Server Error", "An unexpected internal error has occurred. Please try again."
+            ),
+            media_type="application/problem+json",
+        )
     return _json(500, hubspot_error_body(500, "internal error", "INTERNAL_ERROR"))
 
 
 def _not_found(side: str, method: str, path: str) -> Response:
     if side == "mailchimp":
-        return _json(404, mailchimp_error_body(404, "Resource Not Found",
-                                               "The requested resource could not be found."),
-                     media_type="application/problem+json")
+        return _json(
+            404,
+            mailchimp_error_body(404, "Resource Not Found", "The requested resource could not be found."),
+            media_type="application/problem+json",
+        )
     return _json(404, hubspot_error_body(404, f"Unable to route {method} {path}", "OBJECT_NOT_FOUND"))
 
 
@@ -125,23 +151,32 @@ class SandboxMiddleware:
         if template is None:
             resp = _not_found(side, method, path)
             if wrong_method:
-                resp = (_json(405, mailchimp_error_body(405, "Method Not Allowed",
-                                                        "The requested method and resource are not compatible."),
-                              media_type="application/problem+json") if side == "mailchimp" else
-                        _json(405, hubspot_error_body(405, f"{method} is not allowed on {path}", "VALIDATION_ERROR")))
+                resp = (
+                    _json(
+                        405,
+                        mailchimp_error_body(
+                            405, "Method Not Allowed", "The requested method and resource are not compatible."
+                        ),
+                        media_type="application/problem+json",
+                    )
+                    if side == "mailchimp"
+                    else _json(405, hubspot_error_body(405, f"{method} is not allowed on {path}", "VALIDATION_ERROR"))
+                )
             await resp(scope, receive, counting_send)
             return
         denied = world.hubspot.auth.denied(credential, route, path_params) if side == "hubspot" else None
-        if denied is not None:   # the token's private app lacks a scope the route requires
+        if denied is not None:  # the token's private app lacks a scope the route requires
             await denied(scope, receive, counting_send)
             return
 
         fault = world.faults.draw()
         if fault is not None:
             if fault.kind == "429":
-                resp = (_mailchimp_429("You have exceeded the limit of 10 simultaneous connections.",
-                                       {"Retry-After": "1"}) if side == "mailchimp" else
-                        _hubspot_429("TEN_SECONDLY_ROLLING", {"Retry-After": "1"}))
+                resp = (
+                    _mailchimp_429("You have exceeded the limit of 10 simultaneous connections.", {"Retry-After": "1"})
+                    if side == "mailchimp"
+                    else _hubspot_429("TEN_SECONDLY_ROLLING", {"Retry-After": "1"})
+                )
                 await resp(scope, receive, counting_send)
                 return
             if fault.kind in ("500", "502", "503"):
@@ -160,13 +195,14 @@ class SandboxMiddleware:
             await self._serve(scope, receive, counting_send, side, fault, rl_headers)
             return
 
-        in_flight = world.mailchimp_in_flight   # the slot goes back to the limiter it came from, reset or not
+        in_flight = world.mailchimp_in_flight  # the slot goes back to the limiter it came from, reset or not
         if not in_flight.enter(credential):
             world.stats.rate_limited["mailchimp"] += 1
-            await _mailchimp_429(f"You have exceeded the limit of {in_flight.limit} "
-                                 "simultaneous connections.")(scope, receive, counting_send)
+            await _mailchimp_429(f"You have exceeded the limit of {in_flight.limit} simultaneous connections.")(
+                scope, receive, counting_send
+            )
             return
-        gate = world.mailchimp_gate   # a test hook (World.mailchimp_gate); None otherwise
+        gate = world.mailchimp_gate  # a test hook (World.mailchimp_gate); None otherwise
         try:
             if gate is not None:
                 await gate.passage()
@@ -179,7 +215,7 @@ class SandboxMiddleware:
     def _credential(self, side: str, headers: dict[str, str]) -> str | None:
         auth = headers.get("authorization", "")
         cfg = self.world.config
-        if side == "hubspot":   # any private app's token (sandbox/hubspot/auth.py)
+        if side == "hubspot":  # any private app's token (sandbox/hubspot/auth.py)
             app = self.world.hubspot.auth.app(auth[7:]) if auth.startswith("Bearer ") else None
             return app.token if app is not None else None
         if auth.startswith("Basic "):
@@ -246,27 +282,48 @@ class InternalDispatch:
 
     def match(self, method: str, path: str) -> tuple[Any, str | None, dict]:
         """(a token for `call`, the path template or None, the path params)."""
-        route, partial, child = _match(self._routes, {"type": "http", "method": method, "path": path,
-                                                      "root_path": ""})
+        route, partial, child = _match(self._routes, {"type": "http", "method": method, "path": path, "root_path": ""})
         return (route, partial, child), (route.path if route else None), child.get("path_params", {})
 
-    async def call(self, matched: Any, method: str, path: str, query_string: bytes, body: bytes,
-                   base: dict) -> tuple[int, bytes]:
+    async def call(
+        self, matched: Any, method: str, path: str, query_string: bytes, body: bytes, base: dict
+    ) -> tuple[int, bytes]:
         """(status, body) of `method path` (`matched` from `match`); `base` holds the scheme, server and
         headers of the request that submitted it (the handlers' links are built from them)."""
         route, wrong_method, child = matched
-        if route is None:   # as the front door answers
-            resp = (_json(405, mailchimp_error_body(405, "Method Not Allowed",
-                                                    "The requested method and resource are not compatible."),
-                          media_type="application/problem+json") if wrong_method
-                    else _not_found("mailchimp", method, path))
+        if route is None:  # as the front door answers
+            resp = (
+                _json(
+                    405,
+                    mailchimp_error_body(
+                        405, "Method Not Allowed", "The requested method and resource are not compatible."
+                    ),
+                    media_type="application/problem+json",
+                )
+                if wrong_method
+                else _not_found("mailchimp", method, path)
+            )
             return resp.status_code, bytes(resp.body)
-        headers = [*base["headers"], (b"content-type", b"application/json"),
-                   (b"content-length", str(len(body)).encode())]
-        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
-                 "scheme": base["scheme"], "server": base["server"], "client": None, "root_path": "",
-                 "path": path, "raw_path": path.encode(), "query_string": query_string, "headers": headers,
-                 **child}
+        headers = [
+            *base["headers"],
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": method,
+            "scheme": base["scheme"],
+            "server": base["server"],
+            "client": None,
+            "root_path": "",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": query_string,
+            "headers": headers,
+            **child,
+        }
         answer: dict[str, Any] = {"status": 500, "body": [], "read": False}
 
         async def receive() -> dict:
@@ -283,7 +340,7 @@ class InternalDispatch:
 
         try:
             await route.handle(scope, receive, send)
-        except ApiError as exc:              # what the app's exception handler answers
+        except ApiError as exc:  # what the app's exception handler answers
             return exc.response.status_code, bytes(exc.response.body)
         except Exception:
             log.exception("sandbox batch operation failed: %s %s", method, path)
@@ -302,11 +359,22 @@ class MailchimpExtras:
             await self.app(scope, receive, send)
             return
         journal = self.world.journal
-        if (journal is not None and scope["type"] == "http" and scope["path"].startswith("/3.0")
-                and scope["method"] in WRITE_METHODS):
+        if (
+            journal is not None
+            and scope["type"] == "http"
+            and scope["path"].startswith("/3.0")
+            and scope["method"] in WRITE_METHODS
+        ):
             route, _, child = _match(self.app.routes, scope)
-            await journal.serve(self.world, route.path if route else None, child.get("path_params", {}),
-                                scope, receive, send, self.front)
+            await journal.serve(
+                self.world,
+                route.path if route else None,
+                child.get("path_params", {}),
+                scope,
+                receive,
+                send,
+                self.front,
+            )
             return
         await self.front(scope, receive, send)
 
@@ -345,7 +413,7 @@ def _control_routes(world: World) -> list[Route]:
         raw = await request.body()
         try:
             return json.loads(raw) if raw.strip() else None
-        except ValueError as exc:   # JSONDecodeError, or bytes that are not UTF-8
+        except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8
             raise ValueError(f"body is not valid JSON: {exc}") from None
 
     async def events(request: Request) -> Response:
@@ -378,7 +446,7 @@ def _control_routes(world: World) -> list[Route]:
         return JSONResponse({"rate": f.rate, "kinds": list(f.kinds), "seed": f.seed, "served": f.served})
 
     async def tokens(request: Request) -> Response:
-        try:   # a new private app with the chosen scopes: {"scopes": [...]} -> {"token": "pat-...", ...}
+        try:  # a new private app with the chosen scopes: {"scopes": [...]} -> {"token": "pat-...", ...}
             return JSONResponse(world.hubspot.auth.mint(await body_json(request)))
         except (ValueError, json.JSONDecodeError) as exc:
             return bad(str(exc))
@@ -398,8 +466,13 @@ def _control_routes(world: World) -> list[Route]:
 
     async def journal(request: Request) -> Response:
         if world.journal is None:
-            return JSONResponse({"error": "the request journal is off: start the sandbox with "
-                                          "SandboxConfig(journal=True) to record Mailchimp writes"}, status_code=404)
+            return JSONResponse(
+                {
+                    "error": "the request journal is off: start the sandbox with "
+                    "SandboxConfig(journal=True) to record Mailchimp writes"
+                },
+                status_code=404,
+            )
         if request.method == "DELETE":
             world.journal.clear()
         return JSONResponse({"entries": world.journal.entries()})
@@ -425,8 +498,14 @@ def build_app(world: World) -> MailchimpExtras:
         return exc.response
 
     dispatch = InternalDispatch()
-    app = Starlette(routes=[*hubspot_routes(world), *mailchimp_routes(world), *batch_routes(world, dispatch),
-                            *_control_routes(world)],
-                    exception_handlers={ApiError: api_error})
+    app = Starlette(
+        routes=[
+            *hubspot_routes(world),
+            *mailchimp_routes(world),
+            *batch_routes(world, dispatch),
+            *_control_routes(world),
+        ],
+        exception_handlers={ApiError: api_error},
+    )
     dispatch.bind(app)
     return MailchimpExtras(SandboxMiddleware(app, world))

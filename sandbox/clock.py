@@ -1,4 +1,5 @@
 """Simulated time: real time flows, and `advance_days` jumps ahead."""
+
 from __future__ import annotations
 
 import threading

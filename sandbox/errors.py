@@ -1,4 +1,5 @@
 """Error bodies exactly as each service shapes them. Handlers raise `ApiError`; the app renders it."""
+
 from __future__ import annotations
 
 import uuid
@@ -28,11 +29,13 @@ def hubspot_error_body(status: int, message: str, category: str, **extra: Any) -
     return body
 
 
-def hubspot_error(status: int, message: str, category: str = "VALIDATION_ERROR", headers: dict | None = None,
-                  **extra: Any) -> ApiError:
+def hubspot_error(
+    status: int, message: str, category: str = "VALIDATION_ERROR", headers: dict | None = None, **extra: Any
+) -> ApiError:
     """HubSpot's error shape: status, message, correlationId, category (+ subCategory, context, errors)."""
-    return ApiError(JSONResponse(hubspot_error_body(status, message, category, **extra), status_code=status,
-                                 headers=headers))
+    return ApiError(
+        JSONResponse(hubspot_error_body(status, message, category, **extra), status_code=status, headers=headers)
+    )
 
 
 def mailchimp_error_body(status: int, title: str, detail: str, **extra: Any) -> dict:
@@ -49,5 +52,11 @@ def mailchimp_error_body(status: int, title: str, detail: str, **extra: Any) -> 
 
 def mailchimp_error(status: int, title: str, detail: str, headers: dict | None = None, **extra: Any) -> ApiError:
     """Mailchimp's problem+json: type, title, status, detail, instance (+ errors[] on validation)."""
-    return ApiError(JSONResponse(mailchimp_error_body(status, title, detail, **extra), status_code=status,
-                                 media_type="application/problem+json", headers=headers))
+    return ApiError(
+        JSONResponse(
+            mailchimp_error_body(status, title, detail, **extra),
+            status_code=status,
+            media_type="application/problem+json",
+            headers=headers,
+        )
+    )

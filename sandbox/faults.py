@@ -1,4 +1,5 @@
 """Seeded, reproducible fault injection: the n-th API request gets the same fault for the same seed."""
+
 from __future__ import annotations
 
 import random
@@ -14,8 +15,9 @@ class Fault:
 
 
 class FaultInjector:
-    def __init__(self, rate: float = 0.0, kinds: list[str] | tuple[str, ...] = KINDS, seed: int = 0,
-                 slow_s: float = 0.25) -> None:
+    def __init__(
+        self, rate: float = 0.0, kinds: list[str] | tuple[str, ...] = KINDS, seed: int = 0, slow_s: float = 0.25
+    ) -> None:
         self.clear_counts()
         self.configure(rate, kinds, seed)
         self.slow_s = slow_s

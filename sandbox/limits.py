@@ -12,6 +12,7 @@ retry_after_s), reads the limiter's `now`: time.monotonic unless a test passes i
 (World(limits_clock=...)). A RequestGate (World(mailchimp_gate=...)) holds admitted Mailchimp requests,
 each in its connection slot, until a test releases them.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -22,17 +23,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-HUBSPOT_WINDOW_S = 10.0     # rolling window of the burst limit
+HUBSPOT_WINDOW_S = 10.0  # rolling window of the burst limit
 HUBSPOT_TIERS = (100, 190, 250)
-SEARCH_PER_S = 4            # search: 4 requests/s per token
-MAILCHIMP_IN_FLIGHT = 10    # 10 simultaneous connections per key
-HUBSPOT_DAILY = 650_000     # Professional tier; reported in the Daily headers
+SEARCH_PER_S = 4  # search: 4 requests/s per token
+MAILCHIMP_IN_FLIGHT = 10  # 10 simultaneous connections per key
+HUBSPOT_DAILY = 650_000  # Professional tier; reported in the Daily headers
 
 
 @dataclass
 class Verdict:
     allowed: bool
-    policy: str = ""            # TEN_SECONDLY_ROLLING | SECONDLY
+    policy: str = ""  # TEN_SECONDLY_ROLLING | SECONDLY
     retry_after_s: float = 0.0
     max: int = 0
     remaining: int = 0
@@ -80,7 +81,7 @@ class HubSpotLimiter:
         self._now = now
         self._burst: dict[str, RollingWindow] = {}
         self._search: dict[str, RollingWindow] = {}
-        self._daily_used = 0        # per account: every token counts against one daily limit
+        self._daily_used = 0  # per account: every token counts against one daily limit
         self._lock = threading.Lock()
 
     def check(self, token: str, is_search: bool) -> Verdict:
@@ -158,8 +159,7 @@ class RequestGate:
 
     def __init__(self) -> None:
         self._changed = threading.Condition()
-        self._waiting: collections.deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = \
-            collections.deque()
+        self._waiting: collections.deque[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = collections.deque()
         self._finished = 0
 
     @property
@@ -185,7 +185,7 @@ class RequestGate:
             await entry[1]
         finally:
             with self._changed:
-                if entry in self._waiting:   # cancelled while held: no longer waiting
+                if entry in self._waiting:  # cancelled while held: no longer waiting
                     self._waiting.remove(entry)
                     self._changed.notify_all()
 
@@ -203,7 +203,7 @@ class RequestGate:
         for loop, future in going:
             try:
                 loop.call_soon_threadsafe(_open, future)
-            except RuntimeError:   # the server has stopped: nobody is waiting any more
+            except RuntimeError:  # the server has stopped: nobody is waiting any more
                 pass
         return count
 

@@ -27,14 +27,16 @@ whitespace can only come from imports, which the stores validate, not from the s
 Every address ends its local part with the persona index ("ada.nguyen12@..."), which keeps addresses
 unique case-insensitively and lets `index_of_email` find the persona arithmetically.
 """
+
 from __future__ import annotations
 
 import hashlib
 import re
 import struct
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -43,34 +45,154 @@ from sandbox.timefmt import DAY_MS, hubspot_ts
 HUBSPOT_ID_BASE = 100_000
 YEAR_MS = 365 * DAY_MS
 
-FIRST = ["Ada", "Ben", "Chloé", "Dev", "Elena", "Farid", "Grace", "Hiro", "Inès", "Jon", "Kara", "Luis",
-         "Maya", "Noah", "Olivia", "Priya", "Quentin", "Rosa", "Sven", "Tariq", "Uma", "Victor", "Wen",
-         "Ximena", "Yusuf", "Zoë", "Amara", "Bruno", "Camille", "Diego", "Emma", "Felix", "Gabriela", "Hana",
-         "Ivan", "Julia", "Kenji", "Lena", "Mateo", "Nadia", "Oscar", "Paula", "Rahul", "Sofia", "Tomás",
-         "Lukas", "Søren", "Aisha", "Liam", "Mei", "Omar", "Ingrid", "Raj", "Chen", "Fatima", "Jakub"]
-LAST = ["Nguyen", "Smith", "Okafor", "García", "Müller", "Rossi", "Kim", "Dubois", "Silva", "Cohen",
-        "Johnson", "Williams", "Brown", "Jones", "Martin", "Bernard", "Schmidt", "Schneider", "Fischer",
-        "Wagner", "Patel", "Sharma", "Singh", "Tanaka", "Sato", "Suzuki", "Wang", "Li", "Zhang", "Chen",
-        "Hernández", "López", "González", "Pereira", "Costa", "Novak", "Kowalski", "Nowak", "Jensen",
-        "Hansen", "O'Brien", "Murphy", "Kelly", "Walsh", "Taylor", "Davies", "Evans", "Thomas", "Roberts",
-        "Ivanova", "Petrov", "Haddad", "Mansour", "Andersson", "Larsen", "de Vries", "Janssen", "Bakker"]
+FIRST = [
+    "Ada",
+    "Ben",
+    "Chloé",
+    "Dev",
+    "Elena",
+    "Farid",
+    "Grace",
+    "Hiro",
+    "Inès",
+    "Jon",
+    "Kara",
+    "Luis",
+    "Maya",
+    "Noah",
+    "Olivia",
+    "Priya",
+    "Quentin",
+    "Rosa",
+    "Sven",
+    "Tariq",
+    "Uma",
+    "Victor",
+    "Wen",
+    "Ximena",
+    "Yusuf",
+    "Zoë",
+    "Amara",
+    "Bruno",
+    "Camille",
+    "Diego",
+    "Emma",
+    "Felix",
+    "Gabriela",
+    "Hana",
+    "Ivan",
+    "Julia",
+    "Kenji",
+    "Lena",
+    "Mateo",
+    "Nadia",
+    "Oscar",
+    "Paula",
+    "Rahul",
+    "Sofia",
+    "Tomás",
+    "Lukas",
+    "Søren",
+    "Aisha",
+    "Liam",
+    "Mei",
+    "Omar",
+    "Ingrid",
+    "Raj",
+    "Chen",
+    "Fatima",
+    "Jakub",
+]
+LAST = [
+    "Nguyen",
+    "Smith",
+    "Okafor",
+    "García",
+    "Müller",
+    "Rossi",
+    "Kim",
+    "Dubois",
+    "Silva",
+    "Cohen",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Martin",
+    "Bernard",
+    "Schmidt",
+    "Schneider",
+    "Fischer",
+    "Wagner",
+    "Patel",
+    "Sharma",
+    "Singh",
+    "Tanaka",
+    "Sato",
+    "Suzuki",
+    "Wang",
+    "Li",
+    "Zhang",
+    "Chen",
+    "Hernández",
+    "López",
+    "González",
+    "Pereira",
+    "Costa",
+    "Novak",
+    "Kowalski",
+    "Nowak",
+    "Jensen",
+    "Hansen",
+    "O'Brien",
+    "Murphy",
+    "Kelly",
+    "Walsh",
+    "Taylor",
+    "Davies",
+    "Evans",
+    "Thomas",
+    "Roberts",
+    "Ivanova",
+    "Petrov",
+    "Haddad",
+    "Mansour",
+    "Andersson",
+    "Larsen",
+    "de Vries",
+    "Janssen",
+    "Bakker",
+]
 
 # (title, seniority, fit, weight): fit is how well the persona matches the product's buyer (marketing and
 # sales leaders high, engineers and interns low); it steers which links they click.
 TITLES = [
-    ("CEO", "executive", 0.7, 2), ("Founder", "executive", 0.7, 2), ("CMO", "executive", 1.0, 1.5),
+    ("CEO", "executive", 0.7, 2),
+    ("Founder", "executive", 0.7, 2),
+    ("CMO", "executive", 1.0, 1.5),
     ("COO", "executive", 0.5, 1),
-    ("VP of Marketing", "vp", 1.0, 2.5), ("VP of Sales", "vp", 0.8, 2), ("VP of Engineering", "vp", 0.3, 1),
-    ("Head of Growth", "director", 0.95, 3), ("Director of Demand Generation", "director", 1.0, 2.5),
-    ("Sales Director", "director", 0.75, 2.5), ("Marketing Director", "director", 0.95, 2.5),
-    ("Marketing Manager", "manager", 0.85, 8), ("Growth Marketing Manager", "manager", 0.9, 4),
-    ("Product Marketing Manager", "manager", 0.75, 4), ("Sales Manager", "manager", 0.65, 4),
+    ("VP of Marketing", "vp", 1.0, 2.5),
+    ("VP of Sales", "vp", 0.8, 2),
+    ("VP of Engineering", "vp", 0.3, 1),
+    ("Head of Growth", "director", 0.95, 3),
+    ("Director of Demand Generation", "director", 1.0, 2.5),
+    ("Sales Director", "director", 0.75, 2.5),
+    ("Marketing Director", "director", 0.95, 2.5),
+    ("Marketing Manager", "manager", 0.85, 8),
+    ("Growth Marketing Manager", "manager", 0.9, 4),
+    ("Product Marketing Manager", "manager", 0.75, 4),
+    ("Sales Manager", "manager", 0.65, 4),
     ("Engineering Manager", "manager", 0.25, 2),
-    ("Marketing Specialist", "individual", 0.7, 8), ("Content Strategist", "individual", 0.6, 5),
-    ("Sales Development Representative", "individual", 0.55, 6), ("Account Executive", "individual", 0.55, 6),
-    ("Marketing Operations Analyst", "individual", 0.75, 4), ("Data Analyst", "individual", 0.35, 4),
-    ("Software Engineer", "individual", 0.15, 7), ("Designer", "individual", 0.3, 3),
-    ("Marketing Intern", "intern", 0.3, 3), ("Engineering Intern", "intern", 0.1, 2),
+    ("Marketing Specialist", "individual", 0.7, 8),
+    ("Content Strategist", "individual", 0.6, 5),
+    ("Sales Development Representative", "individual", 0.55, 6),
+    ("Account Executive", "individual", 0.55, 6),
+    ("Marketing Operations Analyst", "individual", 0.75, 4),
+    ("Data Analyst", "individual", 0.35, 4),
+    ("Software Engineer", "individual", 0.15, 7),
+    ("Designer", "individual", 0.3, 3),
+    ("Marketing Intern", "intern", 0.3, 3),
+    ("Engineering Intern", "intern", 0.1, 2),
 ]
 SENIORITIES = ("executive", "vp", "director", "manager", "individual", "intern")
 
@@ -87,26 +209,84 @@ INDUSTRIES = {
 }
 INDUSTRY_NAMES = list(INDUSTRIES)
 INDUSTRY_WEIGHTS = [30, 12, 10, 12, 8, 10, 12, 6]
-NAME_STEMS = ["North", "Blue", "Bright", "Silver", "Iron", "Green", "Red", "Clear", "Swift", "Stone", "Sun",
-              "Oak", "Pine", "River", "Cloud", "Peak", "Star", "Bay", "Lake", "Summit"]
-NAME_ENDS = ["wind", "field", "path", "bridge", "gate", "works", "line", "point", "stack", "forge", "wave",
-             "leaf", "light", "haven", "crest", "ridge", "port", "view", "spring", "mark"]
+NAME_STEMS = [
+    "North",
+    "Blue",
+    "Bright",
+    "Silver",
+    "Iron",
+    "Green",
+    "Red",
+    "Clear",
+    "Swift",
+    "Stone",
+    "Sun",
+    "Oak",
+    "Pine",
+    "River",
+    "Cloud",
+    "Peak",
+    "Star",
+    "Bay",
+    "Lake",
+    "Summit",
+]
+NAME_ENDS = [
+    "wind",
+    "field",
+    "path",
+    "bridge",
+    "gate",
+    "works",
+    "line",
+    "point",
+    "stack",
+    "forge",
+    "wave",
+    "leaf",
+    "light",
+    "haven",
+    "crest",
+    "ridge",
+    "port",
+    "view",
+    "spring",
+    "mark",
+]
 
 # country -> (weight, tld, legal suffix, cities, phone number from d: the 10 digits of a seeded 32-bit number).
 # Phone numbers sit in ranges reserved for fiction where the country has one (US/CA 555, UK 020 7946 0).
 COUNTRIES = {
-    "United States": (40, "com", " Inc.", ["New York", "San Francisco", "Austin", "Chicago", "Boston",
-                                           "Seattle", "Denver", "Atlanta"],
-                      lambda d: f"+1 {212 + int(d[:3]) % 700}-555-{d[-4:]}"),
-    "United Kingdom": (12, "co.uk", " Ltd", ["London", "Manchester", "Edinburgh", "Bristol"],
-                       lambda d: f"+44 20 7946 0{d[-3:]}"),
+    "United States": (
+        40,
+        "com",
+        " Inc.",
+        ["New York", "San Francisco", "Austin", "Chicago", "Boston", "Seattle", "Denver", "Atlanta"],
+        lambda d: f"+1 {212 + int(d[:3]) % 700}-555-{d[-4:]}",
+    ),
+    "United Kingdom": (
+        12,
+        "co.uk",
+        " Ltd",
+        ["London", "Manchester", "Edinburgh", "Bristol"],
+        lambda d: f"+44 20 7946 0{d[-3:]}",
+    ),
     "Germany": (9, "de", " GmbH", ["Berlin", "Munich", "Hamburg", "Cologne"], lambda d: f"+49 30 {d[-8:]}"),
-    "France": (7, "fr", " SAS", ["Paris", "Lyon", "Marseille", "Toulouse"],
-               lambda d: f"+33 1 {d[2:4]} {d[4:6]} {d[6:8]} {d[8:]}"),
-    "Canada": (7, "ca", " Inc.", ["Toronto", "Vancouver", "Montreal"],
-               lambda d: f"+1 {212 + int(d[:3]) % 700}-555-{d[-4:]}"),
-    "Australia": (5, "com.au", " Pty Ltd", ["Sydney", "Melbourne", "Brisbane"],
-                  lambda d: f"+61 2 {d[2:6]} {d[6:]}"),
+    "France": (
+        7,
+        "fr",
+        " SAS",
+        ["Paris", "Lyon", "Marseille", "Toulouse"],
+        lambda d: f"+33 1 {d[2:4]} {d[4:6]} {d[6:8]} {d[8:]}",
+    ),
+    "Canada": (
+        7,
+        "ca",
+        " Inc.",
+        ["Toronto", "Vancouver", "Montreal"],
+        lambda d: f"+1 {212 + int(d[:3]) % 700}-555-{d[-4:]}",
+    ),
+    "Australia": (5, "com.au", " Pty Ltd", ["Sydney", "Melbourne", "Brisbane"], lambda d: f"+61 2 {d[2:6]} {d[6:]}"),
     "Netherlands": (4, "nl", " B.V.", ["Amsterdam", "Rotterdam", "Utrecht"], lambda d: f"+31 20 {d[3:6]} {d[6:]}"),
     "Spain": (4, "es", " S.L.", ["Madrid", "Barcelona", "Valencia"], lambda d: f"+34 91 {d[3:6]} {d[6:8]} {d[8:]}"),
     "India": (7, "in", " Pvt Ltd", ["Bengaluru", "Mumbai", "Pune"], lambda d: f"+91 80 {d[2:6]} {d[6:]}"),
@@ -128,39 +308,76 @@ _PHONES = {
     "Brazil": lambda n: f"+55 11 {n // 10_000 % 10_000:04d}-{n % 10_000:04d}",
 }
 assert list(_PHONES) == COUNTRY_NAMES and all(
-    _PHONES[c](n) == COUNTRIES[c][4](f"{n:010d}") for c in COUNTRY_NAMES
-    for n in (0, 7, 1_234_567_890, 987_654_321, 2**32 - 1, 4_200_000_000 + 12_345))
-_COUNTRY_CITIES_PHONE = [(v[3], _PHONES[c]) for c, v in COUNTRIES.items()]   # by country code, for crm_contact
+    _PHONES[c](n) == COUNTRIES[c][4](f"{n:010d}")
+    for c in COUNTRY_NAMES
+    for n in (0, 7, 1_234_567_890, 987_654_321, 2**32 - 1, 4_200_000_000 + 12_345)
+)
+_COUNTRY_CITIES_PHONE = [(v[3], _PHONES[c]) for c, v in COUNTRIES.items()]  # by country code, for crm_contact
 FREE_DOMAINS = ["gmail.com", "outlook.com", "yahoo.com", "hotmail.com", "icloud.com"]
 
-LIFECYCLE_STAGES = ("subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity",
-                    "customer", "evangelist")
+LIFECYCLE_STAGES = (
+    "subscriber",
+    "lead",
+    "marketingqualifiedlead",
+    "salesqualifiedlead",
+    "opportunity",
+    "customer",
+    "evangelist",
+)
 STAGE_WEIGHTS = (0.52, 0.33, 0.07, 0.04, 0.02, 0.015, 0.005)
 STAGE_INTEREST_BOOST = (0.0, 0.03, 0.15, 0.2, 0.25, 0.1, 0.1)
 MC_STATUSES = ("subscribed", "unsubscribed", "cleaned")
 MC_STATUS_WEIGHTS = (0.92, 0.06, 0.02)
 
-OWNER_NAMES = [("Sarah", "Chen"), ("Marcus", "Reed"), ("Julia", "Novak"), ("Daniel", "Okoye"),
-               ("Emily", "Carter"), ("Tom", "Becker"), ("Priya", "Nair"), ("Lucas", "Moreau")]
+OWNER_NAMES = [
+    ("Sarah", "Chen"),
+    ("Marcus", "Reed"),
+    ("Julia", "Novak"),
+    ("Daniel", "Okoye"),
+    ("Emily", "Carter"),
+    ("Tom", "Becker"),
+    ("Priya", "Nair"),
+    ("Lucas", "Moreau"),
+]
 OWNER_DOMAIN = "example-saas.com"
 NO_OWNER_SHARE = 0.08
 CONSENT_SHARE = 0.85
 MC_ONLY_SHARE, HS_ONLY_SHARE = 0.10, 0.10
-CASE_DIFF_SHARE = 0.005      # of the personas in both systems
-CASE_STYLE_WEIGHTS = (0.90, 0.08, 0.02)   # lower, Title, UPPER
+CASE_DIFF_SHARE = 0.005  # of the personas in both systems
+CASE_STYLE_WEIGHTS = (0.90, 0.08, 0.02)  # lower, Title, UPPER
 
-_ROW = np.dtype([
-    ("first", "u2"), ("last", "u2"), ("title", "u1"), ("company", "u4"), ("country", "u1"), ("city", "u1"),
-    ("phone", "u4"), ("owner", "i1"), ("local_style", "u1"), ("free_domain", "i1"), ("case", "u1"),
-    ("mc_case", "u1"), ("consent", "?"), ("in_hs", "?"), ("in_mc", "?"), ("mc_status", "u1"), ("stage", "u1"),
-    ("created", "i8"), ("updated", "i8"), ("signup", "i8"), ("changed", "i8"),
-])
+_ROW = np.dtype(
+    [
+        ("first", "u2"),
+        ("last", "u2"),
+        ("title", "u1"),
+        ("company", "u4"),
+        ("country", "u1"),
+        ("city", "u1"),
+        ("phone", "u4"),
+        ("owner", "i1"),
+        ("local_style", "u1"),
+        ("free_domain", "i1"),
+        ("case", "u1"),
+        ("mc_case", "u1"),
+        ("consent", "?"),
+        ("in_hs", "?"),
+        ("in_mc", "?"),
+        ("mc_status", "u1"),
+        ("stage", "u1"),
+        ("created", "i8"),
+        ("updated", "i8"),
+        ("signup", "i8"),
+        ("changed", "i8"),
+    ]
+)
 # the same layout as _ROW (packed, little-endian): one row unpacks in ~0.2 us, against ~1.5 us for
 # `array[i].item()`, which builds a numpy scalar first; persona() runs 100 times per contact page
 _ROW_STRUCT = struct.Struct("<HHBIBBIbBbBB???BBqqqq")
 assert _ROW_STRUCT.size == _ROW.itemsize
-_COMPANY = np.dtype([("stem", "u1"), ("end", "u1"), ("kind", "u1"), ("industry", "u1"), ("country", "u1"),
-                     ("size", "i4")])
+_COMPANY = np.dtype(
+    [("stem", "u1"), ("end", "u1"), ("kind", "u1"), ("industry", "u1"), ("country", "u1"), ("size", "i4")]
+)
 _ASCII_FOLD = str.maketrans({"ø": "o", "Ø": "O", "ł": "l", "Ł": "L", "'": "", " ": ""})
 _TRAILING_INDEX = re.compile(r"(0|[1-9][0-9]*)$")
 
@@ -175,8 +392,12 @@ _FIRST_ASCII = [_ascii(s) for s in FIRST]
 _LAST_ASCII = [_ascii(s) for s in LAST]
 # the local part of an address before the index, for each (style, first, last): "ada.nguyen", "anguyen",
 # "ada", "ada_nguyen", "nguyen.ada"; the index that follows keeps every address unique
-_STEMS = [(f"{f}.{l}", f"{f[0]}{l}", f, f"{f}_{l}", f"{l}.{f}")[style]
-          for style in range(5) for f in _FIRST_ASCII for l in _LAST_ASCII]
+_STEMS = [
+    (f"{f}.{s}", f"{f[0]}{s}", f, f"{f}_{s}", f"{s}.{f}")[style]
+    for style in range(5)
+    for f in _FIRST_ASCII
+    for s in _LAST_ASCII
+]
 
 
 @dataclass(frozen=True)
@@ -184,27 +405,27 @@ class Persona:
     index: int
     firstname: str
     lastname: str
-    email: str            # as the CRM holds it (may carry capitals)
-    mc_email: str         # as the Mailchimp audience holds it (may differ from `email` only in case)
+    email: str  # as the CRM holds it (may carry capitals)
+    mc_email: str  # as the Mailchimp audience holds it (may differ from `email` only in case)
     jobtitle: str
-    seniority: str        # executive | vp | director | manager | individual | intern
+    seniority: str  # executive | vp | director | manager | individual | intern
     company: str
-    company_size: int     # employees, 1..50,000
+    company_size: int  # employees, 1..50,000
     industry: str
     country: str
     owner_id: str | None  # HubSpot owner id, None for ~8% of contacts
-    consent: bool         # marketing consent recorded in the CRM
+    consent: bool  # marketing consent recorded in the CRM
     in_hubspot: bool
     in_mailchimp: bool
-    mc_status: str        # subscribed | unsubscribed | cleaned (meaningful when in_mailchimp)
-    created_ms: int       # CRM createdate, within the year before start_ms
-    lifecyclestage: str   # initial CRM stage
-    updated_ms: int       # CRM lastmodifieddate before any write: created_ms <= updated_ms <= start_ms
-    mc_signup_ms: int     # Mailchimp timestamp_signup
+    mc_status: str  # subscribed | unsubscribed | cleaned (meaningful when in_mailchimp)
+    created_ms: int  # CRM createdate, within the year before start_ms
+    lifecyclestage: str  # initial CRM stage
+    updated_ms: int  # CRM lastmodifieddate before any write: created_ms <= updated_ms <= start_ms
+    mc_signup_ms: int  # Mailchimp timestamp_signup
     mc_last_changed_ms: int  # Mailchimp last_changed: mc_signup_ms <= it <= start_ms
     phone: str
     city: str
-    fit: float            # how well the job matches the product's buyer, in [0, 1]
+    fit: float  # how well the job matches the product's buyer, in [0, 1]
 
     @classmethod
     def _of(cls, values: dict[str, Any]) -> Persona:
@@ -233,7 +454,7 @@ def _apply_case(address: str, style: int) -> str:
     return f"{local}@{domain[:1].upper()}{domain[1:]}"
 
 
-_TITLE_STEMS: dict[str, str] = {}   # stem -> its Title-case form (at most len(_STEMS) entries)
+_TITLE_STEMS: dict[str, str] = {}  # stem -> its Title-case form (at most len(_STEMS) entries)
 
 
 def _crm_address(stem: str, i: int, domain: str, style: int) -> str:
@@ -278,23 +499,31 @@ class Population:
 
     # -- drawing -------------------------------------------------------------------------------
     def _draw_owners(self, rng: np.random.Generator) -> list[dict]:
-        count = int(rng.integers(5, 9))   # 5..8 sales reps
+        count = int(rng.integers(5, 9))  # 5..8 sales reps
         picks = rng.choice(len(OWNER_NAMES), size=count, replace=False)
         ids: list[int] = []
-        while len(ids) < count:   # distinct 8-digit ids, like HubSpot's
+        while len(ids) < count:  # distinct 8-digit ids, like HubSpot's
             oid = int(rng.integers(10_000_000, 100_000_000))
             ids += [] if oid in ids else [oid]
         created = hubspot_ts(self.start_ms - 2 * YEAR_MS)
         owners = []
         for k, (pick, oid) in enumerate(zip(picks, ids)):
             first, last = OWNER_NAMES[int(pick)]
-            owners.append({
-                "id": str(int(oid)), "email": f"{first.lower()}.{last.lower()}@{OWNER_DOMAIN}",
-                "firstName": first, "lastName": last, "userId": 7_000_000 + int(oid) % 1_000_000,
-                "userIdIncludingInactive": 7_000_000 + int(oid) % 1_000_000, "type": "PERSON",
-                "teams": [{"id": "4100", "name": "Sales", "primary": True}], "archived": False,
-                "createdAt": created, "updatedAt": hubspot_ts(self.start_ms - (k + 1) * 30 * DAY_MS),
-            })
+            owners.append(
+                {
+                    "id": str(int(oid)),
+                    "email": f"{first.lower()}.{last.lower()}@{OWNER_DOMAIN}",
+                    "firstName": first,
+                    "lastName": last,
+                    "userId": 7_000_000 + int(oid) % 1_000_000,
+                    "userIdIncludingInactive": 7_000_000 + int(oid) % 1_000_000,
+                    "type": "PERSON",
+                    "teams": [{"id": "4100", "name": "Sales", "primary": True}],
+                    "archived": False,
+                    "createdAt": created,
+                    "updatedAt": hubspot_ts(self.start_ms - (k + 1) * 30 * DAY_MS),
+                }
+            )
         return owners
 
     def _draw_companies(self, rng: np.random.Generator, m: int) -> np.ndarray:
@@ -302,7 +531,7 @@ class Population:
         c["stem"] = rng.integers(0, len(NAME_STEMS), m)
         c["end"] = rng.integers(0, len(NAME_ENDS), m)
         c["industry"] = rng.choice(len(INDUSTRY_NAMES), size=m, p=_weights(INDUSTRY_WEIGHTS))
-        c["kind"] = rng.integers(0, 255, m)   # reduced modulo the industry's word list when named
+        c["kind"] = rng.integers(0, 255, m)  # reduced modulo the industry's word list when named
         c["country"] = rng.choice(len(COUNTRY_NAMES), size=m, p=_weights(v[0] for v in COUNTRIES.values()))
         # log-normal: most companies are small, a long tail reaches the 50,000 cap
         c["size"] = np.clip(np.rint(rng.lognormal(np.log(60.0), 1.9, m)), 1, 50_000)
@@ -329,9 +558,9 @@ class Population:
         # skewed: low company numbers collect many contacts, most companies have one or two
         r["company"] = np.minimum((m * rng.random(n) ** 2.2).astype(np.int64), m - 1)
         home = self._companies["country"][r["company"]]
-        abroad = rng.random(n) < 0.1     # people working away from the company's home country
+        abroad = rng.random(n) < 0.1  # people working away from the company's home country
         r["country"] = np.where(abroad, rng.integers(0, len(COUNTRY_NAMES), n), home)
-        r["city"] = rng.integers(0, 255, n)   # reduced modulo the country's city list when named
+        r["city"] = rng.integers(0, 255, n)  # reduced modulo the country's city list when named
         r["phone"] = rng.integers(0, 2**32, n, dtype=np.uint64)
         owner = rng.choice(len(self.owners), size=n, p=rng.dirichlet(np.full(len(self.owners), 4.0)))
         r["owner"] = np.where(rng.random(n) < NO_OWNER_SHARE, -1, owner)
@@ -408,8 +637,29 @@ class Population:
     def persona(self, i: int) -> Persona:
         """Persona i, built from the arrays (a few microseconds). Raises IndexError outside 0..n-1."""
         i = self._check(i)
-        (first, last, title, company, country, city, phone, owner, local_style, free, case, mc_case, consent,
-         in_hs, in_mc, mc_status, stage, created, updated, signup, changed) = self._row(i)
+        (
+            first,
+            last,
+            title,
+            company,
+            country,
+            city,
+            phone,
+            owner,
+            local_style,
+            free,
+            case,
+            mc_case,
+            consent,
+            in_hs,
+            in_mc,
+            mc_status,
+            stage,
+            created,
+            updated,
+            signup,
+            changed,
+        ) = self._row(i)
         stem = _STEMS[(local_style * len(FIRST) + first) * len(LAST) + last]
         domain = FREE_DOMAINS[free] if free >= 0 else self._company_domains[company]
         email = _crm_address(stem, i, domain, case)
@@ -417,17 +667,34 @@ class Population:
         country_name = COUNTRY_NAMES[country]
         cities, phone_of = _COUNTRY_CITIES_PHONE[country]
         company_name, size, industry = self._company_info[company]
-        return Persona._of({
-            "index": i, "firstname": FIRST[first], "lastname": LAST[last],
-            "email": email, "mc_email": email if mc_case == case else _crm_address(stem, i, domain, mc_case),
-            "jobtitle": jobtitle, "seniority": seniority, "company": company_name, "company_size": size,
-            "industry": industry, "country": country_name,
-            "owner_id": self.owners[owner]["id"] if owner >= 0 else None, "consent": consent, "in_hubspot": in_hs,
-            "in_mailchimp": in_mc, "mc_status": MC_STATUSES[mc_status], "created_ms": created,
-            "lifecyclestage": LIFECYCLE_STAGES[stage], "updated_ms": updated, "mc_signup_ms": signup,
-            "mc_last_changed_ms": changed, "phone": phone_of(phone), "city": cities[city % len(cities)],
-            "fit": fit,
-        })
+        return Persona._of(
+            {
+                "index": i,
+                "firstname": FIRST[first],
+                "lastname": LAST[last],
+                "email": email,
+                "mc_email": email if mc_case == case else _crm_address(stem, i, domain, mc_case),
+                "jobtitle": jobtitle,
+                "seniority": seniority,
+                "company": company_name,
+                "company_size": size,
+                "industry": industry,
+                "country": country_name,
+                "owner_id": self.owners[owner]["id"] if owner >= 0 else None,
+                "consent": consent,
+                "in_hubspot": in_hs,
+                "in_mailchimp": in_mc,
+                "mc_status": MC_STATUSES[mc_status],
+                "created_ms": created,
+                "lifecyclestage": LIFECYCLE_STAGES[stage],
+                "updated_ms": updated,
+                "mc_signup_ms": signup,
+                "mc_last_changed_ms": changed,
+                "phone": phone_of(phone),
+                "city": cities[city % len(cities)],
+                "fit": fit,
+            }
+        )
 
     def crm_contact(self, i: int) -> tuple | None:
         """Persona i's CRM record as (email, firstname, lastname, jobtitle, company, company_size, phone, city,
@@ -436,8 +703,29 @@ class Population:
 
         The hot path of contact pages (100 per request): no Persona, no Mailchimp fields."""
         i = self._check(i)
-        (first, last, title, company, country, city, phone, owner, local_style, free, case, _, consent,
-         in_hs, _, _, stage, created, updated, _, _) = _ROW_STRUCT.unpack_from(self._row_bytes, i * _ROW_STRUCT.size)
+        (
+            first,
+            last,
+            title,
+            company,
+            country,
+            city,
+            phone,
+            owner,
+            local_style,
+            free,
+            case,
+            _,
+            consent,
+            in_hs,
+            _,
+            _,
+            stage,
+            created,
+            updated,
+            _,
+            _,
+        ) = _ROW_STRUCT.unpack_from(self._row_bytes, i * _ROW_STRUCT.size)
         if not in_hs:
             return None
         stem = _STEMS[(local_style * len(FIRST) + first) * len(LAST) + last]
@@ -446,10 +734,24 @@ class Population:
         country_name = COUNTRY_NAMES[country]
         cities, phone_of = _COUNTRY_CITIES_PHONE[country]
         company_name, size, industry = self._company_info[company]
-        return (_crm_address(stem, i, domain, case), FIRST[first], LAST[last], title_row[0],
-                company_name, size, phone_of(phone), cities[city % len(cities)], country_name, industry,
-                self.owners[owner]["id"] if owner >= 0 else None, consent, LIFECYCLE_STAGES[stage], title_row[1],
-                created, updated)
+        return (
+            _crm_address(stem, i, domain, case),
+            FIRST[first],
+            LAST[last],
+            title_row[0],
+            company_name,
+            size,
+            phone_of(phone),
+            cities[city % len(cities)],
+            country_name,
+            industry,
+            self.owners[owner]["id"] if owner >= 0 else None,
+            consent,
+            LIFECYCLE_STAGES[stage],
+            title_row[1],
+            created,
+            updated,
+        )
 
     def personas(self, indices: Iterable[int]) -> list[Persona]:
         """Personas for each index, in order. Raises IndexError on an index outside 0..n-1."""
@@ -535,12 +837,14 @@ class Population:
     def _build_hash_index(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(first 8 digest bytes, last 8, persona index), sorted by the first 8 bytes."""
         rows, n_free = self._rows, len(FREE_DOMAINS)
-        stems = ((rows["local_style"].astype(np.int64) * len(FIRST) + rows["first"]) * len(LAST) + rows["last"])
+        stems = (rows["local_style"].astype(np.int64) * len(FIRST) + rows["first"]) * len(LAST) + rows["last"]
         domains = FREE_DOMAINS + self._company_domains
         where = np.where(rows["free_domain"] >= 0, rows["free_domain"], n_free + rows["company"].astype(np.int64))
         md5 = hashlib.md5
-        digests = b"".join(md5(f"{_STEMS[s]}{i}@{domains[d]}".encode()).digest()
-                           for i, (s, d) in enumerate(zip(stems.tolist(), where.tolist())))
+        digests = b"".join(
+            md5(f"{_STEMS[s]}{i}@{domains[d]}".encode()).digest()
+            for i, (s, d) in enumerate(zip(stems.tolist(), where.tolist()))
+        )
         halves = np.frombuffer(digests, dtype=">u8").astype(np.uint64).reshape(-1, 2)
         order = np.argsort(halves[:, 0], kind="stable")
         return halves[order, 0].copy(), halves[order, 1].copy(), order.astype(np.int64)

@@ -1,4 +1,5 @@
 """Run the sandbox on a loopback port, in a background thread or in the foreground."""
+
 from __future__ import annotations
 
 import asyncio
@@ -50,7 +51,7 @@ class _Server(uvicorn.Server):
 
     def handle_exit(self, sig: int, frame: object) -> None:
         if self.should_exit and sig == signal.SIGINT:
-            self.force_exit = True   # a second Ctrl-C: stop waiting for open connections
+            self.force_exit = True  # a second Ctrl-C: stop waiting for open connections
         else:
             self.should_exit = True
 
@@ -58,10 +59,11 @@ class _Server(uvicorn.Server):
 class SandboxServer:
     """`with SandboxServer(SandboxConfig(contacts=100)) as sb: sb.url, sb.env, sb.world`."""
 
-    def __init__(self, config: SandboxConfig | None = None, host: str = "127.0.0.1", port: int = 0,
-                 world: World | None = None) -> None:
+    def __init__(
+        self, config: SandboxConfig | None = None, host: str = "127.0.0.1", port: int = 0, world: World | None = None
+    ) -> None:
         self.host = host
-        self._sock = _bind(host, port)   # first: a port in use fails before a big world is built
+        self._sock = _bind(host, port)  # first: a port in use fails before a big world is built
         try:
             self.world = world or World(config)
         except BaseException:
@@ -69,9 +71,18 @@ class SandboxServer:
             raise
         self.port = self._sock.getsockname()[1]
         logging.getLogger("uvicorn.error").addFilter(_Quiet())
-        self._server = _Server(uvicorn.Config(
-            build_app(self.world), log_level="warning", access_log=False, lifespan="off",
-            loop="uvloop", http="httptools", timeout_keep_alive=30, backlog=1024))
+        self._server = _Server(
+            uvicorn.Config(
+                build_app(self.world),
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                loop="uvloop",
+                http="httptools",
+                timeout_keep_alive=30,
+                backlog=1024,
+            )
+        )
         self._thread: threading.Thread | None = None
 
     @property
@@ -82,9 +93,10 @@ class SandboxServer:
     def env(self) -> dict[str, str]:
         return self.world.env(self.url)
 
-    def start(self) -> "SandboxServer":
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._server.serve(sockets=[self._sock])),
-                                        name="sandbox", daemon=True)
+    def start(self) -> SandboxServer:
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(self._server.serve(sockets=[self._sock])), name="sandbox", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:
@@ -104,7 +116,7 @@ class SandboxServer:
         self._server.run(sockets=[self._sock])
         self._sock.close()
 
-    def __enter__(self) -> "SandboxServer":
+    def __enter__(self) -> SandboxServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

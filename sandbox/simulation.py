@@ -7,9 +7,9 @@
 The calendar: a newsletter every Tuesday 15:00 UTC and a product email every other Thursday 15:00 UTC
 (even week numbers counted from Monday 1970-01-05). Each send asks the Mailchimp store for the members
 subscribed at the send time (in a history, people who had not signed up yet or left later are told apart
-by the store's own timestamps) and draws, with numpy and a generator seeded by (population seed, campaign), who bounces, opens,
-clicks which link and unsubscribes. Those events are dated within 3 days after the send and reported to
-the stores only once simulated time reaches them, so nothing is ever dated in the future; a persona who
+by the store's own timestamps) and draws, with numpy and a generator seeded by (population seed, campaign),
+who bounces, opens, clicks which link and unsubscribes. Those events are dated within 3 days after the send
+and reported to the stores only once simulated time reaches them, so nothing is ever dated in the future; a persona who
 unsubscribed or bounced hard before a send is not among its recipients. Engaged CRM contacts sometimes
 submit a form (only once their CRM record exists: a history reaches back before some createdates); every
 simulated midnight, interest takes one step of a bounded random walk plus the
@@ -23,11 +23,12 @@ History: `history(now_ms, days)` is `advance(now_ms - days, now_ms - 1)`, run wh
 same calendar, reactions and day steps, with every reported event strictly before now. Reactions due at or
 after now stay queued, and the next advance (POST /_sandbox/clock) continues from there.
 """
+
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -37,15 +38,19 @@ from sandbox.timefmt import DAY_MS
 
 HOUR_MS = 3_600_000
 WEEK_MS = 7 * DAY_MS
-MONDAY_0 = 4 * DAY_MS                  # 1970-01-05T00:00Z, a Monday: week 0 of the calendar
-SEND_HOUR_MS = 15 * HOUR_MS            # campaigns go out at 15:00 UTC
-ACTIVITY_WINDOW_MS = 3 * DAY_MS        # every reaction is dated within 3 days after the send
+MONDAY_0 = 4 * DAY_MS  # 1970-01-05T00:00Z, a Monday: week 0 of the calendar
+SEND_HOUR_MS = 15 * HOUR_MS  # campaigns go out at 15:00 UTC
+ACTIVITY_WINDOW_MS = 3 * DAY_MS  # every reaction is dated within 3 days after the send
 SITE = "https://www.example-saas.com"
 LINK_KINDS = ("pricing", "demo", "blog", "case-studies", "careers")
 FORMS = ("Contact us", "Demo request", "Webinar registration")
-PRODUCT_SUBJECTS = ("New: lead scores that explain themselves", "Introducing two-way Mailchimp sync",
-                    "Owner alerts: know when a lead goes hot", "What's new in Example SaaS this month",
-                    "Customer story: how Northwind doubled its demo rate")
+PRODUCT_SUBJECTS = (
+    "New: lead scores that explain themselves",
+    "Introducing two-way Mailchimp sync",
+    "Owner alerts: know when a lead goes hot",
+    "What's new in Example SaaS this month",
+    "Customer story: how Northwind doubled its demo rate",
+)
 
 NEWSLETTER, PRODUCT = 0, 1
 # event kinds, in the order they are reported when two share a timestamp
@@ -54,37 +59,40 @@ BOUNCE_HARD, BOUNCE_SOFT, OPEN, CLICK, UNSUBSCRIBE, FORM = range(6)
 # Reaction rates per recipient of a campaign, with the persona's interest i in [0, 1] (~0.36 on average as
 # drawn). Yardstick: Mailchimp's published averages over all its accounts (October 2019): unique opens 22.71%
 # and clicks 2.91% of delivered emails, hard bounces 0.40%, soft bounces 0.61%, unsubscribes 0.25%.
-HARD_BOUNCE_RATE, SOFT_BOUNCE_RATE = 0.002, 0.003       # ~0.5%: below average, a list mailed weekly stays clean
-OPEN_BASE, OPEN_PER_INTEREST = 0.05, 0.6                # unique opens ~27% of delivered
-CLICK_BASE, CLICK_PER_INTEREST = 0.03, 0.2              # of openers (click-to-open ~13%): clicks ~3.3% of delivered
+HARD_BOUNCE_RATE, SOFT_BOUNCE_RATE = 0.002, 0.003  # ~0.5%: below average, a list mailed weekly stays clean
+OPEN_BASE, OPEN_PER_INTEREST = 0.05, 0.6  # unique opens ~27% of delivered
+CLICK_BASE, CLICK_PER_INTEREST = 0.03, 0.2  # of openers (click-to-open ~13%): clicks ~3.3% of delivered
 SECOND_CLICK_BASE, SECOND_CLICK_PER_INTEREST = 0.1, 0.2  # of clickers, a second link
-REOPEN_BASE, REOPEN_PER_INTEREST = 0.2, 0.6             # further opens per opener (Poisson): total ~1.5 x unique
-UNSUB_BASE, UNSUB_PER_DISINTEREST = 0.001, 0.005        # x (1 - i)^2: ~0.3%, right after an open
-WEBINAR_DAILY_RATE = 0.002                              # per day, per warm CRM contact (interest > 0.6)
-FORM_AFTER_CLICK_RATE = 0.12                            # pricing/demo clickers who then fill in a form
-WALK_STEP = 0.01                                        # daily random-walk step of interest
+REOPEN_BASE, REOPEN_PER_INTEREST = 0.2, 0.6  # further opens per opener (Poisson): total ~1.5 x unique
+UNSUB_BASE, UNSUB_PER_DISINTEREST = 0.001, 0.005  # x (1 - i)^2: ~0.3%, right after an open
+WEBINAR_DAILY_RATE = 0.002  # per day, per warm CRM contact (interest > 0.6)
+FORM_AFTER_CLICK_RATE = 0.12  # pricing/demo clickers who then fill in a form
+WALK_STEP = 0.01  # daily random-walk step of interest
 # Interest drifts with the persona's trend but is pulled back toward where it stood when the simulation
 # began (a 45-day memory): a trend of d a day settles at d x 45 (+-0.27 for the fifths that warm or cool)
 # instead of pinning them at 0 or 1 over a long history.
 INTEREST_MEMORY_DAYS = 45
 
-_EVENT = np.dtype([("ts", "i8"), ("seq", "i8"), ("kind", "u1"), ("persona", "i8"), ("slot", "i4"),
-                   ("arg", "i2")])   # arg: link index for clicks, form index for forms
+_EVENT = np.dtype(
+    [("ts", "i8"), ("seq", "i8"), ("kind", "u1"), ("persona", "i8"), ("slot", "i4"), ("arg", "i2")]
+)  # arg: link index for clicks, form index for forms
 # the Mailchimp store's action and bounce type for each event kind (FORM goes to HubSpot)
-_ACTION = np.array([mc_activity.BOUNCE, mc_activity.BOUNCE, mc_activity.OPEN, mc_activity.CLICK,
-                    mc_activity.UNSUBSCRIBE, -1], dtype=np.int8)
+_ACTION = np.array(
+    [mc_activity.BOUNCE, mc_activity.BOUNCE, mc_activity.OPEN, mc_activity.CLICK, mc_activity.UNSUBSCRIBE, -1],
+    dtype=np.int8,
+)
 _BOUNCE = np.array([mc_activity.BOUNCE_TYPES["hard"], mc_activity.BOUNCE_TYPES["soft"], 0, 0, 0, 0], dtype=np.int8)
 
 
 @dataclass(frozen=True)
 class Campaign:
-    kind: int          # NEWSLETTER | PRODUCT
-    week: int          # calendar week number (from MONDAY_0)
+    kind: int  # NEWSLETTER | PRODUCT
+    week: int  # calendar week number (from MONDAY_0)
     send_ms: int
     subject: str
     links: tuple[str, ...]
-    link_kinds: tuple[int, ...]   # index into LINK_KINDS of each link
-    id: str = ""       # the Mailchimp campaign id, known once sent
+    link_kinds: tuple[int, ...]  # index into LINK_KINDS of each link
+    id: str = ""  # the Mailchimp campaign id, known once sent
 
 
 def campaigns_between(seed: int, lo_ms: int, hi_ms: int) -> list[Campaign]:
@@ -105,14 +113,14 @@ def campaigns_between(seed: int, lo_ms: int, hi_ms: int) -> list[Campaign]:
 def _plan(seed: int, kind: int, week: int, send_ms: int) -> Campaign:
     rng = np.random.default_rng(np.random.SeedSequence([seed & 0xFFFF_FFFF_FFFF_FFFF, 0xCA, kind, week]))
     if kind == NEWSLETTER:
-        day = datetime.fromtimestamp(send_ms / 1000, tz=timezone.utc)
+        day = datetime.fromtimestamp(send_ms / 1000, tz=UTC)
         subject = f"The Growth Brief: {day:%B} {day.day}, {day.year}"
         required = [LINK_KINDS.index("blog")]
     else:
         subject = PRODUCT_SUBJECTS[(week // 2) % len(PRODUCT_SUBJECTS)]
         required = [LINK_KINDS.index("pricing"), LINK_KINDS.index("demo")]
     others = [k for k in range(len(LINK_KINDS)) if k not in required]
-    count = int(rng.integers(3, 6))          # 3..5 links
+    count = int(rng.integers(3, 6))  # 3..5 links
     extra = rng.choice(others, size=count - len(required), replace=False).tolist()
     kinds = tuple(sorted(required + extra))
     return Campaign(kind, week, send_ms, subject, tuple(f"{SITE}/{LINK_KINDS[k]}" for k in kinds), kinds)
@@ -131,11 +139,11 @@ class Simulator:
 
     def __init__(self, world: Any) -> None:
         self.world = world
-        self.campaigns: list[Campaign] = []       # sent so far, in order
+        self.campaigns: list[Campaign] = []  # sent so far, in order
         self._done_ms: int | None = None
-        self._day: int | None = None              # last simulated day whose midnight step was applied
-        self._pending: list[np.ndarray] = []      # event batches, each sorted by (ts, seq)
-        self._anchor: np.ndarray | None = None    # interest at the first day step, which interest returns to
+        self._day: int | None = None  # last simulated day whose midnight step was applied
+        self._pending: list[np.ndarray] = []  # event batches, each sorted by (ts, seq)
+        self._anchor: np.ndarray | None = None  # interest at the first day step, which interest returns to
         self._seq = 0
 
     # -- the public step ------------------------------------------------------------------------
@@ -148,8 +156,9 @@ class Simulator:
         if to_ms < from_ms:
             raise ValueError("to_ms must not be before from_ms")
         lo = int(from_ms) if self._done_ms is None else self._done_ms
-        counts: Counter[str] = Counter({k: 0 for k in ("campaigns", "open", "click", "bounce", "unsubscribe",
-                                                       "form_submission", "skipped")})
+        counts: Counter[str] = Counter(
+            {k: 0 for k in ("campaigns", "open", "click", "bounce", "unsubscribe", "form_submission", "skipped")}
+        )
         if to_ms <= lo:
             return dict(counts)
         if self._day is None:
@@ -195,7 +204,7 @@ class Simulator:
         warm = contacts[pop.interest[contacts] > 0.6]
         who = warm[rng.random(len(warm)) < WEBINAR_DAILY_RATE]
         ts = day * DAY_MS + rng.integers(0, DAY_MS, len(who))
-        known = pop.timestamps("created")[who] <= ts     # in a history: only contacts that exist by then
+        known = pop.timestamps("created")[who] <= ts  # in a history: only contacts that exist by then
         who, ts = who[known], ts[known]
         self._queue(ts, FORM, who, -1, np.full(len(who), FORMS.index("Webinar registration")))
         self._day = day
@@ -248,21 +257,33 @@ class Simulator:
         # openers (who stay subscribed) open again, later within the activity window: Mailchimp's `opens`
         # counts every open, `unique_opens` the openers
         again = np.where(opened & ~unsub, rng.poisson(REOPEN_BASE + REOPEN_PER_INTEREST * interest), 0)
-        reopen_ts = np.repeat(open_ts, again) + 60_000 + rng.exponential(10 * HOUR_MS, int(again.sum())).astype(np.int64)
+        reopen_ts = (
+            np.repeat(open_ts, again) + 60_000 + rng.exponential(10 * HOUR_MS, int(again.sum())).astype(np.int64)
+        )
         reopen_ts = np.minimum(reopen_ts, c.send_ms + ACTIVITY_WINDOW_MS)
         self._queue(reopen_ts, OPEN, np.repeat(who, again), slot, np.full(int(again.sum()), -1))
 
     def _link_weights(self, c: Campaign, interest: np.ndarray, fit: np.ndarray) -> np.ndarray:
         """(recipients x links) click weights: buyers go to pricing/demo, poor fits to careers."""
-        warm = interest ** 2 * fit
+        warm = interest**2 * fit
         by_kind = {
-            "pricing": 0.2 + 2.0 * warm, "demo": 0.1 + 1.8 * warm, "blog": np.full_like(interest, 1.0),
-            "case-studies": 0.4 + 0.6 * fit, "careers": 0.05 + 1.5 * (1.0 - fit) * (1.0 - interest),
+            "pricing": 0.2 + 2.0 * warm,
+            "demo": 0.1 + 1.8 * warm,
+            "blog": np.full_like(interest, 1.0),
+            "case-studies": 0.4 + 0.6 * fit,
+            "careers": 0.05 + 1.5 * (1.0 - fit) * (1.0 - interest),
         }
         return np.column_stack([by_kind[LINK_KINDS[k]] for k in c.link_kinds])
 
-    def _queue_forms(self, rng: np.random.Generator, c: Campaign, who: np.ndarray, clicked: np.ndarray,
-                     click_ts: np.ndarray, link: np.ndarray) -> None:
+    def _queue_forms(
+        self,
+        rng: np.random.Generator,
+        c: Campaign,
+        who: np.ndarray,
+        clicked: np.ndarray,
+        click_ts: np.ndarray,
+        link: np.ndarray,
+    ) -> None:
         """Some CRM contacts who clicked pricing or demo then ask for a demo or write to sales."""
         pop = self.world.population
         kinds = np.asarray(c.link_kinds)[np.maximum(link, 0)]
@@ -271,7 +292,7 @@ class Simulator:
         submits = buying & in_crm & (rng.random(len(who)) < FORM_AFTER_CLICK_RATE)
         form = np.where(kinds == LINK_KINDS.index("demo"), FORMS.index("Demo request"), FORMS.index("Contact us"))
         ts = click_ts + rng.integers(60_000, 20 * 60_000, len(who))
-        submits &= pop.timestamps("created")[who] <= ts   # in a history: only contacts that exist by then
+        submits &= pop.timestamps("created")[who] <= ts  # in a history: only contacts that exist by then
         self._queue(ts[submits], FORM, who[submits], -1, form[submits])
 
     # -- the event queue ------------------------------------------------------------------------
@@ -304,8 +325,14 @@ class Simulator:
         if len(mail):
             kind = mail["kind"]
             recorded = self.world.mailchimp.record_activity(
-                [c.id for c in self.campaigns], mail["slot"], mail["persona"], mail["ts"], _ACTION[kind],
-                np.where(kind == CLICK, mail["arg"], -1), _BOUNCE[kind])
+                [c.id for c in self.campaigns],
+                mail["slot"],
+                mail["persona"],
+                mail["ts"],
+                _ACTION[kind],
+                np.where(kind == CLICK, mail["arg"], -1),
+                _BOUNCE[kind],
+            )
             for code, name in ((OPEN, "open"), (CLICK, "click"), (UNSUBSCRIBE, "unsubscribe")):
                 counts[name] += int(np.count_nonzero(recorded & (kind == code)))
             counts["bounce"] += int(np.count_nonzero(recorded & ((kind == BOUNCE_HARD) | (kind == BOUNCE_SOFT))))
@@ -315,7 +342,7 @@ class Simulator:
             try:
                 hubspot.record_conversion(pop.email(persona), FORMS[arg], ts)
                 counts["form_submission"] += 1
-            except KeyError:     # the contact's address changed, or it was merged away
+            except KeyError:  # the contact's address changed, or it was merged away
                 counts["skipped"] += 1
 
 

@@ -1,4 +1,5 @@
 """The sandbox's whole state: clock, population, the two services' stores, limits, faults, stats."""
+
 from __future__ import annotations
 
 import collections
@@ -17,29 +18,30 @@ from sandbox.population import Population
 from sandbox.timefmt import parse_ts_ms
 
 EVENT_ACTIONS = ("open", "click", "bounce", "unsubscribe", "form_submission", "email_optout")
-HUBSPOT_ACTIONS = ("form_submission", "email_optout")   # events of a HubSpot contact, not a Mailchimp member
+HUBSPOT_ACTIONS = ("form_submission", "email_optout")  # events of a HubSpot contact, not a Mailchimp member
 
 
 @dataclass(frozen=True)
 class SandboxConfig:
     contacts: int = 1000
     seed: int = 1
-    start_ms: int | None = None          # simulated start; None = now
-    hubspot_burst: int = 190             # requests per rolling 10 s: 100, 190 or 250
-    rate_scale: float = 1.0              # multiplies every limit
+    start_ms: int | None = None  # simulated start; None = now
+    hubspot_burst: int = 190  # requests per rolling 10 s: 100, 190 or 250
+    rate_scale: float = 1.0  # multiplies every limit
     fault_rate: float = 0.0
     fault_kinds: tuple[str, ...] = KINDS
-    latency_ms: float = 0.0              # added to every API answer, emulating the network round trip
-    batch_op_ms: float = 0.0             # wall-clock ms each batch operation takes (0: as fast as it runs)
-    journal: bool = False                # record every Mailchimp write (world.journal, GET /_sandbox/journal)
+    latency_ms: float = 0.0  # added to every API answer, emulating the network round trip
+    batch_op_ms: float = 0.0  # wall-clock ms each batch operation takes (0: as fast as it runs)
+    journal: bool = False  # record every Mailchimp write (world.journal, GET /_sandbox/journal)
     hubspot_token: str = "pat-sandbox-0000-0000-0000-000000000000"
-    hubspot_scopes: tuple[str, ...] | None = None   # the default token's scopes; None = every scope
+    hubspot_scopes: tuple[str, ...] | None = None  # the default token's scopes; None = every scope
     mailchimp_key: str = "0123456789abcdef0123456789abcdef-us1"
-    list_id: str = ""                    # derived from the seed when empty
-    history_days: float = 0              # simulated past before "now": campaigns and what they caused
+    list_id: str = ""  # derived from the seed when empty
+    history_days: float = 0  # simulated past before "now": campaigns and what they caused
 
     def __post_init__(self) -> None:
         """Raises ValueError naming the first setting that cannot work."""
+
         def number(value: Any) -> bool:
             return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
@@ -55,12 +57,13 @@ class SandboxConfig:
             raise ValueError(f"latency_ms must be >= 0, got {self.latency_ms!r}")
         if not number(self.history_days) or not 0 <= self.history_days <= 3650:
             raise ValueError(f"history_days must be a number of days between 0 and 3650, got {self.history_days!r}")
-        FaultInjector(self.fault_rate, self.fault_kinds)   # raises ValueError on a bad rate or kind
+        FaultInjector(self.fault_rate, self.fault_kinds)  # raises ValueError on a bad rate or kind
         if self.hubspot_scopes is not None:
             from sandbox.hubspot.auth import check_scopes
-            check_scopes(self.hubspot_scopes)                # raises ValueError naming an unknown scope
 
-    def with_list_id(self) -> "SandboxConfig":
+            check_scopes(self.hubspot_scopes)  # raises ValueError naming an unknown scope
+
+    def with_list_id(self) -> SandboxConfig:
         if self.list_id:
             return self
         return replace(self, list_id=hashlib.md5(f"list-{self.seed}".encode()).hexdigest()[:10])
@@ -108,8 +111,13 @@ class World:
       Mailchimp API request the connection limit admits waits at the gate, keeping its slot, until released.
     """
 
-    def __init__(self, config: SandboxConfig | None = None, *, limits_clock: Callable[[], float] | None = None,
-                 mailchimp_gate: RequestGate | None = None) -> None:
+    def __init__(
+        self,
+        config: SandboxConfig | None = None,
+        *,
+        limits_clock: Callable[[], float] | None = None,
+        mailchimp_gate: RequestGate | None = None,
+    ) -> None:
         self.config = (config or SandboxConfig()).with_list_id()
         self.limits_clock: Callable[[], float] = limits_clock or time.monotonic
         self.mailchimp_gate = mailchimp_gate
@@ -196,11 +204,12 @@ class World:
         for email, action, url, campaign_id, ts_ms, item in parsed:
             if action == "form_submission":
                 self.hubspot.record_conversion(email, item.get("form") or "Contact us", ts_ms)
-            elif action == "email_optout":   # hs_email_optout is read-only through the CRM API
+            elif action == "email_optout":  # hs_email_optout is read-only through the CRM API
                 self.hubspot.record_email_optout(email, ts_ms)
             else:
-                self.mailchimp.inject_event(email, action, url=url, campaign_id=campaign_id, ts_ms=ts_ms,
-                                            bounce_type=item.get("type", "hard"))
+                self.mailchimp.inject_event(
+                    email, action, url=url, campaign_id=campaign_id, ts_ms=ts_ms, bounce_type=item.get("type", "hard")
+                )
         return {"applied": len(parsed)}
 
     def state(self) -> dict[str, Any]:

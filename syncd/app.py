@@ -1,8 +1,9 @@
 """Composition root: settings -> store -> connectors -> context (and the daemon around it)."""
+
 from __future__ import annotations
 
-import contextlib
-from typing import Any, Callable, Iterator
+from collections.abc import Callable
+from typing import Any
 
 from syncd.clock import Clock
 from syncd.context import Context
@@ -16,16 +17,17 @@ def load_config(settings: Any) -> tuple[Any, Any]:
     return load_rules(settings.config.paths.scoring), load_mappings(settings.config.paths.mappings)
 
 
-def build_context(settings: Any, clock: Callable[[], int] | None = None, store: Any = None,
-                  config: tuple[Any, Any] | None = None) -> Context:
+def build_context(
+    settings: Any, clock: Callable[[], int] | None = None, store: Any = None, config: tuple[Any, Any] | None = None
+) -> Context:
     """Everything a cycle needs (`config`: rules and mappings already loaded). Raises SettingsError
     (missing credentials), RulesError, MappingsError, StoreError (database unreachable)."""
+    from connectors.errors import CallStats
     from connectors.hubspot.client import make_hubspot_client
     from connectors.hubspot.sink import HubSpotConnector
     from connectors.limiter import HubSpotBudget, InFlight
     from connectors.mailchimp.client import make_mailchimp_client
     from connectors.mailchimp.sink import MailchimpConnector
-    from connectors.errors import CallStats
     from syncd import retrying
     from syncd.logs import configure_logging
     from syncd.store.db import open_store
@@ -38,36 +40,31 @@ def build_context(settings: Any, clock: Callable[[], int] | None = None, store: 
     stats = CallStats()
     retry = retrying.retry_call  # the one retry policy, injected into both connectors
     hubspot = HubSpotConnector(
-        make_hubspot_client(settings.hubspot_access_token.get_secret_value(), settings.hubspot_base_url), stats,
-        retry=retry, batch_size=cfg.batch_sizes.hubspot_batch,
-        budget=HubSpotBudget(burst=round(cfg.hubspot_tier * cfg.rate_scale),
-                             search_per_s=max(1, round(4 * cfg.rate_scale))))  # search: 4 requests/s
+        make_hubspot_client(settings.hubspot_access_token.get_secret_value(), settings.hubspot_base_url),
+        stats,
+        retry=retry,
+        batch_size=cfg.batch_sizes.hubspot_batch,
+        budget=HubSpotBudget(
+            burst=round(cfg.hubspot_tier * cfg.rate_scale), search_per_s=max(1, round(4 * cfg.rate_scale))
+        ),
+    )  # search: 4 requests/s
     mailchimp = MailchimpConnector(
         make_mailchimp_client(settings.mailchimp_api_key.get_secret_value(), settings.mailchimp_base_url),
-        settings.mailchimp_list_id, stats, retry=retry,
+        settings.mailchimp_list_id,
+        stats,
+        retry=retry,
         in_flight=InFlight(max(1, round(10 * cfg.rate_scale))),  # Mailchimp: 10 connections at once
-        direct_max=cfg.batch_sizes.mailchimp_direct_max, batch_size=cfg.batch_sizes.mailchimp_batch)
+        direct_max=cfg.batch_sizes.mailchimp_direct_max,
+        batch_size=cfg.batch_sizes.mailchimp_batch,
+    )
     clock = clock or Clock(settings.clock_url)
-    return Context(settings=settings, store=store, hubspot=hubspot, mailchimp=mailchimp, rules=rules,
-                   mappings=mappings, clock=clock, calls=stats)
-
-
-class DryRunStore:
-    """A store whose every transaction is part of one outer transaction that is rolled back: `syncd plan`
-    runs the real pull and decide code and then forgets everything it wrote."""
-
-    def __init__(self, store: Any) -> None:
-        self._store = store
-        self._conn = store.engine.connect()
-        self._outer = self._conn.begin()
-
-    @contextlib.contextmanager
-    def begin(self) -> Iterator[Any]:
-        yield self._conn
-
-    def close(self) -> None:
-        self._outer.rollback()
-        self._conn.close()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
+    return Context(
+        settings=settings,
+        store=store,
+        hubspot=hubspot,
+        mailchimp=mailchimp,
+        rules=rules,
+        mappings=mappings,
+        clock=clock,
+        calls=stats,
+    )

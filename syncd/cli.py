@@ -1,9 +1,11 @@
 """The `syncd` command. Every subcommand exits 0 on success, non-zero with a one-line reason on failure."""
+
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from collections.abc import Sequence
+from typing import Any
 
 
 class CommandError(Exception):
@@ -14,12 +16,21 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
     from sandbox.server import SandboxServer
     from sandbox.world import SandboxConfig
 
+    options: dict[str, Any] = dict(
+        contacts=args.contacts,
+        seed=args.seed,
+        hubspot_burst=args.hubspot_tier,
+        rate_scale=args.rate_scale,
+        fault_rate=args.faults,
+        latency_ms=args.latency_ms,
+        start_ms=args.start_ms,
+        history_days=args.history_days,
+    )
     kinds = tuple(k.strip() for k in args.fault_kinds.split(",") if k.strip()) if args.fault_kinds else None
+    if kinds:
+        options["fault_kinds"] = kinds
     try:
-        cfg = SandboxConfig(contacts=args.contacts, seed=args.seed, hubspot_burst=args.hubspot_tier,
-                            rate_scale=args.rate_scale, fault_rate=args.faults, latency_ms=args.latency_ms,
-                            start_ms=args.start_ms, history_days=args.history_days,
-                            **({"fault_kinds": kinds} if kinds else {}))
+        cfg = SandboxConfig(**options)
         server = SandboxServer(cfg, host=args.host, port=args.port)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
@@ -73,8 +84,10 @@ def _print_summary(summary: dict) -> None:
         print(f"  pushed {n:>7} {kind}")
     for kind, n in summary["commands"]["failed"].items():
         print(f"  failed {n:>7} {kind}")
-    print(f"  API calls {sum(summary['api_calls'].values())}, 429s {summary['http_429_seen']}, "
-          f"quarantined {summary['quarantined']}")
+    print(
+        f"  API calls {sum(summary['api_calls'].values())}, 429s {summary['http_429_seen']}, "
+        f"quarantined {summary['quarantined']}"
+    )
     for stage, reason in (summary.get("stage_errors") or {}).items():
         print(f"  FAILED {stage}: {reason}")
 
@@ -112,8 +125,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from None
     config = _config(settings)
     configure_logging(settings.log_format, settings.log_level, settings.secrets())
-    daemon = Daemon(settings, config, connect=lambda rules_and_mappings: build_context(settings,
-                                                                                       config=rules_and_mappings))
+    daemon = Daemon(
+        settings, config, connect=lambda rules_and_mappings: build_context(settings, config=rules_and_mappings)
+    )
     if settings.http_port:
         from syncd.web.server import start_web
 
@@ -177,7 +191,9 @@ def _cmd_mappings_check(args: argparse.Namespace) -> int:
     will_create = [*CONTACT_PROPERTIES, *mappings.merge_field_defs()]
     problems = check_against(mappings, live_props, live_fields, will_create)
     names = {p.get("name") for p in live_props} | {f.get("tag") for f in live_fields}
-    missing = sorted(d.get("name") or d.get("tag") for d in will_create if (d.get("name") or d.get("tag")) not in names)
+    missing = sorted(
+        str(d.get("name") or d.get("tag")) for d in will_create if (d.get("name") or d.get("tag")) not in names
+    )
     if missing:
         print(f"syncd creates on its first run: {', '.join(missing)}")
     for p in problems:
@@ -198,14 +214,19 @@ def build_parser() -> argparse.ArgumentParser:
     sb.add_argument("--contacts", type=int, default=1000, help="size of the simulated population")
     sb.add_argument("--seed", type=int, default=1, help="population and fault seed (reproducible)")
     sb.add_argument("--rate-scale", type=float, default=1.0, help="multiply every rate limit by X")
-    sb.add_argument("--hubspot-tier", type=int, default=190, choices=(100, 190, 250),
-                    help="HubSpot requests per rolling 10 s")
+    sb.add_argument(
+        "--hubspot-tier", type=int, default=190, choices=(100, 190, 250), help="HubSpot requests per rolling 10 s"
+    )
     sb.add_argument("--faults", type=float, default=0.0, help="fraction of API requests that get a fault")
     sb.add_argument("--fault-kinds", default="", help="comma list of 429,500,502,503,slow,drop (default all)")
     sb.add_argument("--latency-ms", type=float, default=0.0, help="added to every API answer")
     sb.add_argument("--start-ms", type=int, default=None, help="simulated start, epoch ms (default now)")
-    sb.add_argument("--history-days", type=float, default=90.0,
-                    help="days of past campaigns and engagement before the start (0: an empty start)")
+    sb.add_argument(
+        "--history-days",
+        type=float,
+        default=90.0,
+        help="days of past campaigns and engagement before the start (0: an empty start)",
+    )
     sb.set_defaults(func=_cmd_sandbox)
 
     o = sub.add_parser("once", help="run one full cycle (pull, merge, score, decide, push)")
@@ -272,7 +293,7 @@ def _settings_or_none():
         from syncd.settings import load_settings
 
         return load_settings()
-    except Exception:  # noqa: BLE001 - only used to name URLs in a message
+    except Exception:
         return None
 
 

@@ -5,6 +5,7 @@ time from it at every tick (the start of a cycle, or of a daemon job), so it fol
 sandbox's clock; in between, time flows at the machine's pace from the last reading. Without it, the
 system clock. Nothing depends on what the vendor URLs look like.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,7 +35,7 @@ class Clock:
         if not self.url:
             return
         try:
-            with urllib.request.urlopen(self.url, timeout=10) as answer:  # noqa: S310 - the configured clock
+            with urllib.request.urlopen(self.url, timeout=10) as answer:
                 now_ms = int(json.load(answer)["now_ms"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ClockError(f"cannot read the clock at {self.url}: {exc}; check SYNCD_CLOCK_URL") from None

@@ -1,28 +1,42 @@
 """What every stage of a cycle needs, built once by the composition root (syncd/app.py)."""
+
 from __future__ import annotations
 
 import collections
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import structlog
+
+if TYPE_CHECKING:
+    from connectors.hubspot.sink import HubSpotConnector
+    from connectors.mailchimp.sink import MailchimpConnector
+    from contracts.calls import CallStats
+    from syncd.domain.mapping import Mappings
+    from syncd.rules import Rules
+    from syncd.settings import Settings
+    from syncd.store.db import Store
 
 
 @dataclass
 class Context:
-    settings: Any
-    store: Any                      # syncd.store.db.Store
-    hubspot: Any                    # connectors.hubspot.source/sink HubSpotConnector
-    mailchimp: Any                  # connectors.mailchimp MailchimpConnector
-    rules: Any                      # syncd.rules.Rules
-    mappings: Any                   # syncd.mappings.Mappings
-    clock: Callable[[], int]        # epoch ms; the services' clock (see syncd/app.py)
-    calls: Any                      # connectors' CallStats
-    counters: collections.Counter = field(default_factory=collections.Counter)
+    """Settings, the store, both connectors, the rules and mappings in force, the clock, the call figures.
+    A command that needs no vendor (`syncd explain`) leaves the connectors and mappings unset."""
+
+    settings: Settings
+    store: Store
+    hubspot: HubSpotConnector
+    mailchimp: MailchimpConnector
+    rules: Rules
+    mappings: Mappings
+    clock: Callable[[], int]  # epoch ms: the system clock, or a sandbox's (syncd/clock.py)
+    calls: CallStats
+    counters: collections.Counter[str] = field(default_factory=collections.Counter)
     run_id: int | None = None
     log: Any = field(default_factory=lambda: structlog.get_logger("syncd"))
     stage_order: tuple[str, ...] = ()
-    should_stop: Callable[[], bool] = lambda: False   # set on SIGTERM: loops stop at their next page
+    should_stop: Callable[[], bool] = lambda: False  # set on SIGTERM: loops stop at their next page
 
     def tick(self) -> None:
         """A new tick begins (a cycle, a daemon job): a clock that follows a sandbox reads its time again."""

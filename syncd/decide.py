@@ -5,9 +5,11 @@ The scores, the outbox commands, the "last pushed" state and the audit rows of a
 transaction, so a crash either keeps the whole decision or none of it; idempotency keys make
 re-enqueueing harmless.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,7 +28,11 @@ __all__ = ["CHUNK", "DEFAULT_STAGES", "Chunk", "policy_of", "score_and_decide"]
 
 
 def dt(ms: int | None) -> datetime | None:
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def at(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 def ms_of(d: datetime | None) -> int | None:
@@ -36,38 +42,49 @@ def ms_of(d: datetime | None) -> int | None:
 def policy_of(ctx: Context, known_owners: frozenset[str] = frozenset()) -> Policy:
     """The configuration decisions read, from the context."""
     tasks = ctx.settings.config.tasks
-    return Policy(rules=ctx.rules, mappings=ctx.mappings, stage_order=tuple(ctx.stage_order or DEFAULT_STAGES),
-                  known_owners=known_owners, routing=Routing(tasks.round_robin_owner_ids, tasks.fallback_owner_id),
-                  notes=ctx.settings.config.notes.enabled)
+    return Policy(
+        rules=ctx.rules,
+        mappings=ctx.mappings,
+        stage_order=tuple(ctx.stage_order or DEFAULT_STAGES),
+        known_owners=known_owners,
+        routing=Routing(tasks.round_robin_owner_ids, tasks.fallback_owner_id),
+        notes=ctx.settings.config.notes.enabled,
+    )
 
 
 def score_and_decide(ctx: Context, rescore_after_ms: int | None = None) -> int:
     """Score every identity whose contact, member or events changed since its last score (or whose score
     is older than `rescore_after_ms`, for decay), chunk by chunk. Returns how many were scored."""
     now = ctx.clock()
-    stale = now - (rescore_after_ms if rescore_after_ms is not None
-                   else int(ctx.settings.config.rescore_hours * 3_600_000))
+    stale = now - (
+        rescore_after_ms if rescore_after_ms is not None else int(ctx.settings.config.rescore_hours * 3_600_000)
+    )
     ident, s, ev = t.identities, t.scores, t.events
     newer_event = sa.exists().where(sa.and_(ev.c.email == ident.c.email, ev.c.created_ms > s.c.scored_ms))
     last_id, scored = 0, 0
     while not ctx.should_stop():
         with ctx.store.begin() as conn:
             rows = conn.execute(
-                sa.select(ident).outerjoin(s, s.c.email == ident.c.email)
+                sa.select(ident)
+                .outerjoin(s, s.c.email == ident.c.email)
                 .where(ident.c.id > last_id)
-                .where(sa.or_(s.c.email.is_(None), ident.c.updated_ms > s.c.scored_ms, s.c.scored_ms < stale,
-                              newer_event))
-                .order_by(ident.c.id).limit(CHUNK)).all()
+                .where(
+                    sa.or_(s.c.email.is_(None), ident.c.updated_ms > s.c.scored_ms, s.c.scored_ms < stale, newer_event)
+                )
+                .order_by(ident.c.id)
+                .limit(CHUNK)
+            ).all()
             if not rows:
                 break
-            owners = frozenset(r.id for r in conn.execute(sa.select(t.owners.c.id)
-                                                          .where(t.owners.c.archived.is_(False))))
+            owners = frozenset(
+                r.id for r in conn.execute(sa.select(t.owners.c.id).where(t.owners.c.archived.is_(False)))
+            )
             chunk = Chunk(ctx, conn, rows, now)
             policy = policy_of(ctx, owners)
             for row in rows:
                 lead = chunk.lead(row)
                 result = chunk.score(lead)
-                chunk.record(lead, result, decide(lead, result, chunk.pushed_of(lead), policy, dt(now)))
+                chunk.record(lead, result, decide(lead, result, chunk.pushed_of(lead), policy, at(now)))
             chunk.flush()
             last_id = rows[-1].id
             scored += len(rows)
@@ -80,25 +97,35 @@ class Chunk:
     decisions cause buffered and written at the end in one statement each (per-identity round trips made
     scoring the slowest stage)."""
 
-    def __init__(self, ctx: Context, conn: sa.Connection, idents: list[Any], now: int) -> None:
+    def __init__(self, ctx: Context, conn: sa.Connection, idents: Sequence[Any], now: int) -> None:
         self.ctx, self.conn, self.now = ctx, conn, now
         store = ctx.store
         hids = [i.hubspot_id for i in idents if i.hubspot_id]
         hashes = [i.subscriber_hash for i in idents if i.subscriber_hash]
         emails = [i.email for i in idents]
         self.contacts = {r.hubspot_id: r for r in store.rows_in(conn, t.hubspot_contacts, "hubspot_id", hids)}
-        self.members = {r.subscriber_hash: r for r in store.rows_in(conn, t.mailchimp_members, "subscriber_hash", hashes)}
+        self.members = {
+            r.subscriber_hash: r for r in store.rows_in(conn, t.mailchimp_members, "subscriber_hash", hashes)
+        }
         self.scores = {r.email: r for r in store.rows_in(conn, t.scores, "email", emails)}
         self.events: dict[str, list[Any]] = {e: [] for e in emails}
         for r in sorted(store.rows_in(conn, t.events, "email", emails), key=lambda r: (r.occurred_ms, r.id)):
             self.events[r.email].append(r)
         targets = [f"hubspot:contact:{h}" for h in hids] + [f"hubspot:note:{h}" for h in hids]
         targets += [f"mailchimp:member:{i.subscriber_hash or subscriber_hash(i.email)}" for i in idents]
-        self.pushed = {r.target: dict(r._mapping["values"]) for r in store.rows_in(conn, t.pushed_state, "target", targets)}
-        n = ctx.rules.cadence.last_sends   # the audience's last N campaigns (the same for every member)
-        self.sends = tuple(Send(campaign_id=r.id, sent_at=dt(r.send_time_ms)) for r in conn.execute(
-            sa.select(t.campaigns.c.id, t.campaigns.c.send_time_ms).where(t.campaigns.c.send_time_ms <= now)
-            .order_by(t.campaigns.c.send_time_ms.desc()).limit(n)))
+        self.pushed = {
+            r.target: dict(r._mapping["values"]) for r in store.rows_in(conn, t.pushed_state, "target", targets)
+        }
+        n = ctx.rules.cadence.last_sends  # the audience's last N campaigns (the same for every member)
+        self.sends = tuple(
+            Send(campaign_id=r.id, sent_at=at(r.send_time_ms))
+            for r in conn.execute(
+                sa.select(t.campaigns.c.id, t.campaigns.c.send_time_ms)
+                .where(t.campaigns.c.send_time_ms <= now)
+                .order_by(t.campaigns.c.send_time_ms.desc())
+                .limit(n)
+            )
+        )
         self.score_rows: list[dict] = []
         self.pushed_writes: dict[str, dict] = {}
         self.commands: list[dict] = []
@@ -109,26 +136,45 @@ class Chunk:
         contact = self.contacts.get(ident.hubspot_id) if ident.hubspot_id else None
         member = self.members.get(ident.subscriber_hash) if ident.subscriber_hash else None
         prev = self.scores.get(ident.email)
-        previous = None if prev is None else SegmentState(
-            segment=prev.segment, since=dt(prev.segment_since_ms), was_engaged=bool(prev.was_engaged),
-            last_hot_task_at=dt(prev.last_task_ms))
+        previous = (
+            None
+            if prev is None
+            else SegmentState(
+                segment=prev.segment,
+                since=dt(prev.segment_since_ms),
+                was_engaged=bool(prev.was_engaged),
+                last_hot_task_at=dt(prev.last_task_ms),
+            )
+        )
         return Lead(
-            email=ident.email, subscriber_hash=ident.subscriber_hash or subscriber_hash(ident.email),
-            hubspot_id=ident.hubspot_id, properties=dict(contact.properties) if contact is not None else None,
-            member=None if member is None else MemberView(member.email, member.status, dict(member.merge_fields or {}),
-                                                          tuple(member.tags or ())),
+            email=ident.email,
+            subscriber_hash=ident.subscriber_hash or subscriber_hash(ident.email),
+            hubspot_id=ident.hubspot_id,
+            properties=dict(contact.properties) if contact is not None else None,
+            member=None
+            if member is None
+            else MemberView(member.email, member.status, dict(member.merge_fields or {}), tuple(member.tags or ())),
             events=tuple(StoredEvent(r.id, _event(r)) for r in self.events.get(ident.email, [])),
-            previous=previous)
+            previous=previous,
+        )
 
     def score(self, lead: Lead) -> ScoreResult:
-        return scoring.score(self.ctx.rules, lead.view, [e.event for e in lead.events], dt(self.now), lead.previous,
-                             list(self.sends) if lead.member is not None else [],
-                             stage_order=self.ctx.stage_order or DEFAULT_STAGES)
+        return scoring.score(
+            self.ctx.rules,
+            lead.view,
+            [e.event for e in lead.events],
+            at(self.now),
+            lead.previous,
+            list(self.sends) if lead.member is not None else [],
+            stage_order=self.ctx.stage_order or DEFAULT_STAGES,
+        )
 
     def pushed_of(self, lead: Lead) -> Pushed:
-        return Pushed(contact=self.pushed.get(f"hubspot:contact:{lead.hubspot_id}", {}),
-                      note=self.pushed.get(f"hubspot:note:{lead.hubspot_id}", {}),
-                      member=self.pushed.get(f"mailchimp:member:{lead.subscriber_hash}", {}))
+        return Pushed(
+            contact=self.pushed.get(f"hubspot:contact:{lead.hubspot_id}", {}),
+            note=self.pushed.get(f"hubspot:note:{lead.hubspot_id}", {}),
+            member=self.pushed.get(f"mailchimp:member:{lead.subscriber_hash}", {}),
+        )
 
     def record(self, lead: Lead, result: ScoreResult, decision: Any) -> None:
         for name in decision.counts:
@@ -138,22 +184,36 @@ class Chunk:
             self.ctx.count(f"enqueued.{c.kind}")
         for target, values in decision.pushed.items():
             self.pushed[target] = self.pushed_writes[target] = dict(values)
-        self.audit += [{"at_ms": self.now, "kind": a.kind, "subject": a.subject, "detail": dict(a.detail)}
-                       for a in decision.audit]
+        self.audit += [
+            {"at_ms": self.now, "kind": a.kind, "subject": a.subject, "detail": dict(a.detail)} for a in decision.audit
+        ]
         state = decision.state
-        self.score_rows.append({
-            "email": lead.email, "score": result.score, "fit_score": result.fit_score,
-            "engagement_score": result.engagement_score, "segment": state.segment,
-            "segment_since_ms": ms_of(state.since), "was_engaged": state.was_engaged,
-            "lifecycle_target": result.lifecycle_target, "cadence": result.cadence,
-            "ledger": [ledger_json(e) for e in result.ledger], "scored_ms": self.now,
-            "last_task_ms": ms_of(state.last_hot_task_at)})
+        self.score_rows.append(
+            {
+                "email": lead.email,
+                "score": result.score,
+                "fit_score": result.fit_score,
+                "engagement_score": result.engagement_score,
+                "segment": state.segment,
+                "segment_since_ms": ms_of(state.since),
+                "was_engaged": state.was_engaged,
+                "lifecycle_target": result.lifecycle_target,
+                "cadence": result.cadence,
+                "ledger": [ledger_json(e) for e in result.ledger],
+                "scored_ms": self.now,
+                "last_task_ms": ms_of(state.last_hot_task_at),
+            }
+        )
 
     def flush(self) -> None:
         store = self.ctx.store
         store.upsert(self.conn, t.scores, self.score_rows, ["email"])
-        store.upsert(self.conn, t.pushed_state, [{"target": k, "values": v, "updated_ms": self.now}
-                                                 for k, v in self.pushed_writes.items()], ["target"])
+        store.upsert(
+            self.conn,
+            t.pushed_state,
+            [{"target": k, "values": v, "updated_ms": self.now} for k, v in self.pushed_writes.items()],
+            ["target"],
+        )
         if self.commands:
             store.enqueue(self.conn, self.commands)
         if self.audit:
@@ -161,11 +221,26 @@ class Chunk:
 
 
 def _event(r: Any) -> EngagementEvent:
-    return EngagementEvent(source=r.source, event_id=f"{r.source}:{r.event_id}", email=r.email, kind=r.kind,
-                           occurred_at=dt(r.occurred_ms), campaign_id=r.campaign_id, url=r.url,
-                           bounce_type=r.bounce_type, detail=r.detail)
+    return EngagementEvent(
+        source=r.source,
+        event_id=f"{r.source}:{r.event_id}",
+        email=r.email,
+        kind=r.kind,
+        occurred_at=at(r.occurred_ms),
+        campaign_id=r.campaign_id,
+        url=r.url,
+        bounce_type=r.bounce_type,
+        detail=r.detail,
+    )
 
 
 def ledger_json(e: Any) -> dict:
-    return {"rule": e.rule, "kind": e.kind, "event_id": e.event_id, "occurred_ms": ms_of(e.occurred_at),
-            "detail": e.detail, "points": e.points, "points_after_decay": e.points_after_decay}
+    return {
+        "rule": e.rule,
+        "kind": e.kind,
+        "event_id": e.event_id,
+        "occurred_ms": ms_of(e.occurred_at),
+        "detail": e.detail,
+        "points": e.points,
+        "points_after_decay": e.points_after_decay,
+    }

@@ -1,4 +1,5 @@
 """`syncd demo`: a sandbox in-process, syncd run through simulated weeks, a readable report. No credentials."""
+
 from __future__ import annotations
 
 import collections
@@ -12,16 +13,17 @@ from typing import Any
 import requests
 import sqlalchemy as sa
 
-DEMO_RATE_SCALE = 10.0   # the sandbox's limits ×10 so a few simulated weeks fit in well under two minutes
+DEMO_RATE_SCALE = 10.0  # the sandbox's limits ×10 so a few simulated weeks fit in well under two minutes
 
 
 def _owner_names(state: dict) -> dict[str, str]:
-    return {o["id"]: f"{o.get('firstName', '')} {o.get('lastName', '')}".strip() or o.get("email", o["id"])
-            for o in state["hubspot"]["owners"]}
+    return {
+        o["id"]: f"{o.get('firstName', '')} {o.get('lastName', '')}".strip() or o.get("email", o["id"])
+        for o in state["hubspot"]["owners"]
+    }
 
 
-def run_demo(contacts: int = 400, weeks: int = 6, seed: int = 42, json_out: bool = False,
-             out=print) -> int:
+def run_demo(contacts: int = 400, weeks: int = 6, seed: int = 42, json_out: bool = False, out=print) -> int:
     from sandbox.server import SandboxServer
     from sandbox.world import SandboxConfig
     from syncd.app import build_context
@@ -33,19 +35,27 @@ def run_demo(contacts: int = 400, weeks: int = 6, seed: int = 42, json_out: bool
     workdir = tempfile.mkdtemp(prefix="syncd-demo-")
     cfg = SandboxConfig(contacts=contacts, seed=seed, rate_scale=DEMO_RATE_SCALE)
     with SandboxServer(cfg) as sb:
-        env = {**sb.env, "SYNCD_DATABASE_URL": f"sqlite:///{workdir}/demo.db", "SYNCD_LOG_FORMAT": "console",
-               "SYNCD_LOG_LEVEL": "WARNING", "SYNCD_HTTP_PORT": "0"}
+        env = {
+            **sb.env,
+            "SYNCD_DATABASE_URL": f"sqlite:///{workdir}/demo.db",
+            "SYNCD_LOG_FORMAT": "console",
+            "SYNCD_LOG_LEVEL": "WARNING",
+            "SYNCD_HTTP_PORT": "0",
+        }
         if os.environ.get("SYNCD_CONFIG"):
             env["SYNCD_CONFIG"] = os.environ["SYNCD_CONFIG"]
         settings = load_settings(env=env)
         # syncd's own limiter follows the sandbox's scaled limits
-        settings = settings.model_copy(update={"config": settings.config.model_copy(
-            update={"rate_scale": DEMO_RATE_SCALE})})
+        settings = settings.model_copy(
+            update={"config": settings.config.model_copy(update={"rate_scale": DEMO_RATE_SCALE})}
+        )
         ctx = build_context(settings)  # on the sandbox's clock (SYNCD_CLOCK_URL), read at every cycle
         logging.getLogger().setLevel(logging.WARNING)
         if not json_out:
-            out(f"syncd demo: sandbox at {sb.url} with {contacts} simulated leads (seed {seed}), "
-                f"limits x{DEMO_RATE_SCALE:g}; data in {workdir}")
+            out(
+                f"syncd demo: sandbox at {sb.url} with {contacts} simulated leads (seed {seed}), "
+                f"limits x{DEMO_RATE_SCALE:g}; data in {workdir}"
+            )
         steps = []
         s = run_cycle(ctx)
         steps.append(("backfill", s))
@@ -76,23 +86,29 @@ def _step_line(label: str, s: dict) -> str:
     pulled = {k: v["records_pulled"] for k, v in s["streams"].items()}
     pushed = s["commands"]["pushed"]
     kinds = ", ".join(f"{k.split('.')[1]} {v}" for k, v in sorted(pushed.items())) or "nothing"
-    return (f"  {label:<17} pulled {pulled.get('hubspot_contacts', 0):>4} contacts, "
-            f"{pulled.get('mailchimp_members', 0):>4} members, {pulled.get('mailchimp_activity', 0):>5} activities; "
-            f"merged {s['events_merged']:>5} events; pushed {sum(pushed.values()):>4} "
-            f"({kinds}); "
-            f"{s['seconds']:.1f} s")
+    return (
+        f"  {label:<17} pulled {pulled.get('hubspot_contacts', 0):>4} contacts, "
+        f"{pulled.get('mailchimp_members', 0):>4} members, {pulled.get('mailchimp_activity', 0):>5} activities; "
+        f"merged {s['events_merged']:>5} events; pushed {sum(pushed.values()):>4} "
+        f"({kinds}); "
+        f"{s['seconds']:.1f} s"
+    )
 
 
 def _report(ctx: Any, state: dict, t: Any, sa: Any) -> dict[str, Any]:
     owners = _owner_names(state)
     with ctx.store.begin() as conn:
-        linked = conn.execute(sa.select(sa.func.count()).select_from(t.identities).where(
-            t.identities.c.hubspot_id.is_not(None), t.identities.c.subscriber_hash.is_not(None))).scalar_one()
+        linked = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(t.identities)
+            .where(t.identities.c.hubspot_id.is_not(None), t.identities.c.subscriber_hash.is_not(None))
+        ).scalar_one()
         identities = conn.execute(sa.select(sa.func.count()).select_from(t.identities)).scalar_one()
         events = dict(conn.execute(sa.select(t.events.c.kind, sa.func.count()).group_by(t.events.c.kind)).all())
         segments = dict(conn.execute(sa.select(t.scores.c.segment, sa.func.count()).group_by(t.scores.c.segment)).all())
-        hot = conn.execute(sa.select(t.scores).where(t.scores.c.segment == "hot")
-                           .order_by(t.scores.c.score.desc()).limit(5)).all()
+        hot = conn.execute(
+            sa.select(t.scores).where(t.scores.c.segment == "hot").order_by(t.scores.c.score.desc()).limit(5)
+        ).all()
         quarantined = conn.execute(sa.select(t.quarantine.c.reason)).scalars().all()
     contacts_by_id = {c["id"]: c for c in state["hubspot"]["contacts"]}
     tasks = []
@@ -100,23 +116,43 @@ def _report(ctx: Any, state: dict, t: Any, sa: Any) -> dict[str, Any]:
         p = task["properties"]
         cid = (task.get("associations") or {}).get("contacts", [None])[0]
         contact = contacts_by_id.get(str(cid), {}).get("properties", {})
-        tasks.append({"subject": p.get("hs_task_subject"), "owner": owners.get(str(p.get("hubspot_owner_id")),
-                                                                                 p.get("hubspot_owner_id")),
-                      "contact": contact.get("email"), "due": p.get("hs_timestamp"),
-                      "reason": _text_lines(p.get("hs_task_body"))[:4]})
-    tags = collections.Counter(tg["name"] if isinstance(tg, dict) else tg
-                               for m in state["mailchimp"]["members"] for tg in m.get("tags", []))
+        tasks.append(
+            {
+                "subject": p.get("hs_task_subject"),
+                "owner": owners.get(str(p.get("hubspot_owner_id")), p.get("hubspot_owner_id")),
+                "contact": contact.get("email"),
+                "due": p.get("hs_timestamp"),
+                "reason": _text_lines(p.get("hs_task_body"))[:4],
+            }
+        )
+    tags = collections.Counter(
+        tg["name"] if isinstance(tg, dict) else tg for m in state["mailchimp"]["members"] for tg in m.get("tags", [])
+    )
     why = []
     for row in hot:
         top = sorted(row.ledger, key=lambda e: -abs(e.get("points_after_decay") or 0))[:3]
-        why.append({"email": row.email, "score": int(row.score),
-                    "because": [f"{e['rule']} ({e['points_after_decay']:+.0f}) {e.get('detail') or ''}".strip()
-                                for e in top]})
-    return {"contacts": len(state["hubspot"]["contacts"]), "members": len(state["mailchimp"]["members"]),
-            "identities": identities, "linked": linked, "events": events, "segments": segments,
-            "tasks": tasks, "notes": len(state["hubspot"]["notes"]),
-            "tags": dict(sorted((k, v) for k, v in tags.items() if k.startswith(("segment:", "stage:", "cadence:")))),
-            "hot_leads": why, "quarantined": collections.Counter(r.split(" ")[0] for r in quarantined)}
+        why.append(
+            {
+                "email": row.email,
+                "score": int(row.score),
+                "because": [
+                    f"{e['rule']} ({e['points_after_decay']:+.0f}) {e.get('detail') or ''}".strip() for e in top
+                ],
+            }
+        )
+    return {
+        "contacts": len(state["hubspot"]["contacts"]),
+        "members": len(state["mailchimp"]["members"]),
+        "identities": identities,
+        "linked": linked,
+        "events": events,
+        "segments": segments,
+        "tasks": tasks,
+        "notes": len(state["hubspot"]["notes"]),
+        "tags": dict(sorted((k, v) for k, v in tags.items() if k.startswith(("segment:", "stage:", "cadence:")))),
+        "hot_leads": why,
+        "quarantined": collections.Counter(r.split(" ")[0] for r in quarantined),
+    }
 
 
 def _text_lines(body: str | None) -> list[str]:
@@ -130,10 +166,14 @@ def _text_lines(body: str | None) -> list[str]:
 
 def _print_report(r: dict, out) -> None:
     out("")
-    out(f"Contacts synced: {r['linked']} leads linked across {r['contacts']} HubSpot contacts and "
-        f"{r['members']} Mailchimp members ({r['identities']} identities)")
+    out(
+        f"Contacts synced: {r['linked']} leads linked across {r['contacts']} HubSpot contacts and "
+        f"{r['members']} Mailchimp members ({r['identities']} identities)"
+    )
     out("Events merged:   " + ", ".join(f"{k} {v}" for k, v in sorted(r["events"].items())))
-    out("Segments:        " + ", ".join(f"{k} {v}" for k, v in sorted(r["segments"].items(), key=lambda kv: str(kv[0]))))
+    out(
+        "Segments:        " + ", ".join(f"{k} {v}" for k, v in sorted(r["segments"].items(), key=lambda kv: str(kv[0])))
+    )
     out("Tags applied:    " + ", ".join(f"{k} {v}" for k, v in r["tags"].items()))
     out(f"Notes written:   {r['notes']} (one per contact per cycle with new engagement)")
     if r["quarantined"]:

@@ -1,15 +1,18 @@
 """`syncd explain EMAIL`: the lead's score recomputed from the stored event log, rule by rule."""
+
 from __future__ import annotations
 
 from typing import Any
 
 import sqlalchemy as sa
 
+from contracts.identity import normalize_email
 from syncd import decide
 from syncd.clock import Clock
 from syncd.context import Context
-from contracts.identity import normalize_email
 from syncd.store import schema as t
+
+NOT_NEEDED: Any = None
 
 
 def explain(settings: Any, email: str, clock: Any = None, store: Any = None) -> dict[str, Any]:
@@ -23,8 +26,16 @@ def explain(settings: Any, email: str, clock: Any = None, store: Any = None) -> 
         raise LookupError(f"{email!r} is not an email address")
     store = store or open_store(settings.database_url)
     clock = clock or Clock(settings.clock_url)
-    ctx = Context(settings=settings, store=store, hubspot=None, mailchimp=None,
-                  rules=load_rules(settings.config.paths.scoring), mappings=None, clock=clock, calls=None)
+    ctx = Context(
+        settings=settings,
+        store=store,
+        hubspot=NOT_NEEDED,  # the score is recomputed from the stored log: no vendor is called
+        mailchimp=NOT_NEEDED,
+        rules=load_rules(settings.config.paths.scoring),
+        mappings=NOT_NEEDED,
+        clock=clock,
+        calls=NOT_NEEDED,
+    )
     now = clock()
     with store.begin() as conn:
         ident = conn.execute(sa.select(t.identities).where(t.identities.c.email == norm)).first()

@@ -4,6 +4,7 @@ Used by every command (one line on stderr, non-zero exit) and by the daemon (its
 status page). Never includes a secret: connector messages are already scrubbed, database URLs are shown
 without their password.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -50,8 +51,10 @@ def _connector(exc: ConnectorError, settings: Any) -> str:
     if exc.kind == "auth":
         return f"{service} refused the credentials ({detail}); check {_CREDENTIAL.get(exc.service, 'the credentials')}"
     if exc.kind == "forbidden":
-        return (f"{service} refused the call ({detail}); the {_CREDENTIAL.get(exc.service, 'credential')} "
-                "lacks a permission or scope syncd needs (see the README)")
+        return (
+            f"{service} refused the call ({detail}); the {_CREDENTIAL.get(exc.service, 'credential')} "
+            "lacks a permission or scope syncd needs (see the README)"
+        )
     if exc.kind == "not_found" and exc.subject and exc.subject.startswith("audience "):
         return f"Mailchimp has no {exc.subject} ({detail}); check MAILCHIMP_LIST_ID"
     if exc.kind == "rate_limit":

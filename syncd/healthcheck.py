@@ -1,4 +1,5 @@
 """`syncd-healthcheck`: the container's HEALTHCHECK. Exit 0 when /healthz on SYNCD_HTTP_PORT answers 200."""
+
 from __future__ import annotations
 
 import os

@@ -4,6 +4,7 @@ containers or a console view for humans, and every secret replaced by "***" befo
 Standard-library loggers (the SDKs, urllib3, alembic) go through the same redaction and renderer.
 Logs go to stderr: stdout belongs to commands such as `syncd once --json`.
 """
+
 from __future__ import annotations
 
 import logging
@@ -62,8 +63,9 @@ def _shared_processors() -> list[Any]:
     ]
 
 
-def configure_logging(fmt: str = "json", level: str = "INFO", secrets: Iterable[str] = (),
-                      stream: TextIO | None = None) -> None:
+def configure_logging(
+    fmt: str = "json", level: str = "INFO", secrets: Iterable[str] = (), stream: TextIO | None = None
+) -> None:
     """Configure structlog and the standard library's root logger.
 
     `fmt` is "json" (one object per line) or "console"; `level` a level name; `secrets` the values to
@@ -76,8 +78,9 @@ def configure_logging(fmt: str = "json", level: str = "INFO", secrets: Iterable[
         raise ValueError(f"unknown log level {level!r}")
     out = stream or sys.stderr
     redact = Redactor(secrets)
-    renderer: Any = (structlog.processors.JSONRenderer() if fmt == "json"
-                     else structlog.dev.ConsoleRenderer(colors=False))
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
+    )
     # Tracebacks become text before redaction, so an exception's message is masked too.
     tail = [structlog.processors.format_exc_info, redact, renderer]
     structlog.configure(
@@ -87,10 +90,12 @@ def configure_logging(fmt: str = "json", level: str = "INFO", secrets: Iterable[
         cache_logger_on_first_use=False,
     )
     handler = logging.StreamHandler(out)
-    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=_shared_processors(),
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail],
-    ))
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=_shared_processors(),
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail],
+        )
+    )
     root = logging.getLogger()
     for old in list(root.handlers):
         if getattr(old, "_syncd", False):

@@ -5,6 +5,7 @@ consent looks like, and which HubSpot properties syncd owns.
 every problem as "file:line: reason"; `check_against` compares them with the live schemas. What they
 mean (properties in, merge fields out) is pure and lives in syncd/domain/mapping.py.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,9 +18,9 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
-from syncd.domain.mapping import (DATE_TRANSFORM, SIMPLE_TRANSFORMS, TRUNCATE_TRANSFORM, Consent, FieldMapping,
-                                  Mappings)
-from syncd.yamlfile import YamlFileError, line_of as _line_of, read_yaml
+from syncd.domain.mapping import DATE_TRANSFORM, SIMPLE_TRANSFORMS, TRUNCATE_TRANSFORM, Consent, FieldMapping, Mappings
+from syncd.yamlfile import YamlFileError, read_yaml
+from syncd.yamlfile import line_of as _line_of
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "mappings" / "schema.json"
 
@@ -75,8 +76,9 @@ def _schema_problem(name: str, root: yaml.Node, err: Any) -> str:
         extra = [k for k in err.instance if k not in err.schema.get("properties", {})]
         if extra:
             where = ".".join(str(p) for p in path)
-            return (f"{name}:{_line_of(root, [*path, extra[0]])}: unknown key '{extra[0]}'"
-                    + (f" in {where}" if where else ""))
+            return f"{name}:{_line_of(root, [*path, extra[0]])}: unknown key '{extra[0]}'" + (
+                f" in {where}" if where else ""
+            )
     where = ".".join(str(p) for p in path)
     return f"{name}:{_line_of(root, path)}: " + (f"{where}: " if where else "") + err.message
 
@@ -84,7 +86,8 @@ def _schema_problem(name: str, root: yaml.Node, err: Any) -> str:
 def _semantic_problems(name: str, root: yaml.Node, data: dict[str, Any]) -> list[str]:
     problems: list[str] = []
     seen: dict[str, int] = {}
-    fields = data.get("fields") if isinstance(data.get("fields"), list) else []
+    found = data.get("fields")
+    fields: list[Any] = found if isinstance(found, list) else []
     for i, item in enumerate(fields):
         if not isinstance(item, dict):
             continue
@@ -97,19 +100,27 @@ def _semantic_problems(name: str, root: yaml.Node, data: dict[str, Any]) -> list
                 problems.append(f"{name}:{line}: duplicate merge tag '{tag}' (first on line {seen[tag]})")
             seen.setdefault(tag, line)
         if not _valid_transform(transform):
-            problems.append(f"{name}:{_line_of(root, ['fields', i, 'transform'])}: unknown transform "
-                            f"{transform!r} (none, upper, lower, title, date:YYYY-MM-DD, truncate:N)")
-    owned = data.get("owned_properties") if isinstance(data.get("owned_properties"), list) else []
+            problems.append(
+                f"{name}:{_line_of(root, ['fields', i, 'transform'])}: unknown transform "
+                f"{transform!r} (none, upper, lower, title, date:YYYY-MM-DD, truncate:N)"
+            )
+    listed = data.get("owned_properties")
+    owned: list[Any] = listed if isinstance(listed, list) else []
     for i, prop in enumerate(owned):
         if prop in NEVER_OWNED:
-            problems.append(f"{name}:{_line_of(root, ['owned_properties', i])}: '{prop}' cannot be owned: "
-                            "syncd never rewrites identity properties")
+            problems.append(
+                f"{name}:{_line_of(root, ['owned_properties', i])}: '{prop}' cannot be owned: "
+                "syncd never rewrites identity properties"
+            )
     return problems
 
 
 def _valid_transform(transform: Any) -> bool:
-    return isinstance(transform, str) and (transform in SIMPLE_TRANSFORMS or bool(DATE_TRANSFORM.match(transform))
-                                           or bool(TRUNCATE_TRANSFORM.match(transform)))
+    return isinstance(transform, str) and (
+        transform in SIMPLE_TRANSFORMS
+        or bool(DATE_TRANSFORM.match(transform))
+        or bool(TRUNCATE_TRANSFORM.match(transform))
+    )
 
 
 def _line_key(problem: str) -> tuple[int, str]:
@@ -119,16 +130,25 @@ def _line_key(problem: str) -> tuple[int, str]:
 
 def _build(data: dict[str, Any], root: yaml.Node, name: str) -> Mappings:
     fields = tuple(
-        FieldMapping(hubspot=f["hubspot"], merge_tag=f["merge_tag"], type=f["type"],
-                     transform=f.get("transform", "none"), line=_line_of(root, ["fields", i]))
-        for i, f in enumerate(data["fields"]))
+        FieldMapping(
+            hubspot=f["hubspot"],
+            merge_tag=f["merge_tag"],
+            type=f["type"],
+            transform=f.get("transform", "none"),
+            line=_line_of(root, ["fields", i]),
+        )
+        for i, f in enumerate(data["fields"])
+    )
     consent = Consent(data["consent"]["hubspot_property"], tuple(data["consent"]["granted_values"]))
     return Mappings(fields=fields, consent=consent, owned_properties=tuple(data["owned_properties"]), source=name)
 
 
-def check_against(mappings: Mappings, hubspot_properties: list[dict[str, Any]],
-                  merge_fields: list[dict[str, Any]], created_by_syncd: Iterable[dict[str, Any]] = (),
-                  ) -> list[str]:
+def check_against(
+    mappings: Mappings,
+    hubspot_properties: list[dict[str, Any]],
+    merge_fields: list[dict[str, Any]],
+    created_by_syncd: Iterable[dict[str, Any]] = (),
+) -> list[str]:
     """Compare mappings with the live schemas; return the problems found (empty when all is well).
 
     `hubspot_properties` as GET /crm/v3/properties/contacts returns them (name, type, options);
@@ -144,8 +164,11 @@ def check_against(mappings: Mappings, hubspot_properties: list[dict[str, Any]],
         if "tag" in d:
             tags.setdefault(d["tag"], d)
     found = [*_field_problems(mappings, props, tags), *_consent_problems(mappings.consent, props)]
-    found += [(None, f"owned HubSpot property '{name}' does not exist (create it before syncd writes it)")
-              for name in mappings.owned_properties if name not in props]
+    found += [
+        (None, f"owned HubSpot property '{name}' does not exist (create it before syncd writes it)")
+        for name in mappings.owned_properties
+        if name not in props
+    ]
     source = mappings.source or "mappings"
     return [f"{source}:{line}: {msg}" if line else f"{source}: {msg}" for line, msg in found]
 
@@ -153,8 +176,9 @@ def check_against(mappings: Mappings, hubspot_properties: list[dict[str, Any]],
 Problem = tuple[int | None, str]
 
 
-def _field_problems(mappings: Mappings, props: Mapping[Any, dict[str, Any]],
-                    tags: Mapping[Any, dict[str, Any]]) -> Iterable[Problem]:
+def _field_problems(
+    mappings: Mappings, props: Mapping[Any, dict[str, Any]], tags: Mapping[Any, dict[str, Any]]
+) -> Iterable[Problem]:
     for f in mappings.fields:
         # An owned property that is missing is reported once, below, as an owned property.
         if f.hubspot not in props and f.hubspot not in mappings.owned_properties:
@@ -163,7 +187,10 @@ def _field_problems(mappings: Mappings, props: Mapping[Any, dict[str, Any]],
         if live is None:
             yield f.line, f"Mailchimp merge field {f.merge_tag} does not exist in the audience"
         elif live.get("type") != f.type:
-            yield f.line, f"Mailchimp merge field {f.merge_tag} is of type {live.get('type')}, the mapping says {f.type}"
+            yield (
+                f.line,
+                f"Mailchimp merge field {f.merge_tag} is of type {live.get('type')}, the mapping says {f.type}",
+            )
 
 
 def _consent_problems(consent: Consent, props: Mapping[Any, dict[str, Any]]) -> Iterable[Problem]:

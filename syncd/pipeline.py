@@ -1,10 +1,13 @@
 """One cycle: setup (first run), pull, merge, score, decide, push; and its one-object summary."""
+
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from contracts.errors import ConnectorError
 from syncd import decide, push, streams
@@ -16,16 +19,16 @@ from syncd.owned import CONTACT_PROPERTIES, GROUP
 def setup(ctx: Context) -> None:
     """Create syncd's property group and properties, and mapped merge fields, when they are missing
     (once per definition change), and learn the portal's lifecycle stage order."""
-    defs = {"group": GROUP, "properties": CONTACT_PROPERTIES,
-            "merge_fields": ctx.mappings.merge_field_defs()}
+    merge_fields = ctx.mappings.merge_field_defs()
+    defs = {"group": GROUP, "properties": CONTACT_PROPERTIES, "merge_fields": merge_fields}
     digest = hashlib.sha1(json.dumps(defs, sort_keys=True).encode()).hexdigest()
     with ctx.store.begin() as conn:
         done = ctx.store.get_cursor(conn, "setup") or {}
     if done.get("digest") != digest:
         ctx.hubspot.ensure_property_group("contacts", GROUP["name"], GROUP["label"])
         ctx.hubspot.ensure_properties("contacts", CONTACT_PROPERTIES)
-        if defs["merge_fields"]:
-            ctx.mailchimp.ensure_merge_fields(defs["merge_fields"])
+        if merge_fields:
+            ctx.mailchimp.ensure_merge_fields(merge_fields)
         stages = _stage_order(ctx)
         done = {"digest": digest, "stages": stages}
         with ctx.store.begin() as conn:
@@ -68,15 +71,21 @@ def run_cycle(ctx: Context, should_stop: Callable[[], bool] = lambda: False) -> 
             stage_seconds[name] = round(time.monotonic() - t0, 3)
 
     try:
-        timed("setup", lambda: setup(ctx), isolated=False)   # nothing can be written safely without it
+        timed("setup", lambda: setup(ctx), isolated=False)  # nothing can be written safely without it
         for stream in streams.REGISTRY:
             if should_stop():
                 break
-            timed(stream.name, lambda stream=stream: streams.run(ctx, stream))
+            timed(stream.name, functools.partial(streams.run, ctx, stream))
         if not should_stop():
             timed("score_and_decide", lambda: decide.score_and_decide(ctx))
-        timed("push", lambda: push.push(ctx, should_stop=lambda: False,  # on SIGTERM the outbox still drains
-                                        errors=stage_errors))
+        timed(
+            "push",
+            lambda: push.push(
+                ctx,
+                should_stop=lambda: False,  # on SIGTERM the outbox still drains
+                errors=stage_errors,
+            ),
+        )
     except Exception as exc:
         ok, error = False, explain(exc, ctx.settings)
         raise
@@ -94,11 +103,12 @@ def _since(before: dict, after: dict) -> dict[str, int]:
     return {k: v - before.get(k, 0) for k, v in sorted(after.items()) if v - before.get(k, 0)}
 
 
-def summarize(ctx: Context, seconds: float, ok: bool = True, error: str | None = None,
-              calls_before: dict | None = None) -> dict[str, Any]:
+def summarize(
+    ctx: Context, seconds: float, ok: bool = True, error: str | None = None, calls_before: dict | None = None
+) -> dict[str, Any]:
     """This cycle's figures (API counters are cumulative in the connectors: the difference is taken)."""
     c = ctx.counters
-    by_prefix = lambda p: {k[len(p):]: v for k, v in sorted(c.items()) if k.startswith(p)}  # noqa: E731
+    by_prefix = lambda p: {k[len(p) :]: v for k, v in sorted(c.items()) if k.startswith(p)}
     now, before = ctx.calls.snapshot(), calls_before or {}
     calls = {k: _since(before.get(k, {}), now.get(k, {})) for k in ("calls", "errors", "retries", "rate_limited")}
     out: dict[str, Any] = {
@@ -106,8 +116,12 @@ def summarize(ctx: Context, seconds: float, ok: bool = True, error: str | None =
         "streams": {name: {"records_pulled": c.get(f"pulled.{name}", 0)} for name in streams.REGISTRY.names()},
         "events_merged": c.get("merged.events", 0),
         "identities_scored": c.get("scored", 0),
-        "commands": {"enqueued": by_prefix("enqueued."), "pushed": by_prefix("pushed."),
-                     "failed": by_prefix("failed."), "recovered": by_prefix("recovered.")},
+        "commands": {
+            "enqueued": by_prefix("enqueued."),
+            "pushed": by_prefix("pushed."),
+            "failed": by_prefix("failed."),
+            "recovered": by_prefix("recovered."),
+        },
         "api_calls": calls.get("calls", {}),
         "api_calls_total": sum(calls["calls"].values()),
         "http_429_seen": sum(calls["rate_limited"].values()),

@@ -2,22 +2,40 @@
 identity per lead (following HubSpot merges and email changes); engagement becomes events, each stored
 once by (source, event_id). Each function writes in the caller's transaction, the one that also moves the
 stream's cursor."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 
-from syncd.context import Context
 from contracts.identity import normalize_email, subscriber_hash
-from contracts.timeparse import epoch_ms as parse_ms, iso
+from contracts.timeparse import epoch_ms as parse_ms
+from contracts.timeparse import iso
+from syncd.context import Context
 from syncd.store import schema as t
 
-HUBSPOT_MAX_VALUE = 65_536      # HubSpot: string property values up to 65,536 characters
-BASE_PROPERTIES = ["email", "firstname", "lastname", "lifecyclestage", "hubspot_owner_id", "lastmodifieddate",
-                   "createdate", "hs_merged_object_ids", "num_conversion_events", "recent_conversion_event_name",
-                   "recent_conversion_date", "jobtitle", "company", "numemployees", "industry", "country"]
+HUBSPOT_MAX_VALUE = 65_536  # HubSpot: string property values up to 65,536 characters
+BASE_PROPERTIES = [
+    "email",
+    "firstname",
+    "lastname",
+    "lifecyclestage",
+    "hubspot_owner_id",
+    "lastmodifieddate",
+    "createdate",
+    "hs_merged_object_ids",
+    "num_conversion_events",
+    "recent_conversion_event_name",
+    "recent_conversion_date",
+    "jobtitle",
+    "company",
+    "numemployees",
+    "industry",
+    "country",
+]
 
 
 def contact_properties(ctx: Context) -> list[str]:
@@ -32,7 +50,6 @@ def contact_properties(ctx: Context) -> list[str]:
     if ev.webinar_property:
         names.add(ev.webinar_property)
     return sorted(names)
-
 
 
 def _problem(props: dict) -> str | None:
@@ -74,20 +91,30 @@ def ingest_contacts(ctx: Context, conn: sa.Connection, records: Iterable[dict]) 
     old = {r.hubspot_id: r for r in ctx.store.rows_in(conn, t.hubspot_contacts, "hubspot_id", hids)}
     by_id = {r.hubspot_id: r for r in ctx.store.rows_in(conn, t.identities, "hubspot_id", hids)}
     by_email = {r.email: r for r in ctx.store.rows_in(conn, t.identities, "email", [v[2] for v in valid])}
-    snapshots, new_identities = [], []
+    snapshots: list[dict[str, Any]] = []
+    new_identities: list[dict[str, Any]] = []
     for hid, props, email, rec in valid:
         merged = [m for m in str(props.get("hs_merged_object_ids") or "").split(";") if m and m != hid]
-        snapshots.append({"hubspot_id": hid, "email": email, "properties": props,
-                          "lastmodified_ms": parse_ms(props.get("lastmodifieddate")) or now, "merged_ids": merged,
-                          "archived": bool(rec.get("archived")), "fetched_ms": now})
+        snapshots.append(
+            {
+                "hubspot_id": hid,
+                "email": email,
+                "properties": props,
+                "lastmodified_ms": parse_ms(props.get("lastmodifieddate")) or now,
+                "merged_ids": merged,
+                "archived": bool(rec.get("archived")),
+                "fetched_ms": now,
+            }
+        )
     ctx.store.upsert(conn, t.hubspot_contacts, snapshots, ["hubspot_id"])
     for (hid, props, email, _), snap in zip(valid, snapshots):
         prior = old.get(hid)
         old_props = dict(prior.properties) if prior else {}
         changed = prior is None or old_props != props
         if not _link_contact(ctx, conn, hid, email, now, changed, by_id.get(hid), by_email.get(email)):
-            new_identities.append({"email": email, "hubspot_id": hid, "subscriber_hash": None,
-                                   "created_ms": now, "updated_ms": now})
+            new_identities.append(
+                {"email": email, "hubspot_id": hid, "subscriber_hash": None, "created_ms": now, "updated_ms": now}
+            )
         for m in snap["merged_ids"]:
             _absorb_merged(ctx, conn, m, email)
         _conversion_events(ctx, conn, hid, email, old_props, props, now)
@@ -99,8 +126,9 @@ def _rekey_events(conn: sa.Connection, old_email: str, new_email: str) -> None:
         conn.execute(sa.update(t.events).where(t.events.c.email == old_email).values(email=new_email))
 
 
-def _link_contact(ctx: Context, conn: sa.Connection, hid: str, email: str, now: int, changed: bool,
-                  by_id: Any, by_email: Any) -> bool:
+def _link_contact(
+    ctx: Context, conn: sa.Connection, hid: str, email: str, now: int, changed: bool, by_id: Any, by_email: Any
+) -> bool:
     """Link contact `hid` to its identity (given the identity rows found by id and by email). Returns False
     when the contact needs a new identity, which the caller inserts with the rest of the page."""
     ident = t.identities
@@ -110,8 +138,9 @@ def _link_contact(ctx: Context, conn: sa.Connection, hid: str, email: str, now: 
         if by_email is not None:
             member = by_email.subscriber_hash or member
             conn.execute(sa.delete(ident).where(ident.c.id == by_email.id))
-        conn.execute(sa.update(ident).where(ident.c.id == by_id.id)
-                     .values(email=email, subscriber_hash=member, updated_ms=now))
+        conn.execute(
+            sa.update(ident).where(ident.c.id == by_id.id).values(email=email, subscriber_hash=member, updated_ms=now)
+        )
         _rekey_events(conn, by_id.email, email)
         conn.execute(sa.delete(t.scores).where(t.scores.c.email == by_id.email))
         ctx.count("merged.email_changes")
@@ -138,38 +167,62 @@ def _absorb_merged(ctx: Context, conn: sa.Connection, merged_id: str, email: str
     ctx.count("merged.hubspot_merges")
 
 
-def _conversion_events(ctx: Context, conn: sa.Connection, hid: str, email: str, old: dict, new: dict,
-                       now: int) -> None:
+def _conversion_events(ctx: Context, conn: sa.Connection, hid: str, email: str, old: dict, new: dict, now: int) -> None:
     """Form submissions, demo requests and webinars are HubSpot property changes (rules decide which)."""
     from syncd.domain.scoring import events_from_property_change
 
     when = parse_ms(new.get("recent_conversion_date")) or parse_ms(new.get("lastmodifieddate")) or now
-    events = events_from_property_change(ctx.rules, email, hid, old, new,
-                                         datetime.fromtimestamp(when / 1000, tz=timezone.utc))
+    events = events_from_property_change(ctx.rules, email, hid, old, new, datetime.fromtimestamp(when / 1000, tz=UTC))
     for source in sorted({e.source for e in events}):
-        store_events(ctx, conn, source, [
-            {"event_id": e.event_id, "email": email, "kind": e.kind, "occurred": int(e.occurred_at.timestamp() * 1000),
-             "url": e.url, "detail": e.detail} for e in events if e.source == source])
-
+        store_events(
+            ctx,
+            conn,
+            source,
+            [
+                {
+                    "event_id": e.event_id,
+                    "email": email,
+                    "kind": e.kind,
+                    "occurred": int(e.occurred_at.timestamp() * 1000),
+                    "url": e.url,
+                    "detail": e.detail,
+                }
+                for e in events
+                if e.source == source
+            ],
+        )
 
 
 def ingest_members(ctx: Context, conn: sa.Connection, records: Iterable[dict]) -> None:
     """Snapshot each member and link it to its lead (by hash first, then by email); one query per table."""
     now = ctx.clock()
     ident = t.identities
-    rows = []
+    rows: list[dict[str, Any]] = []
     for m in records:
         email = normalize_email(m.get("email_address"))
         h = m.get("id") or (subscriber_hash(email) if email else None)
         if email is None or not h:
-            ctx.store.quarantine(conn, "mailchimp", str(h or m.get("email_address")),
-                                 f"invalid email {m.get('email_address')!r}", m, ctx.run_id)
+            ctx.store.quarantine(
+                conn,
+                "mailchimp",
+                str(h or m.get("email_address")),
+                f"invalid email {m.get('email_address')!r}",
+                m,
+                ctx.run_id,
+            )
             ctx.count("quarantined")
             continue
-        rows.append({"subscriber_hash": h, "email": email, "status": m.get("status"),
-                     "merge_fields": m.get("merge_fields") or {},
-                     "tags": sorted(tg["name"] for tg in (m.get("tags") or []) if tg.get("name")),
-                     "last_changed_ms": parse_ms(m.get("last_changed")) or now, "fetched_ms": now})
+        rows.append(
+            {
+                "subscriber_hash": h,
+                "email": email,
+                "status": m.get("status"),
+                "merge_fields": m.get("merge_fields") or {},
+                "tags": sorted(tg["name"] for tg in (m.get("tags") or []) if tg.get("name")),
+                "last_changed_ms": parse_ms(m.get("last_changed")) or now,
+                "fetched_ms": now,
+            }
+        )
     if not rows:
         return
     rows.sort(key=lambda r: (r["email"], r["subscriber_hash"]))  # email order, as the contact pull
@@ -182,26 +235,37 @@ def ingest_members(ctx: Context, conn: sa.Connection, records: Iterable[dict]) -
     for row in rows:
         h, email, prior = row["subscriber_hash"], row["email"], old.get(row["subscriber_hash"])
         changed = prior is None or (prior.status, prior.merge_fields, prior.tags) != (
-            row["status"], row["merge_fields"], row["tags"])
+            row["status"],
+            row["merge_fields"],
+            row["tags"],
+        )
         # the member may belong to a lead whose CRM email changed since: its hash is the link then
         if h in linked:
             if changed:
                 conn.execute(sa.update(ident).where(ident.c.id == linked[h].id).values(updated_ms=now))
         elif email in by_email:
-            conn.execute(sa.update(ident).where(ident.c.id == by_email[email].id)
-                         .values(subscriber_hash=h, updated_ms=now))
+            conn.execute(
+                sa.update(ident).where(ident.c.id == by_email[email].id).values(subscriber_hash=h, updated_ms=now)
+            )
         else:
-            fresh.append({"email": email, "hubspot_id": None, "subscriber_hash": h, "created_ms": now,
-                          "updated_ms": now})
+            fresh.append(
+                {"email": email, "hubspot_id": None, "subscriber_hash": h, "created_ms": now, "updated_ms": now}
+            )
     ctx.store.add_identities(conn, fresh)
-
 
 
 def _canonical_emails(conn: sa.Connection, emails: set[str]) -> dict[str, str]:
     """Member address -> the lead's CRM address, for members linked by hash to a lead whose email changed."""
     by_hash = {subscriber_hash(e): e for e in emails}
-    rows = conn.execute(sa.select(t.identities.c.subscriber_hash, t.identities.c.email)
-                        .where(t.identities.c.subscriber_hash.in_(list(by_hash)))).all() if by_hash else []
+    rows = (
+        conn.execute(
+            sa.select(t.identities.c.subscriber_hash, t.identities.c.email).where(
+                t.identities.c.subscriber_hash.in_(list(by_hash))
+            )
+        ).all()
+        if by_hash
+        else []
+    )
     return {by_hash[h]: email for h, email in rows if by_hash[h] != email}
 
 
@@ -210,8 +274,9 @@ def _future_limit(ctx: Context, now: int) -> int:
     return now + int(ctx.settings.config.future_skew_s * 1000)
 
 
-def _quarantine_future(ctx: Context, conn: sa.Connection, source: str, key: str, occurred_ms: int, now: int,
-                       payload: Any) -> None:
+def _quarantine_future(
+    ctx: Context, conn: sa.Connection, source: str, key: str, occurred_ms: int, now: int, payload: Any
+) -> None:
     reason = f"event time {iso(occurred_ms)} is in the future (now {iso(now)})"
     ctx.store.quarantine(conn, source, key, reason, payload, ctx.run_id)
     ctx.count("quarantined")
@@ -239,10 +304,20 @@ def store_events(ctx: Context, conn: sa.Connection, source: str, events: list[di
         if occurred > limit:
             _quarantine_future(ctx, conn, source, str(ev["event_id"]), occurred, now, ev)
             continue
-        rows.append({"source": source, "event_id": str(ev["event_id"]), "email": canonical.get(email, email),
-                     "kind": ev["kind"], "occurred_ms": occurred, "campaign_id": ev.get("campaign_id"),
-                     "url": ev.get("url"), "bounce_type": ev.get("bounce_type"),
-                     "detail": (str(ev["detail"])[:500] if ev.get("detail") else None), "created_ms": now})
+        rows.append(
+            {
+                "source": source,
+                "event_id": str(ev["event_id"]),
+                "email": canonical.get(email, email),
+                "kind": ev["kind"],
+                "occurred_ms": occurred,
+                "campaign_id": ev.get("campaign_id"),
+                "url": ev.get("url"),
+                "bounce_type": ev.get("bounce_type"),
+                "detail": (str(ev["detail"])[:500] if ev.get("detail") else None),
+                "created_ms": now,
+            }
+        )
     added = ctx.store.insert_ignore(conn, t.events, rows, ["source", "event_id"])
     ctx.count("merged.events", added)
     return added

@@ -4,19 +4,28 @@ Property and member writes are idempotent. Tasks and notes are not, so they are 
 (committed) before the call; a command found `attempted` after a crash is first looked up in HubSpot by
 its idempotency key (kept in the body) and only created if absent (invariant 4).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
+from connectors.mailchimp.translate import MemberWrite
 from contracts.errors import ConnectorError, SkippableError
 from contracts.records import Outcome
-from connectors.mailchimp.translate import MemberWrite
 from syncd.context import Context
 
-ORDER = ("mailchimp.subscribe", "mailchimp.update_member", "mailchimp.tags", "hubspot.update_contact",
-         "hubspot.lifecycle_demote", "hubspot.task", "hubspot.note")
+ORDER = (
+    "mailchimp.subscribe",
+    "mailchimp.update_member",
+    "mailchimp.tags",
+    "hubspot.update_contact",
+    "hubspot.lifecycle_demote",
+    "hubspot.task",
+    "hubspot.note",
+)
 # Commands claimed at once per kind: batch_sizes.outbox_claim (member writes go 500 to a Mailchimp batch, so
 # 2,500 keep five batches at work; tags are grouped per tag, 500 members a call; contact updates 100 a call),
 # except the kinds made one call each, whose claim is marked `attempted` before any call: a crash then costs
@@ -30,6 +39,7 @@ PARALLEL = {"mailchimp": 8, "hubspot": 4}
 def _parallel(kind: str, call: Callable[[Any], Any], rows: list) -> list[Any]:
     """`call(row)` for every row, concurrently; a SkippableError becomes that row's failed Outcome,
     anything else is re-raised (after the others finished)."""
+
     def guarded(row: Any) -> Any:
         try:
             return call(row)
@@ -43,8 +53,7 @@ def _parallel(kind: str, call: Callable[[Any], Any], rows: list) -> list[Any]:
         return list(pool.map(guarded, rows))
 
 
-def push(ctx: Context, should_stop: Callable[[], bool] = lambda: False,
-         errors: dict[str, str] | None = None) -> int:
+def push(ctx: Context, should_stop: Callable[[], bool] = lambda: False, errors: dict[str, str] | None = None) -> int:
     """Drain every pending command. Returns how many were completed (done or failed for good).
 
     A kind whose service fails as a whole (unreachable, credentials refused) stops there; its commands
@@ -79,8 +88,7 @@ def _finish(ctx: Context, row: Any, outcome: Outcome) -> None:
     _finish_all(ctx, [(row, outcome)])
 
 
-def _finish_all(ctx: Context, results: list[tuple[Any, Outcome]],
-                also: Callable[[Any], None] | None = None) -> None:
+def _finish_all(ctx: Context, results: list[tuple[Any, Outcome]], also: Callable[[Any], None] | None = None) -> None:
     """Record a batch's outcomes in one transaction: done, or failed and quarantined with the reason;
     `also(conn)` records, in the same transaction, what the outcomes taught about the services."""
     with ctx.store.begin() as conn:
@@ -95,8 +103,7 @@ def _finish_all(ctx: Context, results: list[tuple[Any, Outcome]],
                 ctx.count(f"pushed.{row.kind}")
             else:
                 ctx.store.mark(conn, row.id, "failed", error=outcome.error)
-                ctx.store.quarantine(conn, row.kind.split(".")[0], row.target, outcome.error, row.payload,
-                                     ctx.run_id)
+                ctx.store.quarantine(conn, row.kind.split(".")[0], row.target, outcome.error, row.payload, ctx.run_id)
                 ctx.count(f"failed.{row.kind}")
                 ctx.count("quarantined")
                 ctx.log.warning("push.failed", kind=row.kind, target=row.target, reason=outcome.error)
@@ -113,15 +120,22 @@ def _subscribe(ctx: Context, rows: list) -> int:
     from HubSpot just before (100 contacts a call), so a contact who withdrew it after the pull is not
     subscribed. What Mailchimp reports (the member's status) is recorded and written to HubSpot."""
     still, withdrawn = _consent_still_given(ctx, rows)
-    writes = [MemberWrite(key=r.key, email=r.payload["email_address"], merge_fields=r.payload.get("merge_fields") or {},
-                          create_as=r.payload.get("status_if_new", "subscribed")) for r in still]
+    writes = [
+        MemberWrite(
+            key=r.key,
+            email=r.payload["email_address"],
+            merge_fields=r.payload.get("merge_fields") or {},
+            create_as=r.payload.get("status_if_new", "subscribed"),
+        )
+        for r in still
+    ]
     outcomes = ctx.mailchimp.write_members(writes) if writes else []
     results = [(r, Outcome(key=r.key, ok=True, detail={"skipped": reason})) for r, reason in withdrawn]
     results += list(zip(still, outcomes))
-    for _, reason in withdrawn:
-        ctx.count("skipped.subscribe_without_consent")
-    _finish_all(ctx, results, also=lambda conn: _learn_members(ctx, conn, list(zip(still, outcomes)),
-                                                              report_status=True))
+    ctx.count("skipped.subscribe_without_consent", len(withdrawn))
+    _finish_all(
+        ctx, results, also=lambda conn: _learn_members(ctx, conn, list(zip(still, outcomes)), report_status=True)
+    )
     return len(rows)
 
 
@@ -156,13 +170,16 @@ def _update_members(ctx: Context, rows: list) -> int:
     for r in rows:
         e = r.payload["email_address"].strip().lower()
         latest.setdefault(e, {"email": r.payload["email_address"], "merge_fields": {}})["merge_fields"].update(
-            r.payload["merge_fields"])
+            r.payload["merge_fields"]
+        )
     writes = [MemberWrite(key=e, email=v["email"], merge_fields=v["merge_fields"]) for e, v in latest.items()]
     by_email = dict(zip(latest, ctx.mailchimp.write_members(writes)))
     results = [(r, by_email[r.payload["email_address"].strip().lower()]) for r in rows]
-    _finish_all(ctx, [(r, Outcome(key=r.key, ok=o.ok, error=o.error, detail={} if o.ok else o.detail))
-                      for r, o in results],
-                also=lambda conn: _learn_members(ctx, conn, results, report_status=False))
+    _finish_all(
+        ctx,
+        [(r, Outcome(key=r.key, ok=o.ok, error=o.error, detail={} if o.ok else o.detail)) for r, o in results],
+        also=lambda conn: _learn_members(ctx, conn, results, report_status=False),
+    )
     return len(rows)
 
 
@@ -183,20 +200,37 @@ def _learn_members(ctx: Context, conn: Any, results: list[tuple[Any, Outcome]], 
         email = normalize_email((member or {}).get("email_address"))
         if not member or email is None:
             continue
-        members.append({"subscriber_hash": member.get("id") or row.target.rsplit(":", 1)[1], "email": email,
-                        "status": member.get("status") or "subscribed", "merge_fields": member.get("merge_fields") or {},
-                        "tags": sorted(tg["name"] for tg in member.get("tags") or [] if tg.get("name")),
-                        "last_changed_ms": parse_ms(member.get("last_changed")) or now, "fetched_ms": now})
+        members.append(
+            {
+                "subscriber_hash": member.get("id") or row.target.rsplit(":", 1)[1],
+                "email": email,
+                "status": member.get("status") or "subscribed",
+                "merge_fields": member.get("merge_fields") or {},
+                "tags": sorted(tg["name"] for tg in member.get("tags") or [] if tg.get("name")),
+                "last_changed_ms": parse_ms(member.get("last_changed")) or now,
+                "fetched_ms": now,
+            }
+        )
         hid = row.payload.get("contact_id")
         if report_status and row.payload.get("tags"):
-            commands.append({"key": f"mc.tags:{members[-1]['subscriber_hash']}:new:{row.id}", "kind": "mailchimp.tags",
-                             "target": row.target, "payload": {"email_address": email, "active": list(row.payload["tags"]),
-                                                               "inactive": []}})
+            commands.append(
+                {
+                    "key": f"mc.tags:{members[-1]['subscriber_hash']}:new:{row.id}",
+                    "kind": "mailchimp.tags",
+                    "target": row.target,
+                    "payload": {"email_address": email, "active": list(row.payload["tags"]), "inactive": []},
+                }
+            )
         if report_status and hid and "syncd_email_status" in ctx.mappings.owned_properties:
             statuses[str(hid)] = members[-1]["status"]
-            commands.append({"key": f"hs.mcstatus:{hid}:{row.id}", "kind": "hubspot.update_contact",
-                             "target": f"hubspot:contact:{hid}",
-                             "payload": {"id": str(hid), "properties": {"syncd_email_status": members[-1]["status"]}}})
+            commands.append(
+                {
+                    "key": f"hs.mcstatus:{hid}:{row.id}",
+                    "kind": "hubspot.update_contact",
+                    "target": f"hubspot:contact:{hid}",
+                    "payload": {"id": str(hid), "properties": {"syncd_email_status": members[-1]["status"]}},
+                }
+            )
     if not members:
         return
     ctx.store.upsert(conn, t.mailchimp_members, members, ["subscriber_hash"])
@@ -204,8 +238,12 @@ def _learn_members(ctx: Context, conn: Any, results: list[tuple[Any, Outcome]], 
     holders = sa.select(ident.c.id).where(ident.c.subscriber_hash == sa.bindparam("h")).exists()
     for m in sorted(members, key=lambda m: m["email"]):
         # the lead's identity learns its member, unless another lead is already linked to it by hash...
-        conn.execute(sa.update(ident).where(ident.c.email == m["email"], ident.c.subscriber_hash.is_(None), ~holders)
-                     .values(subscriber_hash=m["subscriber_hash"], updated_ms=now), {"h": m["subscriber_hash"]})
+        conn.execute(
+            sa.update(ident)
+            .where(ident.c.email == m["email"], ident.c.subscriber_hash.is_(None), ~holders)
+            .values(subscriber_hash=m["subscriber_hash"], updated_ms=now),
+            {"h": m["subscriber_hash"]},
+        )
         # ...and is decided again: what Mailchimp reported (an unsubscribe since the last read) must reach
         # HubSpot, and the member pull will not see it as a change any more
         conn.execute(sa.update(ident).where(ident.c.subscriber_hash == m["subscriber_hash"]).values(updated_ms=now))
@@ -213,11 +251,22 @@ def _learn_members(ctx: Context, conn: Any, results: list[tuple[Any, Outcome]], 
         ctx.store.enqueue(conn, commands)
     if statuses:
         targets = [f"hubspot:contact:{hid}" for hid in statuses]
-        pushed = {r.target: dict(r._mapping["values"]) for r in ctx.store.rows_in(conn, t.pushed_state, "target", targets)}
-        ctx.store.upsert(conn, t.pushed_state, [
-            {"target": f"hubspot:contact:{hid}", "values": {**pushed.get(f"hubspot:contact:{hid}", {}),
-                                                            "syncd_email_status": status}, "updated_ms": now}
-            for hid, status in statuses.items()], ["target"])
+        pushed = {
+            r.target: dict(r._mapping["values"]) for r in ctx.store.rows_in(conn, t.pushed_state, "target", targets)
+        }
+        ctx.store.upsert(
+            conn,
+            t.pushed_state,
+            [
+                {
+                    "target": f"hubspot:contact:{hid}",
+                    "values": {**pushed.get(f"hubspot:contact:{hid}", {}), "syncd_email_status": status},
+                    "updated_ms": now,
+                }
+                for hid, status in statuses.items()
+            ],
+            ["target"],
+        )
 
 
 def _tags(ctx: Context, rows: list) -> int:
@@ -239,12 +288,17 @@ def _tags(ctx: Context, rows: list) -> int:
             if not adds.get(name):
                 continue  # nobody to untag from a tag that does not exist
             tag_id = ids[name.lower()] = ctx.mailchimp.create_tag(name)
-        for email, error in ctx.mailchimp.update_tag_members(tag_id, adds.get(name, []),
-                                                              removes.get(name, [])).items():
+        for email, error in ctx.mailchimp.update_tag_members(tag_id, adds.get(name, []), removes.get(name, [])).items():
             failed.setdefault(email, f"tag {name}: {error}")
-    results = [(r, Outcome(key=r.key, ok=False, error=failed[e]) if (e := r.payload["email_address"]
-                                                                     .strip().lower()) in failed
-                else Outcome(key=r.key, ok=True)) for r in rows]
+    results = [
+        (
+            r,
+            Outcome(key=r.key, ok=False, error=failed[e])
+            if (e := r.payload["email_address"].strip().lower()) in failed
+            else Outcome(key=r.key, ok=True),
+        )
+        for r in rows
+    ]
     # Tagging does not change a member's last_changed, so the next member pull would never tell syncd
     # which tags it added: the snapshot learns them here, or a family's old tag would never be removed.
     applied = [r for r, outcome in results if outcome.ok and r.target.startswith("mailchimp:member:")]
@@ -259,7 +313,9 @@ def _record_tags(ctx: Context, conn: Any, rows: list) -> None:
 
     changes = {r.target.rsplit(":", 1)[1]: r.payload for r in rows}
     members = t.mailchimp_members
-    found = ctx.store.rows_in(conn, members, "subscriber_hash", list(changes), [members.c.subscriber_hash, members.c.tags])
+    found = ctx.store.rows_in(
+        conn, members, "subscriber_hash", list(changes), [members.c.subscriber_hash, members.c.tags]
+    )
     for h, tags in sorted(found):  # hash order, as the member pull writes them (one lock order)
         payload = changes[h]
         have = (set(tags or []) | set(payload["active"])) - set(payload["inactive"])
@@ -286,6 +342,7 @@ def _demote(ctx: Context, rows: list) -> int:
             if not outcome.ok:
                 break
         return outcome
+
     return _one_by_one(ctx, rows, call)
 
 
@@ -316,18 +373,32 @@ def _exactly_once(ctx: Context, rows: list, object_type: str, create: Callable[[
 
 
 def _task(ctx: Context, rows: list) -> int:
-    return _exactly_once(ctx, rows, "tasks", lambda r: ctx.hubspot.create_task(
-        r.payload["contact_id"], r.payload.get("owner_id"), r.payload["properties"], r.key))
+    return _exactly_once(
+        ctx,
+        rows,
+        "tasks",
+        lambda r: ctx.hubspot.create_task(
+            r.payload["contact_id"], r.payload.get("owner_id"), r.payload["properties"], r.key
+        ),
+    )
 
 
 def _note(ctx: Context, rows: list) -> int:
-    return _exactly_once(ctx, rows, "notes", lambda r: ctx.hubspot.create_note(
-        r.payload["contact_id"], r.payload["body"], r.payload["timestamp_ms"], r.key))
+    return _exactly_once(
+        ctx,
+        rows,
+        "notes",
+        lambda r: ctx.hubspot.create_note(r.payload["contact_id"], r.payload["body"], r.payload["timestamp_ms"], r.key),
+    )
 
 
 HANDLERS: dict[str, Callable[[Context, list], int]] = {
-    "mailchimp.subscribe": _subscribe, "mailchimp.update_member": _update_members, "mailchimp.tags": _tags,
-    "hubspot.update_contact": _update_contacts, "hubspot.lifecycle_demote": _demote, "hubspot.task": _task,
+    "mailchimp.subscribe": _subscribe,
+    "mailchimp.update_member": _update_members,
+    "mailchimp.tags": _tags,
+    "hubspot.update_contact": _update_contacts,
+    "hubspot.lifecycle_demote": _demote,
+    "hubspot.task": _task,
     "hubspot.note": _note,
 }
 __all__ = ["push", "ORDER", "ConnectorError"]

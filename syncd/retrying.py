@@ -5,6 +5,7 @@ Only `connectors.base.RetriableError` is retried (429, 5xx, dropped connections)
 is honoured up to a cap; otherwise exponential backoff with jitter. Bounded by attempts AND total time;
 when the next wait would pass the time budget the last error is raised at once instead of sleeping.
 """
+
 from __future__ import annotations
 
 import time
@@ -30,8 +31,14 @@ RETRY_AFTER_CAP_S = 60.0
 _log = structlog.get_logger()
 
 
-def retry_call(fn: Callable[[], T], *, attempts: int = 6, max_total_s: float = 120,
-               sleep: Callable[[float], None] = time.sleep, on_retry: OnRetry | None = None) -> T:
+def retry_call(
+    fn: Callable[[], T],
+    *,
+    attempts: int = 6,
+    max_total_s: float = 120,
+    sleep: Callable[[float], None] = time.sleep,
+    on_retry: OnRetry | None = None,
+) -> T:
     """Call `fn()` until it returns, retrying RetriableError only; return its result.
 
     `attempts` bounds the number of calls and `max_total_s` the time spent, counting both the clock and
@@ -39,6 +46,7 @@ def retry_call(fn: Callable[[], T], *, attempts: int = 6, max_total_s: float = 1
     attempt, wait_s)` is called before each wait (default: a `retry.scheduled` log event).
     Raises whatever `fn` raised last: at once for any other exception, at the end for RetriableError.
     """
+
     def stop_on_time(state: RetryCallState) -> bool:
         spent = max(state.seconds_since_start or 0.0, state.idle_for)
         return spent + state.upcoming_sleep > max_total_s
@@ -50,7 +58,7 @@ def retry_call(fn: Callable[[], T], *, attempts: int = 6, max_total_s: float = 1
 
     retrying = Retrying(
         retry=retry_if_exception_type(RetriableError),
-        stop=stop_after_attempt(attempts) | stop_on_time,
+        stop=stop_after_attempt(attempts) | stop_on_time,  # type: ignore[operator]  # tenacity's stop combinator
         wait=_wait,
         sleep=sleep,
         before_sleep=before_sleep,
@@ -71,5 +79,11 @@ def _wait(state: RetryCallState) -> float:
 
 
 def _log_retry(exc: RetriableError, attempt: int, wait_s: float) -> None:
-    _log.warning("retry.scheduled", service=exc.service, status=exc.status, attempt=attempt,
-                 wait_s=round(wait_s, 3), error=str(exc))
+    _log.warning(
+        "retry.scheduled",
+        service=exc.service,
+        status=exc.status,
+        attempt=attempt,
+        wait_s=round(wait_s, 3),
+        error=str(exc),
+    )

@@ -6,6 +6,7 @@ the YAML node tree (``yaml.compose``), so pydantic's error locations can be mapp
 
 Run ``python -m syncd.rules`` to print the JSON Schema shipped as config/scoring.schema.json.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,7 +30,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from syncd.domain.models import EVENT_KINDS
-from syncd.yamlfile import YamlFileError, line_of as _line_of, parse_yaml_text, read_yaml
+from syncd.yamlfile import YamlFileError, parse_yaml_text, read_yaml
+from syncd.yamlfile import line_of as _line_of
 
 DEFAULT_RULES_PATH = Path(__file__).resolve().parent.parent / "config" / "scoring.yaml"
 
@@ -51,8 +53,9 @@ def _as_tuple(value: Any) -> Any:
 def _problems(problems: list[Problem]) -> None:
     """Raise one pydantic error carrying several (relative location, reason) problems, if any."""
     if problems:
-        raise PydanticCustomError("rules_problems", "{count} problem(s)",
-                                  {"count": len(problems), "problems": problems})
+        raise PydanticCustomError(
+            "rules_problems", "{count} problem(s)", {"count": len(problems), "problems": problems}
+        )
 
 
 def _check_regex(value: str) -> str:
@@ -79,9 +82,13 @@ class Cap(_Frozen):
 
     max_count: int = Field(ge=1, description="events counted per bucket")
     per: Annotated[tuple[Literal["campaign", "url"], ...], BeforeValidator(_as_tuple)] = Field(
-        default=(), description="bucket by these event fields (empty: one bucket)")
-    period_days: float | None = Field(default=None, gt=0, description=(
-        "also bucket by fixed windows of this many days, aligned to Monday 1970-01-05 00:00 UTC"))
+        default=(), description="bucket by these event fields (empty: one bucket)"
+    )
+    period_days: float | None = Field(
+        default=None,
+        gt=0,
+        description=("also bucket by fixed windows of this many days, aligned to Monday 1970-01-05 00:00 UTC"),
+    )
 
 
 class _EventRule(_Frozen):
@@ -161,13 +168,13 @@ class FitRule(_Frozen):
     pattern: Regex | None = Field(default=None, description="regex searched in the value")
     range: ValueRange | None = Field(default=None, description="numeric bounds, inclusive")
     values: Annotated[tuple[str, ...], BeforeValidator(_as_tuple)] | None = Field(
-        default=None, alias="in", description="accepted values (case-insensitive)")
+        default=None, alias="in", description="accepted values (case-insensitive)"
+    )
     negate: bool = Field(default=False, description="award the points when the condition does NOT hold")
 
     @model_validator(mode="after")
     def _check(self) -> FitRule:
-        given = [k for k, v in (("pattern", self.pattern), ("range", self.range), ("in", self.values))
-                 if v is not None]
+        given = [k for k, v in (("pattern", self.pattern), ("range", self.range), ("in", self.values)) if v is not None]
         found: list[Problem] = []
         if len(given) != 1:
             found.append(((), f"a fit rule needs exactly one of pattern, range, in (got {given or 'none'})"))
@@ -235,11 +242,21 @@ class Segments(_Frozen):
             if lower.max is None:
                 continue
             if upper.min <= lower.max:
-                found.append((("bands", i, "min"), f"band '{upper.name}' (min {upper.min}) overlaps band "
-                              f"'{lower.name}' (max {lower.max}); list bands from lowest to highest"))
+                found.append(
+                    (
+                        ("bands", i, "min"),
+                        f"band '{upper.name}' (min {upper.min}) overlaps band "
+                        f"'{lower.name}' (max {lower.max}); list bands from lowest to highest",
+                    )
+                )
             elif upper.min > lower.max + 1:
-                found.append((("bands", i, "min"), f"gap between band '{lower.name}' (max {lower.max}) and "
-                              f"band '{upper.name}' (min {upper.min}): scores are integers"))
+                found.append(
+                    (
+                        ("bands", i, "min"),
+                        f"gap between band '{lower.name}' (max {lower.max}) and "
+                        f"band '{upper.name}' (min {upper.min}): scores are integers",
+                    )
+                )
         re_ = self.reengagement
         if re_.name in names:
             found.append((("reengagement", "name"), f"'{re_.name}' is already a band name"))
@@ -256,10 +273,15 @@ class Segments(_Frozen):
 
 class Lifecycle(_Frozen):
     stage_order: Annotated[tuple[str, ...], BeforeValidator(_as_tuple)] = Field(
-        min_length=1, description="HubSpot lifecyclestage values, earliest first (used when the live list is unknown)")
+        min_length=1, description="HubSpot lifecyclestage values, earliest first (used when the live list is unknown)"
+    )
     thresholds: dict[str, int] = Field(min_length=1, description="stage -> lowest score that reaches it")
-    allow_demotion: bool = Field(default=False, description=(
-        "let a falling score move the stage back (clear, then set; audited). Off: stages only move forward"))
+    allow_demotion: bool = Field(
+        default=False,
+        description=(
+            "let a falling score move the stage back (clear, then set; audited). Off: stages only move forward"
+        ),
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Lifecycle:
@@ -273,8 +295,13 @@ class Lifecycle(_Frozen):
         known.sort(key=self.stage_order.index)
         for earlier, later in zip(known, known[1:], strict=False):
             if self.thresholds[later] <= self.thresholds[earlier]:
-                found.append((("thresholds", later), f"'{later}' needs {self.thresholds[later]}, not more than "
-                              f"the earlier stage '{earlier}' ({self.thresholds[earlier]})"))
+                found.append(
+                    (
+                        ("thresholds", later),
+                        f"'{later}' needs {self.thresholds[later]}, not more than "
+                        f"the earlier stage '{earlier}' ({self.thresholds[earlier]})",
+                    )
+                )
         _problems(found)
         return self
 
@@ -326,8 +353,11 @@ class Rules(_Frozen):
 
     @model_validator(mode="after")
     def _unique_names(self) -> Rules:
-        _problems(_duplicate_names({section: [{"name": r.name} for r in getattr(self, section)]
-                                    for section in _NAMED_SECTIONS}))
+        _problems(
+            _duplicate_names(
+                {section: [{"name": r.name} for r in getattr(self, section)] for section in _NAMED_SECTIONS}
+            )
+        )
         return self
 
 

@@ -15,6 +15,7 @@
   reloads the scoring rules and the mappings (a broken edit is refused and the last good files keep
   running).
 """
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,9 @@ import signal
 import socket
 import threading
 import time
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -32,15 +34,20 @@ from syncd import decide, pipeline, push, streams
 from syncd.context import Context
 
 
-def jobs() -> dict[str, Callable[[Context], Any]]:
+def _stream_job(stream: streams.Stream) -> Callable[[Context], int]:
+    return lambda ctx: streams.run(ctx, stream)
+
+
+def jobs() -> dict[str, Callable[..., Any]]:
     """The daemon's jobs: one per registered stream (syncd/streams.py), then score and push."""
-    out: dict[str, Callable[[Context], Any]] = {
-        s.name: (lambda ctx, s=s: streams.run(ctx, s)) for s in streams.REGISTRY}
+    out: dict[str, Callable[..., Any]] = {s.name: _stream_job(s) for s in streams.REGISTRY}
     out["score"] = decide.score_and_decide
     out["push"] = push.push
     return out
-RETRY_FIRST_S, RETRY_MAX_S = 1.0, 60.0   # backoff while the environment is broken
-FAILING_AFTER = 2                         # failed runs in a row before /readyz calls a job failing
+
+
+RETRY_FIRST_S, RETRY_MAX_S = 1.0, 60.0  # backoff while the environment is broken
+FAILING_AFTER = 2  # failed runs in a row before /readyz calls a job failing
 
 
 def wall_ms() -> int:
@@ -57,8 +64,13 @@ class Daemon:
     """`Daemon(settings, (rules, mappings), connect).serve()`; `connect((rules, mappings))` builds the
     Context (it may fail: retried with backoff)."""
 
-    def __init__(self, settings: Any, config: tuple[Any, Any], connect: Callable[[tuple[Any, Any]], Context],
-                 holder: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Any,
+        config: tuple[Any, Any],
+        connect: Callable[[tuple[Any, Any]], Context],
+        holder: str | None = None,
+    ) -> None:
         self.settings = settings
         self.jobs = jobs()
         self.config = config
@@ -67,17 +79,18 @@ class Daemon:
         self.holder = holder or new_holder()
         self.started_ms = wall_ms()
         self.stopping = threading.Event()
-        self.health: dict[str, dict[str, Any]] = {}      # this replica's view of each job
-        self.problems: dict[str, str] = {}               # environment problems: store, setup, reload
+        self.health: dict[str, dict[str, Any]] = {}  # this replica's view of each job
+        self.problems: dict[str, str] = {}  # environment problems: store, setup, reload
         self.lease_waits: dict[str, dict[str, Any]] = {}  # job -> since when it could not get its lease
         self._lock = threading.Lock()
-        self._current = threading.local()                # the job this worker thread is running
-        self._held: dict[str, bool] = {}                 # job -> still ours (False once renewal failed)
+        self._current = threading.local()  # the job this worker thread is running
+        self._held: dict[str, bool] = {}  # job -> still ours (False once renewal failed)
         self._setup_done = False
         self._retry_s = RETRY_FIRST_S
         self._next_attempt = 0.0
-        self.scheduler = BackgroundScheduler(job_defaults={"coalesce": True, "max_instances": 1,
-                                                           "misfire_grace_time": 60})
+        self.scheduler = BackgroundScheduler(
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60}
+        )
         cfg = settings.config
         self.lease_ttl_s = cfg.lease_ttl_s
         self.log: Any = None
@@ -103,12 +116,13 @@ class Daemon:
                 self.problems.pop("setup", None)
                 self._retry_s = RETRY_FIRST_S
                 return True
-            except Exception as exc:  # noqa: BLE001 - any failure of the environment is reported, then retried
+            except Exception as exc:
                 area = "store" if self.ctx is None else "setup"
                 self.problems[area] = describe(exc)
                 self._next_attempt = time.monotonic() + self._retry_s
-                self._log("error", "daemon.environment_failed", area=area, error=self.problems[area],
-                          retry_in_s=self._retry_s)
+                self._log(
+                    "error", "daemon.environment_failed", area=area, error=self.problems[area], retry_in_s=self._retry_s
+                )
                 self._retry_s = min(self._retry_s * 2, RETRY_MAX_S)
                 return False
 
@@ -133,14 +147,14 @@ class Daemon:
         error = None
         self._current.job = job
         try:
-            ctx.tick()                        # follow a sandbox's clock, advanced or not since the last job
+            ctx.tick()  # follow a sandbox's clock, advanced or not since the last job
             ctx.store.job_started(job, self.holder, wall_ms())
             fn = self.jobs[job]
             if job == "push":
                 fn(ctx, should_stop=self._should_stop)
             else:
                 fn(ctx)
-        except Exception as exc:  # noqa: BLE001 - a job's failure is recorded and retried at its next interval
+        except Exception as exc:
             error = describe(exc)
             self._log("error", "job.failed", job=job, error=error)
         finally:
@@ -161,15 +175,14 @@ class Daemon:
         row = ctx.store.job_statuses().get(job) or {}
         interval_ms = self.settings.config.interval(job) * 1000
         finished = row.get("last_finished_ms")
-        return (row.get("holder") == self.holder or finished is None
-                or wall_ms() - finished >= 0.9 * interval_ms)
+        return row.get("holder") == self.holder or finished is None or wall_ms() - finished >= 0.9 * interval_ms
 
     def _release(self, job: str) -> None:
         with self._lock:
             self._held.pop(job, None)
         try:
             self.ctx.store.release(job, self.holder)  # type: ignore[union-attr]
-        except Exception as exc:  # noqa: BLE001 - the lease lapses within one period anyway
+        except Exception as exc:
             self.problems["store"] = describe(exc)
 
     def _take_lease(self, job: str) -> bool:
@@ -178,7 +191,7 @@ class Daemon:
         now = wall_ms()
         try:
             got = ctx.store.acquire(job, self.holder, self.lease_ttl_s, now)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self.problems["store"] = describe(exc)
             return False
         if not got:
@@ -186,8 +199,13 @@ class Daemon:
             wait = self.lease_waits.setdefault(job, {"since_ms": now})
             wait.update(holder=holder, expires_ms=expires)
             self._record(job, "standby", f"lease held by {holder}", 0.0)
-            self._log("info", "job.lease_unavailable", job=job, lease_holder=holder,
-                      expires_in_s=round((expires - now) / 1000, 1))
+            self._log(
+                "info",
+                "job.lease_unavailable",
+                job=job,
+                lease_holder=holder,
+                expires_in_s=round((expires - now) / 1000, 1),
+            )
             return False
         self.lease_waits.pop(job, None)
         with self._lock:
@@ -199,7 +217,7 @@ class Daemon:
         assert ctx is not None
         try:
             ctx.store.job_finished(job, self.holder, wall_ms(), error)
-        except Exception as exc:  # noqa: BLE001 - the status row is informative; the lease matters more
+        except Exception as exc:
             self.problems["store"] = describe(exc)
         self._release(job)
         self._record(job, "error" if error else "ok", error, seconds)
@@ -234,7 +252,7 @@ class Daemon:
         for job in running:
             try:
                 ok = ctx.store.acquire(job, self.holder, self.lease_ttl_s, wall_ms())
-            except Exception as exc:  # noqa: BLE001 - keep trying; the job stops if the lease lapses
+            except Exception as exc:
                 self.problems["store"] = describe(exc)
                 continue
             if not ok:
@@ -255,7 +273,7 @@ class Daemon:
         try:
             shared = ctx.store.job_statuses()
             holders = ctx.store.lease_holders()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             return False, problems + [f"store: {describe(exc)}"], detail
         now = wall_ms()
         for job in self.jobs:
@@ -263,28 +281,36 @@ class Daemon:
             row = shared.get(job) or {}
             if job in holders:
                 holder, expires = holders[job]
-                detail["leases"][job] = {"holder": holder, "expires_in_s": round((expires - now) / 1000, 1),
-                                         "ours": holder == self.holder}
+                detail["leases"][job] = {
+                    "holder": holder,
+                    "expires_in_s": round((expires - now) / 1000, 1),
+                    "ours": holder == self.holder,
+                }
             if (row.get("failures_in_a_row") or 0) >= FAILING_AFTER:
                 problems.append(f"{job}: failing ({row['failures_in_a_row']} runs in a row): {row.get('last_error')}")
             grace = 2 * interval_ms + 2 * self.lease_ttl_s * 1000
             last_ok = row.get("last_ok_ms")
-            running = job in holders and holders[job][1] > now and \
-                (row.get("last_started_ms") or 0) > (row.get("last_finished_ms") or 0)
+            running = (
+                job in holders
+                and holders[job][1] > now
+                and (row.get("last_started_ms") or 0) > (row.get("last_finished_ms") or 0)
+            )
             if not running and now - max(last_ok or 0, self.started_ms) > grace:
                 wait = self.lease_waits.get(job)
                 why = f" (lease held by {wait['holder']})" if wait else ""
-                problems.append(f"{job}: no successful run for {round((now - (last_ok or self.started_ms)) / 1000)} s"
-                                + why)
+                problems.append(
+                    f"{job}: no successful run for {round((now - (last_ok or self.started_ms)) / 1000)} s" + why
+                )
         return not problems, problems, detail
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         for job in self.jobs:  # every stage runs once right away, then on its interval
             seconds = self.settings.config.interval(job)
-            self.scheduler.add_job(self.run_job, "interval", args=[job], id=job, name=job, seconds=seconds,
-                                   next_run_time=now)
+            self.scheduler.add_job(
+                self.run_job, "interval", args=[job], id=job, name=job, seconds=seconds, next_run_time=now
+            )
         self.scheduler.start()
         self._renewer.start()
 
@@ -295,7 +321,7 @@ class Daemon:
 
         try:
             rules, mappings = load_config(self.settings)
-        except Exception as exc:  # noqa: BLE001 - RulesError, MappingsError: refused loudly
+        except Exception as exc:
             self.problems["reload"] = describe(exc)
             self._log("error", "config.reload_refused", error=self.problems["reload"])
             return False
@@ -320,13 +346,13 @@ class Daemon:
         try:
             if time.monotonic() < deadline and ctx.store.acquire("push", self.holder, self.lease_ttl_s, wall_ms()):
                 drained = push.push(ctx, should_stop=lambda: time.monotonic() >= deadline)
-        except Exception as exc:  # noqa: BLE001 - what is left stays in the outbox for the next start
+        except Exception as exc:
             self._log("warning", "daemon.drain_failed", error=describe(exc))
         finally:
             for job in self.jobs:
                 try:
                     ctx.store.release(job, self.holder)
-                except Exception:  # noqa: BLE001 - the lease lapses within one period anyway
+                except Exception:
                     pass
         self._log("info", "daemon.stopped", drained=drained)
 
@@ -353,7 +379,7 @@ class Daemon:
         if self._setup_done and self.ctx is not None:
             return
         if time.monotonic() >= self._next_attempt and self._environment_ready():
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             for job in self.jobs:
                 self.scheduler.modify_job(job, next_run_time=now)
 

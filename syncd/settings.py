@@ -4,6 +4,7 @@ Every problem is collected and reported at once, each prefixed with where it cam
 ("env MAILCHIMP_API_KEY: ...", "config/syncd.yaml:12: unknown key 'intervalz'"), so an admin fixes a
 broken deployment in one pass instead of one error per restart.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,8 +16,10 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
-from connectors.mailchimp.client import API_KEY as MAILCHIMP_KEY, default_base_url
-from syncd.yamlfile import YamlFileError, line_of as _line_of, read_yaml
+from connectors.mailchimp.client import API_KEY as MAILCHIMP_KEY
+from connectors.mailchimp.client import default_base_url
+from syncd.yamlfile import YamlFileError, read_yaml
+from syncd.yamlfile import line_of as _line_of
 
 DEFAULT_CONFIG_PATH = "config/syncd.yaml"
 
@@ -75,13 +78,13 @@ Interval = Annotated[int, Field(gt=0, le=WEEK_S)]
 class BatchSizes(_Frozen):
     """Records per page or per batch call; the upper bounds are the vendors' own maxima."""
 
-    hubspot_page: int = Field(100, gt=0, le=100)          # HubSpot list pages: 100 records at most
-    hubspot_search_page: int = Field(200, gt=0, le=200)   # HubSpot search pages: 200 at most
-    hubspot_batch: int = Field(100, gt=0, le=100)         # HubSpot batch/*: 100 inputs per call
-    mailchimp_page: int = Field(1000, gt=0, le=1000)      # Mailchimp lists: count <= 1000
-    mailchimp_batch: int = Field(500, gt=0, le=500)       # Mailchimp: operations per batch, members per tag call
+    hubspot_page: int = Field(100, gt=0, le=100)  # HubSpot list pages: 100 records at most
+    hubspot_search_page: int = Field(200, gt=0, le=200)  # HubSpot search pages: 200 at most
+    hubspot_batch: int = Field(100, gt=0, le=100)  # HubSpot batch/*: 100 inputs per call
+    mailchimp_page: int = Field(1000, gt=0, le=1000)  # Mailchimp lists: count <= 1000
+    mailchimp_batch: int = Field(500, gt=0, le=500)  # Mailchimp: operations per batch, members per tag call
     mailchimp_direct_max: int = Field(100, ge=0, le=10_000)  # member writes sent one call each; above, a batch
-    outbox_claim: int = Field(2500, gt=0, le=50_000)      # commands of one kind handed to the pushers at once
+    outbox_claim: int = Field(2500, gt=0, le=50_000)  # commands of one kind handed to the pushers at once
 
 
 class Paths(_Frozen):
@@ -160,7 +163,7 @@ class Settings(BaseModel):
     http_port: int = Field(8080, ge=0, le=65535)
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    clock_url: str | None = None      # a sandbox's /_sandbox/clock: follow its simulated time
+    clock_url: str | None = None  # a sandbox's /_sandbox/clock: follow its simulated time
     config: SyncConfig = SyncConfig()
 
     @field_validator("mailchimp_api_key")
@@ -302,8 +305,10 @@ def _refuse_secrets(node: yaml.Node, path: str, where: tuple[str, ...], problems
     for key_node, value_node in node.value:
         key = str(key_node.value)
         if _SECRET_KEY.search(key):
-            problems.append(f"{path}:{key_node.start_mark.line + 1}: '{'.'.join((*where, key))}' looks like "
-                            "a secret; secrets come only from the environment (NAME or NAME_FILE)")
+            problems.append(
+                f"{path}:{key_node.start_mark.line + 1}: '{'.'.join((*where, key))}' looks like "
+                "a secret; secrets come only from the environment (NAME or NAME_FILE)"
+            )
         _refuse_secrets(value_node, path, (*where, key), problems)
 
 
@@ -314,13 +319,12 @@ def _config_problem(path: str, root: yaml.Node, err: Mapping[str, Any]) -> tuple
     if named:  # a validator refusing one key of a mapping: point at that key
         line = _line_of(root, (*loc, named.group(1)))
         where = ".".join(str(p) for p in loc)
-        return line, f"{path}:{line}: unknown key '{named.group(1)}'" + (f" in {where}" if where else "") + \
-            named.group(2)
+        return line, f"{path}:{line}: unknown key '{named.group(1)}'" + (f" in {where}" if where else "") + named.group(
+            2
+        )
     line = _line_of(root, loc)
     if err["type"] == "extra_forbidden":
         parent = ".".join(str(p) for p in loc[:-1])
         return line, f"{path}:{line}: unknown key '{loc[-1]}'" + (f" in {parent}" if parent else "")
     dotted = ".".join(str(p) for p in loc)
     return line, f"{path}:{line}: " + (f"{dotted}: " if dotted else "") + _clean(err["msg"])
-
-

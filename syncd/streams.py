@@ -13,6 +13,7 @@ signpost (tick start minus the lag window, so late-indexed records are not skipp
 
 Adding a source is a Stream subclass and `REGISTRY.add(...)` (plus its interval in config/syncd.yaml).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
@@ -44,9 +45,9 @@ class Stream:
     implement `start`, `fetch` and `rows`."""
 
     name: str = ""
-    system: str = ""                 # "hubspot", "mailchimp" or another source's name
-    cursor_kind: str = ""            # what the cursor is, for people ("lastmodifieddate + ids at it")
-    default_interval_s: int = 300    # between two runs of the stream's job in the daemon
+    system: str = ""  # "hubspot", "mailchimp" or another source's name
+    cursor_kind: str = ""  # what the cursor is, for people ("lastmodifieddate + ids at it")
+    default_interval_s: int = 300  # between two runs of the stream's job in the daemon
 
     def partitions(self, ctx: Context) -> Sequence[str | None]:
         """The parts pulled separately, each with its own cursor (default: one, None)."""
@@ -119,7 +120,7 @@ def run(ctx: Context, stream: Stream) -> int:
             pulled += len(step.records)
             cursor = step.cursor
             if not step.more or ctx.should_stop():
-                break                   # caught up (or SIGTERM / a lost lease: the committed cursor resumes)
+                break  # caught up (or SIGTERM / a lost lease: the committed cursor resumes)
         if ctx.should_stop():
             break
     ctx.count(f"pulled.{stream.name}", pulled)
@@ -127,6 +128,7 @@ def run(ctx: Context, stream: Stream) -> int:
 
 
 # -- HubSpot ----------------------------------------------------------------------------------------
+
 
 class HubSpotOwners(Stream):
     """Every owner, read again each run (owners leave and join; there are a handful)."""
@@ -142,9 +144,17 @@ class HubSpotOwners(Stream):
 
     def rows(self, ctx: Context, conn: sa.Connection, partition: str | None, records: list[dict[str, Any]]) -> None:
         now = ctx.clock()
-        rows = [{"id": str(o["id"]), "email": o.get("email"), "first_name": o.get("firstName"),
-                 "last_name": o.get("lastName"), "archived": bool(o.get("archived")), "fetched_ms": now}
-                for o in records]
+        rows = [
+            {
+                "id": str(o["id"]),
+                "email": o.get("email"),
+                "first_name": o.get("firstName"),
+                "last_name": o.get("lastName"),
+                "archived": bool(o.get("archived")),
+                "fetched_ms": now,
+            }
+            for o in records
+        ]
         ctx.store.upsert(conn, t.owners, rows, ["id"])
 
 
@@ -189,15 +199,29 @@ class HubSpotContacts(Stream):
             return page.records, {**cur, "after": page.next}, True
         # backfill done: catch up on what changed meanwhile
         since = cur["started_ms"] - int(ctx.settings.config.lag_window_s * 1000)
-        return page.records, {"mode": "incremental", "since_ms": since, "after": None, "ids_at_since": [],
-                              "max_ms": since, "ids_at_max": []}, True
+        return (
+            page.records,
+            {
+                "mode": "incremental",
+                "since_ms": since,
+                "after": None,
+                "ids_at_since": [],
+                "max_ms": since,
+                "ids_at_max": [],
+            },
+            True,
+        )
 
     @staticmethod
     def _incremental(ctx: Context, cur: dict, props: list[str], signpost: int) -> tuple[list[dict], dict, bool]:
         since, seen = cur["since_ms"], set(cur.get("ids_at_since", []))
-        page = ctx.hubspot.search_contacts_modified(since, props, after=cur.get("after"),
-                                                    limit=ctx.settings.config.batch_sizes.hubspot_search_page,
-                                                    exclusive=bool(cur.get("exclusive")))
+        page = ctx.hubspot.search_contacts_modified(
+            since,
+            props,
+            after=cur.get("after"),
+            limit=ctx.settings.config.batch_sizes.hubspot_search_page,
+            exclusive=bool(cur.get("exclusive")),
+        )
         records, beyond = [], False
         for r in page.records:
             lm = epoch_ms(r["properties"].get("lastmodifieddate")) or 0
@@ -222,27 +246,50 @@ class HubSpotContacts(Stream):
         if page.next and not beyond and not capped:
             return records, {**cur, "after": page.next, "max_ms": max_ms, "ids_at_max": ids_at_max}, True
         ids = sorted(set(ids_at_max) | (seen if max_ms == since else set()))
-        new = {"mode": "incremental", "since_ms": max_ms, "after": None, "ids_at_since": ids, "max_ms": max_ms,
-               "ids_at_max": ids}
+        new = {
+            "mode": "incremental",
+            "since_ms": max_ms,
+            "after": None,
+            "ids_at_since": ids,
+            "max_ms": max_ms,
+            "ids_at_max": ids,
+        }
         if cur.get("exclusive") and max_ms == since:
-            new["exclusive"] = True       # nothing after the tied millisecond yet: stay strictly after it
+            new["exclusive"] = True  # nothing after the tied millisecond yet: stay strictly after it
         # the 10,000-result cap: a new pass from the highest committed value
         return records, new, capped and not beyond
 
     @staticmethod
     def _tie(ctx: Context, cur: dict, props: list[str]) -> tuple[list[dict], dict, bool]:
-        page = ctx.hubspot.search_contacts_at(cur["at_ms"], cur["after_id"], props, after=cur.get("after"),
-                                              limit=ctx.settings.config.batch_sizes.hubspot_search_page)
+        page = ctx.hubspot.search_contacts_at(
+            cur["at_ms"],
+            cur["after_id"],
+            props,
+            after=cur.get("after"),
+            limit=ctx.settings.config.batch_sizes.hubspot_search_page,
+        )
         if isinstance(page.next, tuple):  # the cap again: a new query from the last id read
             return page.records, {**cur, "after_id": page.next[2], "after": None}, True
         if page.next:
             return page.records, {**cur, "after": page.next}, True
         at = cur["at_ms"]
-        return page.records, {"mode": "incremental", "since_ms": at, "exclusive": True, "after": None,
-                              "ids_at_since": [], "max_ms": at, "ids_at_max": []}, True
+        return (
+            page.records,
+            {
+                "mode": "incremental",
+                "since_ms": at,
+                "exclusive": True,
+                "after": None,
+                "ids_at_since": [],
+                "max_ms": at,
+                "ids_at_max": [],
+            },
+            True,
+        )
 
 
 # -- Mailchimp --------------------------------------------------------------------------------------
+
 
 def _page(ctx: Context) -> int:
     """Records per Mailchimp page (batch_sizes.mailchimp_page)."""
@@ -263,14 +310,17 @@ class MailchimpMembers(Stream):
     cursor_kind = "last_changed with an offset"
 
     def start(self, ctx: Context, partition: str | None, stored: dict[str, Any] | None) -> dict[str, Any]:
-        return {"since": None, "offset": 0, **(stored or {}),
-                "signpost": (stored or {}).get("signpost", self.signpost(ctx))}
+        return {
+            "since": None,
+            "offset": 0,
+            **(stored or {}),
+            "signpost": (stored or {}).get("signpost", self.signpost(ctx)),
+        }
 
     def fetch(self, ctx: Context, partition: str | None, cursor: dict[str, Any]) -> Step:
         page = ctx.mailchimp.list_members(cursor["since"], cursor["offset"], count=_page(ctx))
         if page.next is not None:
-            return Step(page.records, {**cursor, "offset": max(cursor["offset"] + 1, page.next - MEMBER_OVERLAP)},
-                        True)
+            return Step(page.records, {**cursor, "offset": max(cursor["offset"] + 1, page.next - MEMBER_OVERLAP)}, True)
         return Step(page.records, {"since": iso(cursor["signpost"]), "offset": 0}, False)
 
     def rows(self, ctx: Context, conn: sa.Connection, partition: str | None, records: list[dict[str, Any]]) -> None:
@@ -298,9 +348,17 @@ class MailchimpCampaigns(Stream):
 
     def rows(self, ctx: Context, conn: sa.Connection, partition: str | None, records: list[dict[str, Any]]) -> None:
         now = ctx.clock()
-        rows = [{"id": c["id"], "send_time_ms": sent, "subject": (c.get("settings") or {}).get("subject_line"),
-                 "emails_sent": c.get("emails_sent") or 0, "fetched_ms": now}
-                for c in records if (sent := epoch_ms(c.get("send_time"))) is not None]
+        rows = [
+            {
+                "id": c["id"],
+                "send_time_ms": sent,
+                "subject": (c.get("settings") or {}).get("subject_line"),
+                "emails_sent": c.get("emails_sent") or 0,
+                "fetched_ms": now,
+            }
+            for c in records
+            if (sent := epoch_ms(c.get("send_time"))) is not None
+        ]
         ctx.store.upsert(conn, t.campaigns, rows, ["id"])
 
 
@@ -308,9 +366,14 @@ def recent_campaigns(ctx: Context) -> list[tuple[str, int]]:
     """(id, send time) of the campaigns sent in the last `activity_days`, oldest first."""
     window = ctx.clock() - int(ctx.settings.config.activity_days * DAY_MS)
     with ctx.store.begin() as conn:
-        return [(r.id, r.send_time_ms) for r in conn.execute(
-            sa.select(t.campaigns.c.id, t.campaigns.c.send_time_ms).where(t.campaigns.c.send_time_ms >= window)
-            .order_by(t.campaigns.c.send_time_ms))]
+        return [
+            (r.id, r.send_time_ms)
+            for r in conn.execute(
+                sa.select(t.campaigns.c.id, t.campaigns.c.send_time_ms)
+                .where(t.campaigns.c.send_time_ms >= window)
+                .order_by(t.campaigns.c.send_time_ms)
+            )
+        ]
 
 
 ACTIVITY_OVERLAP_MS = 3_600_000  # re-read the last hour: Mailchimp may report an event a little late
@@ -339,14 +402,28 @@ class MailchimpActivity(Stream):
         if page.next is not None:
             return Step(page.records, {**cursor, "offset": page.next}, True)
         sent = self._sent[str(partition)]
-        return Step(page.records, {"since": iso(max(sent - 1000, cursor["signpost"] - ACTIVITY_OVERLAP_MS)),
-                                   "offset": 0}, False)
+        return Step(
+            page.records, {"since": iso(max(sent - 1000, cursor["signpost"] - ACTIVITY_OVERLAP_MS)), "offset": 0}, False
+        )
 
     def rows(self, ctx: Context, conn: sa.Connection, partition: str | None, records: list[dict[str, Any]]) -> None:
-        pull.store_events(ctx, conn, "mailchimp", [
-            {"event_id": r["event_id"], "email": r.get("email_address"), "kind": r.get("action"),
-             "occurred": r.get("timestamp"), "campaign_id": r.get("campaign_id"), "url": r.get("url"),
-             "bounce_type": r.get("type") if r.get("action") == "bounce" else None} for r in records])
+        pull.store_events(
+            ctx,
+            conn,
+            "mailchimp",
+            [
+                {
+                    "event_id": r["event_id"],
+                    "email": r.get("email_address"),
+                    "kind": r.get("action"),
+                    "occurred": r.get("timestamp"),
+                    "campaign_id": r.get("campaign_id"),
+                    "url": r.get("url"),
+                    "bounce_type": r.get("type") if r.get("action") == "bounce" else None,
+                }
+                for r in records
+            ],
+        )
 
 
 class MailchimpUnsubscribes(Stream):
@@ -365,11 +442,31 @@ class MailchimpUnsubscribes(Stream):
         return Step(page.records, {"offset": cursor["offset"] + len(page.records)}, page.next is not None)
 
     def rows(self, ctx: Context, conn: sa.Connection, partition: str | None, records: list[dict[str, Any]]) -> None:
-        pull.store_events(ctx, conn, "mailchimp", [
-            {"event_id": r["event_id"], "email": r.get("email_address"), "kind": "unsubscribe",
-             "occurred": r.get("timestamp"), "campaign_id": partition, "detail": r.get("reason") or None}
-            for r in records])
+        pull.store_events(
+            ctx,
+            conn,
+            "mailchimp",
+            [
+                {
+                    "event_id": r["event_id"],
+                    "email": r.get("email_address"),
+                    "kind": "unsubscribe",
+                    "occurred": r.get("timestamp"),
+                    "campaign_id": partition,
+                    "detail": r.get("reason") or None,
+                }
+                for r in records
+            ],
+        )
 
 
-REGISTRY = Registry([HubSpotOwners(), HubSpotContacts(), MailchimpMembers(), MailchimpCampaigns(),
-                     MailchimpActivity(), MailchimpUnsubscribes()])
+REGISTRY = Registry(
+    [
+        HubSpotOwners(),
+        HubSpotContacts(),
+        MailchimpMembers(),
+        MailchimpCampaigns(),
+        MailchimpActivity(),
+        MailchimpUnsubscribes(),
+    ]
+)

@@ -5,11 +5,13 @@ are not UTF-8, control characters (NUL, BEL, ESC... which PyYAML either rejects 
 through into values), YAML syntax errors, and duplicate keys (PyYAML silently keeps the last of two
 equal keys, so an admin's first entry would vanish without a word).
 """
+
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 
@@ -46,10 +48,11 @@ def parse_yaml_bytes(raw: bytes, name: str) -> tuple[yaml.Node | None, Any]:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw[:exc.start].count(b"\n") + 1
+        line = raw[: exc.start].count(b"\n") + 1
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise YamlFileError([f"{name}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {column}); "
-                             "save the file as UTF-8"]) from None
+        raise YamlFileError(
+            [f"{name}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {column}); save the file as UTF-8"]
+        ) from None
     return parse_yaml_text(text, name)
 
 
@@ -86,8 +89,9 @@ def _control_characters(text: str, name: str) -> list[str]:
             code = ord(ch)
             if (code < 0x20 and ch not in _ALLOWED_CONTROLS) or 0x7F <= code <= 0x9F:
                 label = unicodedata.name(ch, "") or _C0_NAMES.get(code, "control character")
-                found.append(f"{name}:{number}: control character U+{code:04X} ({label}) at column {column} "
-                             "is not allowed")
+                found.append(
+                    f"{name}:{number}: control character U+{code:04X} ({label}) at column {column} is not allowed"
+                )
                 break  # one per line is enough to find it
     return found
 
@@ -120,8 +124,9 @@ def line_of(root: yaml.Node, path: Sequence[Any]) -> int:
     node, line = root, root.start_mark.line + 1
     for part in path:
         if isinstance(node, yaml.MappingNode):
-            hit = next(((k, v) for k, v in node.value
-                        if isinstance(k, yaml.ScalarNode) and str(k.value) == str(part)), None)
+            hit = next(
+                ((k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and str(k.value) == str(part)), None
+            )
             if hit is not None:
                 line, node = hit[0].start_mark.line + 1, hit[1]
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):

@@ -1,4 +1,5 @@
 """Shared fixtures: a sandbox on a loopback port and the official SDKs pointed at it."""
+
 from __future__ import annotations
 
 import mailchimp_marketing

@@ -1,6 +1,7 @@
 """Print which of the project's packages import which (`python tools/import_graph.py`), from the source:
 every `import` and `from ... import` of contracts/, connectors/, syncd/ and sandbox/, at module level or
 inside functions, except the ones under `if TYPE_CHECKING:` (types only, nothing runs)."""
+
 from __future__ import annotations
 
 import ast

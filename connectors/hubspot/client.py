@@ -6,6 +6,7 @@ only skip its generated-model deserialization, which costs ~85% of the CPU of a 
 Retries happen in exactly one place, the injected `retry` (the composition root passes syncd's policy):
 urllib3's own retries are switched off so a failed request is never silently re-sent underneath it.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,21 +17,21 @@ from typing import Any, NamedTuple, Protocol
 import urllib3
 from hubspot import HubSpot
 
-from contracts.retry import RetryPolicy, once
-from contracts.errors import RetriableError
 from connectors.errors import CallStats, classify_hubspot, retry_hook
 from connectors.hubspot.translate import BATCH_MAX
 from connectors.limiter import HubSpotBudget
+from contracts.errors import RetriableError
+from contracts.retry import RetryPolicy, once
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
-DEFAULT_TIMEOUT = (5.0, 60.0)   # (connect, read) seconds; a batch of 100 answers well within a minute
-POOL_SIZE = 10                  # keep-alive connections per API object
+DEFAULT_TIMEOUT = (5.0, 60.0)  # (connect, read) seconds; a batch of 100 answers well within a minute
+POOL_SIZE = 10  # keep-alive connections per API object
 
 
 class Budget(Protocol):
     """What connectors.limiter.HubSpotBudget offers: pace before a call, learn from the headers after."""
 
-    def acquire(self, search: bool) -> None: ...
+    def acquire(self, search: bool = False) -> float: ...
 
     def observe(self, headers: Any) -> None: ...
 
@@ -97,15 +98,18 @@ class HubSpotClient:
         return self.sdk.crm.associations.v4.basic_api
 
 
-def make_hubspot_client(token: str, base_url: str = DEFAULT_BASE_URL, *,
-                        timeout: tuple[float, float] = DEFAULT_TIMEOUT) -> HubSpotClient:
+def make_hubspot_client(
+    token: str, base_url: str = DEFAULT_BASE_URL, *, timeout: tuple[float, float] = DEFAULT_TIMEOUT
+) -> HubSpotClient:
     """The official SDK aimed at `base_url` (the real API or the sandbox), without urllib3 retries.
 
     `host=` reaches every generated API; `base_url=` only `api_request()` (API_NOTES). Raises nothing:
     the SDK connects lazily.
     """
     sdk = HubSpot(
-        access_token=token, host=base_url, base_url=base_url,
+        access_token=token,
+        host=base_url,
+        base_url=base_url,
         # total=0: the first failure surfaces at once (wrapped in MaxRetryError, unwrapped by the
         # classifier); tenacity in syncd.retrying is the only retry layer.
         retry=urllib3.Retry(total=0, redirect=0, raise_on_status=False, respect_retry_after_header=False),
@@ -124,21 +128,36 @@ class HubSpotCalls:
     headers); share one per token.
     """
 
-    def __init__(self, client: HubSpotClient, stats: CallStats, retry: RetryPolicy | None = None,
-                 budget: Budget | None = None, batch_size: int = BATCH_MAX) -> None:
+    def __init__(
+        self,
+        client: HubSpotClient,
+        stats: CallStats,
+        retry: RetryPolicy | None = None,
+        budget: Budget | None = None,
+        batch_size: int = BATCH_MAX,
+    ) -> None:
         self.client = client
         self.stats = stats
         self.batch_size = max(1, min(int(batch_size), BATCH_MAX))  # inputs per batch call: 100 at most
         self._retry: RetryPolicy = retry or once
         self._budget: Budget = budget if budget is not None else HubSpotBudget()
 
-    def _call(self, endpoint: str, method: Callable[..., Any], *args: Any, search: bool = False,
-              record_key: str | None = None, retried: bool = True, **kwargs: Any) -> Reply:
+    def _call(
+        self,
+        endpoint: str,
+        method: Callable[..., Any],
+        *args: Any,
+        search: bool = False,
+        record_key: str | None = None,
+        retried: bool = True,
+        **kwargs: Any,
+    ) -> Reply:
         """Run one SDK call (through the retry policy unless `retried=False`).
 
         Returns the status and parsed JSON body. Raises FatalError, RetriableError (after the retries)
         or SkippableError (only when `record_key` names the one record the call was about).
         """
+
         def attempt() -> Reply:
             return self._attempt(endpoint, method, args, kwargs, search, record_key)
 
@@ -146,8 +165,9 @@ class HubSpotCalls:
             return attempt()
         return self._retry(attempt, on_retry=retry_hook(self.stats, endpoint))
 
-    def _attempt(self, endpoint: str, method: Callable[..., Any], args: tuple, kwargs: dict,
-                 search: bool, record_key: str | None) -> Reply:
+    def _attempt(
+        self, endpoint: str, method: Callable[..., Any], args: tuple, kwargs: dict, search: bool, record_key: str | None
+    ) -> Reply:
         self._budget.acquire(search=search)
         self.stats.called(endpoint)
         try:

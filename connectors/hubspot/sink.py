@@ -2,23 +2,23 @@
 
 `HubSpotConnector` (bottom) is the read side and the write side together.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from contracts.errors import FatalError, SkippableError
-from contracts.records import Outcome
 from connectors.errors import retry_hook
 from connectors.hubspot import translate as t
-from connectors.hubspot.client import HubSpotCalls
 from connectors.hubspot.source import HubSpotSource
+from contracts.errors import FatalError, SkippableError
+from contracts.records import Outcome
 
 _PER_RECORD = (400, 404, 409, 422)  # a whole-batch failure that one bad item can cause
 _ENGAGEMENT_TYPES = {"tasks": t.TASK_TO_CONTACT, "notes": t.NOTE_TO_CONTACT}
 
 
-class HubSpotSink(HubSpotCalls):
+class HubSpotSink(HubSpotSource):
     """Write side of the HubSpot connector (see HubSpotCalls for the constructor)."""
 
     # -- schema ----------------------------------------------------------------------------------
@@ -28,8 +28,12 @@ class HubSpotSink(HubSpotCalls):
         Raises FatalError/RetriableError (a 409 "already exists" is success, not an error).
         """
         try:
-            self._call("hubspot.property_groups.create", self.client.property_groups.create, object_type,
-                       {"name": name, "label": label})
+            self._call(
+                "hubspot.property_groups.create",
+                self.client.property_groups.create,
+                object_type,
+                {"name": name, "label": label},
+            )
         except FatalError as exc:
             if exc.status == 409:
                 return False
@@ -48,8 +52,7 @@ class HubSpotSink(HubSpotCalls):
             if definition["name"] in existing:
                 continue
             try:
-                self._call("hubspot.properties.create", self.client.properties.create, object_type,
-                           dict(definition))
+                self._call("hubspot.properties.create", self.client.properties.create, object_type, dict(definition))
             except FatalError as exc:
                 if exc.status != 409:  # created concurrently by another replica: fine
                     raise
@@ -74,11 +77,16 @@ class HubSpotSink(HubSpotCalls):
     def _update_batch(self, items: list[dict[str, Any]], outcomes: dict[str, Outcome]) -> None:
         single = len(items) == 1
         try:
-            reply = self._call("hubspot.contacts.batch_update", self.client.contacts_batch.update,
-                               {"inputs": items}, record_key=items[0]["id"] if single else None)
+            reply = self._call(
+                "hubspot.contacts.batch_update",
+                self.client.contacts_batch.update,
+                {"inputs": items},
+                record_key=items[0]["id"] if single else None,
+            )
         except SkippableError as exc:  # only a batch of one is classified per record
-            outcomes[items[0]["id"]] = Outcome(items[0]["id"], False, error=str(exc), skippable=True,
-                                               detail={"status": exc.status})
+            outcomes[items[0]["id"]] = Outcome(
+                items[0]["id"], False, error=str(exc), skippable=True, detail={"status": exc.status}
+            )
             return
         except FatalError as exc:
             if single or exc.status not in _PER_RECORD:
@@ -96,14 +104,21 @@ class HubSpotSink(HubSpotCalls):
             if item["id"] in done:
                 outcomes[item["id"]] = Outcome(item["id"], True)
             elif item["id"] in named or single:
-                outcomes[item["id"]] = Outcome(item["id"], False, error=message, skippable=True,
-                                               detail={"status": reply.status})
+                outcomes[item["id"]] = Outcome(
+                    item["id"], False, error=message, skippable=True, detail={"status": reply.status}
+                )
             else:  # neither confirmed nor blamed: ask about it alone
                 self._update_batch([item], outcomes)
 
     # -- tasks and notes, exactly once ----------------------------------------------------------------
-    def create_task(self, contact_id: str, owner_id: str | None, properties: dict[str, Any],
-                    idempotency_key: str, check_existing: bool = False) -> str:
+    def create_task(
+        self,
+        contact_id: str,
+        owner_id: str | None,
+        properties: dict[str, Any],
+        idempotency_key: str,
+        check_existing: bool = False,
+    ) -> str:
         """Create a task on `contact_id`, assigned to `owner_id`, at most once per `idempotency_key`.
 
         `properties` holds hs_timestamp (required), hs_task_subject, hs_task_body, hs_task_priority...;
@@ -119,13 +134,13 @@ class HubSpotSink(HubSpotCalls):
             props["hubspot_owner_id"] = str(owner_id)
         return self._create_once("tasks", contact_id, props, idempotency_key, check_existing)
 
-    def create_note(self, contact_id: str, body_html: str, timestamp_ms: int, idempotency_key: str,
-                    check_existing: bool = False) -> str:
+    def create_note(
+        self, contact_id: str, body_html: str, timestamp_ms: int, idempotency_key: str, check_existing: bool = False
+    ) -> str:
         """Create a note on `contact_id` at `timestamp_ms`, at most once per `idempotency_key` (see
         create_task). Returns the note id. Raises ValueError (empty key), SkippableError, FatalError,
         RetriableError."""
-        props = {"hs_timestamp": str(int(timestamp_ms)),
-                 "hs_note_body": t.with_marker(body_html, idempotency_key)}
+        props = {"hs_timestamp": str(int(timestamp_ms)), "hs_note_body": t.with_marker(body_html, idempotency_key)}
         return self._create_once("notes", contact_id, props, idempotency_key, check_existing)
 
     def find_by_key(self, contact_id: str, object_type: str, key: str) -> str | None:
@@ -135,8 +150,9 @@ class HubSpotSink(HubSpotCalls):
         RetriableError."""
         return self._find(contact_id, object_type, key, retried=True)
 
-    def _create_once(self, object_type: str, contact_id: str, props: dict[str, Any], key: str,
-                     check_existing: bool) -> str:
+    def _create_once(
+        self, object_type: str, contact_id: str, props: dict[str, Any], key: str, check_existing: bool
+    ) -> str:
         api = self.client.tasks_basic if object_type == "tasks" else self.client.notes_basic
         body = {"properties": props, "associations": t.association(contact_id, _ENGAGEMENT_TYPES[object_type])}
         endpoint = f"hubspot.{object_type}.create"
@@ -161,9 +177,14 @@ class HubSpotSink(HubSpotCalls):
         batch = self.client.tasks_batch if object_type == "tasks" else self.client.notes_batch
         prop = t.BODY_PROPERTY[object_type]
         for chunk in t.chunks(ids, self.batch_size):
-            reply = self._call(f"hubspot.{object_type}.batch_read", batch.read,
-                               {"inputs": [{"id": i} for i in chunk], "properties": [prop]},
-                               archived=False, retried=retried, record_key=str(contact_id))
+            reply = self._call(
+                f"hubspot.{object_type}.batch_read",
+                batch.read,
+                {"inputs": [{"id": i} for i in chunk], "properties": [prop]},
+                archived=False,
+                retried=retried,
+                record_key=str(contact_id),
+            )
             for record in (reply.body or {}).get("results") or []:
                 if t.carries_key((record.get("properties") or {}).get(prop), key):
                     return str(record["id"])
@@ -173,9 +194,17 @@ class HubSpotSink(HubSpotCalls):
         ids: list[str] = []
         after: str | None = None
         while True:
-            reply = self._call("hubspot.associations.list", self.client.associations.get_page, "contacts",
-                               str(contact_id), object_type, after=after, limit=t.ASSOCIATIONS_PAGE_MAX,
-                               retried=retried, record_key=str(contact_id))
+            reply = self._call(
+                "hubspot.associations.list",
+                self.client.associations.get_page,
+                "contacts",
+                str(contact_id),
+                object_type,
+                after=after,
+                limit=t.ASSOCIATIONS_PAGE_MAX,
+                retried=retried,
+                record_key=str(contact_id),
+            )
             body = reply.body or {}
             ids.extend(str(r["toObjectId"]) for r in body.get("results") or [])
             after = t.next_after(body)
@@ -183,5 +212,5 @@ class HubSpotSink(HubSpotCalls):
                 return list(dict.fromkeys(ids))
 
 
-class HubSpotConnector(HubSpotSource, HubSpotSink):
+class HubSpotConnector(HubSpotSink):
     """HubSpotConnector(client, stats, retry=retry_call, budget=None): everything syncd does with HubSpot."""

@@ -1,14 +1,15 @@
 """Reading from HubSpot: contact pages, incremental search, batch reads, owners, property schemas."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-from contracts.records import Page
 from connectors.hubspot import translate as t
 from connectors.hubspot.client import HubSpotCalls
+from contracts.records import Page
 
-LIST_PAGE_MAX = 100   # GET /crm/v3/objects/contacts: limit <= 100
+LIST_PAGE_MAX = 100  # GET /crm/v3/objects/contacts: limit <= 100
 OWNERS_PAGE_MAX = 100  # GET /crm/v3/owners: limit <= 100
 
 
@@ -29,8 +30,8 @@ class SearchRestart(NamedTuple):
 
 
 class ReadResult(NamedTuple):
-    records: list[dict[str, Any]]   # {id, properties, updatedAt, archived}
-    missing: list[str]              # requested ids that did not come back (archived, merged away, unknown)
+    records: list[dict[str, Any]]  # {id, properties, updatedAt, archived}
+    missing: list[str]  # requested ids that did not come back (archived, merged away, unknown)
 
 
 class HubSpotSource(HubSpotCalls):
@@ -43,14 +44,25 @@ class HubSpotSource(HubSpotCalls):
         {id, properties, updatedAt, archived}, next = paging.next.after or None). Raises FatalError,
         RetriableError (after retries).
         """
-        reply = self._call("hubspot.contacts.list", self.client.contacts_basic.get_page,
-                           limit=min(int(limit), LIST_PAGE_MAX), after=after, properties=list(properties),
-                           archived=False)
+        reply = self._call(
+            "hubspot.contacts.list",
+            self.client.contacts_basic.get_page,
+            limit=min(int(limit), LIST_PAGE_MAX),
+            after=after,
+            properties=list(properties),
+            archived=False,
+        )
         body = reply.body or {}
         return Page([t.contact_record(r) for r in body.get("results") or []], t.next_after(body))
 
-    def search_contacts_modified(self, since_ms: int, properties: Sequence[str], after: int | None = None,
-                                 limit: int = t.SEARCH_PAGE_MAX, exclusive: bool = False) -> Page:
+    def search_contacts_modified(
+        self,
+        since_ms: int,
+        properties: Sequence[str],
+        after: int | None = None,
+        limit: int = t.SEARCH_PAGE_MAX,
+        exclusive: bool = False,
+    ) -> Page:
         """Contacts with lastmodifieddate >= since_ms (> with `exclusive`), oldest first (search: 4
         requests/s per token).
 
@@ -68,8 +80,14 @@ class HubSpotSource(HubSpotCalls):
             return Page(records, SearchRestart("tie", since_ms, "0"))
         return Page(records, SearchRestart("restart", last_ms))
 
-    def search_contacts_at(self, at_ms: int, after_id: str, properties: Sequence[str], after: int | None = None,
-                           limit: int = t.SEARCH_PAGE_MAX) -> Page:
+    def search_contacts_at(
+        self,
+        at_ms: int,
+        after_id: str,
+        properties: Sequence[str],
+        after: int | None = None,
+        limit: int = t.SEARCH_PAGE_MAX,
+    ) -> Page:
         """Contacts whose lastmodifieddate is exactly `at_ms` and whose id is above `after_id`, by id: how
         to read more than 10,000 contacts that share one lastmodifieddate.
 
@@ -86,8 +104,9 @@ class HubSpotSource(HubSpotCalls):
         reply = self._call("hubspot.contacts.search", self.client.contacts_search.do_search, body_in, search=True)
         body = reply.body or {}
         after_next = t.next_after(body)
-        return [t.contact_record(r) for r in body.get("results") or []], (None if after_next is None
-                                                                         else int(after_next))
+        return [t.contact_record(r) for r in body.get("results") or []], (
+            None if after_next is None else int(after_next)
+        )
 
     def read_contacts(self, ids: Sequence[str], properties: Sequence[str]) -> ReadResult:
         """Batch read by id, 100 per call. Returns ReadResult(records, missing ids).
@@ -99,8 +118,7 @@ class HubSpotSource(HubSpotCalls):
         wanted = [str(i) for i in dict.fromkeys(ids)]
         for chunk in t.chunks(wanted, self.batch_size):
             body_in = {"inputs": [{"id": i} for i in chunk], "properties": list(properties)}
-            reply = self._call("hubspot.contacts.batch_read", self.client.contacts_batch.read, body_in,
-                               archived=False)
+            reply = self._call("hubspot.contacts.batch_read", self.client.contacts_batch.read, body_in, archived=False)
             records.extend(t.contact_record(r) for r in (reply.body or {}).get("results") or [])
         found = {r["id"] for r in records}
         return ReadResult(records, [i for i in wanted if i not in found])
@@ -108,8 +126,9 @@ class HubSpotSource(HubSpotCalls):
     def owners_page(self, after: str | None) -> Page:
         """One page of active owners as GET /crm/v3/owners returns them (next: the `after` of the following
         page, or None). Raises FatalError/RetriableError."""
-        reply = self._call("hubspot.owners.list", self.client.owners.get_page, limit=OWNERS_PAGE_MAX, after=after,
-                           archived=False)
+        reply = self._call(
+            "hubspot.owners.list", self.client.owners.get_page, limit=OWNERS_PAGE_MAX, after=after, archived=False
+        )
         body = reply.body or {}
         return Page(list(body.get("results") or []), t.next_after(body))
 
@@ -125,6 +144,5 @@ class HubSpotSource(HubSpotCalls):
 
     def get_properties(self, object_type: str = "contacts") -> list[dict[str, Any]]:
         """The property definitions of `object_type`. Raises FatalError/RetriableError."""
-        reply = self._call("hubspot.properties.list", self.client.properties.get_all, object_type,
-                           archived=False)
+        reply = self._call("hubspot.properties.list", self.client.properties.get_all, object_type, archived=False)
         return list((reply.body or {}).get("results") or [])

@@ -1,4 +1,5 @@
 """Plain-data translation between HubSpot's JSON and syncd's records (no I/O, no SDK)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -10,11 +11,11 @@ from contracts.timeparse import epoch_ms
 
 T = TypeVar("T")
 
-BATCH_MAX = 100               # batch read/update/create: 100 inputs per call
-SEARCH_PAGE_MAX = 200         # search: limit <= 200 per page
-SEARCH_RESULT_CAP = 10_000    # search: a query pages through at most 10,000 results, beyond -> 400
-ASSOCIATIONS_PAGE_MAX = 500   # associations v4 GET: up to 500 per page
-TASK_TO_CONTACT = 204         # HUBSPOT_DEFINED association type ids (hubspot.crm.association_type)
+BATCH_MAX = 100  # batch read/update/create: 100 inputs per call
+SEARCH_PAGE_MAX = 200  # search: limit <= 200 per page
+SEARCH_RESULT_CAP = 10_000  # search: a query pages through at most 10,000 results, beyond -> 400
+ASSOCIATIONS_PAGE_MAX = 500  # associations v4 GET: up to 500 per page
+TASK_TO_CONTACT = 204  # HUBSPOT_DEFINED association type ids (hubspot.crm.association_type)
 NOTE_TO_CONTACT = 202
 BODY_PROPERTY = {"tasks": "hs_task_body", "notes": "hs_note_body"}
 MARKER = "syncd-ref:"
@@ -25,7 +26,7 @@ _MARKER_RE = re.compile(re.escape(MARKER) + r"\s*([A-Za-z0-9._:+=\-]{1,120})")
 def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     """Consecutive slices of at most `size` items."""
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def contact_record(raw: dict[str, Any]) -> dict[str, Any]:
@@ -45,27 +46,42 @@ def next_after(body: dict[str, Any] | None) -> str | None:
     return None if after in (None, "") else str(after)
 
 
-def search_modified_body(since_ms: int, properties: Sequence[str], after: int | None,
-                         limit: int, operator: str = "GTE") -> dict[str, Any]:
+def search_modified_body(
+    since_ms: int, properties: Sequence[str], after: int | None, limit: int, operator: str = "GTE"
+) -> dict[str, Any]:
     """Search body: lastmodifieddate >= since_ms (or `operator` GT), oldest first.
 
     GTE by default so contacts modified in the same millisecond as the cursor are read again; the
     caller drops the ids it already holds.
     """
-    return _search_body([{"propertyName": "lastmodifieddate", "operator": operator, "value": str(int(since_ms))}],
-                        "lastmodifieddate", properties, after, limit)
+    return _search_body(
+        [{"propertyName": "lastmodifieddate", "operator": operator, "value": str(int(since_ms))}],
+        "lastmodifieddate",
+        properties,
+        after,
+        limit,
+    )
 
 
-def search_tied_body(at_ms: int, after_id: str, properties: Sequence[str], after: int | None,
-                     limit: int) -> dict[str, Any]:
+def search_tied_body(
+    at_ms: int, after_id: str, properties: Sequence[str], after: int | None, limit: int
+) -> dict[str, Any]:
     """Search body: lastmodifieddate == at_ms and hs_object_id > after_id, by id."""
-    return _search_body([{"propertyName": "lastmodifieddate", "operator": "EQ", "value": str(int(at_ms))},
-                         {"propertyName": "hs_object_id", "operator": "GT", "value": str(after_id)}],
-                        "hs_object_id", properties, after, limit)
+    return _search_body(
+        [
+            {"propertyName": "lastmodifieddate", "operator": "EQ", "value": str(int(at_ms))},
+            {"propertyName": "hs_object_id", "operator": "GT", "value": str(after_id)},
+        ],
+        "hs_object_id",
+        properties,
+        after,
+        limit,
+    )
 
 
-def _search_body(filters: list[dict[str, Any]], sort: str, properties: Sequence[str], after: int | None,
-                 limit: int) -> dict[str, Any]:
+def _search_body(
+    filters: list[dict[str, Any]], sort: str, properties: Sequence[str], after: int | None, limit: int
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "filterGroups": [{"filters": filters}],
         "sorts": [{"propertyName": sort, "direction": "ASCENDING"}],
@@ -120,5 +136,9 @@ def markers_in(body: str | None) -> set[str]:
 
 def association(contact_id: str, type_id: int) -> list[dict[str, Any]]:
     """The `associations` field linking a new engagement to one contact."""
-    return [{"to": {"id": str(contact_id)},
-             "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}]}]
+    return [
+        {
+            "to": {"id": str(contact_id)},
+            "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": type_id}],
+        }
+    ]

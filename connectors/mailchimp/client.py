@@ -4,6 +4,7 @@ Path of a call: in-flight slot (10 simultaneous connections per account) -> SDK 
 classified -> CallStats. The SDK's exception drops the response headers, so the client records the last
 response's headers per thread to read Retry-After from a 429.
 """
+
 from __future__ import annotations
 
 import re
@@ -17,15 +18,15 @@ import mailchimp_marketing
 import requests
 from mailchimp_marketing.api_client import ApiClientError
 
-from contracts.retry import RetryPolicy, once
-from contracts.errors import RetriableError
 from connectors.errors import CallStats, classify_mailchimp, retry_hook
 from connectors.limiter import InFlight
+from contracts.errors import RetriableError
+from contracts.retry import RetryPolicy, once
 
 # Calls under /lists/{list_id}: a 404 without a record key means the audience itself is unknown.
 _AUDIENCE_ENDPOINTS = ("mailchimp.members.", "mailchimp.merge_fields.", "mailchimp.segments.", "mailchimp.lists.")
 DEFAULT_TIMEOUT = (5.0, 120.0)  # (connect, read) s; Mailchimp itself cuts a call at 120 s
-IN_FLIGHT_MAX = 10              # 10 simultaneous connections per account, else 429
+IN_FLIGHT_MAX = 10  # 10 simultaneous connections per account, else 429
 
 
 # Mailchimp keys are "<key>-<dc>" (the SDK splits on "-" and needs exactly one); the API of that key lives in
@@ -50,8 +51,9 @@ class MailchimpClient:
         self._local = threading.local()
         send = sdk.api_client.request
 
-        def recording_request(method: str, url: str, query_params: Any = None, headers: Any = None,
-                              body: Any = None) -> requests.Response:
+        def recording_request(
+            method: str, url: str, query_params: Any = None, headers: Any = None, body: Any = None
+        ) -> requests.Response:
             self._local.headers = None
             response = send(method, url, query_params, headers=headers, body=body)
             self._local.headers = response.headers
@@ -65,8 +67,9 @@ class MailchimpClient:
         return getattr(self._local, "headers", None)
 
 
-def make_mailchimp_client(api_key: str, base_url: str | None = None, *,
-                          timeout: tuple[float, float] = DEFAULT_TIMEOUT) -> MailchimpClient:
+def make_mailchimp_client(
+    api_key: str, base_url: str | None = None, *, timeout: tuple[float, float] = DEFAULT_TIMEOUT
+) -> MailchimpClient:
     """The official SDK aimed at `base_url` (default: the key's data centre) per API_NOTES.
 
     server="server" makes the SDK's replace('server', dc) on the URL a no-op, so any host works,
@@ -87,17 +90,24 @@ class MailchimpCalls:
     use the same API key).
     """
 
-    def __init__(self, client: MailchimpClient, list_id: str, stats: CallStats,
-                 retry: RetryPolicy | None = None,
-                 in_flight: AbstractContextManager[Any] | None = None, direct_max: int = 100,
-                 sleep: Callable[[float], None] = time.sleep,
-                 download_timeout: tuple[float, float] = DEFAULT_TIMEOUT, batch_size: int = 500) -> None:
+    def __init__(
+        self,
+        client: MailchimpClient,
+        list_id: str,
+        stats: CallStats,
+        retry: RetryPolicy | None = None,
+        in_flight: AbstractContextManager[Any] | None = None,
+        direct_max: int = 100,
+        sleep: Callable[[float], None] = time.sleep,
+        download_timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        batch_size: int = 500,
+    ) -> None:
         self.client = client
         self.list_id = list_id
         self.stats = stats
-        self.direct_max = direct_max      # member writes up to this many go one call each, more as a batch
+        self.direct_max = direct_max  # member writes up to this many go one call each, more as a batch
         self.batch_size = max(1, min(int(batch_size), 500))  # operations per batch, members per segment call
-        self._sleep = sleep               # between polls of a batch's status (injectable for tests)
+        self._sleep = sleep  # between polls of a batch's status (injectable for tests)
         self.download_timeout = download_timeout
         self._retry: RetryPolicy = retry or once
         self._in_flight = in_flight if in_flight is not None else InFlight(limit=IN_FLIGHT_MAX)
@@ -106,13 +116,15 @@ class MailchimpCalls:
     def api(self) -> mailchimp_marketing.Client:
         return self.client.sdk
 
-    def _call(self, endpoint: str, method: Callable[..., Any], *args: Any, record_key: str | None = None,
-              **kwargs: Any) -> dict[str, Any]:
+    def _call(
+        self, endpoint: str, method: Callable[..., Any], *args: Any, record_key: str | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
         """Run one SDK call through the retry policy. Returns the JSON body ({} for 204/empty).
 
         Raises FatalError, RetriableError (after retries), SkippableError (only with `record_key`, and
         "compliance" for Member In Compliance State).
         """
+
         def attempt() -> dict[str, Any]:
             with self._in_flight:
                 self.stats.called(endpoint)
@@ -123,8 +135,13 @@ class MailchimpCalls:
                         self.stats.returned(endpoint)
                     return self._body(endpoint, result)
                 except Exception as exc:
-                    error = classify_mailchimp(exc, endpoint, record_key=record_key,
-                                               headers=self.client.last_headers(), secrets=(self.client.api_key,))
+                    error = classify_mailchimp(
+                        exc,
+                        endpoint,
+                        record_key=record_key,
+                        headers=self.client.last_headers(),
+                        secrets=(self.client.api_key,),
+                    )
                     if error.status == 404 and record_key is None and endpoint.startswith(_AUDIENCE_ENDPOINTS):
                         error.subject = f"audience {self.list_id}"  # the whole audience is missing
                     self.stats.failed(endpoint, error)

@@ -4,6 +4,7 @@ Invariant 1 lives here: no request ever carries `status` for a member that may a
 unsubscribed or cleaned member can never be re-subscribed by syncd. `MailchimpConnector` (bottom) is the
 read side and the write side together.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,17 +14,17 @@ from typing import Any
 
 import requests
 
-from contracts.errors import FatalError, RetriableError, SkippableError
-from contracts.records import Outcome
 from connectors.errors import COMPLIANCE, classify_transport, mailchimp_problem, retry_hook
 from connectors.mailchimp import translate as t
 from connectors.mailchimp.source import MailchimpSource
 from connectors.mailchimp.translate import MemberWrite
+from contracts.errors import FatalError, RetriableError, SkippableError
+from contracts.records import Outcome
 
-DIRECT_WORKERS = 8          # one-record calls side by side (Mailchimp: 10 connections at once)
-BATCH_POLL_FIRST_S = 0.25   # a batch's status is polled after this, then twice as long each time...
-BATCH_POLL_MAX_S = 10.0     # ...up to this
-BATCH_WAIT_MAX_S = 1800.0   # Mailchimp works through big batches in minutes; past this, try again later
+DIRECT_WORKERS = 8  # one-record calls side by side (Mailchimp: 10 connections at once)
+BATCH_POLL_FIRST_S = 0.25  # a batch's status is polled after this, then twice as long each time...
+BATCH_POLL_MAX_S = 10.0  # ...up to this
+BATCH_WAIT_MAX_S = 1800.0  # Mailchimp works through big batches in minutes; past this, try again later
 
 
 class MailchimpSink(MailchimpSource):
@@ -38,13 +39,15 @@ class MailchimpSink(MailchimpSource):
             if str(definition["tag"]).upper() in existing:
                 continue
             try:
-                self._call("mailchimp.merge_fields.create", self.api.lists.add_list_merge_field, self.list_id,
-                           dict(definition))
+                self._call(
+                    "mailchimp.merge_fields.create", self.api.lists.add_list_merge_field, self.list_id, dict(definition)
+                )
             except FatalError:
                 # A retry after a lost answer (or another replica) finds the tag taken: Mailchimp answers
                 # 400 "already exists", which is success if the field is there now.
-                if str(definition["tag"]).upper() not in {str(f.get("tag", "")).upper()
-                                                          for f in self.get_merge_fields()}:
+                if str(definition["tag"]).upper() not in {
+                    str(f.get("tag", "")).upper() for f in self.get_merge_fields()
+                }:
                     raise
             created.append(definition["tag"])
         return created
@@ -62,12 +65,13 @@ class MailchimpSink(MailchimpSource):
         """
         writes = list(writes)
         if len(writes) <= self.direct_max:
-            with ThreadPoolExecutor(max_workers=max(1, min(DIRECT_WORKERS, len(writes))),
-                                    thread_name_prefix="mailchimp") as pool:
+            with ThreadPoolExecutor(
+                max_workers=max(1, min(DIRECT_WORKERS, len(writes))), thread_name_prefix="mailchimp"
+            ) as pool:
                 return list(pool.map(self._write_one, writes))
         outcomes: list[Outcome] = []
-        chunks = [writes[i:i + self.batch_size] for i in range(0, len(writes), self.batch_size)]
-        started = [(chunk, self._start_batch(chunk)) for chunk in chunks]   # Mailchimp works on all of them
+        chunks = [writes[i : i + self.batch_size] for i in range(0, len(writes), self.batch_size)]
+        started = [(chunk, self._start_batch(chunk)) for chunk in chunks]  # Mailchimp works on all of them
         for chunk, batch_id in started:
             results = self._batch_results(batch_id)
             outcomes += [self._outcome(w, *results.get(str(i), (None, None))) for i, w in enumerate(chunk)]
@@ -78,8 +82,14 @@ class MailchimpSink(MailchimpSource):
         call = self.api.lists.set_list_member if method == "PUT" else self.api.lists.update_list_member
         endpoint = "mailchimp.members.upsert" if method == "PUT" else "mailchimp.members.update"
         try:
-            member = self._call(endpoint, call, self.list_id, t.subscriber_hash(write.email), body,
-                                record_key=t.normalize_email(write.email))
+            member = self._call(
+                endpoint,
+                call,
+                self.list_id,
+                t.subscriber_hash(write.email),
+                body,
+                record_key=t.normalize_email(write.email),
+            )
         except SkippableError as exc:
             return Outcome(write.key, False, error=str(exc), skippable=True, detail={"status_code": exc.status})
         return self._outcome(write, 200, member)
@@ -88,8 +98,14 @@ class MailchimpSink(MailchimpSource):
         operations = []
         for i, write in enumerate(writes):
             method, body = t.member_write(write)
-            operations.append({"method": method, "operation_id": str(i), "body": json.dumps(body),
-                               "path": f"/lists/{self.list_id}/members/{t.subscriber_hash(write.email)}"})
+            operations.append(
+                {
+                    "method": method,
+                    "operation_id": str(i),
+                    "body": json.dumps(body),
+                    "path": f"/lists/{self.list_id}/members/{t.subscriber_hash(write.email)}",
+                }
+            )
         started = self._call("mailchimp.batches.start", self.api.batches.start, {"operations": operations})
         return str(started["id"])
 
@@ -101,8 +117,11 @@ class MailchimpSink(MailchimpSource):
             if batch.get("status") == "finished":
                 break
             if waited >= BATCH_WAIT_MAX_S:
-                raise RetriableError(f"mailchimp.batches: batch {batch_id} not finished after {waited:.0f} s",
-                                     service="mailchimp", kind="server")
+                raise RetriableError(
+                    f"mailchimp.batches: batch {batch_id} not finished after {waited:.0f} s",
+                    service="mailchimp",
+                    kind="server",
+                )
             self._sleep(delay)
             waited += delay
             delay = min(delay * 2, BATCH_POLL_MAX_S)
@@ -122,15 +141,20 @@ class MailchimpSink(MailchimpSource):
                 finally:
                     self.stats.returned(endpoint)
                 if response.status_code >= 500 or response.status_code == 429:
-                    raise RetriableError(f"{endpoint}: {response.status_code}", service="mailchimp",
-                                         status=response.status_code)
+                    raise RetriableError(
+                        f"{endpoint}: {response.status_code}", service="mailchimp", status=response.status_code
+                    )
                 if response.status_code != 200:
-                    raise FatalError(f"{endpoint}: {response.status_code} for the batch results link",
-                                     service="mailchimp", status=response.status_code)
+                    raise FatalError(
+                        f"{endpoint}: {response.status_code} for the batch results link",
+                        service="mailchimp",
+                        status=response.status_code,
+                    )
                 return response.content
             except requests.RequestException as exc:
                 error = classify_transport(exc, "mailchimp", endpoint) or RetriableError(
-                    f"{endpoint}: {type(exc).__name__}", service="mailchimp")
+                    f"{endpoint}: {type(exc).__name__}", service="mailchimp"
+                )
                 self.stats.failed(endpoint, error)
                 raise error from None
             except (RetriableError, FatalError) as error:
@@ -147,19 +171,32 @@ class MailchimpSink(MailchimpSource):
             member = t.without_links(body)
             return Outcome(write.key, True, detail={"status": member.get("status"), "member": member})
         problem = mailchimp_problem(status_code, body)
-        return Outcome(write.key, False, error=COMPLIANCE if t.is_compliance(problem) else problem, skippable=True,
-                       detail={"status_code": status_code})
+        return Outcome(
+            write.key,
+            False,
+            error=COMPLIANCE if t.is_compliance(problem) else problem,
+            skippable=True,
+            detail={"status_code": status_code},
+        )
 
     def set_tags(self, email: str, active: Sequence[str], inactive: Sequence[str]) -> Outcome:
         """Add the `active` tags to the member and remove the `inactive` ones (204). Automations still
         fire (is_syncing=false): the tags exist for marketers to act on. Returns a skippable Outcome for
         an unknown member. Raises FatalError, RetriableError."""
         key = t.normalize_email(email)
-        tags = [*({"name": n, "status": "active"} for n in active),
-                *({"name": n, "status": "inactive"} for n in inactive)]
+        tags = [
+            *({"name": n, "status": "active"} for n in active),
+            *({"name": n, "status": "inactive"} for n in inactive),
+        ]
         try:
-            self._call("mailchimp.members.tags", self.api.lists.update_list_member_tags, self.list_id,
-                       t.subscriber_hash(email), {"tags": tags, "is_syncing": False}, record_key=key)
+            self._call(
+                "mailchimp.members.tags",
+                self.api.lists.update_list_member_tags,
+                self.list_id,
+                t.subscriber_hash(email),
+                {"tags": tags, "is_syncing": False},
+                record_key=key,
+            )
         except SkippableError as exc:
             return Outcome(key, False, error=str(exc), skippable=True, detail={"status": exc.status})
         return Outcome(key, True)
@@ -170,8 +207,14 @@ class MailchimpSink(MailchimpSource):
         ids: dict[str, int] = {}
         offset = 0
         while True:
-            page = self._call("mailchimp.segments.list", self.api.lists.list_segments, self.list_id,
-                              type="static", count=t.PAGE_MAX, offset=offset)
+            page = self._call(
+                "mailchimp.segments.list",
+                self.api.lists.list_segments,
+                self.list_id,
+                type="static",
+                count=t.PAGE_MAX,
+                offset=offset,
+            )
             segments = page.get("segments") or []
             ids.update({str(sg["name"]).lower(): int(sg["id"]) for sg in segments})
             if len(segments) < t.PAGE_MAX:
@@ -181,8 +224,12 @@ class MailchimpSink(MailchimpSource):
     def create_tag(self, name: str) -> int:
         """Create an empty tag (static segment); returns its id. Raises FatalError, RetriableError."""
         try:
-            made = self._call("mailchimp.segments.create", self.api.lists.create_segment, self.list_id,
-                              {"name": name, "static_segment": []})
+            made = self._call(
+                "mailchimp.segments.create",
+                self.api.lists.create_segment,
+                self.list_id,
+                {"name": name, "static_segment": []},
+            )
         except FatalError:
             # A retry after a lost answer (or another replica) finds the name taken: Mailchimp answers
             # 400 "already exists", which is success if the tag is there now.
@@ -199,9 +246,10 @@ class MailchimpSink(MailchimpSource):
         add, remove = list(add), list(remove)
         step = self.batch_size  # members_to_add / members_to_remove: at most 500 each per call
         for i in range(0, max(len(add), len(remove)), step):
-            body = {"members_to_add": add[i:i + step], "members_to_remove": remove[i:i + step]}
-            result = self._call("mailchimp.segments.members", self.api.lists.batch_segment_members, body,
-                                self.list_id, str(tag_id))
+            body = {"members_to_add": add[i : i + step], "members_to_remove": remove[i : i + step]}
+            result = self._call(
+                "mailchimp.segments.members", self.api.lists.batch_segment_members, body, self.list_id, str(tag_id)
+            )
             for err in result.get("errors") or []:
                 for email in err.get("email_addresses") or []:
                     errors[t.normalize_email(email)] = str(err.get("error") or "refused")

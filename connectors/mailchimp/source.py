@@ -1,11 +1,12 @@
 """Reading from Mailchimp: members, sent campaigns, email activity, unsubscribes, merge fields."""
+
 from __future__ import annotations
 
 from typing import Any
 
-from contracts.records import Page
 from connectors.mailchimp import translate as t
 from connectors.mailchimp.client import MailchimpCalls
+from contracts.records import Page
 
 
 class MailchimpSource(MailchimpCalls):
@@ -19,8 +20,12 @@ class MailchimpSource(MailchimpCalls):
         page). Raises FatalError (e.g. unknown list), RetriableError.
         """
         count = min(int(count), t.PAGE_MAX)
-        params: dict[str, Any] = {"count": count, "offset": int(offset), "sort_field": "last_changed",
-                                  "sort_dir": "ASC"}
+        params: dict[str, Any] = {
+            "count": count,
+            "offset": int(offset),
+            "sort_field": "last_changed",
+            "sort_dir": "ASC",
+        }
         if since_last_changed:
             params["since_last_changed"] = since_last_changed
         body = self._call("mailchimp.members.list", self.api.lists.get_list_members_info, self.list_id, **params)
@@ -30,19 +35,29 @@ class MailchimpSource(MailchimpCalls):
     def campaigns_page(self, since_send_time: str | None, offset: int, count: int = t.PAGE_MAX) -> Page:
         """One page of this audience's sent campaigns sent after `since_send_time` (ISO 8601; None = all),
         oldest first (next offset or None). Raises FatalError, RetriableError."""
-        body = self._call("mailchimp.campaigns.list", self.api.campaigns.list, count=count, offset=int(offset),
-                          **self._campaign_params(since_send_time))
+        body = self._call(
+            "mailchimp.campaigns.list",
+            self.api.campaigns.list,
+            count=count,
+            offset=int(offset),
+            **self._campaign_params(since_send_time),
+        )
         campaigns = [t.without_links(c) for c in body.get("campaigns") or []]
         return Page(campaigns, t.next_offset(int(offset), count, len(campaigns)))
 
     def list_campaigns(self, since_send_time: str | None) -> list[dict[str, Any]]:
         """Every such campaign (all pages). Raises FatalError, RetriableError."""
-        return self._every_page("mailchimp.campaigns.list", self.api.campaigns.list, "campaigns",
-                                **self._campaign_params(since_send_time))
+        return self._every_page(
+            "mailchimp.campaigns.list", self.api.campaigns.list, "campaigns", **self._campaign_params(since_send_time)
+        )
 
     def _campaign_params(self, since_send_time: str | None) -> dict[str, Any]:
-        params: dict[str, Any] = {"status": "sent", "list_id": self.list_id, "sort_field": "send_time",
-                                  "sort_dir": "ASC"}
+        params: dict[str, Any] = {
+            "status": "sent",
+            "list_id": self.list_id,
+            "sort_field": "send_time",
+            "sort_dir": "ASC",
+        }
         if since_send_time:
             params["since_send_time"] = since_send_time
         return params
@@ -69,8 +84,9 @@ class MailchimpSource(MailchimpCalls):
         params: dict[str, Any] = {"count": count, "offset": int(offset)}
         if since:
             params["since"] = since
-        body = self._call("mailchimp.reports.email_activity", self.api.reports.get_email_activity_for_campaign,
-                          campaign_id, **params)
+        body = self._call(
+            "mailchimp.reports.email_activity", self.api.reports.get_email_activity_for_campaign, campaign_id, **params
+        )
         emails = body.get("emails") or []
         return Page(t.flatten_activity(body, campaign_id), t.next_offset(int(offset), count, len(emails)))
 
@@ -78,12 +94,18 @@ class MailchimpSource(MailchimpCalls):
         """One page of a campaign's unsubscribes (API records minus _links, plus a stable event_id).
         Raises FatalError, RetriableError."""
         count = min(int(count), t.PAGE_MAX)
-        body = self._call("mailchimp.reports.unsubscribed", self.api.reports.get_unsubscribed_list_for_campaign,
-                          campaign_id, count=count, offset=int(offset))
+        body = self._call(
+            "mailchimp.reports.unsubscribed",
+            self.api.reports.get_unsubscribed_list_for_campaign,
+            campaign_id,
+            count=count,
+            offset=int(offset),
+        )
         raw = body.get("unsubscribes") or []
         return Page([t.unsubscribe_record(u, campaign_id) for u in raw], t.next_offset(int(offset), count, len(raw)))
 
     def get_merge_fields(self) -> list[dict[str, Any]]:
         """The audience's merge fields (minus _links). Raises FatalError, RetriableError."""
-        return self._every_page("mailchimp.merge_fields.list", self.api.lists.get_list_merge_fields, "merge_fields",
-                                self.list_id)
+        return self._every_page(
+            "mailchimp.merge_fields.list", self.api.lists.get_list_merge_fields, "merge_fields", self.list_id
+        )

@@ -1,4 +1,5 @@
 """Plain-data translation between Mailchimp's JSON and syncd's records (no I/O, no SDK)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -10,7 +11,7 @@ from typing import Any
 
 from contracts import identity
 
-PAGE_MAX = 1000        # count <= 1000 on every list endpoint
+PAGE_MAX = 1000  # count <= 1000 on every list endpoint
 BATCH_MEMBERS_MAX = 500  # segments members_to_add / members_to_remove: up to 500 per call
 BATCH_OPERATIONS_MAX = 500  # operations per POST /batches (each result file of the archive holds 500)
 
@@ -42,11 +43,17 @@ def flatten_activity(body: dict[str, Any], campaign_id: str) -> list[dict[str, A
         address = email.get("email_address") or ""
         for act in email.get("activity") or []:
             action, timestamp, url = act.get("action") or "", act.get("timestamp") or "", act.get("url")
-            records.append({
-                "event_id": event_id(campaign_id, address, action, timestamp, url),
-                "campaign_id": campaign_id, "email_address": address, "action": action,
-                "type": act.get("type"), "timestamp": timestamp, "url": url,
-            })
+            records.append(
+                {
+                    "event_id": event_id(campaign_id, address, action, timestamp, url),
+                    "campaign_id": campaign_id,
+                    "email_address": address,
+                    "action": action,
+                    "type": act.get("type"),
+                    "timestamp": timestamp,
+                    "url": url,
+                }
+            )
     return records
 
 
@@ -54,8 +61,9 @@ def unsubscribe_record(raw: dict[str, Any], campaign_id: str) -> dict[str, Any]:
     """An unsubscribe as the API returns it (minus _links) with its event_id and campaign_id."""
     record = without_links(raw)
     record["campaign_id"] = record.get("campaign_id") or campaign_id
-    record["event_id"] = event_id(campaign_id, record.get("email_address") or "", "unsubscribe",
-                                  record.get("timestamp") or "", None)
+    record["event_id"] = event_id(
+        campaign_id, record.get("email_address") or "", "unsubscribe", record.get("timestamp") or "", None
+    )
     return record
 
 
@@ -78,10 +86,10 @@ class MemberWrite:
     subscribed` write, and one syncd has not read yet may exist.
     """
 
-    key: str                          # the caller's id for the outcome
+    key: str  # the caller's id for the outcome
     email: str
     merge_fields: dict[str, Any] = field(default_factory=dict)
-    create_as: str | None = None      # "subscribed" | "pending" | ... for a member that may not exist
+    create_as: str | None = None  # "subscribed" | "pending" | ... for a member that may not exist
 
 
 NEW_MEMBER_STATUSES = ("subscribed", "pending", "transactional", "unsubscribed")

@@ -24,6 +24,7 @@ required.", "context": {"requiredGranularScopes": [...]}}], "links": {"scopes":
 which one HubSpot picks is assumed: "One or more" for a set of alternatives, "All of" for scopes that are
 each required.
 """
+
 from __future__ import annotations
 
 import uuid
@@ -50,11 +51,17 @@ OBJECT_SCOPES = {  # object type -> (read, write)
 SCHEMA_SCOPES = {t: (f"crm.schemas.{t}.read", f"crm.schemas.{t}.write") for t in ("contacts", "tasks", "notes")}
 OWNERS_READ = "crm.objects.owners.read"
 CUSTOM_SCHEMAS_READ = "crm.schemas.custom.read"
-KNOWN_SCOPES = tuple(sorted({s for pair in (*OBJECT_SCOPES.values(), *SCHEMA_SCOPES.values()) for s in pair}
-                            | {OWNERS_READ, CUSTOM_SCHEMAS_READ, "crm.schemas.custom.write"}))
+KNOWN_SCOPES = tuple(
+    sorted(
+        {s for pair in (*OBJECT_SCOPES.values(), *SCHEMA_SCOPES.values()) for s in pair}
+        | {OWNERS_READ, CUSTOM_SCHEMAS_READ, "crm.schemas.custom.write"}
+    )
+)
 SCOPES_LINK = "https://developers.hubspot.com/scopes"
-MISSING_MESSAGE = ("This app hasn't been granted all required scopes to make this call. Read more about required "
-                   f"scopes here: {SCOPES_LINK}.")
+MISSING_MESSAGE = (
+    "This app hasn't been granted all required scopes to make this call. Read more about required "
+    f"scopes here: {SCOPES_LINK}."
+)
 _NAMESPACE = uuid.UUID("6f1c2a52-4d1e-4b7e-9a0e-5b1f2c3d4e5f")
 
 
@@ -82,6 +89,7 @@ def check_scopes(scopes: Any) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class App:
     """One private app: its token, scopes (None = every scope) and app id."""
+
     token: str
     scopes: frozenset[str] | None
     app_id: str
@@ -141,12 +149,18 @@ class Credentials:
         unmet = [g for g in groups if not app.scopes.intersection(g)]
         if not unmet:
             return None
-        errors = [{"message": "One or more of the following scopes are required.",
-                   "context": {"requiredGranularScopes": list(g)}} for g in unmet if len(g) > 1]
+        errors = [
+            {
+                "message": "One or more of the following scopes are required.",
+                "context": {"requiredGranularScopes": list(g)},
+            }
+            for g in unmet
+            if len(g) > 1
+        ]
         singles = [g[0] for g in unmet if len(g) == 1]
         if singles:
-            errors.append({"message": "All of the following scopes are required.",
-                           "context": {"requiredGranularScopes": singles}})
-        body = hubspot_error_body(403, MISSING_MESSAGE, "MISSING_SCOPES", errors=errors,
-                                  links={"scopes": SCOPES_LINK})
+            errors.append(
+                {"message": "All of the following scopes are required.", "context": {"requiredGranularScopes": singles}}
+            )
+        body = hubspot_error_body(403, MISSING_MESSAGE, "MISSING_SCOPES", errors=errors, links={"scopes": SCOPES_LINK})
         return JSONResponse(body, status_code=403)

@@ -1,4 +1,5 @@
 """Request bodies the CRM endpoints accept, as pydantic models; parse errors become HubSpot 400s."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,21 @@ from sandbox.errors import ApiError, hubspot_error
 
 Scalar = str | int | float | bool | None
 Ident = str | int
-Operator = Literal["EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN", "IN", "NOT_IN", "HAS_PROPERTY",
-                   "NOT_HAS_PROPERTY", "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"]
+Operator = Literal[
+    "EQ",
+    "NEQ",
+    "LT",
+    "LTE",
+    "GT",
+    "GTE",
+    "BETWEEN",
+    "IN",
+    "NOT_IN",
+    "HAS_PROPERTY",
+    "NOT_HAS_PROPERTY",
+    "CONTAINS_TOKEN",
+    "NOT_CONTAINS_TOKEN",
+]
 
 
 class _Body(BaseModel):
@@ -111,7 +125,7 @@ class SortIn(_Body):
 
 class SearchIn(_Body):
     filterGroups: list[FilterGroupIn] = []
-    filters: list[FilterIn] | None = None    # top-level filters, ANDed (instead of filterGroups)
+    filters: list[FilterIn] | None = None  # top-level filters, ANDed (instead of filterGroups)
     sorts: list[str | SortIn] = []
     query: str | None = None
     properties: list[str] = []
@@ -155,15 +169,17 @@ async def parse(request: Request, model: type[M]) -> M:
 # reader gives an unknown field, never ignored: an ignored filter would return every record. The message
 # follows HubSpot's other body errors ("Invalid input JSON on line L, column C: <Jackson message>"); the
 # exact wording HubSpot uses for an unknown search field is assumed (Jackson's UnrecognizedPropertyException).
-_SEARCH_FIELDS = {"PublicObjectSearchRequest": ("after", "filterGroups", "filters", "limit", "properties", "query",
-                                                "sorts"),
-                  "FilterGroup": ("filters",),
-                  "Filter": ("highValue", "operator", "propertyName", "value", "values"),
-                  "Sort": ("direction", "propertyName")}
+_SEARCH_FIELDS = {
+    "PublicObjectSearchRequest": ("after", "filterGroups", "filters", "limit", "properties", "query", "sorts"),
+    "FilterGroup": ("filters",),
+    "Filter": ("highValue", "operator", "propertyName", "value", "values"),
+    "Sort": ("direction", "propertyName"),
+}
 
 
 def _unknown_search_field(data: Any) -> tuple[str, str] | None:
     """(class, field) of the first field a search body must not carry, or None."""
+
     def first(obj: Any, cls: str) -> tuple[str, str] | None:
         if isinstance(obj, dict):
             for key in obj:
@@ -199,9 +215,13 @@ async def parse_search(request: Request) -> SearchIn:
         line = raw.count("\n", 0, max(at, 0)) + 1
         column = max(at, 0) - (raw.rfind("\n", 0, max(at, 0)) + 1) + 1
         known = _SEARCH_FIELDS[cls]
-        raise hubspot_error(400, f'Invalid input JSON on line {line}, column {column}: Unrecognized field "{name}" '
-                                 f"(class {cls}), not marked as ignorable ({len(known)} known properties: "
-                                 + ", ".join(f'"{k}"' for k in known) + "])")
+        raise hubspot_error(
+            400,
+            f'Invalid input JSON on line {line}, column {column}: Unrecognized field "{name}" '
+            f"(class {cls}), not marked as ignorable ({len(known)} known properties: "
+            + ", ".join(f'"{k}"' for k in known)
+            + "])",
+        )
     return validate(data, SearchIn)
 
 
@@ -215,7 +235,10 @@ def validate(data: Any, model: type[M]) -> M:
 def _invalid(exc: ValidationError) -> ApiError:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first["loc"]) or "body"
-    details = [{"message": f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}", "code": "INVALID_INPUT"}
-               for e in exc.errors()[:10]]
-    return hubspot_error(400, f"Invalid input JSON: Cannot deserialize value at '{where}': {first['msg']}",
-                         errors=details)
+    details = [
+        {"message": f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}", "code": "INVALID_INPUT"}
+        for e in exc.errors()[:10]
+    ]
+    return hubspot_error(
+        400, f"Invalid input JSON: Cannot deserialize value at '{where}': {first['msg']}", errors=details
+    )

@@ -4,6 +4,7 @@ The untouched population contacts live in two numpy arrays sorted by (timestamp,
 few records written through the API (the overlay) live in a small sorted list of (timestamp, id). A
 base row whose record was since written, archived or merged away is "stale": the owner tells which.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -18,8 +19,13 @@ POS_INF = 2**62
 
 
 class TimeIndex:
-    def __init__(self, base_ids: np.ndarray, base_ts: np.ndarray, is_stale: Callable[[int], bool],
-                 stale_ids: Callable[[], Iterable[int]]) -> None:
+    def __init__(
+        self,
+        base_ids: np.ndarray,
+        base_ts: np.ndarray,
+        is_stale: Callable[[int], bool],
+        stale_ids: Callable[[], Iterable[int]],
+    ) -> None:
         """`base_ids` ascending; `base_ts` aligned with them. `is_stale(id)` / `stale_ids()` come from the owner."""
         self._by_id_ids = np.asarray(base_ids, dtype=np.int64)
         self._by_id_ts = np.asarray(base_ts, dtype=np.int64)
@@ -27,7 +33,7 @@ class TimeIndex:
         self._ids = self._by_id_ids[order]
         self._ts = self._by_id_ts[order]
         self._is_stale, self._stale_ids = is_stale, stale_ids
-        self._overlay: list[tuple[int, int]] = []     # (ts, id), sorted
+        self._overlay: list[tuple[int, int]] = []  # (ts, id), sorted
         self._overlay_ts: dict[int, int] = {}
 
     # -- overlay maintenance ------------------------------------------------------------------
@@ -46,8 +52,9 @@ class TimeIndex:
     # -- queries ------------------------------------------------------------------------------------
     def iterate(self, lo: int = NEG_INF, hi: int = POS_INF, reverse: bool = False) -> Iterator[int]:
         """Live ids with lo <= ts < hi, in (ts, id) order (descending when `reverse`)."""
-        return (rid for _, rid in heapq.merge(self._base(lo, hi, reverse), self._over(lo, hi, reverse),
-                                                reverse=reverse))
+        return (
+            rid for _, rid in heapq.merge(self._base(lo, hi, reverse), self._over(lo, hi, reverse), reverse=reverse)
+        )
 
     def count(self, lo: int = NEG_INF, hi: int = POS_INF) -> int:
         """How many live ids have lo <= ts < hi."""
@@ -73,7 +80,7 @@ class TimeIndex:
         for p in positions:
             a, b = (max(start, p - _CHUNK), p) if reverse else (p, min(end, p + _CHUNK))
             pairs = zip(self._ts[a:b].tolist(), self._ids[a:b].tolist())
-            for ts, rid in (reversed(list(pairs)) if reverse else pairs):
+            for ts, rid in reversed(list(pairs)) if reverse else pairs:
                 if not self._is_stale(rid):
                     yield ts, rid
 

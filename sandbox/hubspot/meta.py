@@ -11,6 +11,7 @@ associations (or an unknown id: HubSpot answers the same for both) is an error o
 [...], "toObjectType": [...]}}` (observed responses quoted in public integrations' notes). Companies exist
 as an object type for associations only; the portal has none.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -22,15 +23,14 @@ from starlette.routing import Route
 from sandbox.errors import hubspot_error
 from sandbox.hubspot import bodies
 from sandbox.hubspot.auth import CUSTOM_SCHEMAS_READ, OBJECT_SCOPES, OWNERS_READ, SCHEMA_SCOPES, declare, need
-from sandbox.hubspot.replies import (batch_reply, bool_param, item_error, int_param, list_param, next_paging,
-                                     not_found)
+from sandbox.hubspot.replies import batch_reply, bool_param, int_param, item_error, list_param, next_paging, not_found
 from sandbox.hubspot.schema import OBJECT_TYPES, PORTAL_CREATED_AT, PropertyDef, Schema
 from sandbox.hubspot.store import ASSOCIATION_TYPES, HubSpotStore
 from sandbox.timefmt import parse_ts_ms
 
-OWNERS_MAX = 500          # owners: 500 per page
-ASSOCIATIONS_MAX = 500    # associations v4: 500 per page
-ASSOCIATION_BATCH_MAX = 1000   # associations v4 batch read: 1,000 inputs
+OWNERS_MAX = 500  # owners: 500 per page
+ASSOCIATIONS_MAX = 500  # associations v4: 500 per page
+ASSOCIATION_BATCH_MAX = 1000  # associations v4 batch read: 1,000 inputs
 # object types of association paths: the CRM's three plus companies (none exist in the sandbox's portal)
 ASSOCIATION_OBJECT_TYPES = {**OBJECT_TYPES, "companies": "companies", "company": "companies", "0-2": "companies"}
 _TYPE_IDS = {"contacts": "0-1", "companies": "0-2", "tasks": "0-27", "notes": "0-46"}
@@ -47,9 +47,11 @@ def _object_type(raw: str, known: dict[str, str] = OBJECT_TYPES) -> str:
 
 def _schema_scope(kind: int):
     """The properties scope of the object type in the path (crm.schemas.{type}.read/write)."""
+
     def of(params: dict[str, Any]) -> tuple[tuple[str, ...], ...]:
         object_type = OBJECT_TYPES.get(str(params.get("objectType", "")).lower())
         return need(SCHEMA_SCOPES[object_type][kind]) if object_type else ()
+
     return of
 
 
@@ -65,19 +67,49 @@ def legacy_property(prop: PropertyDef, created_ms: int) -> dict[str, Any]:
     them, e.g. the payload quoted in public client code; `readOnlyDefinition`/`mutableDefinitionNotDeletable`
     true for HubSpot-defined properties is assumed)."""
     return {
-        "name": prop.name, "label": prop.label, "description": prop.description, "groupName": prop.group_name,
-        "type": prop.type, "fieldType": prop.field_type,
-        "options": [{"label": o["label"], "value": o["value"], "displayOrder": o.get("displayOrder", k),
-                     "hidden": bool(o.get("hidden", False)), "description": o.get("description") or "",
-                     "readOnly": False} for k, o in enumerate(prop.options)],
-        "createdAt": created_ms, "updatedAt": created_ms, "displayOrder": prop.display_order,
-        "formField": not prop.read_only, "readOnlyValue": prop.read_only, "readOnlyDefinition": prop.hubspot_defined,
-        "hidden": False, "mutableDefinitionNotDeletable": prop.hubspot_defined, "favorited": False,
-        "favoritedOrder": -1, "calculated": False, "externalOptions": False, "displayMode": "current_value",
-        "showCurrencySymbol": None, "hubspotDefined": True if prop.hubspot_defined else None, "createdUserId": None,
-        "textDisplayHint": None, "numberDisplayHint": None, "optionsAreMutable": None, "referencedObjectType": None,
-        "isCustomizedDefault": False, "searchableInGlobalSearch": False, "currencyPropertyName": None,
-        "hasUniqueValue": prop.has_unique_value, "deleted": False, "updatedUserId": None,
+        "name": prop.name,
+        "label": prop.label,
+        "description": prop.description,
+        "groupName": prop.group_name,
+        "type": prop.type,
+        "fieldType": prop.field_type,
+        "options": [
+            {
+                "label": o["label"],
+                "value": o["value"],
+                "displayOrder": o.get("displayOrder", k),
+                "hidden": bool(o.get("hidden", False)),
+                "description": o.get("description") or "",
+                "readOnly": False,
+            }
+            for k, o in enumerate(prop.options)
+        ],
+        "createdAt": created_ms,
+        "updatedAt": created_ms,
+        "displayOrder": prop.display_order,
+        "formField": not prop.read_only,
+        "readOnlyValue": prop.read_only,
+        "readOnlyDefinition": prop.hubspot_defined,
+        "hidden": False,
+        "mutableDefinitionNotDeletable": prop.hubspot_defined,
+        "favorited": False,
+        "favoritedOrder": -1,
+        "calculated": False,
+        "externalOptions": False,
+        "displayMode": "current_value",
+        "showCurrencySymbol": None,
+        "hubspotDefined": True if prop.hubspot_defined else None,
+        "createdUserId": None,
+        "textDisplayHint": None,
+        "numberDisplayHint": None,
+        "optionsAreMutable": None,
+        "referencedObjectType": None,
+        "isCustomizedDefault": False,
+        "searchableInGlobalSearch": False,
+        "currencyPropertyName": None,
+        "hasUniqueValue": prop.has_unique_value,
+        "deleted": False,
+        "updatedUserId": None,
     }
 
 
@@ -103,19 +135,34 @@ class MetaEndpoints:
             declare(Route(props, self.list_properties, methods=["GET"]), read),
             declare(Route(props, self.create_property, methods=["POST"]), write),
             declare(Route(props + "/{propertyName}", self.get_property, methods=["GET"]), read),
-            declare(Route("/properties/v2/contacts/properties", self.legacy_properties, methods=["GET"]),
-                    need(SCHEMA_SCOPES["contacts"][0])),
+            declare(
+                Route("/properties/v2/contacts/properties", self.legacy_properties, methods=["GET"]),
+                need(SCHEMA_SCOPES["contacts"][0]),
+            ),
             # the documented path and the one hubspot-api-client 12.0.0 calls (the same API)
             declare(Route("/crm/v3/schemas", self.list_schemas, methods=["GET"]), need(CUSTOM_SCHEMAS_READ)),
-            declare(Route("/crm-object-schemas/v3/schemas", self.list_schemas, methods=["GET"]),
-                    need(CUSTOM_SCHEMAS_READ)),
+            declare(
+                Route("/crm-object-schemas/v3/schemas", self.list_schemas, methods=["GET"]), need(CUSTOM_SCHEMAS_READ)
+            ),
             declare(Route("/crm/v3/owners", self.list_owners, methods=["GET"]), owners),
             declare(Route("/crm/v3/owners/", self.list_owners, methods=["GET"]), owners),
             declare(Route("/crm/v3/owners/{ownerId}", self.get_owner, methods=["GET"]), owners),
-            declare(Route("/crm/v4/objects/{objectType}/{objectId}/associations/{toObjectType}", self.associations,
-                          methods=["GET"]), _association_scopes),
-            declare(Route("/crm/v4/associations/{objectType}/{toObjectType}/batch/read", self.associations_batch_read,
-                          methods=["POST"]), _association_scopes),
+            declare(
+                Route(
+                    "/crm/v4/objects/{objectType}/{objectId}/associations/{toObjectType}",
+                    self.associations,
+                    methods=["GET"],
+                ),
+                _association_scopes,
+            ),
+            declare(
+                Route(
+                    "/crm/v4/associations/{objectType}/{toObjectType}/batch/read",
+                    self.associations_batch_read,
+                    methods=["POST"],
+                ),
+                _association_scopes,
+            ),
         ]
 
     # -- properties ----------------------------------------------------------------------------
@@ -125,8 +172,11 @@ class MetaEndpoints:
         schema = self._schema(request)
         sensitivity = request.query_params.get("dataSensitivity") or "non_sensitive"
         if sensitivity not in SENSITIVITIES:
-            raise hubspot_error(400, f"Invalid value for query parameter 'dataSensitivity': '{sensitivity}' is not "
-                                     f"one of {list(SENSITIVITIES)}")
+            raise hubspot_error(
+                400,
+                f"Invalid value for query parameter 'dataSensitivity': '{sensitivity}' is not "
+                f"one of {list(SENSITIVITIES)}",
+            )
         found = list(schema.properties.values())
         named = list_param(request, "properties")
         if named:
@@ -139,8 +189,12 @@ class MetaEndpoints:
         """The legacy v2 contact properties: a bare JSON array, the same definitions as v3."""
         schema = self.store.schemas["contacts"]
         created = parse_ts_ms(PORTAL_CREATED_AT)
-        return JSONResponse([legacy_property(p, created if p.hubspot_defined else parse_ts_ms(p.created_at))
-                             for p in schema.properties.values()])
+        return JSONResponse(
+            [
+                legacy_property(p, created if p.hubspot_defined else parse_ts_ms(p.created_at))
+                for p in schema.properties.values()
+            ]
+        )
 
     async def list_schemas(self, request: Request) -> Response:
         """Custom object schemas: the portal has none (archived ones neither)."""
@@ -151,8 +205,7 @@ class MetaEndpoints:
         name = request.path_params["propertyName"]
         prop = schema.properties.get(name)
         if prop is None:
-            raise not_found(f"Unable to find property {name} for object type {schema.object_type}",
-                            propertyName=[name])
+            raise not_found(f"Unable to find property {name} for object type {schema.object_type}", propertyName=[name])
         return JSONResponse(prop.api())
 
     async def create_property(self, request: Request) -> Response:
@@ -163,8 +216,12 @@ class MetaEndpoints:
         try:
             prop = schema.create_property(body)
         except KeyError:
-            raise hubspot_error(409, f"Property named '{body['name']}' already exists.", "OBJECT_ALREADY_EXISTS",
-                                subCategory="PropertyValidationError.PROPERTY_EXISTS") from None
+            raise hubspot_error(
+                409,
+                f"Property named '{body['name']}' already exists.",
+                "OBJECT_ALREADY_EXISTS",
+                subCategory="PropertyValidationError.PROPERTY_EXISTS",
+            ) from None
         except ValueError as exc:
             raise hubspot_error(400, str(exc)) from None
         return JSONResponse(prop.api(), status_code=201)
@@ -187,8 +244,9 @@ class MetaEndpoints:
         try:
             group = schema.create_group(body)
         except KeyError:
-            raise hubspot_error(409, f"A property group named '{body['name']}' already exists.",
-                                "OBJECT_ALREADY_EXISTS") from None
+            raise hubspot_error(
+                409, f"A property group named '{body['name']}' already exists.", "OBJECT_ALREADY_EXISTS"
+            ) from None
         except ValueError as exc:
             raise hubspot_error(400, str(exc)) from None
         return JSONResponse(group, status_code=201)
@@ -201,7 +259,7 @@ class MetaEndpoints:
         owners = [] if bool_param(request, "archived") else self.store.owners
         if email:
             owners = [o for o in owners if str(o.get("email", "")).lower() == email]
-        page = owners[offset:offset + limit]
+        page = owners[offset : offset + limit]
         body: dict[str, Any] = {"results": page}
         paging = next_paging(request, str(offset + limit) if offset + limit < len(owners) else None)
         if paging:
@@ -226,11 +284,16 @@ class MetaEndpoints:
         if (from_type, to_type) not in ASSOCIATION_TYPES:
             return JSONResponse({"results": []})
         pairs = self.store.associations(from_type, object_id, to_type)
-        page = pairs[offset:offset + limit]
-        body: dict[str, Any] = {"results": [
-            {"toObjectId": int(to_id), "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": type_id,
-                                                             "label": None}]}
-            for to_id, type_id in page]}
+        page = pairs[offset : offset + limit]
+        body: dict[str, Any] = {
+            "results": [
+                {
+                    "toObjectId": int(to_id),
+                    "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": None}],
+                }
+                for to_id, type_id in page
+            ]
+        }
         paging = next_paging(request, str(offset + limit) if offset + limit < len(pairs) else None)
         if paging:
             body["paging"] = paging
@@ -241,31 +304,51 @@ class MetaEndpoints:
         to_type = _object_type(request.path_params["toObjectType"], ASSOCIATION_OBJECT_TYPES)
         req = await bodies.parse(request, bodies.AssociationBatchRead)
         if len(req.inputs) > ASSOCIATION_BATCH_MAX:
-            raise hubspot_error(400, f"Batch input limit exceeded: {len(req.inputs)} inputs were sent; the maximum "
-                                     f"is {ASSOCIATION_BATCH_MAX}.")
+            raise hubspot_error(
+                400,
+                f"Batch input limit exceeded: {len(req.inputs)} inputs were sent; the maximum "
+                f"is {ASSOCIATION_BATCH_MAX}.",
+            )
         started = self.world.clock.now_ms()
         base = str(request.base_url).rstrip("/")
         results, errors = [], []
         for item in req.inputs:
             from_id = str(item.id)
             offset = int(item.after) if item.after not in (None, "") else 0
-            pairs = (self.store.associations(from_type, from_id, to_type)
-                     if (from_type, to_type) in ASSOCIATION_TYPES else [])
-            page = pairs[offset:offset + ASSOCIATIONS_MAX]
+            pairs = (
+                self.store.associations(from_type, from_id, to_type)
+                if (from_type, to_type) in ASSOCIATION_TYPES
+                else []
+            )
+            page = pairs[offset : offset + ASSOCIATIONS_MAX]
             if not page:
                 one, other = _SINGULAR[from_type], _SINGULAR[to_type]
-                error = item_error("error", "OBJECT_NOT_FOUND", f"No {other} is associated with {one} {from_id}.",
-                                   fromObjectId=[from_id], fromObjectType=[one], toObjectType=[other])
+                error = item_error(
+                    "error",
+                    "OBJECT_NOT_FOUND",
+                    f"No {other} is associated with {one} {from_id}.",
+                    fromObjectId=[from_id],
+                    fromObjectType=[one],
+                    toObjectType=[other],
+                )
                 errors.append({**error, "subCategory": "crm.associations.NO_ASSOCIATIONS_FOUND"})
                 continue
-            result: dict[str, Any] = {"from": {"id": from_id}, "to": [
-                {"toObjectId": int(to_id), "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": type_id,
-                                                                  "label": None}]}
-                for to_id, type_id in page]}
+            result: dict[str, Any] = {
+                "from": {"id": from_id},
+                "to": [
+                    {
+                        "toObjectId": int(to_id),
+                        "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": None}],
+                    }
+                    for to_id, type_id in page
+                ],
+            }
             end = offset + len(page)
             if end < len(pairs):
-                link = (f"{base}/crm/v4/objects/{_TYPE_IDS[from_type]}/{from_id}/associations/{_TYPE_IDS[to_type]}"
-                        f"?after={end}")
+                link = (
+                    f"{base}/crm/v4/objects/{_TYPE_IDS[from_type]}/{from_id}/associations/{_TYPE_IDS[to_type]}"
+                    f"?after={end}"
+                )
                 result["paging"] = {"next": {"after": str(end), "link": link}}
             results.append(result)
         status, body = batch_reply(results, errors, started, self.world.clock.now_ms())

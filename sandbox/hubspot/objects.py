@@ -13,6 +13,7 @@ HubSpot does not define is ignored, as HubSpot ignores it (its own paging links 
 endpoints do not define). With `propertiesWithHistory` a list page holds at most 50 records (HubSpot
 answers 400 beyond, hubspot-api-python#143; the SDK's get_all pages at 50 with history).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -24,14 +25,24 @@ from starlette.routing import Route
 from sandbox.errors import hubspot_error
 from sandbox.hubspot import bodies, search
 from sandbox.hubspot.auth import OBJECT_SCOPES, declare, need
-from sandbox.hubspot.replies import (batch_reply, bool_param, check_batch_size, conflict, int_param, invalid_properties,
-                                     item_error, list_param, next_paging, not_found)
+from sandbox.hubspot.replies import (
+    batch_reply,
+    bool_param,
+    check_batch_size,
+    conflict,
+    int_param,
+    invalid_properties,
+    item_error,
+    list_param,
+    next_paging,
+    not_found,
+)
 from sandbox.hubspot.schema import OBJECT_TYPES
 from sandbox.hubspot.store import ASSOCIATION_TYPES, HubSpotStore
 from sandbox.hubspot.tables import Conflict, Invalid, NotFound, Record, Table, json_text, json_value
 
-LIST_MAX = 100          # list: 100 records per page
-HISTORY_LIST_MAX = 50   # list with propertiesWithHistory: 50 records per page
+LIST_MAX = 100  # list: 100 records per page
+HISTORY_LIST_MAX = 50  # list with propertiesWithHistory: 50 records per page
 _LABEL = {"contacts": "Contact", "tasks": "Task", "notes": "Note"}
 _BY_TYPE_ID = {type_id: pair for pair, type_id in ASSOCIATION_TYPES.items()}
 
@@ -52,38 +63,59 @@ class ObjectEndpoints:
         return self.store.table(self.object_type)
 
     # (path after the base, handler, HTTP method, scope: 0 read / 1 write); merge exists for contacts only
-    ROUTES = (("/merge", "merge", "POST", 1), ("/search", "search", "POST", 0),
-              ("/batch/read", "batch_read", "POST", 0), ("/batch/create", "batch_create", "POST", 1),
-              ("/batch/update", "batch_update", "POST", 1), ("/batch/upsert", "batch_upsert", "POST", 1),
-              ("/batch/archive", "batch_archive", "POST", 1), ("", "list_page", "GET", 0), ("", "create", "POST", 1),
-              ("/{objectId}", "get_one", "GET", 0), ("/{objectId}", "update", "PATCH", 1),
-              ("/{objectId}", "archive", "DELETE", 1))
+    ROUTES = (
+        ("/merge", "merge", "POST", 1),
+        ("/search", "search", "POST", 0),
+        ("/batch/read", "batch_read", "POST", 0),
+        ("/batch/create", "batch_create", "POST", 1),
+        ("/batch/update", "batch_update", "POST", 1),
+        ("/batch/upsert", "batch_upsert", "POST", 1),
+        ("/batch/archive", "batch_archive", "POST", 1),
+        ("", "list_page", "GET", 0),
+        ("", "create", "POST", 1),
+        ("/{objectId}", "get_one", "GET", 0),
+        ("/{objectId}", "update", "PATCH", 1),
+        ("/{objectId}", "archive", "DELETE", 1),
+    )
 
     def routes(self) -> list[Route]:
         """The routes under /crm/v3/objects/{type}, each declaring the scope HubSpot requires."""
         base, scopes = f"/crm/v3/objects/{self.object_type}", OBJECT_SCOPES[self.object_type]
-        return [declare(Route(base + path, getattr(self, name), methods=[method]), need(scopes[kind]))
-                for path, name, method, kind in self.ROUTES if name != "merge" or self.object_type == "contacts"]
+        return [
+            declare(Route(base + path, getattr(self, name), methods=[method]), need(scopes[kind]))
+            for path, name, method, kind in self.ROUTES
+            if name != "merge" or self.object_type == "contacts"
+        ]
 
     def _source(self, request: Request) -> dict[str, str]:
         """The history source of a write by the request's private app."""
         return self.store.auth.source_of(request)
 
     # -- rendering ---------------------------------------------------------------------------------
-    def _render(self, rec: Record, wanted: list[str] | None, associations: list[str] = (),
-                table: Table | None = None, history: list[str] = ()) -> dict[str, Any]:
+    def _render(
+        self,
+        rec: Record,
+        wanted: list[str] | None,
+        associations: list[str] = (),
+        table: Table | None = None,
+        history: list[str] = (),
+    ) -> dict[str, Any]:
         table = table or self.table
-        if history:   # the history properties are shown too (as HubSpot answers: hubspot-api-nodejs#154)
+        if history:  # the history properties are shown too (as HubSpot answers: hubspot-api-nodejs#154)
             wanted = [*(wanted or table.default_props), *history]
         body = table.render(rec, wanted)
         if history:
-            body = {"id": body.pop("id"), "properties": body.pop("properties"),
-                    "propertiesWithHistory": table.history(rec, history), **body}
+            body = {
+                "id": body.pop("id"),
+                "properties": body.pop("properties"),
+                "propertiesWithHistory": table.history(rec, history),
+                **body,
+            }
         if not associations:
             return body
         links = {}
         for name in associations:
-            to_type = OBJECT_TYPES.get(name.lower())   # unknown types are ignored, as HubSpot documents
+            to_type = OBJECT_TYPES.get(name.lower())  # unknown types are ignored, as HubSpot documents
             pairs = self.store.associations(self.object_type, rec.id, to_type) if to_type else []
             if pairs and to_type not in links:
                 kind = f"{self.object_type[:-1]}_to_{to_type[:-1]}"
@@ -100,7 +132,7 @@ class ObjectEndpoints:
         wanted = list_param(request, "properties")
         assoc = list_param(request, "associations")
         table = self.table
-        rows = (table.iter_archived(after) if bool_param(request, "archived") else table.iter_live(after))
+        rows = table.iter_archived(after) if bool_param(request, "archived") else table.iter_live(after)
         page: list[Record] = []
         more = False
         for rec in rows:
@@ -109,7 +141,7 @@ class ObjectEndpoints:
                 break
             page.append(rec)
         paging = next_paging(request, page[-1].id if more else None)
-        if not assoc and not history:   # the usual page: its JSON text built directly (the same bytes)
+        if not assoc and not history:  # the usual page: its JSON text built directly (the same bytes)
             text = '{"results":[' + ",".join(table.render_json_many(page, wanted)) + "]"
             if paging:
                 text += ',"paging":' + json_text(paging)
@@ -124,8 +156,14 @@ class ObjectEndpoints:
         rec = self._read_by(raw_id, request.query_params.get("idProperty"), bool_param(request, "archived"))
         if rec is None:
             raise not_found("Object not found. objectId are usually numeric.", id=[raw_id])
-        return JSONResponse(self._render(rec, list_param(request, "properties"), list_param(request, "associations"),
-                                         history=list_param(request, "propertiesWithHistory")))
+        return JSONResponse(
+            self._render(
+                rec,
+                list_param(request, "properties"),
+                list_param(request, "associations"),
+                history=list_param(request, "propertiesWithHistory"),
+            )
+        )
 
     async def create(self, request: Request) -> Response:
         body = await bodies.parse(request, bodies.ObjectCreate)
@@ -142,9 +180,17 @@ class ObjectEndpoints:
         except Invalid as exc:
             raise invalid_properties(exc.problems) from None
         if creating and self.object_type != "contacts" and not cleaned.get("hs_timestamp"):
-            raise hubspot_error(400, 'Property values were not valid: "hs_timestamp" is required',
-                                errors=[{"message": 'Property "hs_timestamp" is required', "code": "REQUIRED_PROPERTY",
-                                         "context": {"propertyName": ["hs_timestamp"]}}])
+            raise hubspot_error(
+                400,
+                'Property values were not valid: "hs_timestamp" is required',
+                errors=[
+                    {
+                        "message": 'Property "hs_timestamp" is required',
+                        "code": "REQUIRED_PROPERTY",
+                        "context": {"propertyName": ["hs_timestamp"]},
+                    }
+                ],
+            )
         return cleaned
 
     def _prepare(self, body: bodies.ObjectCreate) -> tuple[dict[str, str], list[tuple[str, str]]]:
@@ -165,12 +211,19 @@ class ObjectEndpoints:
             for t in item.types:
                 pair = _BY_TYPE_ID.get(t.associationTypeId)
                 if t.associationCategory != "HUBSPOT_DEFINED" or pair is None or pair[0] != self.object_type:
-                    raise hubspot_error(400, f"{t.associationCategory} association type {t.associationTypeId} is "
-                                             f"not valid from {self.object_type}", "VALIDATION_ERROR")
+                    raise hubspot_error(
+                        400,
+                        f"{t.associationCategory} association type {t.associationTypeId} is "
+                        f"not valid from {self.object_type}",
+                        "VALIDATION_ERROR",
+                    )
                 if self.store.table(pair[1]).get(to_id) is None:
-                    raise hubspot_error(400, f"One or more associations are invalid: {pair[1][:-1]} {to_id} does not "
-                                             "exist", "VALIDATION_ERROR",
-                                        context={"toObjectId": [to_id]})
+                    raise hubspot_error(
+                        400,
+                        f"One or more associations are invalid: {pair[1][:-1]} {to_id} does not exist",
+                        "VALIDATION_ERROR",
+                        context={"toObjectId": [to_id]},
+                    )
                 links.append((pair[1], to_id))
         return links
 
@@ -212,8 +265,13 @@ class ObjectEndpoints:
         table = self.table
         result = search.run(table, plan)
         wanted = req.properties or None
-        text = ('{"total":' + json_value(result.total) + ',"results":['
-                + ",".join(table.render_json_many(result.records, wanted)) + "]")
+        text = (
+            '{"total":'
+            + json_value(result.total)
+            + ',"results":['
+            + ",".join(table.render_json_many(result.records, wanted))
+            + "]"
+        )
         if result.next_after is not None:
             text += ',"paging":' + json_text({"next": {"after": result.next_after}})
         return Response(text + "}", media_type="application/json")
@@ -232,8 +290,19 @@ class ObjectEndpoints:
                 missing.append(str(item.id))
             else:
                 results.append(self._render(rec, req.properties or None, history=req.propertiesWithHistory))
-        errors = [item_error("error", "OBJECT_NOT_FOUND", f"Could not get some {self.label.upper()} objects, they may "
-                             "be deleted or not exist. Check that ids are valid.", ids=missing)] if missing else []
+        errors = (
+            [
+                item_error(
+                    "error",
+                    "OBJECT_NOT_FOUND",
+                    f"Could not get some {self.label.upper()} objects, they may "
+                    "be deleted or not exist. Check that ids are valid.",
+                    ids=missing,
+                )
+            ]
+            if missing
+            else []
+        )
         return self._batch(results, errors, started)
 
     def _check_id_property(self, id_property: str | None) -> None:
@@ -253,7 +322,7 @@ class ObjectEndpoints:
         req = await bodies.parse(request, bodies.BatchCreate)
         check_batch_size(len(req.inputs))
         started = self.world.clock.now_ms()
-        prepared = [self._prepare(item) for item in req.inputs]   # a bad value fails the whole batch
+        prepared = [self._prepare(item) for item in req.inputs]  # a bad value fails the whole batch
         source = self._source(request)
         results, errors = [], []
         for item, (cleaned, links) in zip(req.inputs, prepared):
@@ -266,8 +335,12 @@ class ObjectEndpoints:
         return self._batch(results, errors, started, ok_status=201)
 
     def _conflict_item(self, exc: Conflict) -> dict[str, Any]:
-        return item_error("error", "CONFLICT", f"{self.label} already exists. Existing ID: {exc.existing_id}",
-                          existingId=[exc.existing_id])
+        return item_error(
+            "error",
+            "CONFLICT",
+            f"{self.label} already exists. Existing ID: {exc.existing_id}",
+            existingId=[exc.existing_id],
+        )
 
     async def batch_update(self, request: Request) -> Response:
         req = await bodies.parse(request, bodies.BatchUpdate)
@@ -293,15 +366,21 @@ class ObjectEndpoints:
                 continue
             results.append(self.table.render(rec, list(item.properties)))
         if missing:
-            errors.append(item_error("error", "OBJECT_NOT_FOUND", f"Could not update some {self.label.upper()} "
-                                     "objects, they may be deleted or not exist.", ids=missing))
+            errors.append(
+                item_error(
+                    "error",
+                    "OBJECT_NOT_FOUND",
+                    f"Could not update some {self.label.upper()} objects, they may be deleted or not exist.",
+                    ids=missing,
+                )
+            )
         return self._batch(results, errors, started)
 
     async def batch_upsert(self, request: Request) -> Response:
         req = await bodies.parse(request, bodies.BatchUpdate)
         check_batch_size(len(req.inputs))
         started = self.world.clock.now_ms()
-        for item in req.inputs:           # every input is checked before anything is written
+        for item in req.inputs:  # every input is checked before anything is written
             self._check_id_property(item.idProperty)
             if item.idProperty == "email":
                 self._cleaned({"email": str(item.id)}, creating=False)
@@ -312,8 +391,11 @@ class ObjectEndpoints:
             try:
                 rec, new = self._upsert_one(item, values, source)
             except NotFound:
-                errors.append(item_error("error", "OBJECT_NOT_FOUND", f"{self.label} {item.id} does not exist",
-                                         ids=[str(item.id)]))
+                errors.append(
+                    item_error(
+                        "error", "OBJECT_NOT_FOUND", f"{self.label} {item.id} does not exist", ids=[str(item.id)]
+                    )
+                )
                 continue
             except Conflict as exc:
                 errors.append(self._conflict_item(exc))
@@ -321,8 +403,9 @@ class ObjectEndpoints:
             results.append({**self.table.render(rec, list(item.properties)), "new": new})
         return self._batch(results, errors, started)
 
-    def _upsert_one(self, item: bodies.UpdateInput, values: dict[str, str],
-                    source: dict[str, str]) -> tuple[Record, bool]:
+    def _upsert_one(
+        self, item: bodies.UpdateInput, values: dict[str, str], source: dict[str, str]
+    ) -> tuple[Record, bool]:
         rec = self._read_by(str(item.id), item.idProperty)
         if rec is not None:
             return self.table.update(rec.id, values, source), False
@@ -338,8 +421,9 @@ class ObjectEndpoints:
             self.table.archive(str(item.id))
         return Response(status_code=204)
 
-    def _batch(self, results: list[dict[str, Any]], errors: list[dict[str, Any]], started: int,
-               ok_status: int = 200) -> Response:
+    def _batch(
+        self, results: list[dict[str, Any]], errors: list[dict[str, Any]], started: int, ok_status: int = 200
+    ) -> Response:
         status, body = batch_reply(results, errors, started, self.world.clock.now_ms(), ok_status)
         return JSONResponse(body, status_code=status)
 
@@ -367,6 +451,7 @@ class AliasEndpoints:
             if name == "merge" and target.object_type != "contacts":
                 raise hubspot_error(405, f"POST is not allowed on {request.url.path}")
             return await getattr(target, name)(request)
+
         return handle
 
     @staticmethod
@@ -374,8 +459,11 @@ class AliasEndpoints:
         def of(params: dict[str, Any]) -> tuple[tuple[str, ...], ...]:
             object_type = OBJECT_TYPES.get(str(params.get("objectType", "")).lower())
             return need(OBJECT_SCOPES[object_type][kind]) if object_type else ()
+
         return of
 
     def routes(self) -> list[Route]:
-        return [declare(Route(self.BASE + path, self._handler(name), methods=[method]), self._scopes(kind))
-                for path, name, method, kind in ObjectEndpoints.ROUTES]
+        return [
+            declare(Route(self.BASE + path, self._handler(name), methods=[method]), self._scopes(kind))
+            for path, name, method, kind in ObjectEndpoints.ROUTES
+        ]

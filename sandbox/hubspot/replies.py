@@ -1,4 +1,5 @@
 """HubSpot-shaped replies: property validation errors, batch responses with per-item errors, paging."""
+
 from __future__ import annotations
 
 import json
@@ -11,13 +12,15 @@ from sandbox.errors import ApiError, hubspot_error
 from sandbox.hubspot.schema import InvalidValue
 from sandbox.timefmt import hubspot_ts
 
-MAX_BATCH = 100   # batch endpoints: 100 inputs per call
+MAX_BATCH = 100  # batch endpoints: 100 inputs per call
 
 
 def invalid_properties(problems: list[InvalidValue]) -> ApiError:
     """400 "Property values were not valid: [...]" with one `errors` entry per bad value."""
-    legacy = [{"isValid": False, "message": p.message, "error": p.code, "name": p.name,
-               "localizedErrorMessage": p.message} for p in problems]
+    legacy = [
+        {"isValid": False, "message": p.message, "error": p.code, "name": p.name, "localizedErrorMessage": p.message}
+        for p in problems
+    ]
     details = [{"message": p.message, "code": p.code, "context": {"propertyName": [p.name]}} for p in problems]
     return hubspot_error(400, f"Property values were not valid: {json.dumps(legacy)}", errors=details)
 
@@ -33,15 +36,20 @@ def not_found(message: str = "resource not found", **context: list[str]) -> ApiE
 
 def item_error(status: str, category: str, message: str, **context: list[str]) -> dict[str, Any]:
     """One StandardError of a batch response."""
-    return {"status": status, "category": category, "message": message, "context": context, "links": {},
-            "errors": []}
+    return {"status": status, "category": category, "message": message, "context": context, "links": {}, "errors": []}
 
 
-def batch_reply(results: list[dict[str, Any]], errors: list[dict[str, Any]], started_ms: int, ended_ms: int,
-                ok_status: int = 200) -> tuple[int, dict[str, Any]]:
+def batch_reply(
+    results: list[dict[str, Any]], errors: list[dict[str, Any]], started_ms: int, ended_ms: int, ok_status: int = 200
+) -> tuple[int, dict[str, Any]]:
     """(status code, body): 207 with `numErrors` when any item failed, else `ok_status`."""
-    body: dict[str, Any] = {"status": "COMPLETE", "results": results, "requestedAt": hubspot_ts(started_ms),
-                            "startedAt": hubspot_ts(started_ms), "completedAt": hubspot_ts(ended_ms)}
+    body: dict[str, Any] = {
+        "status": "COMPLETE",
+        "results": results,
+        "requestedAt": hubspot_ts(started_ms),
+        "startedAt": hubspot_ts(started_ms),
+        "completedAt": hubspot_ts(ended_ms),
+    }
     if errors:
         body.update({"numErrors": len(errors), "errors": errors})
         return 207, body
@@ -70,7 +78,7 @@ def next_paging(request: Request, after: str | None) -> dict[str, Any] | None:
     query = request.scope.get("query_string", b"")
     if after.isascii() and after.isdigit() and (not query or _PLAIN_QUERY.fullmatch(query)):
         url = str(request.url)
-        base = url[:len(url) - len(query) - 1] if query else url
+        base = url[: len(url) - len(query) - 1] if query else url
         if _PLAIN_BASE.fullmatch(base):
             kept = [pair for pair in query.decode().split("&") if not pair.startswith("after=")] if query else []
             kept.append("after=" + after)
@@ -88,8 +96,9 @@ def int_param(request: Request, name: str, default: int, low: int, high: int) ->
     except ValueError:
         raise hubspot_error(400, f"Invalid value for query parameter '{name}': '{raw}' is not an integer") from None
     if not low <= value <= high:
-        raise hubspot_error(400, f"Invalid value for query parameter '{name}': {value} must be between {low} and "
-                                 f"{high}")
+        raise hubspot_error(
+            400, f"Invalid value for query parameter '{name}': {value} must be between {low} and {high}"
+        )
     return value
 
 

@@ -1,4 +1,5 @@
 """The HubSpot CRM routes of the sandbox, in the paths hubspot-api-client 12.0.0 calls."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -3,31 +3,73 @@
 Defaults mirror what a fresh HubSpot portal has for contacts, tasks and notes (names, types, field
 types, enumeration options); custom properties and groups are added through the properties API.
 """
+
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sandbox.timefmt import hubspot_ts, parse_ts_ms
 
-OBJECT_TYPES = {"contacts": "contacts", "0-1": "contacts", "contact": "contacts",
-                "tasks": "tasks", "0-27": "tasks", "task": "tasks",
-                "notes": "notes", "0-46": "notes", "note": "notes"}
+OBJECT_TYPES = {
+    "contacts": "contacts",
+    "0-1": "contacts",
+    "contact": "contacts",
+    "tasks": "tasks",
+    "0-27": "tasks",
+    "task": "tasks",
+    "notes": "notes",
+    "0-46": "notes",
+    "note": "notes",
+}
 PROPERTY_TYPES = ("bool", "date", "datetime", "enumeration", "number", "phone_number", "string")
-FIELD_TYPES = ("booleancheckbox", "calculation_equation", "checkbox", "date", "file", "html", "number",
-               "phonenumber", "radio", "select", "text", "textarea")
-MAX_VALUE_CHARS = 65_536          # HubSpot: a property value holds at most 65,536 characters
+FIELD_TYPES = (
+    "booleancheckbox",
+    "calculation_equation",
+    "checkbox",
+    "date",
+    "file",
+    "html",
+    "number",
+    "phonenumber",
+    "radio",
+    "select",
+    "text",
+    "textarea",
+)
+MAX_VALUE_CHARS = 65_536  # HubSpot: a property value holds at most 65,536 characters
 PORTAL_CREATED_AT = "2024-01-01T00:00:00.000Z"
-LIFECYCLE_STAGES = ("subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity",
-                    "customer", "evangelist", "other")
-LEAD_STATUSES = ("NEW", "OPEN", "IN_PROGRESS", "OPEN_DEAL", "UNQUALIFIED", "ATTEMPTED_TO_CONTACT", "CONNECTED",
-                 "BAD_TIMING")
+LIFECYCLE_STAGES = (
+    "subscriber",
+    "lead",
+    "marketingqualifiedlead",
+    "salesqualifiedlead",
+    "opportunity",
+    "customer",
+    "evangelist",
+    "other",
+)
+LEAD_STATUSES = (
+    "NEW",
+    "OPEN",
+    "IN_PROGRESS",
+    "OPEN_DEAL",
+    "UNQUALIFIED",
+    "ATTEMPTED_TO_CONTACT",
+    "CONNECTED",
+    "BAD_TIMING",
+)
 EMPLOYEE_BUCKETS = ("1-5", "5-25", "25-50", "50-100", "100-500", "500-1000", "1000+")
-LEGAL_BASES = ("Legitimate interest – prospect/lead", "Legitimate interest – existing customer",
-               "Legitimate interest - other", "Performance of a contract", "Freely given consent from contact",
-               "Not applicable")
+LEGAL_BASES = (
+    "Legitimate interest – prospect/lead",
+    "Legitimate interest – existing customer",
+    "Legitimate interest - other",
+    "Performance of a contract",
+    "Freely given consent from contact",
+    "Not applicable",
+)
 CONSENT_GRANTED = "Freely given consent from contact"
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -54,13 +96,27 @@ class PropertyDef:
     def api(self) -> dict[str, Any]:
         """The Property object as GET /crm/v3/properties/{objectType}/{name} returns it."""
         body: dict[str, Any] = {
-            "updatedAt": self.created_at, "createdAt": self.created_at, "name": self.name, "label": self.label,
-            "type": self.type, "fieldType": self.field_type, "description": self.description,
-            "groupName": self.group_name, "options": self.options, "displayOrder": self.display_order,
-            "calculated": False, "externalOptions": False, "hasUniqueValue": self.has_unique_value,
-            "hidden": False, "hubspotDefined": self.hubspot_defined, "archived": False,
-            "modificationMetadata": {"archivable": not self.hubspot_defined, "readOnlyDefinition": self.hubspot_defined,
-                                     "readOnlyValue": self.read_only},
+            "updatedAt": self.created_at,
+            "createdAt": self.created_at,
+            "name": self.name,
+            "label": self.label,
+            "type": self.type,
+            "fieldType": self.field_type,
+            "description": self.description,
+            "groupName": self.group_name,
+            "options": self.options,
+            "displayOrder": self.display_order,
+            "calculated": False,
+            "externalOptions": False,
+            "hasUniqueValue": self.has_unique_value,
+            "hidden": False,
+            "hubspotDefined": self.hubspot_defined,
+            "archived": False,
+            "modificationMetadata": {
+                "archivable": not self.hubspot_defined,
+                "readOnlyDefinition": self.hubspot_defined,
+                "readOnlyValue": self.read_only,
+            },
             "formField": not self.read_only,
         }
         if not self.hubspot_defined:
@@ -70,46 +126,87 @@ class PropertyDef:
 
 def _options(values: tuple[str, ...] | list[str], labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
     labels = labels or {}
-    return [{"label": labels.get(v, v), "value": v, "displayOrder": k, "hidden": False}
-            for k, v in enumerate(values)]
+    return [{"label": labels.get(v, v), "value": v, "displayOrder": k, "hidden": False} for k, v in enumerate(values)]
 
 
-def _p(name: str, label: str, kind: str = "string", field_type: str = "text", group: str = "contactinformation",
-       **kw: Any) -> PropertyDef:
+def _p(
+    name: str, label: str, kind: str = "string", field_type: str = "text", group: str = "contactinformation", **kw: Any
+) -> PropertyDef:
     return PropertyDef(name=name, label=label, type=kind, field_type=field_type, group_name=group, **kw)
 
 
-_STAGE_LABELS = {"subscriber": "Subscriber", "lead": "Lead", "marketingqualifiedlead": "Marketing Qualified Lead",
-                 "salesqualifiedlead": "Sales Qualified Lead", "opportunity": "Opportunity", "customer": "Customer",
-                 "evangelist": "Evangelist", "other": "Other"}
+_STAGE_LABELS = {
+    "subscriber": "Subscriber",
+    "lead": "Lead",
+    "marketingqualifiedlead": "Marketing Qualified Lead",
+    "salesqualifiedlead": "Sales Qualified Lead",
+    "opportunity": "Opportunity",
+    "customer": "Customer",
+    "evangelist": "Evangelist",
+    "other": "Other",
+}
 
 
 def _contact_defaults() -> list[PropertyDef]:
     ro = {"read_only": True}
     props = [
         _p("email", "Email", has_unique_value=True),
-        _p("firstname", "First Name"), _p("lastname", "Last Name"),
-        _p("phone", "Phone Number", "string", "phonenumber"), _p("city", "City"), _p("country", "Country/Region"),
-        _p("jobtitle", "Job Title"), _p("company", "Company Name"), _p("industry", "Industry"),
+        _p("firstname", "First Name"),
+        _p("lastname", "Last Name"),
+        _p("phone", "Phone Number", "string", "phonenumber"),
+        _p("city", "City"),
+        _p("country", "Country/Region"),
+        _p("jobtitle", "Job Title"),
+        _p("company", "Company Name"),
+        _p("industry", "Industry"),
         _p("numemployees", "Number of Employees", "enumeration", "select", options=_options(EMPLOYEE_BUCKETS)),
-        _p("lifecyclestage", "Lifecycle Stage", "enumeration", "radio",
-           options=_options(LIFECYCLE_STAGES, _STAGE_LABELS)),
-        _p("hs_lead_status", "Lead Status", "enumeration", "radio", group="sales_properties",
-           options=_options(LEAD_STATUSES, {v: v.replace("_", " ").title() for v in LEAD_STATUSES})),
+        _p(
+            "lifecyclestage",
+            "Lifecycle Stage",
+            "enumeration",
+            "radio",
+            options=_options(LIFECYCLE_STAGES, _STAGE_LABELS),
+        ),
+        _p(
+            "hs_lead_status",
+            "Lead Status",
+            "enumeration",
+            "radio",
+            group="sales_properties",
+            options=_options(LEAD_STATUSES, {v: v.replace("_", " ").title() for v in LEAD_STATUSES}),
+        ),
         _p("hubspot_owner_id", "Contact owner", "enumeration", "select", group="sales_properties"),
-        _p("hs_legal_basis", "Legal basis for processing contact's data", "enumeration", "checkbox",
-           options=_options(LEGAL_BASES)),
+        _p(
+            "hs_legal_basis",
+            "Legal basis for processing contact's data",
+            "enumeration",
+            "checkbox",
+            options=_options(LEGAL_BASES),
+        ),
         # Opted out of all email. Read-only through the CRM API ("... is a read only property; its value cannot
         # be set", HubSpot community); set through the subscriptions API, here by the `email_optout` event.
-        _p("hs_email_optout", "Unsubscribed from all email", "bool", "booleancheckbox", group="emailinformation",
-           options=_options(("true", "false"), {"true": "Yes", "false": "No"}), **ro),
+        _p(
+            "hs_email_optout",
+            "Unsubscribed from all email",
+            "bool",
+            "booleancheckbox",
+            group="emailinformation",
+            options=_options(("true", "false"), {"true": "Yes", "false": "No"}),
+            **ro,
+        ),
         # Custom (not HubSpot-defined): no stock `hs_seniority` could be confirmed for contacts.
         _p("seniority", "Seniority", hubspot_defined=False),
         _p("createdate", "Create Date", "datetime", "date", **ro),
         _p("lastmodifieddate", "Last Modified Date", "datetime", "date", **ro),
         _p("hs_object_id", "Record ID", "number", "number", **ro),
-        _p("num_conversion_events", "Number of Form Submissions", "number", "number", group="conversioninformation",
-           **ro),
+        _p(
+            "num_conversion_events",
+            "Number of Form Submissions",
+            "number",
+            "number",
+            group="conversioninformation",
+            **ro,
+        ),
         _p("recent_conversion_event_name", "Recent Conversion", group="conversioninformation", **ro),
         _p("recent_conversion_date", "Recent Conversion Date", "datetime", "date", group="conversioninformation", **ro),
         _p("first_conversion_event_name", "First Conversion", group="conversioninformation", **ro),
@@ -117,8 +214,10 @@ def _contact_defaults() -> list[PropertyDef]:
         _p("hs_merged_object_ids", "Merged Record IDs", "enumeration", "checkbox", **ro),
         _p("hs_additional_emails", "Additional email addresses", "enumeration", "checkbox", **ro),
     ]
-    props += [_p(f"hs_lifecyclestage_{s}_date", f"Became a {_STAGE_LABELS[s]} Date", "datetime", "date", **ro)
-              for s in LIFECYCLE_STAGES]
+    props += [
+        _p(f"hs_lifecyclestage_{s}_date", f"Became a {_STAGE_LABELS[s]} Date", "datetime", "date", **ro)
+        for s in LIFECYCLE_STAGES
+    ]
     return props
 
 
@@ -137,12 +236,30 @@ def _task_defaults() -> list[PropertyDef]:
     return _engagement_common() + [
         _p("hs_task_subject", "Task Title", group="task"),
         _p("hs_task_body", "Task notes", "string", "html", group="task"),
-        _p("hs_task_status", "Task Status", "enumeration", "select", group="task",
-           options=_options(("NOT_STARTED", "COMPLETED", "IN_PROGRESS", "WAITING", "DEFERRED"))),
-        _p("hs_task_priority", "Priority", "enumeration", "select", group="task",
-           options=_options(("LOW", "MEDIUM", "HIGH", "NONE"))),
-        _p("hs_task_type", "Task Type", "enumeration", "select", group="task",
-           options=_options(("EMAIL", "CALL", "TODO"))),
+        _p(
+            "hs_task_status",
+            "Task Status",
+            "enumeration",
+            "select",
+            group="task",
+            options=_options(("NOT_STARTED", "COMPLETED", "IN_PROGRESS", "WAITING", "DEFERRED")),
+        ),
+        _p(
+            "hs_task_priority",
+            "Priority",
+            "enumeration",
+            "select",
+            group="task",
+            options=_options(("LOW", "MEDIUM", "HIGH", "NONE")),
+        ),
+        _p(
+            "hs_task_type",
+            "Task Type",
+            "enumeration",
+            "select",
+            group="task",
+            options=_options(("EMAIL", "CALL", "TODO")),
+        ),
         _p("hs_task_reminders", "Reminder", "enumeration", "checkbox", group="task"),
     ]
 
@@ -155,8 +272,12 @@ def _note_defaults() -> list[PropertyDef]:
 
 
 _GROUPS = {
-    "contacts": [("contactinformation", "Contact information"), ("sales_properties", "Sales properties"),
-                 ("conversioninformation", "Conversion information"), ("emailinformation", "Email information")],
+    "contacts": [
+        ("contactinformation", "Contact information"),
+        ("sales_properties", "Sales properties"),
+        ("conversioninformation", "Conversion information"),
+        ("emailinformation", "Email information"),
+    ],
     "tasks": [("engagement", "Engagement"), ("task", "Task information")],
     "notes": [("engagement", "Engagement"), ("note", "Note information")],
 }
@@ -183,7 +304,8 @@ class Schema:
             self.properties[prop.name] = prop
         self.groups: dict[str, dict[str, Any]] = {
             name: {"name": name, "label": label, "displayOrder": k, "archived": False}
-            for k, (name, label) in enumerate(_GROUPS[object_type])}
+            for k, (name, label) in enumerate(_GROUPS[object_type])
+        }
 
     # -- values ---------------------------------------------------------------------------------
     def clean(self, name: str, raw: Any, allow_read_only: bool = False) -> str:
@@ -195,8 +317,9 @@ class Schema:
             raise InvalidValue(name, "READ_ONLY_VALUE", f"{name} is a read only property; its value cannot be set.")
         value = _as_text(raw)
         if len(value) > MAX_VALUE_CHARS:
-            raise InvalidValue(name, "INVALID_LENGTH",
-                              f"{name} was {len(value)} characters long; the maximum is {MAX_VALUE_CHARS}")
+            raise InvalidValue(
+                name, "INVALID_LENGTH", f"{name} was {len(value)} characters long; the maximum is {MAX_VALUE_CHARS}"
+            )
         if value == "":
             return ""
         return self._typed(prop, value)
@@ -209,8 +332,11 @@ class Schema:
             return value.strip()
         if name == "hubspot_owner_id":
             if value not in self.owner_ids:
-                raise InvalidValue(name, "INVALID_OPTION", f"{value} was not one of the allowed options: "
-                                                          f"[{', '.join(sorted(self.owner_ids))}]")
+                raise InvalidValue(
+                    name,
+                    "INVALID_OPTION",
+                    f"{value} was not one of the allowed options: [{', '.join(sorted(self.owner_ids))}]",
+                )
             return value
         if prop.type == "number":
             try:
@@ -236,8 +362,9 @@ class Schema:
         chosen = value.split(";") if prop.field_type == "checkbox" else [value]
         for v in chosen:
             if v not in allowed:
-                raise InvalidValue(prop.name, "INVALID_OPTION",
-                                  f"{v} was not one of the allowed options: [{', '.join(allowed)}]")
+                raise InvalidValue(
+                    prop.name, "INVALID_OPTION", f"{v} was not one of the allowed options: [{', '.join(allowed)}]"
+                )
         return value
 
     # -- definitions -----------------------------------------------------------------------------
@@ -251,8 +378,10 @@ class Schema:
                 raise ValueError(f"{key} must be a string")
         name = body["name"]
         if not _NAME_RE.match(name):
-            raise ValueError(f"Property name '{name}' is invalid: use lowercase letters, digits and underscores, "
-                             "starting with a letter")
+            raise ValueError(
+                f"Property name '{name}' is invalid: use lowercase letters, digits and underscores, "
+                "starting with a letter"
+            )
         if body["type"] not in PROPERTY_TYPES:
             raise ValueError(f"type '{body['type']}' is not one of {list(PROPERTY_TYPES)}")
         if body["fieldType"] not in FIELD_TYPES:
@@ -262,10 +391,18 @@ class Schema:
         options = _parse_options(body.get("options"), body["type"])
         if name in self.properties:
             raise KeyError(name)
-        prop = PropertyDef(name=name, label=body["label"], type=body["type"], field_type=body["fieldType"],
-                           group_name=body["groupName"], options=options, description=body.get("description") or "",
-                           hubspot_defined=False, display_order=len(self.properties),
-                           has_unique_value=bool(body.get("hasUniqueValue", False)))
+        prop = PropertyDef(
+            name=name,
+            label=body["label"],
+            type=body["type"],
+            field_type=body["fieldType"],
+            group_name=body["groupName"],
+            options=options,
+            description=body.get("description") or "",
+            hubspot_defined=False,
+            display_order=len(self.properties),
+            has_unique_value=bool(body.get("hasUniqueValue", False)),
+        )
         self.properties[name] = prop
         return prop
 
@@ -279,8 +416,12 @@ class Schema:
         if name in self.groups:
             raise KeyError(name)
         order = body.get("displayOrder", -1)
-        group = {"name": name, "label": label, "displayOrder": order if isinstance(order, int) else -1,
-                 "archived": False}
+        group = {
+            "name": name,
+            "label": label,
+            "displayOrder": order if isinstance(order, int) else -1,
+            "archived": False,
+        }
         self.groups[name] = group
         return group
 
@@ -294,8 +435,15 @@ def _parse_options(raw: Any, kind: str) -> list[dict[str, Any]]:
     for k, opt in enumerate(raw):
         if not isinstance(opt, dict) or not isinstance(opt.get("label"), str) or not isinstance(opt.get("value"), str):
             raise ValueError(f"options[{k}] needs a string 'label' and 'value'")
-        options.append({"label": opt["label"], "value": opt["value"], "hidden": bool(opt.get("hidden", False)),
-                        "displayOrder": opt.get("displayOrder", k), "description": opt.get("description", "")})
+        options.append(
+            {
+                "label": opt["label"],
+                "value": opt["value"],
+                "hidden": bool(opt.get("hidden", False)),
+                "displayOrder": opt.get("displayOrder", k),
+                "description": opt.get("description", ""),
+            }
+        )
     values = [o["value"] for o in options]
     if len(set(values)) != len(values):
         raise ValueError("Option values must be unique")
@@ -320,7 +468,7 @@ def _clean_time(prop: PropertyDef, value: str) -> str:
         code = "INVALID_DATE" if prop.type == "date" else "INVALID_DATETIME"
         raise InvalidValue(prop.name, code, f"{value} is not a valid {prop.type}") from None
     if prop.type == "date":
-        day = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+        day = datetime.fromtimestamp(ms / 1000, tz=UTC)
         return day.strftime("%Y-%m-%d")
     return hubspot_ts(ms)
 

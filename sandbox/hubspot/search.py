@@ -14,14 +14,14 @@ characters; no more than 10,000 results reachable through paging (`after` + `lim
 A range filter on the created/modified timestamp is answered from a time index, streaming when the
 sort is on the same property, so incremental syncs stay fast on a million-contact world.
 """
+
 from __future__ import annotations
 
 import fnmatch
+import math
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-
-import math
 
 from sandbox.hubspot.bodies import FilterGroupIn, FilterIn, SearchIn, SortIn
 from sandbox.hubspot.index import NEG_INF, POS_INF
@@ -29,11 +29,11 @@ from sandbox.hubspot.schema import PropertyDef, compare_key
 from sandbox.hubspot.tables import Record, Table
 from sandbox.timefmt import parse_ts_ms
 
-MAX_GROUPS = 5           # search: 5 filter groups
-MAX_GROUP_FILTERS = 10   # search: 10 filters per group
-MAX_FILTERS = 25         # search: 25 filters in all
-MAX_LIMIT = 200          # search: 200 results per page
-MAX_RESULTS = 10_000     # search: 10,000 results reachable by paging
+MAX_GROUPS = 5  # search: 5 filter groups
+MAX_GROUP_FILTERS = 10  # search: 10 filters per group
+MAX_FILTERS = 25  # search: 25 filters in all
+MAX_LIMIT = 200  # search: 200 results per page
+MAX_RESULTS = 10_000  # search: 10,000 results reachable by paging
 MAX_QUERY_CHARS = 3_000
 _RANGE_OPS = ("GT", "GTE", "LT", "LTE", "EQ", "BETWEEN")
 _TOKEN_SPLIT = re.compile(r"[\s,;]+")
@@ -88,7 +88,7 @@ class Condition:
 @dataclass(frozen=True)
 class Plan:
     groups: tuple[tuple[Condition, ...], ...]
-    sort_prop: str | None          # None = by id
+    sort_prop: str | None  # None = by id
     descending: bool
     terms: tuple[str, ...]
     offset: int
@@ -123,8 +123,10 @@ def plan(table: Table, req: SearchIn) -> Plan:
         raise SearchError(f"query may be at most {MAX_QUERY_CHARS} characters.")
     offset = int(req.after or 0)
     if offset + req.limit > MAX_RESULTS:
-        raise SearchError(f"Paging past {MAX_RESULTS} results is not supported: after ({offset}) + limit "
-                          f"({req.limit}) must not exceed {MAX_RESULTS}.")
+        raise SearchError(
+            f"Paging past {MAX_RESULTS} results is not supported: after ({offset}) + limit "
+            f"({req.limit}) must not exceed {MAX_RESULTS}."
+        )
     if len(req.sorts) > 1:
         raise SearchError("Only one sort is supported.")
     sort_prop, desc = _sort(table, req.sorts[0]) if req.sorts else (None, False)
@@ -174,8 +176,9 @@ def _typed(prop: PropertyDef, v: object) -> str | None:
         try:
             return str(parse_ts_ms(text))
         except (TypeError, ValueError):
-            raise SearchError(f"'{text}' is not a valid {prop.type} for '{prop.name}' (use epoch ms or ISO 8601).") \
-                from None
+            raise SearchError(
+                f"'{text}' is not a valid {prop.type} for '{prop.name}' (use epoch ms or ISO 8601)."
+            ) from None
     if prop.type == "number":
         try:
             float(text)
@@ -199,7 +202,7 @@ def run(table: Table, p: Plan) -> Result:
     ids = _id_range(p)
     if ids is not None:
         candidates = _records_between(table, *ids)
-        if p.sort_prop is None and not p.descending:   # already in result order
+        if p.sort_prop is None and not p.descending:  # already in result order
             return _stream(candidates, p.groups[0], p, None, table)
         return _collect(candidates, p.groups, p, table)
     if not p.groups and not p.terms:
@@ -207,8 +210,7 @@ def run(table: Table, p: Plan) -> Result:
             return _stream(table.iter_live(), (), p, table.live_count(), table)
         index = table.time_index(p.sort_prop) if p.sort_prop else None
         if index is not None:
-            return _stream(_records(table, index.iterate(reverse=p.descending)), (), p, table.live_count(),
-                           table)
+            return _stream(_records(table, index.iterate(reverse=p.descending)), (), p, table.live_count(), table)
     return _collect(table.iter_live(), p.groups, p, table)
 
 
@@ -245,9 +247,14 @@ def _id_range(p: Plan) -> tuple[int, int] | None:
             a, b = (math.ceil(min(numbers)), math.floor(max(numbers)) + 1) if numbers else (0, 0)
         elif c.op in _RANGE_OPS:
             v = float(c.value or 0)
-            a, b = {"GT": (math.floor(v) + 1, POS_INF), "GTE": (math.ceil(v), POS_INF), "LT": (NEG_INF, math.ceil(v)),
-                    "LTE": (NEG_INF, math.floor(v) + 1), "EQ": (math.ceil(v), math.floor(v) + 1),
-                    "BETWEEN": (math.ceil(v), math.floor(float(c.high or 0)) + 1)}[c.op]
+            a, b = {
+                "GT": (math.floor(v) + 1, POS_INF),
+                "GTE": (math.ceil(v), POS_INF),
+                "LT": (NEG_INF, math.ceil(v)),
+                "LTE": (NEG_INF, math.floor(v) + 1),
+                "EQ": (math.ceil(v), math.floor(v) + 1),
+                "BETWEEN": (math.ceil(v), math.floor(float(c.high or 0)) + 1),
+            }[c.op]
         else:
             continue
         lo, hi, bounded = max(lo, a), min(hi, b), True
@@ -267,8 +274,14 @@ def _records_between(table: Table, lo: int, hi: int) -> Iterator[Record]:
 def _bounds(c: Condition) -> tuple[int, int]:
     """Half-open [lo, hi) over integer epoch ms."""
     v = int(c.value or 0)
-    return {"GT": (v + 1, POS_INF), "GTE": (v, POS_INF), "LT": (NEG_INF, v), "LTE": (NEG_INF, v + 1),
-            "EQ": (v, v + 1), "BETWEEN": (v, int(c.high or 0) + 1)}[c.op]
+    return {
+        "GT": (v + 1, POS_INF),
+        "GTE": (v, POS_INF),
+        "LT": (NEG_INF, v),
+        "LTE": (NEG_INF, v + 1),
+        "EQ": (v, v + 1),
+        "BETWEEN": (v, int(c.high or 0) + 1),
+    }[c.op]
 
 
 def _records(table: Table, ids: Iterator[int]) -> Iterator[Record]:
@@ -287,8 +300,9 @@ def _matches(rec: Record, conds: Iterable[Condition], terms: tuple[str, ...], ta
     return True
 
 
-def _stream(ordered: Iterator[Record], conds: tuple[Condition, ...], p: Plan, known_total: int | None,
-            table: Table) -> Result:
+def _stream(
+    ordered: Iterator[Record], conds: tuple[Condition, ...], p: Plan, known_total: int | None, table: Table
+) -> Result:
     """Page through records already in result order; count the rest only when the total is unknown."""
     page: list[Record] = []
     seen, stop = 0, p.offset + p.limit
@@ -317,6 +331,6 @@ def _collect(candidates: Iterable[Record], groups: Iterable[tuple[Condition, ...
         hits = present + absent
     elif p.descending:
         hits.reverse()
-    page = hits[p.offset:p.offset + p.limit]
+    page = hits[p.offset : p.offset + p.limit]
     more = p.offset + len(page) < len(hits)
     return Result(page, len(hits), str(p.offset + len(page)) if more else None)

@@ -1,4 +1,5 @@
 """The sandbox's HubSpot account: contacts over the lazy population, tasks, notes, owners, associations."""
+
 from __future__ import annotations
 
 import bisect
@@ -17,10 +18,14 @@ HUBSPOT_ID_BASE = 100_000
 TASK_FIRST_ID = 30_000_000_001
 NOTE_FIRST_ID = 40_000_000_001
 # HUBSPOT_DEFINED association type ids (hubspot.crm.association_type.AssociationType)
-ASSOCIATION_TYPES = {("tasks", "contacts"): 204, ("contacts", "tasks"): 203,
-                     ("notes", "contacts"): 202, ("contacts", "notes"): 201}
+ASSOCIATION_TYPES = {
+    ("tasks", "contacts"): 204,
+    ("contacts", "tasks"): 203,
+    ("notes", "contacts"): 202,
+    ("contacts", "notes"): 201,
+}
 _EMPLOYEE_LIMITS = (5, 25, 50, 100, 500, 1000)
-EMAIL_OPTOUT_SHARE = 0.02   # population contacts opted out of all email in HubSpot (hs_email_optout = true)
+EMAIL_OPTOUT_SHARE = 0.02  # population contacts opted out of all email in HubSpot (hs_email_optout = true)
 FORM_SOURCE_NAMESPACE = uuid.UUID("0b6b8a4e-5f3c-4c1a-9d7e-2f6a1e9c3b71")
 # history sources of simulated changes (assumed: HubSpot records form submissions as sourceType FORM with the
 # form's guid as sourceId; an unsubscribe from all email as sourceType EMAIL)
@@ -36,28 +41,60 @@ def employees_bucket(size: int) -> str:
     return EMPLOYEE_BUCKETS[bisect.bisect_left(_EMPLOYEE_LIMITS, size)]
 
 
-_BUCKETS: dict[int, str] = {}   # head count -> numemployees bucket (company sizes repeat across a page)
+_BUCKETS: dict[int, str] = {}  # head count -> numemployees bucket (company sizes repeat across a page)
 _STAGE_DATE = {stage: f"hs_lifecyclestage_{stage}_date" for stage in LIFECYCLE_STAGES}
 
 
-def _contact_props(rid: str, email: Any, first: Any, last: Any, title: Any, company: Any, size: int, phone: Any,
-                   city: Any, country: Any, industry: Any, owner: Any, consent: Any, stage: Any, seniority: Any,
-                   created: int, updated: int, optout: bool = False) -> dict[str, Any]:
+def _contact_props(
+    rid: str,
+    email: Any,
+    first: Any,
+    last: Any,
+    title: Any,
+    company: Any,
+    size: int,
+    phone: Any,
+    city: Any,
+    country: Any,
+    industry: Any,
+    owner: Any,
+    consent: Any,
+    stage: Any,
+    seniority: Any,
+    created: int,
+    updated: int,
+    optout: bool = False,
+) -> dict[str, Any]:
     """The stored properties of a population contact, in HubSpot's order; owner and legal basis left out when
     absent (other values as given: the caller drops nulls and blanks when its values may hold them)."""
     bucket = _BUCKETS.get(size)
     if bucket is None:
         bucket = _BUCKETS[size] = employees_bucket(size)
     stage_date = _STAGE_DATE.get(stage)
-    if stage_date is None:   # not a HubSpot stage
+    if stage_date is None:  # not a HubSpot stage
         stage, stage_date = "subscriber", _STAGE_DATE["subscriber"]
     created_at = hubspot_ts(created)
     props = {
-        "email": email, "firstname": first, "lastname": last, "jobtitle": title, "company": company, "phone": phone,
-        "city": city, "country": country, "industry": industry, "numemployees": bucket, "hubspot_owner_id": owner,
-        "lifecyclestage": stage, "hs_lead_status": "NEW", "hs_legal_basis": CONSENT_GRANTED, "seniority": seniority,
-        "createdate": created_at, "lastmodifieddate": hubspot_ts(updated or created), "hs_object_id": rid,
-        "num_conversion_events": "0", stage_date: created_at,
+        "email": email,
+        "firstname": first,
+        "lastname": last,
+        "jobtitle": title,
+        "company": company,
+        "phone": phone,
+        "city": city,
+        "country": country,
+        "industry": industry,
+        "numemployees": bucket,
+        "hubspot_owner_id": owner,
+        "lifecyclestage": stage,
+        "hs_lead_status": "NEW",
+        "hs_legal_basis": CONSENT_GRANTED,
+        "seniority": seniority,
+        "createdate": created_at,
+        "lastmodifieddate": hubspot_ts(updated or created),
+        "hs_object_id": rid,
+        "num_conversion_events": "0",
+        stage_date: created_at,
     }
     if owner is None:
         del props["hubspot_owner_id"]
@@ -72,9 +109,25 @@ def persona_properties(p: Any, rid: str) -> dict[str, str]:
     """A population persona as the contact properties HubSpot would store (nulls left out)."""
     created = int(p.created_ms)
     updated = int(getattr(p, "updated_ms", created) or created)
-    props = _contact_props(rid, p.email.strip(), p.firstname, p.lastname, p.jobtitle, p.company, int(p.company_size),
-                           getattr(p, "phone", None), getattr(p, "city", None), p.country, p.industry, p.owner_id,
-                           p.consent, p.lifecyclestage, p.seniority, created, updated)
+    props = _contact_props(
+        rid,
+        p.email.strip(),
+        p.firstname,
+        p.lastname,
+        p.jobtitle,
+        p.company,
+        int(p.company_size),
+        getattr(p, "phone", None),
+        getattr(p, "city", None),
+        p.country,
+        p.industry,
+        p.owner_id,
+        p.consent,
+        p.lifecyclestage,
+        p.seniority,
+        created,
+        updated,
+    )
     return {k: str(v) for k, v in props.items() if v is not None and v != ""}
 
 
@@ -105,7 +158,7 @@ class PopulationLayer:
     def ids_after(self, after: int) -> Iterator[int]:
         start = int(np.searchsorted(self._indices, after - HUBSPOT_ID_BASE, side="right"))
         for k in range(start, len(self._indices), 1024):
-            for i in self._indices[k:k + 1024].tolist():
+            for i in self._indices[k : k + 1024].tolist():
                 yield i + HUBSPOT_ID_BASE
 
     def id_of_email(self, key: str) -> int | None:
@@ -137,8 +190,9 @@ class HubSpotStore:
         self.owners: list[dict[str, Any]] = list(pop.owners)
         owner_ids = {str(o["id"]) for o in self.owners}
         self.schemas = {t: Schema(t, owner_ids) for t in ("contacts", "tasks", "notes")}
-        self.contacts = ContactTable(self.schemas["contacts"], world.clock, HUBSPOT_ID_BASE + pop.n,
-                                     PopulationLayer(pop))
+        self.contacts = ContactTable(
+            self.schemas["contacts"], world.clock, HUBSPOT_ID_BASE + pop.n, PopulationLayer(pop)
+        )
         self.tasks = Table("tasks", self.schemas["tasks"], world.clock, TASK_FIRST_ID)
         self.notes = Table("notes", self.schemas["notes"], world.clock, NOTE_FIRST_ID)
         self.tasks.query_props = ("hs_task_subject", "hs_task_body")
@@ -259,14 +313,20 @@ class HubSpotStore:
 
     def state(self) -> dict[str, Any]:
         """Every live contact (built on demand), owners, tasks and notes with their associated contact ids."""
+
         def engagement(table: Table) -> list[dict[str, Any]]:
             out = []
             for rec in table.iter_live():
                 body = self._full(table, rec)
-                body["associations"] = {"contacts": [cid for cid, _ in self.associations(
-                    table.object_type, rec.id, "contacts")]}
+                body["associations"] = {
+                    "contacts": [cid for cid, _ in self.associations(table.object_type, rec.id, "contacts")]
+                }
                 out.append(body)
             return out
 
-        return {"contacts": [self._full(self.contacts, r) for r in self.contacts.iter_live()],
-                "owners": list(self.owners), "tasks": engagement(self.tasks), "notes": engagement(self.notes)}
+        return {
+            "contacts": [self._full(self.contacts, r) for r in self.contacts.iter_live()],
+            "owners": list(self.owners),
+            "tasks": engagement(self.tasks),
+            "notes": engagement(self.notes),
+        }

@@ -11,6 +11,7 @@ contacts cost nothing. Entries of one property never go back in time: a change d
 property's newest entry (an injected event with an old timestamp) is recorded at that entry's time, so
 the newest entry always holds the current value, as HubSpot shows it.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -29,13 +30,13 @@ from sandbox.timefmt import hubspot_ts
 @dataclass
 class Record:
     id: str
-    props: dict[str, str]          # stored values; a missing key is null
+    props: dict[str, str]  # stored values; a missing key is null
     created_ms: int
     updated_ms: int
     archived: bool = False
     archived_ms: int | None = None
 
-    def copy(self) -> "Record":
+    def copy(self) -> Record:
         return Record(self.id, dict(self.props), self.created_ms, self.updated_ms, self.archived, self.archived_ms)
 
 
@@ -76,17 +77,18 @@ class Table:
     default_props: tuple[str, ...] = ("hs_createdate", "hs_lastmodifieddate", "hs_object_id")
     query_props: tuple[str, ...] = ()
 
-    def __init__(self, object_type: str, schema: Schema, clock: Any, first_id: int,
-                 base: BaseLayer | None = None) -> None:
+    def __init__(
+        self, object_type: str, schema: Schema, clock: Any, first_id: int, base: BaseLayer | None = None
+    ) -> None:
         self.object_type, self.schema, self.clock, self.base = object_type, schema, clock, base
-        self.first_id = self.next_id = first_id   # ids below first_id belong to the base layer
-        self.rows: dict[str, Record] = {}       # overlay: every record written or created through the API
-        self.gone: set[str] = set()             # merged away: 404 everywhere
-        self._created: list[int] = []           # ids created here, ascending (append-only)
-        self._stale_base: set[int] = set()      # base ids superseded by a row or gone
+        self.first_id = self.next_id = first_id  # ids below first_id belong to the base layer
+        self.rows: dict[str, Record] = {}  # overlay: every record written or created through the API
+        self.gone: set[str] = set()  # merged away: 404 everywhere
+        self._created: list[int] = []  # ids created here, ascending (append-only)
+        self._stale_base: set[int] = set()  # base ids superseded by a row or gone
         self._indexes: dict[str, TimeIndex] = {}
-        self._history: dict[str, dict[str, list[tuple[int, str, dict[str, str]]]]] = {}   # id -> name -> oldest first
-        self.default_source: dict[str, str] = {"sourceType": "INTEGRATION"}   # the writer when none is named
+        self._history: dict[str, dict[str, list[tuple[int, str, dict[str, str]]]]] = {}  # id -> name -> oldest first
+        self.default_source: dict[str, str] = {"sourceType": "INTEGRATION"}  # the writer when none is named
 
     # -- reads ----------------------------------------------------------------------------------
     def get(self, rid: str, archived: bool = False) -> Record | None:
@@ -116,7 +118,7 @@ class Table:
                 rec = self.base.record(rid)
                 if rec is not None:
                     yield rec
-        for rid in self._created[bisect.bisect_right(self._created, after):]:
+        for rid in self._created[bisect.bisect_right(self._created, after) :]:
             row = self.rows.get(str(rid))
             if row is not None and not row.archived:
                 yield row
@@ -264,8 +266,9 @@ class Table:
             return None
         index = self._indexes.get(kind)
         if index is None:
-            ids, ts = (self.base.timestamps(kind) if self.base is not None
-                       else (np.empty(0, np.int64), np.empty(0, np.int64)))
+            ids, ts = (
+                self.base.timestamps(kind) if self.base is not None else (np.empty(0, np.int64), np.empty(0, np.int64))
+            )
             index = TimeIndex(ids, ts, self._stale_base.__contains__, lambda: self._stale_base)
             for row in self.rows.values():
                 if not row.archived:
@@ -296,7 +299,8 @@ class Table:
         """The SimplePublicObject: requested properties (or the defaults) plus the defaults, strings or null."""
         props = rec.props
         body: dict[str, Any] = {
-            "id": rec.id, "properties": {n: props.get(n) for n in self._shown(wanted)},
+            "id": rec.id,
+            "properties": {n: props.get(n) for n in self._shown(wanted)},
             # the timestamp properties already hold these instants formatted (formatting dominates a page)
             "createdAt": props.get(self.created_prop) or hubspot_ts(rec.created_ms),
             "updatedAt": props.get(self.modified_prop) or hubspot_ts(rec.updated_ms),
@@ -319,14 +323,25 @@ class Table:
         out = []
         for rec in records:
             props = rec.props
-            shown = [key + (enc(value) if type(value) is str else json_value(value))
-                     for key, value in zip(keys, map(props.get, names))]
+            shown = [
+                key + (enc(value) if type(value) is str else json_value(value))
+                for key, value in zip(keys, map(props.get, names))
+            ]
             archived = rec.archived
-            text = "".join((
-                '{"id":', json_value(rec.id), ',"properties":{', ",".join(shown),
-                '},"createdAt":', json_value(props.get(created_prop) or hubspot_ts(rec.created_ms)),
-                ',"updatedAt":', json_value(props.get(modified_prop) or hubspot_ts(rec.updated_ms)),
-                ',"archived":', json_value(archived)))
+            text = "".join(
+                (
+                    '{"id":',
+                    json_value(rec.id),
+                    ',"properties":{',
+                    ",".join(shown),
+                    '},"createdAt":',
+                    json_value(props.get(created_prop) or hubspot_ts(rec.created_ms)),
+                    ',"updatedAt":',
+                    json_value(props.get(modified_prop) or hubspot_ts(rec.updated_ms)),
+                    ',"archived":',
+                    json_value(archived),
+                )
+            )
             if archived and rec.archived_ms is not None:
                 text += ',"archivedAt":' + json_value(hubspot_ts(rec.archived_ms))
             out.append(text + "}")
@@ -338,7 +353,7 @@ def json_text(content: Any) -> str:
     return json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
 
 
-_encode_str = json.encoder.encode_basestring   # the string encoder json.dumps(ensure_ascii=False) uses
+_encode_str = json.encoder.encode_basestring  # the string encoder json.dumps(ensure_ascii=False) uses
 
 
 def json_value(value: Any) -> str:
@@ -366,7 +381,7 @@ class ContactTable(Table):
 
     def __init__(self, schema: Schema, clock: Any, first_id: int, base: BaseLayer) -> None:
         super().__init__("contacts", schema, clock, first_id, base)
-        self._emails: dict[str, str] = {}   # lowercased email of overlay rows (and merged-in emails) -> id
+        self._emails: dict[str, str] = {}  # lowercased email of overlay rows (and merged-in emails) -> id
 
     def id_of_email(self, email: str) -> str | None:
         """The live contact holding `email` (case-insensitive), or None."""
@@ -417,8 +432,10 @@ class ContactTable(Table):
         if rec is None:
             return {}
         modified, created = self.modified_prop, rec.created_ms
-        return {name: (rec.updated_ms if name == modified else created, value, POPULATION_SOURCE)
-                for name, value in rec.props.items()}
+        return {
+            name: (rec.updated_ms if name == modified else created, value, POPULATION_SOURCE)
+            for name, value in rec.props.items()
+        }
 
     def archive(self, rid: str) -> bool:
         done = super().archive(rid)

@@ -4,6 +4,7 @@ A 1,000,000-member audience gets ~200k opens per campaign, so events are appende
 `array.array` columns (about 21 bytes an event) instead of one object per event, and recipients are
 one sorted int64 numpy array per campaign. Members are identified by their *slot* (see store.py).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -14,7 +15,7 @@ import numpy as np
 
 OPEN, CLICK, BOUNCE = 0, 1, 2
 ACTION_NAMES = ("open", "click", "bounce")
-UNSUBSCRIBE = 3     # in MailchimpStore.record_activity only: unsubscribes are listed apart, not as email activity
+UNSUBSCRIBE = 3  # in MailchimpStore.record_activity only: unsubscribes are listed apart, not as email activity
 BOUNCE_TYPES = {"hard": 1, "soft": 2}
 BOUNCE_NAMES = {1: "hard", 2: "soft"}
 
@@ -44,12 +45,12 @@ class Campaign:
     create_ms: int
     send_ms: int
     subject: str
-    recipients: np.ndarray                      # sorted int64 slots subscribed at send time
+    recipients: np.ndarray  # sorted int64 slots subscribed at send time
     links: list[str] = field(default_factory=list)
     slot: array = field(default_factory=lambda: array("q"))
     ts_ms: array = field(default_factory=lambda: array("q"))
     action: array = field(default_factory=lambda: array("b"))
-    url: array = field(default_factory=lambda: array("i"))     # index into `links`, -1 for none
+    url: array = field(default_factory=lambda: array("i"))  # index into `links`, -1 for none
     bounce: array = field(default_factory=lambda: array("b"))  # 0, or BOUNCE_TYPES value
     unsubscribes: list[tuple[int, int, str]] = field(default_factory=list)  # (slot, ts_ms, reason)
     opens: int = 0
@@ -58,7 +59,7 @@ class Campaign:
     soft_bounces: int = 0
     _opened: np.ndarray = field(default_factory=lambda: _flags(1))
     _clicked: np.ndarray = field(default_factory=lambda: _flags(1))
-    _index: "_Index | None" = None
+    _index: _Index | None = None
 
     @staticmethod
     def make_id(list_id: str, seq: int) -> str:
@@ -104,8 +105,9 @@ class Campaign:
         flags[new] = True
         return flags, new
 
-    def record_many(self, slots: np.ndarray, ts_ms: np.ndarray, action: np.ndarray, link: np.ndarray,
-                    bounce: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def record_many(
+        self, slots: np.ndarray, ts_ms: np.ndarray, action: np.ndarray, link: np.ndarray, bounce: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Append events in order (open, click or bounce; `link` indexes `links` for clicks, `bounce` is a
         BOUNCE_TYPES value for bounces). Returns the distinct slots whose first open, and first click, of
         this campaign these are."""
@@ -128,9 +130,13 @@ class Campaign:
 
     def columns(self) -> dict[str, np.ndarray]:
         """Copies of the event columns as numpy arrays (copies, so the arrays can keep growing)."""
-        return {"slot": np.array(self.slot, dtype=np.int64), "ts_ms": np.array(self.ts_ms, dtype=np.int64),
-                "action": np.array(self.action, dtype=np.int8), "url": np.array(self.url, dtype=np.int32),
-                "bounce": np.array(self.bounce, dtype=np.int8)}
+        return {
+            "slot": np.array(self.slot, dtype=np.int64),
+            "ts_ms": np.array(self.ts_ms, dtype=np.int64),
+            "action": np.array(self.action, dtype=np.int8),
+            "url": np.array(self.url, dtype=np.int32),
+            "bounce": np.array(self.bounce, dtype=np.int8),
+        }
 
     def _indexed(self) -> _Index:
         """Events ordered by (slot, time), rebuilt only when events were added since the last build."""
@@ -150,8 +156,9 @@ class Campaign:
         i = int(np.searchsorted(self.recipients, slot))
         return i < self.recipients.size and int(self.recipients[i]) == slot
 
-    def activity_page(self, since_ms: int | None, offset: int,
-                      count: int) -> tuple[int, list[tuple[int, list[int]]], dict[str, np.ndarray]]:
+    def activity_page(
+        self, since_ms: int | None, offset: int, count: int
+    ) -> tuple[int, list[tuple[int, list[int]]], dict[str, np.ndarray]]:
         """Email-activity page: (total emails, [(slot, [event rows in time order])], event columns).
 
         Without `since`, every recipient is listed (activity possibly empty), plus anyone with
@@ -165,7 +172,7 @@ class Campaign:
             keep = ix.cols["ts_ms"][order] // 1000 > since_ms // 1000
             order, slots = order[keep], slots[keep]
             emails = _dedup_sorted(slots)
-        page = emails[offset: offset + count]
+        page = emails[offset : offset + count]
         lo, hi = np.searchsorted(slots, page, "left"), np.searchsorted(slots, page, "right")
         rows = [(int(s), order[a:b].tolist()) for s, a, b in zip(page.tolist(), lo.tolist(), hi.tolist())]
         return int(emails.size), rows, ix.cols
@@ -175,8 +182,9 @@ class Campaign:
         out = []
         for r in np.flatnonzero(np.array(self.slot, dtype=np.int64) == slot).tolist():
             u = self.url[r]
-            out.append((self.ts_ms[r], self.action[r], self.links[u] if u >= 0 else None,
-                        BOUNCE_NAMES.get(self.bounce[r])))
+            out.append(
+                (self.ts_ms[r], self.action[r], self.links[u] if u >= 0 else None, BOUNCE_NAMES.get(self.bounce[r]))
+            )
         return out
 
 
@@ -184,6 +192,6 @@ class Campaign:
 class _Index:
     events: int
     cols: dict[str, np.ndarray]
-    order: np.ndarray     # event rows sorted by (slot, ts)
-    slots: np.ndarray     # slot of each row in that order
-    every: np.ndarray     # recipients plus anyone with activity, sorted
+    order: np.ndarray  # event rows sorted by (slot, ts)
+    slots: np.ndarray  # slot of each row in that order
+    every: np.ndarray  # recipients plus anyone with activity, sorted

@@ -24,6 +24,7 @@ stops the runner before its next step, `step(n)` makes n steps (a status transit
 `release()` lets it run on, `wait(id)` blocks until a batch has finished. `SandboxConfig.batch_op_ms` adds
 wall-clock time per operation; by default a 1,000-operation batch takes a fraction of a second.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -50,18 +51,18 @@ from sandbox.mailchimp.merge_fields import json_type
 from sandbox.timefmt import mailchimp_ts
 
 BATCH_RESULTS_PREFIX = "/mailchimp-api-batch/"
-MAX_PENDING = 500            # batches not yet finished, per account
+MAX_PENDING = 500  # batches not yet finished, per account
 RESULTS_PER_FILE = 500
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 OPERATION_FIELDS = ("method", "path", "params", "body", "operation_id")
 STEPS = ("pending", "preprocessing", "started", "finalizing", "finished")
-_YIELD_EVERY = 32            # operations between two yields to the event loop (other requests get served)
+_YIELD_EVERY = 32  # operations between two yields to the event loop (other requests get served)
 
 
 @dataclass
 class Operation:
     method: str
-    path: str                # the full sandbox path, /3.0/...
+    path: str  # the full sandbox path, /3.0/...
     query: bytes
     body: bytes
     operation_id: str | None
@@ -71,7 +72,7 @@ class Operation:
 class Batch:
     id: str
     operations: list[Operation]
-    base: dict[str, Any]     # scheme, server and host header of the submitting request
+    base: dict[str, Any]  # scheme, server and host header of the submitting request
     submitted_ms: int
     signature: str
     status: str = "pending"
@@ -83,8 +84,13 @@ class Batch:
     archive: bytes | None = None
 
     def summary(self) -> dict[str, Any]:
-        return {"id": self.id, "status": self.status, "total_operations": self.total,
-                "finished_operations": self.finished, "errored_operations": self.errored}
+        return {
+            "id": self.id,
+            "status": self.status,
+            "total_operations": self.total,
+            "finished_operations": self.finished,
+            "errored_operations": self.errored,
+        }
 
 
 # -- the request body ------------------------------------------------------------------------------------
@@ -107,8 +113,13 @@ def _operation(op: dict[str, Any]) -> Operation:
     path = path if path.startswith("/") else "/" + path
     query = dict(parse_qsl(in_path, keep_blank_values=True))
     query.update({k: _param_text(v) for k, v in (op.get("params") or {}).items() if v is not None})
-    return Operation(op["method"].upper(), "/3.0" + unquote(path), urlencode(query).encode(),
-                     op.get("body", "").encode(), op.get("operation_id"))
+    return Operation(
+        op["method"].upper(),
+        "/3.0" + unquote(path),
+        urlencode(query).encode(),
+        op.get("body", "").encode(),
+        op.get("operation_id"),
+    )
 
 
 def parse_operations(data: Any) -> list[Operation]:
@@ -130,15 +141,20 @@ def parse_operations(data: Any) -> list[Operation]:
             missing = [name for name in ("method", "path") if name not in op]
             if missing:
                 errors.append({"field": where, "message": f"Required fields were not provided: {', '.join(missing)}"})
-            errors += [{"field": f"{where}.{k}", "message": f"Unknown property: {k}"}
-                       for k in op if k not in OPERATION_FIELDS]
+            errors += [
+                {"field": f"{where}.{k}", "message": f"Unknown property: {k}"} for k in op if k not in OPERATION_FIELDS
+            ]
             method = op.get("method")
             if "method" in op and not isinstance(method, str):
                 errors.append(_type_error(f"{where}.method", "string", method))
             elif isinstance(method, str) and method.upper() not in METHODS:
                 errors.append({"field": f"{where}.method", "message": f"Value must be one of: {', '.join(METHODS)}"})
-            for name, expected, kind in (("path", "string", str), ("body", "string", str),
-                                         ("operation_id", "string", str), ("params", "object", dict)):
+            for name, expected, kind in (
+                ("path", "string", str),
+                ("body", "string", str),
+                ("operation_id", "string", str),
+                ("params", "object", dict),
+            ):
                 if name in op and not isinstance(op[name], kind):
                     errors.append(_type_error(f"{where}.{name}", expected, op[name]))
     if errors:
@@ -155,7 +171,7 @@ def build_archive(batch: Batch, mtime_s: int) -> bytes:
         top.type, top.mode, top.mtime = tarfile.DIRTYPE, 0o755, mtime_s
         tar.addfile(top)
         for n in range(0, max(len(batch.results), 1), RESULTS_PER_FILE):
-            data = json.dumps(batch.results[n: n + RESULTS_PER_FILE], separators=(",", ":")).encode()
+            data = json.dumps(batch.results[n : n + RESULTS_PER_FILE], separators=(",", ":")).encode()
             info = tarfile.TarInfo(f"./{hashlib.md5(f'{batch.id}-{n}'.encode()).hexdigest()}.json")
             info.size, info.mode, info.mtime = len(data), 0o644, mtime_s
             tar.addfile(info, io.BytesIO(data))
@@ -172,7 +188,7 @@ class BatchBook:
 
     def __init__(self, world: Any) -> None:
         self.world = world
-        self._batches: dict[str, Batch] = {}        # submission order
+        self._batches: dict[str, Batch] = {}  # submission order
         self._queue: collections.deque[str] = collections.deque()
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -188,14 +204,21 @@ class BatchBook:
         """Queue a batch. Raises ApiError 429 when MAX_PENDING batches are not finished yet."""
         with self._lock:
             if sum(b.status != "finished" for b in self._batches.values()) >= MAX_PENDING:
-                raise mailchimp_error(429, "Too Many Requests",
-                                      f"You have {MAX_PENDING} pending batches; wait for some to finish "
-                                      "before submitting more.")
+                raise mailchimp_error(
+                    429,
+                    "Too Many Requests",
+                    f"You have {MAX_PENDING} pending batches; wait for some to finish before submitting more.",
+                )
             bid = secrets.token_hex(5)
             while bid in self._batches:
                 bid = secrets.token_hex(5)
-            batch = Batch(bid, operations, base, self.world.clock.now_ms(),
-                          hmac.new(self._key, bid.encode(), "sha256").hexdigest()[:32])
+            batch = Batch(
+                bid,
+                operations,
+                base,
+                self.world.clock.now_ms(),
+                hmac.new(self._key, bid.encode(), "sha256").hexdigest()[:32],
+            )
             self._batches[bid] = batch
             self._queue.append(bid)
             self._dispatch = dispatch
@@ -280,14 +303,29 @@ class BatchBook:
         matched, template, params = dispatch.match(op.method, op.path)
         world.stats.count(f"BATCH {op.method}", template or "<unknown>")
         journal = world.journal if op.method in WRITE_METHODS else None
-        entry = (journal.begin(world, op.method, template, params, op.path, op.query, op.body, via="batch",
-                               batch_id=batch.id, operation_id=op.operation_id) if journal is not None else None)
+        entry = (
+            journal.begin(
+                world,
+                op.method,
+                template,
+                params,
+                op.path,
+                op.query,
+                op.body,
+                via="batch",
+                batch_id=batch.id,
+                operation_id=op.operation_id,
+            )
+            if journal is not None
+            else None
+        )
         status, body = await dispatch.call(matched, op.method, op.path, op.query, op.body, batch.base)
         if entry is not None:
             journal.finish(world, entry, status)
         with self._changed:
-            batch.results.append({"status_code": status, "operation_id": op.operation_id,
-                                  "response": body.decode("utf-8", "replace")})
+            batch.results.append(
+                {"status_code": status, "operation_id": op.operation_id, "response": body.decode("utf-8", "replace")}
+            )
             batch.finished += 1
             batch.errored += status >= 400
             self._changed.notify_all()
@@ -321,6 +359,7 @@ class BatchBook:
                     break
                 moved = head.summary()
             return moved
+
         return asyncio.run_coroutine_threadsafe(run(), self._loop).result(timeout)
 
     def wait(self, batch_id: str, timeout: float = 10.0) -> str:
@@ -328,7 +367,8 @@ class BatchBook:
         Raises TimeoutError."""
         with self._changed:
             done = self._changed.wait_for(
-                lambda: batch_id not in self._batches or self._batches[batch_id].status == "finished", timeout)
+                lambda: batch_id not in self._batches or self._batches[batch_id].status == "finished", timeout
+            )
             if not done:
                 raise TimeoutError(f"batch {batch_id} did not finish within {timeout} s")
             return self._batches[batch_id].status if batch_id in self._batches else "deleted"
@@ -354,21 +394,32 @@ class BatchRoutes:
         url = ""
         if batch.archive is not None:
             host = dict(batch.base["headers"]).get(b"host", b"").decode("latin-1")
-            url = (f"{batch.base['scheme']}://{host}{BATCH_RESULTS_PREFIX}{batch.id}-response.tar.gz?"
-                   f"{urlencode({'Signature': batch.signature})}")
-        return {**batch.summary(), "submitted_at": mailchimp_ts(batch.submitted_ms),
-                "completed_at": mailchimp_ts(batch.completed_ms) if batch.completed_ms is not None else "",
-                "response_body_url": url,
-                "_links": [_link(request, "parent", "/batches"), _link(request, "self", f"/batches/{batch.id}"),
-                           _link(request, "delete", f"/batches/{batch.id}", "DELETE")]}
+            url = (
+                f"{batch.base['scheme']}://{host}{BATCH_RESULTS_PREFIX}{batch.id}-response.tar.gz?"
+                f"{urlencode({'Signature': batch.signature})}"
+            )
+        return {
+            **batch.summary(),
+            "submitted_at": mailchimp_ts(batch.submitted_ms),
+            "completed_at": mailchimp_ts(batch.completed_ms) if batch.completed_ms is not None else "",
+            "response_body_url": url,
+            "_links": [
+                _link(request, "parent", "/batches"),
+                _link(request, "self", f"/batches/{batch.id}"),
+                _link(request, "delete", f"/batches/{batch.id}", "DELETE"),
+            ],
+        }
 
     async def start(self, request: Request) -> Response:
         from sandbox.mailchimp.routes import _respond
 
         operations = parse_operations(await q.json_body(request))
         host = request.headers.get("host", "")
-        base = {"scheme": request.url.scheme, "server": request.scope.get("server"),
-                "headers": [(b"host", host.encode("latin-1"))]}
+        base = {
+            "scheme": request.url.scheme,
+            "server": request.scope.get("server"),
+            "headers": [(b"host", host.encode("latin-1"))],
+        }
         batch = self.book().submit(operations, base, self.dispatch)
         return _respond(request, self.body(request, batch))
 
@@ -377,10 +428,14 @@ class BatchRoutes:
 
         count, offset = q.paging(request)
         batches = self.book().list()
-        return _respond(request, {"batches": [self.body(request, b) for b in batches[offset: offset + count]],
-                                  "total_items": len(batches),
-                                  "_links": [_link(request, "self", "/batches"),
-                                             _link(request, "create", "/batches", "POST")]})
+        return _respond(
+            request,
+            {
+                "batches": [self.body(request, b) for b in batches[offset : offset + count]],
+                "total_items": len(batches),
+                "_links": [_link(request, "self", "/batches"), _link(request, "create", "/batches", "POST")],
+            },
+        )
 
     async def status(self, request: Request) -> Response:
         from sandbox.mailchimp.routes import _respond
@@ -396,8 +451,12 @@ class BatchRoutes:
         """The archive, as S3 serves it: no authentication, a signature in the query."""
         archive = self.book().results_archive(request.path_params["name"], request.query_params.get("Signature", ""))
         if archive is None:
-            return Response('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
-                            "<Message>Access Denied</Message></Error>", status_code=403, media_type="application/xml")
+            return Response(
+                '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+                "<Message>Access Denied</Message></Error>",
+                status_code=403,
+                media_type="application/xml",
+            )
         return Response(archive, media_type="application/x-gzip")
 
     def routes(self) -> list[Route]:

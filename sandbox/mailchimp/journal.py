@@ -20,6 +20,7 @@ subscribe (POST /lists/{id}), `members_to_add` and `members_to_remove` of a stat
 `static_segment` of a new one. `before` is None when no member had that address; archived members show
 `archived`. Keys that are not strings, and targets in another list, are left out.
 """
+
 from __future__ import annotations
 
 import copy
@@ -58,8 +59,12 @@ def _keys(template: str | None, params: dict, body: Any, list_id: str) -> list[s
         members = body.get("members")
         keys = [m.get("email_address") for m in members if isinstance(m, dict)] if isinstance(members, list) else []
     elif template == "/3.0/lists/{list_id}/segments/{segment_id}":
-        keys = [k for name in ("members_to_add", "members_to_remove")
-                if isinstance(body.get(name), list) for k in body[name]]
+        keys = [
+            k
+            for name in ("members_to_add", "members_to_remove")
+            if isinstance(body.get(name), list)
+            for k in body[name]
+        ]
     elif template == "/3.0/lists/{list_id}/segments":
         keys = body.get("static_segment") if isinstance(body.get("static_segment"), list) else []
     else:
@@ -83,6 +88,7 @@ async def _buffered(receive: Any) -> tuple[bytes, Any]:
             replayed["done"] = True
             return {"type": "http.request", "body": body, "more_body": False}
         return await receive()
+
     return body, replay
 
 
@@ -99,20 +105,37 @@ class Journal:
         self._entries: list[dict[str, Any]] = []
         self._seq = 0
 
-    def begin(self, world: Any, method: str, template: str | None, params: dict, path: str,
-              query: bytes | str, raw_body: bytes, via: str = "api", batch_id: str | None = None,
-              operation_id: str | None = None) -> dict[str, Any]:
+    def begin(
+        self,
+        world: Any,
+        method: str,
+        template: str | None,
+        params: dict,
+        path: str,
+        query: bytes | str,
+        raw_body: bytes,
+        via: str = "api",
+        batch_id: str | None = None,
+        operation_id: str | None = None,
+    ) -> dict[str, Any]:
         """An entry for a write about to be served, with its members' statuses before."""
         body, text = _body(raw_body)
         query = query.decode("latin-1") if isinstance(query, bytes) else query
         entry: dict[str, Any] = {
-            "via": via, "batch_id": batch_id, "operation_id": operation_id, "method": method,
-            "template": template, "path": path, "query": dict(parse_qsl(query, keep_blank_values=True)),
-            "body": body}
+            "via": via,
+            "batch_id": batch_id,
+            "operation_id": operation_id,
+            "method": method,
+            "template": template,
+            "path": path,
+            "query": dict(parse_qsl(query, keep_blank_values=True)),
+            "body": body,
+        }
         if text is not None:
             entry["body_text"] = text
-        entry["members"] = [{"key": k, "before": _status(world, k)}
-                            for k in _keys(template, params, body, world.list_id)]
+        entry["members"] = [
+            {"key": k, "before": _status(world, k)} for k in _keys(template, params, body, world.list_id)
+        ]
         return entry
 
     def finish(self, world: Any, entry: dict[str, Any], status: int) -> None:
@@ -123,14 +146,20 @@ class Journal:
             target["after"] = None if m is None else m.status
             email = m.email if m is not None else (key if "@" in key else None)
             target["email_address"] = email
-            target["subscriber_hash"] = (hashlib.md5(email.strip().lower().encode()).hexdigest() if email
-                                         else key.lower() if _HASH.match(key) else None)
+            target["subscriber_hash"] = (
+                hashlib.md5(email.strip().lower().encode()).hexdigest()
+                if email
+                else key.lower()
+                if _HASH.match(key)
+                else None
+            )
         with self._lock:
             self._seq += 1
             self._entries.append({"seq": self._seq, "time_ms": world.clock.now_ms(), **entry, "status": status})
 
-    async def serve(self, world: Any, template: str | None, params: dict, scope: dict, receive: Any, send: Any,
-                    app: Any) -> None:
+    async def serve(
+        self, world: Any, template: str | None, params: dict, scope: dict, receive: Any, send: Any, app: Any
+    ) -> None:
         """Serve one HTTP write through the ASGI `app`, recording it. The entry is in the journal before
         the client can see the answer."""
         body, receive = await _buffered(receive)
@@ -142,11 +171,12 @@ class Journal:
                 recorded["done"] = True
                 self.finish(world, entry, message["status"])
             await send(message)
+
         try:
             await app(scope, receive, recording_send)
         finally:
             if not recorded["done"]:
-                self.finish(world, entry, 0)     # no answer was sent
+                self.finish(world, entry, 0)  # no answer was sent
 
     def entries(self) -> list[dict[str, Any]]:
         """A copy of every entry, oldest first."""

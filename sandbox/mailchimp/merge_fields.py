@@ -6,6 +6,7 @@ required field, `Please enter a complete address`). A value of a JSON type no me
 (a boolean, a list, null) fails the request schema instead: field `merge_fields.TAG`, message "Data
 did not match any of the schemas described in anyOf.".
 """
+
 from __future__ import annotations
 
 import re
@@ -20,8 +21,13 @@ ADDRESS_REQUIRED = ("addr1", "city", "state", "zip")
 ADDRESS_KEYS = ("addr1", "addr2", "city", "state", "zip", "country")
 _URL = re.compile(r"^https?://[^\s/$.?#].[^\s]*$", re.IGNORECASE)
 _US_PHONE = re.compile(r"^\(?\d{3}\)?[-. ]?\d{3}[-. ]?\d{4}$")
-_DATE_FORMATS = {"MM/DD/YYYY": "%m/%d/%Y", "DD/MM/YYYY": "%d/%m/%Y", "YYYY-MM-DD": "%Y-%m-%d",
-                 "MM/DD": "%m/%d", "DD/MM": "%d/%m"}
+_DATE_FORMATS = {
+    "MM/DD/YYYY": "%m/%d/%Y",
+    "DD/MM/YYYY": "%d/%m/%Y",
+    "YYYY-MM-DD": "%Y-%m-%d",
+    "MM/DD": "%m/%d",
+    "DD/MM": "%d/%m",
+}
 
 
 @dataclass
@@ -39,10 +45,19 @@ class MergeField:
 
     def as_api(self, list_id: str) -> dict[str, Any]:
         """The MergeField object as GET /lists/{id}/merge-fields returns it (without _links)."""
-        return {"merge_id": self.merge_id, "tag": self.tag, "name": self.name, "type": self.type,
-                "required": self.required, "default_value": self.default_value, "public": self.public,
-                "display_order": self.display_order, "options": dict(self.options),
-                "help_text": self.help_text, "list_id": list_id}
+        return {
+            "merge_id": self.merge_id,
+            "tag": self.tag,
+            "name": self.name,
+            "type": self.type,
+            "required": self.required,
+            "default_value": self.default_value,
+            "public": self.public,
+            "display_order": self.display_order,
+            "options": dict(self.options),
+            "help_text": self.help_text,
+            "list_id": list_id,
+        }
 
 
 class MergeValueError(Exception):
@@ -99,8 +114,15 @@ class MergeFieldSet:
             options.setdefault("phone_format", "none")
         if type_ == "text":
             options.setdefault("size", 25)
-        mf = MergeField(merge_id, tag, name, type_, options=options,
-                        display_order=attrs.pop("display_order", None) or merge_id + 1, **attrs)
+        mf = MergeField(
+            merge_id,
+            tag,
+            name,
+            type_,
+            options=options,
+            display_order=attrs.pop("display_order", None) or merge_id + 1,
+            **attrs,
+        )
         self.fields.append(mf)
         return mf
 
@@ -118,11 +140,15 @@ class MergeFieldSet:
         if given is None:
             given = {}
         if not isinstance(given, dict):
-            raise MergeValueError(SCHEMA_DETAIL, [{"field": "merge_fields",
-                                                   "message": "Schema describes object, "
-                                                              f"{json_type(given)} found instead"}])
-        schema_errors = [{"field": f"merge_fields.{k}", "message": ANYOF_MESSAGE}
-                         for k, v in given.items() if isinstance(v, (bool, list)) or v is None]
+            raise MergeValueError(
+                SCHEMA_DETAIL,
+                [{"field": "merge_fields", "message": f"Schema describes object, {json_type(given)} found instead"}],
+            )
+        schema_errors = [
+            {"field": f"merge_fields.{k}", "message": ANYOF_MESSAGE}
+            for k, v in given.items()
+            if isinstance(v, (bool, list)) or v is None
+        ]
         if schema_errors:
             raise MergeValueError(SCHEMA_DETAIL, schema_errors)
         values = dict(current or {})
@@ -209,8 +235,9 @@ def _number(raw: Any) -> int | float:
 
 def _date(mf: MergeField, text: str) -> str:
     """Accept the field's date format or ISO YYYY-MM-DD; store in the field's format."""
-    fmt = _DATE_FORMATS.get(str(mf.options.get("date_format", "")).upper(),
-                            "%m/%d" if mf.type == "birthday" else "%m/%d/%Y")
+    fmt = _DATE_FORMATS.get(
+        str(mf.options.get("date_format", "")).upper(), "%m/%d" if mf.type == "birthday" else "%m/%d/%Y"
+    )
     # a birthday has no year: parse it inside a leap year so 02/29 is accepted
     own = (fmt + "/%Y", f"{text}/2000") if "%Y" not in fmt else (fmt, text)
     for pattern, value in (own, ("%Y-%m-%d", text)):

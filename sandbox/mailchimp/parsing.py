@@ -4,6 +4,7 @@ Body schemas are pydantic models in strict mode, so a wrong JSON type is refused
 schema validation refuses it: 400 "Invalid Resource" with an `errors` list. Unparseable JSON is
 400 "JSON Parse Error" (the title in Mailchimp's error glossary).
 """
+
 from __future__ import annotations
 
 import json
@@ -18,10 +19,17 @@ from sandbox.timefmt import parse_ts_ms
 
 Status = Literal["subscribed", "unsubscribed", "cleaned", "pending", "transactional"]
 PatchStatus = Literal["subscribed", "unsubscribed", "cleaned", "pending"]
-MAX_COUNT = 1000        # collections: count at most 1000 per page
-MAX_BATCH = 500         # batch subscribe, static segment add/remove: at most 500 per call
-_EXPECTED = {"string_type": "string", "bool_type": "boolean", "int_type": "integer", "dict_type": "object",
-             "list_type": "array", "float_type": "number", "model_type": "object"}
+MAX_COUNT = 1000  # collections: count at most 1000 per page
+MAX_BATCH = 500  # batch subscribe, static segment add/remove: at most 500 per call
+_EXPECTED = {
+    "string_type": "string",
+    "bool_type": "boolean",
+    "int_type": "integer",
+    "dict_type": "object",
+    "list_type": "array",
+    "float_type": "number",
+    "model_type": "object",
+}
 
 
 class _Body(BaseModel):
@@ -32,7 +40,7 @@ class MemberFields(_Body):
     email_address: str | None = None
     status: Status | None = None
     email_type: Literal["html", "text"] | None = None
-    merge_fields: Any = None          # validated against the audience's merge fields by the store
+    merge_fields: Any = None  # validated against the audience's merge fields by the store
     interests: dict[str, bool] | None = None
     language: str | None = None
     vip: bool | None = None

@@ -4,6 +4,7 @@ Handlers look up `world.mailchimp` at call time (POST /_sandbox/reset replaces t
 are raised as `ApiError`s (problem+json); the middleware already handles auth, the 10-connection
 limit, faults and unknown paths.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -20,11 +21,21 @@ from sandbox.timefmt import mailchimp_ts
 
 NOT_FOUND = "The requested resource could not be found."
 BATCH_OMITS = ("consents_to_one_to_one_messaging", "full_name", "source", "unsubscribe_reason", "web_id")
-SEGMENT_BATCH_OMITS = BATCH_OMITS                                 # members_added / members_removed
-SEGMENT_MEMBER_OMITS = ("consents_to_one_to_one_messaging", "contact_id", "source", "tags", "tags_count",
-                        "unsubscribe_reason", "web_id")          # GET .../segments/{id}/members
-INCLUDE_FLAGS = (("cleaned", "include_cleaned"), ("transactional", "include_transactional"),
-                 ("unsubscribed", "include_unsubscribed"))
+SEGMENT_BATCH_OMITS = BATCH_OMITS  # members_added / members_removed
+SEGMENT_MEMBER_OMITS = (
+    "consents_to_one_to_one_messaging",
+    "contact_id",
+    "source",
+    "tags",
+    "tags_count",
+    "unsubscribe_reason",
+    "web_id",
+)  # GET .../segments/{id}/members
+INCLUDE_FLAGS = (
+    ("cleaned", "include_cleaned"),
+    ("transactional", "include_transactional"),
+    ("unsubscribed", "include_unsubscribed"),
+)
 
 
 def _not_found() -> ApiError:
@@ -100,10 +111,15 @@ class MailchimpRoutes:
 
     def member_body(self, request: Request, store: MailchimpStore, m: Member) -> dict[str, Any]:
         path = f"/lists/{store.list_id}/members/{m.hash}"
-        links = [_link(request, "self", path), _link(request, "parent", f"/lists/{store.list_id}/members"),
-                 _link(request, "update", path, "PATCH"), _link(request, "upsert", path, "PUT"),
-                 _link(request, "delete", path, "DELETE"), _link(request, "tags", path + "/tags"),
-                 _link(request, "activity_feed", path + "/activity-feed")]
+        links = [
+            _link(request, "self", path),
+            _link(request, "parent", f"/lists/{store.list_id}/members"),
+            _link(request, "update", path, "PATCH"),
+            _link(request, "upsert", path, "PUT"),
+            _link(request, "delete", path, "DELETE"),
+            _link(request, "tags", path + "/tags"),
+            _link(request, "activity_feed", path + "/activity-feed"),
+        ]
         return {**store.member_dict(m), "_links": links}
 
     # -- root, lists --------------------------------------------------------------------------------
@@ -112,20 +128,31 @@ class MailchimpRoutes:
 
     def list_body(self, request: Request, store: MailchimpStore) -> dict[str, Any]:
         path = f"/lists/{store.list_id}"
-        return {**store.list_dict(), "_links": [
-            _link(request, "self", path), _link(request, "parent", "/lists"),
-            _link(request, "update", path, "PATCH"), _link(request, "batch-sub-unsub-members", path, "POST"),
-            _link(request, "members", path + "/members"), _link(request, "merge-fields", path + "/merge-fields")]}
+        return {
+            **store.list_dict(),
+            "_links": [
+                _link(request, "self", path),
+                _link(request, "parent", "/lists"),
+                _link(request, "update", path, "PATCH"),
+                _link(request, "batch-sub-unsub-members", path, "POST"),
+                _link(request, "members", path + "/members"),
+                _link(request, "merge-fields", path + "/merge-fields"),
+            ],
+        }
 
     async def get_lists(self, request: Request) -> Response:
         store = self.store(request)
         count, offset = q.paging(request)
-        lists = [self.list_body(request, store)][offset: offset + count]
-        return _respond(request, {"lists": lists, "total_items": 1,
-                                  "constraints": {"may_create": False, "max_instances": 1,
-                                                  "current_total_instances": 1},
-                                  "_links": [_link(request, "self", "/lists"),
-                                             _link(request, "create", "/lists", "POST")]})
+        lists = [self.list_body(request, store)][offset : offset + count]
+        return _respond(
+            request,
+            {
+                "lists": lists,
+                "total_items": 1,
+                "constraints": {"may_create": False, "max_instances": 1, "current_total_instances": 1},
+                "_links": [_link(request, "self", "/lists"), _link(request, "create", "/lists", "POST")],
+            },
+        )
 
     async def get_list(self, request: Request) -> Response:
         store = self.store(request)
@@ -135,10 +162,14 @@ class MailchimpRoutes:
         store = self.store(request)
         body, raw = await q.parse(request, q.BatchBody)
         members = [m if isinstance(m, dict) else {} for m in raw.get("members", [])]
-        result = store.batch(members, body.update_existing, body.sync_tags, q.query_bool(request, "skip_merge_validation"))
+        result = store.batch(
+            members, body.update_existing, body.sync_tags, q.query_bool(request, "skip_merge_validation")
+        )
         for key in ("new_members", "updated_members"):  # batch results use the shorter member shape
-            result[key] = [{k: v for k, v in self.member_body(request, store, m).items() if k not in BATCH_OMITS}
-                           for m in result[key]]
+            result[key] = [
+                {k: v for k, v in self.member_body(request, store, m).items() if k not in BATCH_OMITS}
+                for m in result[key]
+            ]
             for body in result[key]:
                 body["location"].pop("region", None)
         result["_links"] = [_link(request, "parent", f"/lists/{store.list_id}")]
@@ -156,13 +187,23 @@ class MailchimpRoutes:
             before_opt_ms=q.query_ts(request, "before_timestamp_opt"),
             sort_field=q.query_choice(request, "sort_field", tuple(SORT_FIELDS)),
             sort_dir=q.query_choice(request, "sort_dir", ("ASC", "DESC"), case_insensitive=True) or "ASC",
-            offset=offset, count=count)
+            offset=offset,
+            count=count,
+        )
         path = f"/lists/{store.list_id}/members"
-        return _respond(request, {
-            "members": [self.member_body(request, store, m) for m in page], "list_id": store.list_id,
-            "total_items": total,
-            "_links": [_link(request, "self", path), _link(request, "parent", f"/lists/{store.list_id}"),
-                       _link(request, "create", path, "POST")]})
+        return _respond(
+            request,
+            {
+                "members": [self.member_body(request, store, m) for m in page],
+                "list_id": store.list_id,
+                "total_items": total,
+                "_links": [
+                    _link(request, "self", path),
+                    _link(request, "parent", f"/lists/{store.list_id}"),
+                    _link(request, "create", path, "POST"),
+                ],
+            },
+        )
 
     async def add_member(self, request: Request) -> Response:
         store = self.store(request)
@@ -181,8 +222,9 @@ class MailchimpRoutes:
         store = self.store(request)
         _, raw = await q.parse(request, q.PutMember)
         try:
-            m, _ = store.upsert(request.path_params["subscriber_hash"], raw,
-                                q.query_bool(request, "skip_merge_validation"))
+            m, _ = store.upsert(
+                request.path_params["subscriber_hash"], raw, q.query_bool(request, "skip_merge_validation")
+            )
         except MemberError as exc:
             raise _member_error(exc) from None
         return _respond(request, self.member_body(request, store, m))
@@ -209,8 +251,14 @@ class MailchimpRoutes:
         count, offset = q.paging(request)
         tags = store.member_tags(m)
         path = f"/lists/{store.list_id}/members/{m.hash}/tags"
-        return _respond(request, {"tags": tags[offset: offset + count], "total_items": len(tags),
-                                  "_links": [_link(request, "self", path), _link(request, "create", path, "POST")]})
+        return _respond(
+            request,
+            {
+                "tags": tags[offset : offset + count],
+                "total_items": len(tags),
+                "_links": [_link(request, "self", path), _link(request, "create", path, "POST")],
+            },
+        )
 
     async def post_tags(self, request: Request) -> Response:
         store, m = self.member(request)
@@ -221,8 +269,9 @@ class MailchimpRoutes:
     async def tag_search(self, request: Request) -> Response:
         store = self.store(request)
         found = store.search_tags(request.query_params.get("name"))
-        return _respond(request, {"tags": [{"id": tid, "name": name} for tid, name in found],
-                                  "total_items": len(found)})
+        return _respond(
+            request, {"tags": [{"id": tid, "name": name} for tid, name in found], "total_items": len(found)}
+        )
 
     # -- segments: static segments are tags ----------------------------------------------------------
     def segment(self, request: Request) -> tuple[MailchimpStore, Segment]:
@@ -240,11 +289,21 @@ class MailchimpRoutes:
 
     def segment_body(self, request: Request, store: MailchimpStore, seg: Segment, member_count: int) -> dict:
         path = f"/lists/{store.list_id}/segments/{seg.id}"
-        return {"id": seg.id, "name": seg.name, "member_count": member_count, "type": "static",
-                "created_at": mailchimp_ts(seg.created_ms), "updated_at": mailchimp_ts(seg.updated_ms),
-                "list_id": store.list_id,
-                "_links": [_link(request, "self", path), _link(request, "parent", f"/lists/{store.list_id}/segments"),
-                           _link(request, "batch", path, "POST"), _link(request, "members", path + "/members")]}
+        return {
+            "id": seg.id,
+            "name": seg.name,
+            "member_count": member_count,
+            "type": "static",
+            "created_at": mailchimp_ts(seg.created_ms),
+            "updated_at": mailchimp_ts(seg.updated_ms),
+            "list_id": store.list_id,
+            "_links": [
+                _link(request, "self", path),
+                _link(request, "parent", f"/lists/{store.list_id}/segments"),
+                _link(request, "batch", path, "POST"),
+                _link(request, "members", path + "/members"),
+            ],
+        }
 
     def short_member(self, request: Request, store: MailchimpStore, m: Member, omit: tuple[str, ...]) -> dict:
         body = {k: v for k, v in self.member_body(request, store, m).items() if k not in omit}
@@ -255,29 +314,51 @@ class MailchimpRoutes:
         store = self.store(request)
         count, offset = q.paging(request)
         kind = q.query_choice(request, "type", ("saved", "static", "fuzzy"))
-        found = store.list_segments(
-            self.segment_statuses(request),
-            since_created_ms=q.query_ts(request, "since_created_at"),
-            before_created_ms=q.query_ts(request, "before_created_at"),
-            since_updated_ms=q.query_ts(request, "since_updated_at"),
-            before_updated_ms=q.query_ts(request, "before_updated_at")) if kind in (None, "static") else []
+        found = (
+            store.list_segments(
+                self.segment_statuses(request),
+                since_created_ms=q.query_ts(request, "since_created_at"),
+                before_created_ms=q.query_ts(request, "before_created_at"),
+                since_updated_ms=q.query_ts(request, "since_updated_at"),
+                before_updated_ms=q.query_ts(request, "before_updated_at"),
+            )
+            if kind in (None, "static")
+            else []
+        )
         path = f"/lists/{store.list_id}/segments"
-        return _respond(request, {
-            "segments": [self.segment_body(request, store, seg, n) for seg, n in found[offset: offset + count]],
-            "list_id": store.list_id, "total_items": len(found),
-            "_links": [_link(request, "self", path), _link(request, "parent", f"/lists/{store.list_id}"),
-                       _link(request, "create", path, "POST")]})
+        return _respond(
+            request,
+            {
+                "segments": [self.segment_body(request, store, seg, n) for seg, n in found[offset : offset + count]],
+                "list_id": store.list_id,
+                "total_items": len(found),
+                "_links": [
+                    _link(request, "self", path),
+                    _link(request, "parent", f"/lists/{store.list_id}"),
+                    _link(request, "create", path, "POST"),
+                ],
+            },
+        )
 
     async def create_segment(self, request: Request) -> Response:
         store = self.store(request)
         body, _ = await q.parse(request, q.SegmentBody)
         if body.options is not None:
-            detail = ("static_segment and options cannot both be provided." if body.static_segment is not None
-                      else "The sandbox models static segments (tags) only; saved segments are not supported.")
+            detail = (
+                "static_segment and options cannot both be provided."
+                if body.static_segment is not None
+                else "The sandbox models static segments (tags) only; saved segments are not supported."
+            )
             raise mailchimp_error(400, "Invalid Resource", detail)
         if body.static_segment is None:
-            raise q.invalid([{"field": "static_segment",
-                              "message": "Provide static_segment (an array of emails, may be empty) or options."}])
+            raise q.invalid(
+                [
+                    {
+                        "field": "static_segment",
+                        "message": "Provide static_segment (an array of emails, may be empty) or options.",
+                    }
+                ]
+            )
         try:
             seg = store.create_segment(body.name, body.static_segment)
         except ValueError as exc:
@@ -303,12 +384,16 @@ class MailchimpRoutes:
         store, seg = self.segment(request)
         count, offset = q.paging(request)
         slots = store.segment_slots(seg, self.segment_statuses(request))
-        page = [store.find_slot(s) for s in slots[offset: offset + count].tolist()]
+        page = [store.find_slot(s) for s in slots[offset : offset + count].tolist()]
         path = f"/lists/{store.list_id}/segments/{seg.id}"
-        return _respond(request, {
-            "members": [self.short_member(request, store, m, SEGMENT_MEMBER_OMITS) for m in page],
-            "total_items": int(slots.size),
-            "_links": [_link(request, "self", path + "/members"), _link(request, "parent", path)]})
+        return _respond(
+            request,
+            {
+                "members": [self.short_member(request, store, m, SEGMENT_MEMBER_OMITS) for m in page],
+                "total_items": int(slots.size),
+                "_links": [_link(request, "self", path + "/members"), _link(request, "parent", path)],
+            },
+        )
 
     # -- merge fields ---------------------------------------------------------------------------------
     def merge_body(self, request: Request, store: MailchimpStore, mf) -> dict[str, Any]:
@@ -320,22 +405,37 @@ class MailchimpRoutes:
         count, offset = q.paging(request)
         wanted_type = request.query_params.get("type")
         required = request.query_params.get("required")
-        fields = [f for f in store.merge_fields.fields
-                  if (not wanted_type or f.type == wanted_type)
-                  and (required is None or f.required == (required.lower() == "true"))]
-        return _respond(request, {
-            "merge_fields": [self.merge_body(request, store, f) for f in fields[offset: offset + count]],
-            "list_id": store.list_id, "total_items": len(fields),
-            "_links": [_link(request, "self", f"/lists/{store.list_id}/merge-fields")]})
+        fields = [
+            f
+            for f in store.merge_fields.fields
+            if (not wanted_type or f.type == wanted_type)
+            and (required is None or f.required == (required.lower() == "true"))
+        ]
+        return _respond(
+            request,
+            {
+                "merge_fields": [self.merge_body(request, store, f) for f in fields[offset : offset + count]],
+                "list_id": store.list_id,
+                "total_items": len(fields),
+                "_links": [_link(request, "self", f"/lists/{store.list_id}/merge-fields")],
+            },
+        )
 
     async def add_merge_field(self, request: Request) -> Response:
         store = self.store(request)
         body, _ = await q.parse(request, q.MergeFieldBody)
         try:
-            mf = store.merge_fields.add(body.name, body.type, body.tag, required=body.required,
-                                        default_value=body.default_value, public=body.public,
-                                        display_order=body.display_order, options=body.options,
-                                        help_text=body.help_text)
+            mf = store.merge_fields.add(
+                body.name,
+                body.type,
+                body.tag,
+                required=body.required,
+                default_value=body.default_value,
+                public=body.public,
+                display_order=body.display_order,
+                options=body.options,
+                help_text=body.help_text,
+            )
         except ValueError as exc:
             raise mailchimp_error(400, "Invalid Resource", str(exc)) from None
         return _respond(request, self.merge_body(request, store, mf))
@@ -350,9 +450,14 @@ class MailchimpRoutes:
 
     # -- campaigns and reports ------------------------------------------------------------------------
     def campaign_body(self, request: Request, c) -> dict[str, Any]:
-        return {**self.world.mailchimp.campaign_dict(c), "_links": [
-            _link(request, "self", f"/campaigns/{c.id}"), _link(request, "parent", "/campaigns"),
-            _link(request, "reports", f"/reports/{c.id}")]}
+        return {
+            **self.world.mailchimp.campaign_dict(c),
+            "_links": [
+                _link(request, "self", f"/campaigns/{c.id}"),
+                _link(request, "parent", "/campaigns"),
+                _link(request, "reports", f"/reports/{c.id}"),
+            ],
+        }
 
     async def list_campaigns(self, request: Request) -> Response:
         store: MailchimpStore = self.world.mailchimp
@@ -364,20 +469,29 @@ class MailchimpRoutes:
         since_c, before_c = q.query_ts(request, "since_create_time"), q.query_ts(request, "before_create_time")
         sort_field = q.query_choice(request, "sort_field", ("create_time", "send_time"))
         desc = q.query_choice(request, "sort_dir", ("ASC", "DESC"), case_insensitive=True) == "DESC"
-        found = [c for c in store.campaigns
-                 if status in (None, "sent") and kind in (None, "regular") and list_id in (None, store.list_id)
-                 and (since is None or c.send_ms // 1000 > since // 1000)
-                 and (before is None or c.send_ms // 1000 < before // 1000)
-                 and (since_c is None or c.create_ms // 1000 > since_c // 1000)
-                 and (before_c is None or c.create_ms // 1000 < before_c // 1000)]
+        found = [
+            c
+            for c in store.campaigns
+            if status in (None, "sent")
+            and kind in (None, "regular")
+            and list_id in (None, store.list_id)
+            and (since is None or c.send_ms // 1000 > since // 1000)
+            and (before is None or c.send_ms // 1000 < before // 1000)
+            and (since_c is None or c.create_ms // 1000 > since_c // 1000)
+            and (before_c is None or c.create_ms // 1000 < before_c // 1000)
+        ]
         if sort_field:
             found.sort(key=lambda c: c.create_ms if sort_field == "create_time" else c.send_ms, reverse=desc)
         elif desc:
             found.reverse()
-        return _respond(request, {"campaigns": [self.campaign_body(request, c) for c in found[offset: offset + count]],
-                                  "total_items": len(found),
-                                  "_links": [_link(request, "self", "/campaigns"),
-                                             _link(request, "create", "/campaigns", "POST")]})
+        return _respond(
+            request,
+            {
+                "campaigns": [self.campaign_body(request, c) for c in found[offset : offset + count]],
+                "total_items": len(found),
+                "_links": [_link(request, "self", "/campaigns"), _link(request, "create", "/campaigns", "POST")],
+            },
+        )
 
     async def get_campaign(self, request: Request) -> Response:
         return _respond(request, self.campaign_body(request, self.campaign(request)))
@@ -388,9 +502,18 @@ class MailchimpRoutes:
         total, emails = self.world.mailchimp.email_activity(c, q.query_ts(request, "since"), offset, count)
         for e in emails:
             e["_links"] = [_link(request, "self", f"/reports/{c.id}/email-activity/{e['email_id']}")]
-        return _respond(request, {"emails": emails, "campaign_id": c.id, "total_items": total,
-                                  "_links": [_link(request, "self", f"/reports/{c.id}/email-activity"),
-                                             _link(request, "parent", f"/reports/{c.id}")]})
+        return _respond(
+            request,
+            {
+                "emails": emails,
+                "campaign_id": c.id,
+                "total_items": total,
+                "_links": [
+                    _link(request, "self", f"/reports/{c.id}/email-activity"),
+                    _link(request, "parent", f"/reports/{c.id}"),
+                ],
+            },
+        )
 
     async def unsubscribed(self, request: Request) -> Response:
         c = self.campaign(request)
@@ -398,9 +521,18 @@ class MailchimpRoutes:
         total, items = self.world.mailchimp.unsubscribes(c, offset, count)
         for u in items:
             u["_links"] = [_link(request, "self", f"/reports/{c.id}/unsubscribed/{u['email_id']}")]
-        return _respond(request, {"unsubscribes": items, "campaign_id": c.id, "total_items": total,
-                                  "_links": [_link(request, "self", f"/reports/{c.id}/unsubscribed"),
-                                             _link(request, "parent", f"/reports/{c.id}")]})
+        return _respond(
+            request,
+            {
+                "unsubscribes": items,
+                "campaign_id": c.id,
+                "total_items": total,
+                "_links": [
+                    _link(request, "self", f"/reports/{c.id}/unsubscribed"),
+                    _link(request, "parent", f"/reports/{c.id}"),
+                ],
+            },
+        )
 
     async def activity_feed(self, request: Request) -> Response:
         store, m = self.member(request)
@@ -408,9 +540,15 @@ class MailchimpRoutes:
         filters = set(q.query_list(request, "activity_filters")) or None
         _, items = store.activity_feed(m, filters, offset, count)
         path = f"/lists/{store.list_id}/members/{m.hash}"
-        return _respond(request, {"activity": items, "email_id": m.hash, "list_id": store.list_id,
-                                  "_links": [_link(request, "self", path + "/activity-feed"),
-                                             _link(request, "parent", path)]})
+        return _respond(
+            request,
+            {
+                "activity": items,
+                "email_id": m.hash,
+                "list_id": store.list_id,
+                "_links": [_link(request, "self", path + "/activity-feed"), _link(request, "parent", path)],
+            },
+        )
 
     def routes(self) -> list[Route]:
         lst, member = "/3.0/lists/{list_id}", "/3.0/lists/{list_id}/members/{subscriber_hash}"

@@ -7,6 +7,7 @@ integer. Names are unique case-insensitively (creating "Hot" when "hot" exists i
 
 Tag and segment membership changes move the segment's `updated_at`, never a member's `last_changed`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ class Segment:
     name: str
     created_ms: int
     updated_ms: int
-    members: dict[int, int] = field(default_factory=dict)   # slot -> date added (ms), in added order
+    members: dict[int, int] = field(default_factory=dict)  # slot -> date added (ms), in added order
 
 
 class SegmentBook:

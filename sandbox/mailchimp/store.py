@@ -25,12 +25,14 @@ unsubscribed` write) can be, by a plain `status: subscribed` write. `unsubscribe
 Cleaned members are always refused. In the initial population one unsubscribed member in
 `ADMIN_UNSUB_ONE_IN` (at least one when any) was unsubscribed by an admin, drawn from the seed.
 """
+
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -41,12 +43,14 @@ from sandbox.timefmt import DAY_MS, mailchimp_ts
 
 STATUSES = ("subscribed", "unsubscribed", "cleaned", "pending", "transactional", "archived")
 CODE = {s: i for i, s in enumerate(STATUSES)}
-BY_SUBSCRIBER, BY_ADMIN = "subscriber", "admin"        # who unsubscribed a member
+BY_SUBSCRIBER, BY_ADMIN = "subscriber", "admin"  # who unsubscribed a member
 ADMIN_REASON = "N/A (Unsubscribed by admin)"
-SELF_REASON = "Unspecified"                            # a self-unsubscribe without a survey answer
-ADMIN_UNSUB_ONE_IN = 8                                 # initial population: share unsubscribed by an admin
+SELF_REASON = "Unspecified"  # a self-unsubscribe without a survey answer
+ADMIN_UNSUB_ONE_IN = 8  # initial population: share unsubscribed by an admin
 SORT_FIELDS = {"timestamp_opt": "opt", "timestamp_signup": "signup", "last_changed": "changed"}
-_EMAIL = re.compile(r"^[^@\s\"(),:;<>\[\\\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
+_EMAIL = re.compile(
+    r"^[^@\s\"(),:;<>\[\\\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"
+)
 _HASH = re.compile(r"^[0-9a-f]{32}$")
 NOT_IN_LIST = "Email addresses are not members of this list."  # the sandbox's wording
 
@@ -63,23 +67,33 @@ def valid_email(email: str) -> bool:
 class MemberError(Exception):
     """A member write Mailchimp refuses with 400: `title`, `detail`, optional `errors`, batch `code`."""
 
-    def __init__(self, title: str, detail: str, errors: list[dict[str, str]] | None = None,
-                 code: str = "ERROR_GENERIC", field: str = "", field_message: str = "") -> None:
+    def __init__(
+        self,
+        title: str,
+        detail: str,
+        errors: list[dict[str, str]] | None = None,
+        code: str = "ERROR_GENERIC",
+        field: str = "",
+        field_message: str = "",
+    ) -> None:
         super().__init__(detail)
         self.title, self.detail, self.errors, self.code = title, detail, errors, code
         self.field, self.field_message = field, field_message
 
 
 def compliance_error(email: str) -> MemberError:
-    return MemberError("Member In Compliance State",
-                       f"{email} is already a list member in compliance state due to unsubscribe, bounce, "
-                       "or compliance review and cannot be subscribed.")
+    return MemberError(
+        "Member In Compliance State",
+        f"{email} is already a list member in compliance state due to unsubscribe, bounce, "
+        "or compliance review and cannot be subscribed.",
+    )
 
 
 def invalid_email_error(email: str) -> MemberError:
     msg = "Please provide a valid email address."
-    return MemberError("Invalid Resource", msg, [{"field": "email_address", "message": msg}],
-                       field="email_address", field_message=msg)
+    return MemberError(
+        "Invalid Resource", msg, [{"field": "email_address", "message": msg}], field="email_address", field_message=msg
+    )
 
 
 @dataclass
@@ -97,7 +111,7 @@ class Member:
     email_type: str = "html"
     source: str = "Import"
     ip_signup: str = ""
-    prior_status: str = ""    # status before archiving: compliance survives an archive
+    prior_status: str = ""  # status before archiving: compliance survives an archive
     unsubscribed_by: str = ""  # BY_SUBSCRIBER | BY_ADMIN while unsubscribed (kept across an archive)
 
     @property
@@ -151,18 +165,19 @@ class MailchimpStore:
         self._campaign_by_id: dict[str, Campaign] = {}
         self._base = np.asarray(self.pop.mailchimp_indices, dtype=np.int64)
         self._overlay: dict[int, Member] = {}
-        self._hash_slot: dict[str, int] = {}          # current hash -> slot, overlay members only
-        self._extra_emails: list[str] = []            # slot pop.n + k -> address
-        self._added_pos: dict[int, int] = {}          # slot -> column position, members added via the API
+        self._hash_slot: dict[str, int] = {}  # current hash -> slot, overlay members only
+        self._extra_emails: list[str] = []  # slot pop.n + k -> address
+        self._added_pos: dict[int, int] = {}  # slot -> column position, members added via the API
         self._cols: _Columns | None = None
-        self.segments = SegmentBook()                 # tags = static segments, membership per tag
+        self.segments = SegmentBook()  # tags = static segments, membership per tag
         from sandbox.mailchimp.batches import BatchBook
-        self.batches = BatchBook(world)               # batch operations (sandbox/mailchimp/batches.py)
+
+        self.batches = BatchBook(world)  # batch operations (sandbox/mailchimp/batches.py)
         self._received = np.zeros(0, dtype=np.int32)  # per slot: campaigns received / opened / clicked
         self._opened = np.zeros(0, dtype=np.int32)
         self._clicked = np.zeros(0, dtype=np.int32)
         self._subscribed: np.ndarray | None = None
-        self._admin_unsubscribed: np.ndarray | None = None   # sorted persona slots, drawn on first need
+        self._admin_unsubscribed: np.ndarray | None = None  # sorted persona slots, drawn on first need
 
     # -- clock ------------------------------------------------------------------------------------
     def now_ms(self) -> int:
@@ -188,7 +203,7 @@ class MailchimpStore:
         """Whether persona `slot`, unsubscribed in the population, was unsubscribed by an admin (by seed)."""
         if self._admin_unsubscribed is None:
             unsubscribed = self.pop.mailchimp_indices_with_status("unsubscribed")
-            k = -(-unsubscribed.size // ADMIN_UNSUB_ONE_IN)          # ceil: at least one when any
+            k = -(-unsubscribed.size // ADMIN_UNSUB_ONE_IN)  # ceil: at least one when any
             picked = self.pop.rng(0x4D43_0ADD).choice(unsubscribed, size=k, replace=False) if k else unsubscribed
             self._admin_unsubscribed = np.sort(picked.astype(np.int64))
         i = int(np.searchsorted(self._admin_unsubscribed, slot))
@@ -291,17 +306,30 @@ class MailchimpStore:
         return self.pop.n + len(self._extra_emails) - 1
 
     # -- queries ----------------------------------------------------------------------------------
-    def list_members(self, *, status: str | None = None, since_changed_ms: int | None = None,
-                     before_changed_ms: int | None = None, since_opt_ms: int | None = None,
-                     before_opt_ms: int | None = None, sort_field: str | None = None,
-                     sort_dir: str = "ASC", offset: int = 0, count: int = 10) -> tuple[int, list[Member]]:
+    def list_members(
+        self,
+        *,
+        status: str | None = None,
+        since_changed_ms: int | None = None,
+        before_changed_ms: int | None = None,
+        since_opt_ms: int | None = None,
+        before_opt_ms: int | None = None,
+        sort_field: str | None = None,
+        sort_dir: str = "ASC",
+        offset: int = 0,
+        count: int = 10,
+    ) -> tuple[int, list[Member]]:
         """(total matching, the page). Archived members only show with status="archived"."""
         timed = any(v is not None for v in (since_changed_ms, before_changed_ms, since_opt_ms, before_opt_ms))
         cols = self._columns(times=timed or bool(sort_field))
         st = cols.view("status")
         mask = st == CODE[status] if status else st != CODE["archived"]
-        for name, bound, later in (("changed", since_changed_ms, True), ("changed", before_changed_ms, False),
-                                   ("opt", since_opt_ms, True), ("opt", before_opt_ms, False)):
+        for name, bound, later in (
+            ("changed", since_changed_ms, True),
+            ("changed", before_changed_ms, False),
+            ("opt", since_opt_ms, True),
+            ("opt", before_opt_ms, False),
+        ):
             if bound is not None:
                 secs = cols.view(name) // 1000
                 mask &= secs > bound // 1000 if later else secs < bound // 1000
@@ -309,7 +337,7 @@ class MailchimpStore:
         if sort_field:
             order = np.argsort(cols.view(SORT_FIELDS[sort_field])[idx], kind="stable")
             idx = idx[order[::-1] if sort_dir.upper() == "DESC" else order]
-        slots = cols.view("slot")[idx[offset: offset + count]]
+        slots = cols.view("slot")[idx[offset : offset + count]]
         return int(idx.size), [self._member(int(s)) for s in slots.tolist()]
 
     def status_counts(self) -> dict[str, int]:
@@ -336,8 +364,9 @@ class MailchimpStore:
         status = cols.view("status")
         subscribed = status == CODE["subscribed"]
         if at_ms is not None:
-            left_later = (((status == CODE["unsubscribed"]) | (status == CODE["cleaned"]))
-                          & (cols.view("changed") > at_ms))
+            left_later = ((status == CODE["unsubscribed"]) | (status == CODE["cleaned"])) & (
+                cols.view("changed") > at_ms
+            )
             subscribed = (subscribed | left_later) & (cols.view("opt") <= at_ms)
         return np.sort(cols.view("slot")[subscribed])
 
@@ -347,26 +376,44 @@ class MailchimpStore:
             return self.merge_fields.validate(given, current, skip)
         except MergeValueError as exc:
             first = exc.errors[0]
-            raise MemberError("Invalid Resource", exc.detail, exc.errors, field=first["field"],
-                              field_message=first["message"]) from None
+            raise MemberError(
+                "Invalid Resource", exc.detail, exc.errors, field=first["field"], field_message=first["message"]
+            ) from None
 
-    def create(self, email: str, status: str, fields: dict[str, Any], skip_merge_validation: bool = False,
-               source: str = "API - Generic") -> Member:
+    def create(
+        self,
+        email: str,
+        status: str,
+        fields: dict[str, Any],
+        skip_merge_validation: bool = False,
+        source: str = "API - Generic",
+    ) -> Member:
         """Add a new member. Raises MemberError (invalid address, merge values, member exists)."""
         email = email.strip()
         if not valid_email(email):
             raise invalid_email_error(email)
         existing = self.find(email)
         if existing is not None and existing.status != "archived":
-            raise MemberError("Member Exists",
-                              f"{email} is already a list member. Use PUT to insert or update list members.",
-                              code="ERROR_CONTACT_EXISTS")
+            raise MemberError(
+                "Member Exists",
+                f"{email} is already a list member. Use PUT to insert or update list members.",
+                code="ERROR_CONTACT_EXISTS",
+            )
         if existing is not None:
             return self.update(existing, {**fields, "status": status}, skip_merge_validation)
         merge = self._merge(fields.get("merge_fields"), None, skip_merge_validation)
         now = self.now_ms()
-        m = Member(self._new_slot(email), email, status, merge, now, now, now, source=source,
-                   ip_signup=str(fields.get("ip_signup") or ""))
+        m = Member(
+            self._new_slot(email),
+            email,
+            status,
+            merge,
+            now,
+            now,
+            now,
+            source=source,
+            ip_signup=str(fields.get("ip_signup") or ""),
+        )
         if status == "unsubscribed":
             m.unsubscribe_reason, m.unsubscribed_by = ADMIN_REASON, BY_ADMIN
         self._apply_attrs(m, fields)
@@ -387,8 +434,9 @@ class MailchimpStore:
             if not valid_email(new_email):
                 raise invalid_email_error(new_email)
             if self.find(new_email) is not None:
-                raise MemberError("Member Exists", f"{new_email} is already a list member.",
-                                  code="ERROR_CONTACT_EXISTS")
+                raise MemberError(
+                    "Member Exists", f"{new_email} is already a list member.", code="ERROR_CONTACT_EXISTS"
+                )
         merge = self._merge(fields.get("merge_fields"), m.merge, skip_merge_validation)
         now = self.now_ms()
         old_hash = m.hash
@@ -397,7 +445,7 @@ class MailchimpStore:
             new.status, new.prior_status = status, ""
             if status == "subscribed":
                 new.opt_ms = now
-            by_api = status == "unsubscribed"          # an API write is an admin's unsubscribe
+            by_api = status == "unsubscribed"  # an API write is an admin's unsubscribe
             new.unsubscribe_reason, new.unsubscribed_by = (ADMIN_REASON, BY_ADMIN) if by_api else ("", "")
         self._apply_attrs(new, fields)
         self._save(new, old_hash)
@@ -430,11 +478,16 @@ class MailchimpStore:
         if not valid_email(email):
             raise invalid_email_error(email)
         if key_hash != subscriber_hash(email):
-            raise MemberError("Invalid Resource",
-                              "The resource submitted could not be validated. For field-specific details, "
-                              "see the 'errors' array.",
-                              [{"field": "email_address",
-                                "message": "The email address does not match the subscriber hash in the URL."}])
+            raise MemberError(
+                "Invalid Resource",
+                "The resource submitted could not be validated. For field-specific details, see the 'errors' array.",
+                [
+                    {
+                        "field": "email_address",
+                        "message": "The email address does not match the subscriber hash in the URL.",
+                    }
+                ],
+            )
         existing = self.find(email)
         if existing is None:
             return self.create(email, fields["status_if_new"], fields, skip_merge_validation), True
@@ -445,8 +498,9 @@ class MailchimpStore:
         if m.status != "archived":
             self._save(replace(m, status="archived", prior_status=m.status, last_changed_ms=self.now_ms()))
 
-    def batch(self, members: list[dict[str, Any]], update_existing: bool, sync_tags: bool,
-              skip_merge_validation: bool = False) -> dict[str, Any]:
+    def batch(
+        self, members: list[dict[str, Any]], update_existing: bool, sync_tags: bool, skip_merge_validation: bool = False
+    ) -> dict[str, Any]:
         """Batch subscribe: per-member outcomes, never an HTTP error for one bad member."""
         new: list[Member] = []
         updated: list[Member] = []
@@ -457,27 +511,46 @@ class MailchimpStore:
                 existing = self.find(email) if valid_email(email) else None
                 if existing is None:
                     if not item.get("status"):
-                        raise MemberError("Invalid Resource", "Required fields were not provided: status",
-                                          field="status", field_message="Please provide a status.")
-                    m = self.create(email, item["status"], {k: v for k, v in item.items() if k != "tags"},
-                                    skip_merge_validation)
+                        raise MemberError(
+                            "Invalid Resource",
+                            "Required fields were not provided: status",
+                            field="status",
+                            field_message="Please provide a status.",
+                        )
+                    m = self.create(
+                        email, item["status"], {k: v for k, v in item.items() if k != "tags"}, skip_merge_validation
+                    )
                     new.append(m)
                 elif not update_existing:
-                    raise MemberError("Member Exists",
-                                      f"{email} is already a list member, do you want to update? please provide "
-                                      "update_existing:true in the request body", code="ERROR_CONTACT_EXISTS")
+                    raise MemberError(
+                        "Member Exists",
+                        f"{email} is already a list member, do you want to update? please provide "
+                        "update_existing:true in the request body",
+                        code="ERROR_CONTACT_EXISTS",
+                    )
                 else:
                     m = self.update(existing, item, skip_merge_validation)
                     updated.append(m)
                 if item.get("tags") is not None:
                     self._sync_tags(m, item["tags"], replace_all=sync_tags)
             except MemberError as exc:
-                errors.append({"email_address": email, "error": exc.detail, "error_code": exc.code,
-                               "field": exc.field, "field_message": exc.field_message})
-        return {"new_members": [self._member(m.slot) for m in new],
-                "updated_members": [self._member(m.slot) for m in updated],
-                "errors": errors, "total_created": len(new), "total_updated": len(updated),
-                "error_count": len(errors)}
+                errors.append(
+                    {
+                        "email_address": email,
+                        "error": exc.detail,
+                        "error_code": exc.code,
+                        "field": exc.field,
+                        "field_message": exc.field_message,
+                    }
+                )
+        return {
+            "new_members": [self._member(m.slot) for m in new],
+            "updated_members": [self._member(m.slot) for m in updated],
+            "errors": errors,
+            "total_created": len(new),
+            "total_updated": len(updated),
+            "error_count": len(errors),
+        }
 
     # -- tags = static segments ------------------------------------------------------------------
     def tag_name(self, tid: int) -> str:
@@ -504,8 +577,11 @@ class MailchimpStore:
         changes = [(n, "active") for n in names]
         if replace_all:
             wanted = {SegmentBook.key(n) for n in names}
-            changes += [(seg.name, "inactive") for seg, _ in self.segments.of_slot(m.slot)
-                        if SegmentBook.key(seg.name) not in wanted]
+            changes += [
+                (seg.name, "inactive")
+                for seg, _ in self.segments.of_slot(m.slot)
+                if SegmentBook.key(seg.name) not in wanted
+            ]
         self._tag(m, changes, self.now_ms())
 
     def search_tags(self, name: str | None) -> list[tuple[int, str]]:
@@ -530,17 +606,24 @@ class MailchimpStore:
             return slots
         return slots[np.isin(self._slot_statuses(slots), [CODE[s] for s in statuses])]
 
-    def list_segments(self, statuses: Sequence[str], since_created_ms: int | None = None,
-                      before_created_ms: int | None = None, since_updated_ms: int | None = None,
-                      before_updated_ms: int | None = None) -> list[tuple[Segment, int]]:
+    def list_segments(
+        self,
+        statuses: Sequence[str],
+        since_created_ms: int | None = None,
+        before_created_ms: int | None = None,
+        since_updated_ms: int | None = None,
+        before_updated_ms: int | None = None,
+    ) -> list[tuple[Segment, int]]:
         """(segment, member count) for every static segment matching the (strict, whole-second) bounds."""
         out = []
         for seg in self.segments:
             ok = True
-            for value, bound, later in ((seg.created_ms, since_created_ms, True),
-                                        (seg.created_ms, before_created_ms, False),
-                                        (seg.updated_ms, since_updated_ms, True),
-                                        (seg.updated_ms, before_updated_ms, False)):
+            for value, bound, later in (
+                (seg.created_ms, since_created_ms, True),
+                (seg.created_ms, before_created_ms, False),
+                (seg.updated_ms, since_updated_ms, True),
+                (seg.updated_ms, before_updated_ms, False),
+            ):
                 if bound is not None:
                     ok &= value // 1000 > bound // 1000 if later else value // 1000 < bound // 1000
             if ok:
@@ -585,8 +668,14 @@ class MailchimpStore:
                 elif op(seg, m.slot, now):
                     into.append(m)
         errors = [{"email_addresses": missing, "error": NOT_IN_LIST}] if missing else []
-        return {"members_added": added, "members_removed": removed, "errors": errors,
-                "total_added": len(added), "total_removed": len(removed), "error_count": len(missing)}
+        return {
+            "members_added": added,
+            "members_removed": removed,
+            "errors": errors,
+            "total_added": len(added),
+            "total_removed": len(removed),
+            "error_count": len(missing),
+        }
 
     # -- campaigns and events (also called by the simulator) --------------------------------------
     def _grow_counters(self, size: int) -> None:
@@ -603,8 +692,9 @@ class MailchimpStore:
         recipients = self._subscribed_slots(int(send_time_ms))
         seq = len(self.campaigns) + 1
         cid = Campaign.make_id(self.list_id, seq)
-        camp = Campaign(cid, 100_000 + seq, int(send_time_ms) - 3_600_000, int(send_time_ms), subject,
-                        recipients, list(links))
+        camp = Campaign(
+            cid, 100_000 + seq, int(send_time_ms) - 3_600_000, int(send_time_ms), subject, recipients, list(links)
+        )
         self.campaigns.append(camp)
         self._campaign_by_id[cid] = camp
         if recipients.size:
@@ -625,8 +715,16 @@ class MailchimpStore:
             held[i] = int(slots[i]) in self._overlay
         return held
 
-    def record_activity(self, campaign_ids: Sequence[str], campaign: np.ndarray, slots: np.ndarray,
-                        ts_ms: np.ndarray, action: np.ndarray, link: np.ndarray, bounce: np.ndarray) -> np.ndarray:
+    def record_activity(
+        self,
+        campaign_ids: Sequence[str],
+        campaign: np.ndarray,
+        slots: np.ndarray,
+        ts_ms: np.ndarray,
+        action: np.ndarray,
+        link: np.ndarray,
+        bounce: np.ndarray,
+    ) -> np.ndarray:
         """Record a batch of campaign events in their order: the one way opens, clicks, bounces and
         unsubscribes reach the campaigns (the simulator sends batches, the single-event calls below one).
 
@@ -643,10 +741,11 @@ class MailchimpStore:
         activity = held & (action != UNSUBSCRIBE)
         for k in np.unique(campaign[activity]).tolist():
             rows = np.flatnonzero(activity & (campaign == k))
-            first_open, first_click = camps[k].record_many(slots[rows], ts_ms[rows], action[rows], link[rows],
-                                                           bounce[rows])
+            first_open, first_click = camps[k].record_many(
+                slots[rows], ts_ms[rows], action[rows], link[rows], bounce[rows]
+            )
             self._grow_counters(int(slots[rows].max()) + 1)
-            self._opened[first_open] += 1      # distinct slots: one count per member and campaign
+            self._opened[first_open] += 1  # distinct slots: one count per member and campaign
             self._clicked[first_click] += 1
         hard = (action == BOUNCE) & (bounce == BOUNCE_TYPES["hard"])
         for r in np.flatnonzero(held & (hard | (action == UNSUBSCRIBE))).tolist():
@@ -661,12 +760,20 @@ class MailchimpStore:
                 self._save(replace(m, status="cleaned", last_changed_ms=ts))
         return held
 
-    def _record_one(self, email: str, campaign_id: str, ts_ms: int, action: int, link: int = -1,
-                    bounce: int = 0) -> None:
+    def _record_one(
+        self, email: str, campaign_id: str, ts_ms: int, action: int, link: int = -1, bounce: int = 0
+    ) -> None:
         m = self._require(email)
         self.campaign(campaign_id)
-        self.record_activity([campaign_id], np.zeros(1), np.array([m.slot]), np.array([int(ts_ms)]),
-                             np.array([action]), np.array([link]), np.array([bounce]))
+        self.record_activity(
+            [campaign_id],
+            np.zeros(1),
+            np.array([m.slot]),
+            np.array([int(ts_ms)]),
+            np.array([action]),
+            np.array([link]),
+            np.array([bounce]),
+        )
 
     def record_open(self, email: str, campaign_id: str, ts_ms: int) -> None:
         """Raises KeyError for an unknown address or campaign."""
@@ -690,11 +797,25 @@ class MailchimpStore:
         camp = self.campaign(campaign_id)
         text = reason or SELF_REASON
         camp.unsubscribes.append((m.slot, int(ts_ms), text))
-        self._save(replace(m, status="unsubscribed", unsubscribe_reason=text, unsubscribed_by=BY_SUBSCRIBER,
-                           last_changed_ms=int(ts_ms)))
+        self._save(
+            replace(
+                m,
+                status="unsubscribed",
+                unsubscribe_reason=text,
+                unsubscribed_by=BY_SUBSCRIBER,
+                last_changed_ms=int(ts_ms),
+            )
+        )
 
-    def inject_event(self, email: str, action: str, url: str | None = None, campaign_id: str | None = None,
-                     ts_ms: int | None = None, bounce_type: str = "hard") -> None:
+    def inject_event(
+        self,
+        email: str,
+        action: str,
+        url: str | None = None,
+        campaign_id: str | None = None,
+        ts_ms: int | None = None,
+        bounce_type: str = "hard",
+    ) -> None:
         """One open|click|bounce|unsubscribe; campaign None = the latest sent (one is created if none).
 
         Raises KeyError (unknown address or campaign id), ValueError (unknown action).
@@ -702,8 +823,11 @@ class MailchimpStore:
         ts = self.now_ms() if ts_ms is None else int(ts_ms)
         self._require(email)
         if campaign_id is None:
-            campaign_id = (max(self.campaigns, key=lambda c: c.send_ms).id if self.campaigns
-                           else self.add_campaign(ts, "Sandbox campaign", [url] if url else []))
+            campaign_id = (
+                max(self.campaigns, key=lambda c: c.send_ms).id
+                if self.campaigns
+                else self.add_campaign(ts, "Sandbox campaign", [url] if url else [])
+            )
         if action == "open":
             self.record_open(email, campaign_id, ts)
         elif action == "click":
@@ -734,20 +858,37 @@ class MailchimpStore:
         open_rate, click_rate, rating = self.member_stats(m.slot)
         full_name = f"{m.merge.get('FNAME', '')} {m.merge.get('LNAME', '')}".strip()
         body: dict[str, Any] = {
-            "id": h, "email_address": m.email,
+            "id": h,
+            "email_address": m.email,
             "unique_email_id": hashlib.md5(f"ueid-{h}".encode()).hexdigest()[:10],
             "contact_id": hashlib.md5(f"contact-{self.list_id}-{h}".encode()).hexdigest(),
-            "full_name": full_name, "web_id": int(h[:8], 16) % 1_000_000_000, "email_type": m.email_type,
-            "status": m.status, "consents_to_one_to_one_messaging": True,
+            "full_name": full_name,
+            "web_id": int(h[:8], 16) % 1_000_000_000,
+            "email_type": m.email_type,
+            "status": m.status,
+            "consents_to_one_to_one_messaging": True,
             "merge_fields": self.merge_fields.render(m.merge),
             "stats": {"avg_open_rate": open_rate, "avg_click_rate": click_rate},
-            "ip_signup": m.ip_signup, "timestamp_signup": mailchimp_ts(m.signup_ms),
-            "ip_opt": "198.51.100.%d" % (m.slot % 254 + 1), "timestamp_opt": mailchimp_ts(m.opt_ms),
-            "member_rating": rating, "last_changed": mailchimp_ts(m.last_changed_ms), "language": m.language,
-            "vip": m.vip, "email_client": "",
-            "location": {"latitude": 0, "longitude": 0, "gmtoff": 0, "dstoff": 0, "country_code": "",
-                         "timezone": "", "region": ""},
-            "source": m.source, "tags_count": len(tags),
+            "ip_signup": m.ip_signup,
+            "timestamp_signup": mailchimp_ts(m.signup_ms),
+            "ip_opt": f"198.51.100.{m.slot % 254 + 1}",
+            "timestamp_opt": mailchimp_ts(m.opt_ms),
+            "member_rating": rating,
+            "last_changed": mailchimp_ts(m.last_changed_ms),
+            "language": m.language,
+            "vip": m.vip,
+            "email_client": "",
+            "location": {
+                "latitude": 0,
+                "longitude": 0,
+                "gmtoff": 0,
+                "dstoff": 0,
+                "country_code": "",
+                "timezone": "",
+                "region": "",
+            },
+            "source": m.source,
+            "tags_count": len(tags),
             "tags": [{"id": seg.id, "name": seg.name} for seg, _ in tags],
             "list_id": self.list_id,
         }
@@ -756,32 +897,71 @@ class MailchimpStore:
         return body
 
     def member_tags(self, m: Member) -> list[dict[str, Any]]:
-        return [{"id": seg.id, "name": seg.name, "date_added": mailchimp_ts(ms)}
-                for seg, ms in self.segments.of_slot(m.slot)]
+        return [
+            {"id": seg.id, "name": seg.name, "date_added": mailchimp_ts(ms)}
+            for seg, ms in self.segments.of_slot(m.slot)
+        ]
 
     def campaign_dict(self, c: Campaign) -> dict[str, Any]:
         """The campaign as GET /campaigns/{id} returns it (without _links)."""
         delivered = max(c.emails_sent - c.hard_bounces - c.soft_bounces, 1)
         archive = f"http://eepurl.com/sandbox{c.web_id}"
         return {
-            "id": c.id, "web_id": c.web_id, "type": "regular", "create_time": mailchimp_ts(c.create_ms),
-            "archive_url": archive, "long_archive_url": f"https://us1.campaign-archive.com/?u=sandbox&id={c.id}",
-            "status": "sent", "emails_sent": c.emails_sent, "send_time": mailchimp_ts(c.send_ms),
-            "content_type": "template", "needs_block_refresh": False, "resendable": False,
-            "recipients": {"list_id": self.list_id, "list_is_active": True, "list_name": LIST_NAME,
-                           "segment_text": "", "recipient_count": c.emails_sent},
-            "settings": {"subject_line": c.subject, "preview_text": "", "title": c.title,
-                         "from_name": "Sandbox Marketing", "reply_to": "marketing@sandbox.example.com",
-                         "use_conversation": False, "to_name": "*|FNAME|*", "folder_id": "",
-                         "authenticate": True, "auto_footer": False, "inline_css": False, "auto_tweet": False,
-                         "fb_comments": True, "timewarp": False, "template_id": 0, "drag_and_drop": True},
-            "tracking": {"opens": True, "html_clicks": True, "text_clicks": False, "goal_tracking": False,
-                         "ecomm360": False, "google_analytics": "", "clicktale": ""},
-            "report_summary": {"opens": c.opens, "unique_opens": c.unique_opens,
-                               "open_rate": round(c.unique_opens / delivered, 4), "clicks": c.clicks,
-                               "subscriber_clicks": c.unique_clicks,
-                               "click_rate": round(c.unique_clicks / delivered, 4),
-                               "ecommerce": {"total_orders": 0, "total_spent": 0, "total_revenue": 0}},
+            "id": c.id,
+            "web_id": c.web_id,
+            "type": "regular",
+            "create_time": mailchimp_ts(c.create_ms),
+            "archive_url": archive,
+            "long_archive_url": f"https://us1.campaign-archive.com/?u=sandbox&id={c.id}",
+            "status": "sent",
+            "emails_sent": c.emails_sent,
+            "send_time": mailchimp_ts(c.send_ms),
+            "content_type": "template",
+            "needs_block_refresh": False,
+            "resendable": False,
+            "recipients": {
+                "list_id": self.list_id,
+                "list_is_active": True,
+                "list_name": LIST_NAME,
+                "segment_text": "",
+                "recipient_count": c.emails_sent,
+            },
+            "settings": {
+                "subject_line": c.subject,
+                "preview_text": "",
+                "title": c.title,
+                "from_name": "Sandbox Marketing",
+                "reply_to": "marketing@sandbox.example.com",
+                "use_conversation": False,
+                "to_name": "*|FNAME|*",
+                "folder_id": "",
+                "authenticate": True,
+                "auto_footer": False,
+                "inline_css": False,
+                "auto_tweet": False,
+                "fb_comments": True,
+                "timewarp": False,
+                "template_id": 0,
+                "drag_and_drop": True,
+            },
+            "tracking": {
+                "opens": True,
+                "html_clicks": True,
+                "text_clicks": False,
+                "goal_tracking": False,
+                "ecomm360": False,
+                "google_analytics": "",
+                "clicktale": "",
+            },
+            "report_summary": {
+                "opens": c.opens,
+                "unique_opens": c.unique_opens,
+                "open_rate": round(c.unique_opens / delivered, 4),
+                "clicks": c.clicks,
+                "subscriber_clicks": c.unique_clicks,
+                "click_rate": round(c.unique_clicks / delivered, 4),
+                "ecommerce": {"total_orders": 0, "total_spent": 0, "total_revenue": 0},
+            },
             "delivery_status": {"enabled": False},
         }
 
@@ -797,26 +977,45 @@ class MailchimpStore:
             activity = []
             for r in rows:
                 action = int(cols["action"][r])
-                item: dict[str, Any] = {"action": ACTION_NAMES[action],
-                                        "timestamp": mailchimp_ts(int(cols["ts_ms"][r])),
-                                        "ip": "198.51.100.%d" % (slot % 254 + 1)}
+                item: dict[str, Any] = {
+                    "action": ACTION_NAMES[action],
+                    "timestamp": mailchimp_ts(int(cols["ts_ms"][r])),
+                    "ip": f"198.51.100.{slot % 254 + 1}",
+                }
                 if action == CLICK:
                     item["url"] = c.links[int(cols["url"][r])] if int(cols["url"][r]) >= 0 else ""
                 if action == BOUNCE:
                     item["type"] = "hard" if int(cols["bounce"][r]) == BOUNCE_TYPES["hard"] else "soft"
                 activity.append(item)
-            out.append({"campaign_id": c.id, "list_id": self.list_id, "list_is_active": True,
-                        "email_id": subscriber_hash(email), "email_address": email, "activity": activity})
+            out.append(
+                {
+                    "campaign_id": c.id,
+                    "list_id": self.list_id,
+                    "list_is_active": True,
+                    "email_id": subscriber_hash(email),
+                    "email_address": email,
+                    "activity": activity,
+                }
+            )
         return total, out
 
     def unsubscribes(self, c: Campaign, offset: int, count: int) -> tuple[int, list[dict]]:
         out = []
-        for slot, ts, reason in c.unsubscribes[offset: offset + count]:
+        for slot, ts, reason in c.unsubscribes[offset : offset + count]:
             m = self._member(slot)
-            out.append({"email_id": m.hash, "email_address": m.email,
-                        "merge_fields": self.merge_fields.render(m.merge), "vip": m.vip,
-                        "timestamp": mailchimp_ts(ts), "reason": reason, "campaign_id": c.id,
-                        "list_id": self.list_id, "list_is_active": True})
+            out.append(
+                {
+                    "email_id": m.hash,
+                    "email_address": m.email,
+                    "merge_fields": self.merge_fields.render(m.merge),
+                    "vip": m.vip,
+                    "timestamp": mailchimp_ts(ts),
+                    "reason": reason,
+                    "campaign_id": c.id,
+                    "list_id": self.list_id,
+                    "list_is_active": True,
+                }
+            )
         return len(c.unsubscribes), out
 
     def activity_feed(self, m: Member, filters: set[str] | None, offset: int, count: int) -> tuple[int, list[dict]]:
@@ -839,7 +1038,7 @@ class MailchimpStore:
         if filters:
             items = [it for it in items if it[1]["activity_type"] in filters]
         items.sort(key=lambda it: it[0], reverse=True)
-        page = [{**item, "created_at_timestamp": mailchimp_ts(ts)} for ts, item in items[offset: offset + count]]
+        page = [{**item, "created_at_timestamp": mailchimp_ts(ts)} for ts, item in items[offset : offset + count]]
         return len(items), page
 
     def list_dict(self) -> dict[str, Any]:
@@ -848,29 +1047,58 @@ class MailchimpStore:
         last_sent = max((c.send_ms for c in self.campaigns), default=None)
         sent = sum(c.emails_sent for c in self.campaigns)
         stats: dict[str, Any] = {
-            "member_count": counts["subscribed"], "total_contacts": sum(counts.values()),
-            "unsubscribe_count": counts["unsubscribed"], "cleaned_count": counts["cleaned"],
-            "member_count_since_send": 0, "unsubscribe_count_since_send": 0, "cleaned_count_since_send": 0,
-            "campaign_count": len(self.campaigns), "merge_field_count": len(self.merge_fields.fields),
-            "avg_sub_rate": 0, "avg_unsub_rate": 0, "target_sub_rate": 0,
+            "member_count": counts["subscribed"],
+            "total_contacts": sum(counts.values()),
+            "unsubscribe_count": counts["unsubscribed"],
+            "cleaned_count": counts["cleaned"],
+            "member_count_since_send": 0,
+            "unsubscribe_count_since_send": 0,
+            "cleaned_count_since_send": 0,
+            "campaign_count": len(self.campaigns),
+            "merge_field_count": len(self.merge_fields.fields),
+            "avg_sub_rate": 0,
+            "avg_unsub_rate": 0,
+            "target_sub_rate": 0,
             "open_rate": round(sum(c.unique_opens for c in self.campaigns) / sent, 4) if sent else 0,
             "click_rate": round(sum(c.unique_clicks for c in self.campaigns) / sent, 4) if sent else 0,
         }
         if last_sent is not None:
             stats["campaign_last_sent"] = mailchimp_ts(last_sent)
         return {
-            "id": self.list_id, "web_id": int(self.list_id, 16) % 1_000_000, "name": LIST_NAME,
-            "contact": {"company": "Sandbox Inc", "address1": "1 Loopback Way", "address2": "", "city": "Atlanta",
-                        "state": "GA", "zip": "30308", "country": "US", "phone": ""},
-            "permission_reminder": "You signed up for updates on our website.", "use_archive_bar": True,
-            "campaign_defaults": {"from_name": "Sandbox Marketing", "from_email": "marketing@sandbox.example.com",
-                                  "subject": "", "language": "en"},
-            "notify_on_subscribe": "", "notify_on_unsubscribe": "", "date_created": mailchimp_ts(self.created_ms),
-            "list_rating": 3, "email_type_option": False,
+            "id": self.list_id,
+            "web_id": int(self.list_id, 16) % 1_000_000,
+            "name": LIST_NAME,
+            "contact": {
+                "company": "Sandbox Inc",
+                "address1": "1 Loopback Way",
+                "address2": "",
+                "city": "Atlanta",
+                "state": "GA",
+                "zip": "30308",
+                "country": "US",
+                "phone": "",
+            },
+            "permission_reminder": "You signed up for updates on our website.",
+            "use_archive_bar": True,
+            "campaign_defaults": {
+                "from_name": "Sandbox Marketing",
+                "from_email": "marketing@sandbox.example.com",
+                "subject": "",
+                "language": "en",
+            },
+            "notify_on_subscribe": "",
+            "notify_on_unsubscribe": "",
+            "date_created": mailchimp_ts(self.created_ms),
+            "list_rating": 3,
+            "email_type_option": False,
             "subscribe_url_short": f"http://eepurl.com/sandbox{self.list_id[:4]}",
             "subscribe_url_long": f"https://sandbox.us1.list-manage.com/subscribe?u=sandbox&id={self.list_id}",
-            "beamer_address": f"us1-{self.list_id}@inbound.mailchimp.com", "visibility": "pub",
-            "double_optin": False, "has_welcome": False, "marketing_permissions": False, "modules": [],
+            "beamer_address": f"us1-{self.list_id}@inbound.mailchimp.com",
+            "visibility": "pub",
+            "double_optin": False,
+            "has_welcome": False,
+            "marketing_permissions": False,
+            "modules": [],
             "stats": stats,
         }
 

@@ -4,6 +4,7 @@ Cadence: each segment recommends a frequency (hot weekly, warm every two weeks, 
 default); a lead that opened less than `min_open_rate` of its last `last_sends` campaigns steps down one
 level, because mailing people who do not read hurts deliverability for everyone.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -21,8 +22,9 @@ LEVELS: tuple[str, ...] = ("weekly", "biweekly", "monthly", "quarterly")
 TASK_HOUR = time(9, 0)  # tasks fall due at the start of the sales team's working day
 
 
-def open_rate(events: Iterable[EngagementEvent], sends: Sequence[Send], now: datetime,
-              last_n: int) -> tuple[float | None, int]:
+def open_rate(
+    events: Iterable[EngagementEvent], sends: Sequence[Send], now: datetime, last_n: int
+) -> tuple[float | None, int]:
     """Return (share of the last `last_n` campaigns sent by `now` that the lead opened, sends looked at).
 
     A click counts as an open (images may be blocked, the click proves the email was read). The rate is
@@ -35,8 +37,7 @@ def open_rate(events: Iterable[EngagementEvent], sends: Sequence[Send], now: dat
     window = sorted(latest, key=lambda cid: (latest[cid], cid), reverse=True)[:last_n]
     if not window:
         return None, 0
-    opened = {e.campaign_id for e in events
-              if e.kind in ("open", "click") and e.campaign_id and e.occurred_at <= now}
+    opened = {e.campaign_id for e in events if e.kind in ("open", "click") and e.campaign_id and e.occurred_at <= now}
     return sum(1 for cid in window if cid in opened) / len(window), len(window)
 
 

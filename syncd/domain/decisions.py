@@ -13,6 +13,7 @@ The invariants this module keeps (each has a property test in tests/unit/test_de
 6. Nothing is re-sent that was sent or that the service already holds, so a value syncd wrote coming back
    is not a change.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -36,8 +37,16 @@ TASK_TRIGGERS = ("segment:hot", "lifecycle:salesqualifiedlead")
 # Members Mailchimp emails: their merge fields follow. Unsubscribed, cleaned and archived members are left
 # as they are (Mailchimp will not email them); their tags still follow, for marketers' reports.
 MAILED_STATUSES = ("subscribed", "pending", "transactional")
-DEFAULT_STAGES = ("subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity",
-                  "customer", "evangelist", "other")
+DEFAULT_STAGES = (
+    "subscriber",
+    "lead",
+    "marketingqualifiedlead",
+    "salesqualifiedlead",
+    "opportunity",
+    "customer",
+    "evangelist",
+    "other",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,25 +74,29 @@ class Lead:
     email: str
     subscriber_hash: str
     hubspot_id: str | None = None
-    properties: Mapping[str, str | None] | None = None    # the HubSpot contact's; None: not in HubSpot
-    member: MemberView | None = None                       # None: syncd knows no member (it may exist)
+    properties: Mapping[str, str | None] | None = None  # the HubSpot contact's; None: not in HubSpot
+    member: MemberView | None = None  # None: syncd knows no member (it may exist)
     events: tuple[StoredEvent, ...] = ()
-    previous: SegmentState | None = None                   # the segment state after the last scoring
+    previous: SegmentState | None = None  # the segment state after the last scoring
 
     @property
     def view(self) -> ContactView:
         props = self.properties or {}
-        return ContactView(email=self.email, properties=props, hubspot_id=self.hubspot_id,
-                           owner_id=props.get("hubspot_owner_id") or None)
+        return ContactView(
+            email=self.email,
+            properties=props,
+            hubspot_id=self.hubspot_id,
+            owner_id=props.get("hubspot_owner_id") or None,
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class Pushed:
     """What syncd last sent, per target (the values it wrote and its version counters)."""
 
-    contact: Mapping[str, Any] = field(default_factory=dict)    # hubspot:contact:<id>
-    note: Mapping[str, Any] = field(default_factory=dict)       # hubspot:note:<id>
-    member: Mapping[str, Any] = field(default_factory=dict)     # mailchimp:member:<hash>
+    contact: Mapping[str, Any] = field(default_factory=dict)  # hubspot:contact:<id>
+    note: Mapping[str, Any] = field(default_factory=dict)  # hubspot:note:<id>
+    member: Mapping[str, Any] = field(default_factory=dict)  # mailchimp:member:<hash>
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,13 +164,16 @@ def decide(lead: Lead, result: ScoreResult, pushed: Pushed, policy: Policy, now:
 
 # -- HubSpot: properties, lifecycle stage, task, note ------------------------------------------------------
 
+
 def engagement_properties(events: tuple[StoredEvent, ...], status: str | None, now: datetime) -> dict[str, str]:
     """Email engagement summarized as syncd-owned HubSpot properties (times in epoch ms)."""
     opens = [ms(e.event.occurred_at) for e in events if e.event.kind == "open"]
     clicks = [ms(e.event.occurred_at) for e in events if e.event.kind == "click"]
     month = ms(now - timedelta(days=30))
-    props = {"syncd_opens_30d": str(sum(1 for x in opens if x >= month)),
-             "syncd_clicks_30d": str(sum(1 for x in clicks if x >= month))}
+    props = {
+        "syncd_opens_30d": str(sum(1 for x in opens if x >= month)),
+        "syncd_clicks_30d": str(sum(1 for x in clicks if x >= month)),
+    }
     if opens:
         props["syncd_last_open"] = str(max(opens))
     if clicks:
@@ -170,15 +186,27 @@ def engagement_properties(events: tuple[StoredEvent, ...], status: str | None, n
     return props
 
 
-def _hubspot(lead: Lead, result: ScoreResult, pushed: Mapping[str, Any], policy: Policy, now: datetime,
-             commands: list[Command], new_pushed: dict[str, Mapping[str, Any]], audit: list[Audit]) -> str | None:
+def _hubspot(
+    lead: Lead,
+    result: ScoreResult,
+    pushed: Mapping[str, Any],
+    policy: Policy,
+    now: datetime,
+    commands: list[Command],
+    new_pushed: dict[str, Mapping[str, Any]],
+    audit: list[Audit],
+) -> str | None:
     """syncd's properties and the lifecycle stage; returns the stage the contact will be at."""
     props = lead.properties or {}
     target = f"hubspot:contact:{lead.hubspot_id}"
     # whole points: decimals of decay would rewrite every engaged contact on every cycle
-    desired = {"syncd_score": str(result.score), "syncd_fit_score": str(round(result.fit_score)),
-               "syncd_engagement_score": str(round(result.engagement_score)), "syncd_segment": result.segment,
-               "syncd_cadence": result.cadence}
+    desired = {
+        "syncd_score": str(result.score),
+        "syncd_fit_score": str(round(result.fit_score)),
+        "syncd_engagement_score": str(round(result.engagement_score)),
+        "syncd_segment": result.segment,
+        "syncd_cadence": result.cadence,
+    }
     scored_changes = diff.property_changes(desired, props, pushed)
     # the status Mailchimp reported, never the one syncd hopes for: a subscribe still to be sent (or
     # refused) says nothing yet; the pusher writes the status Mailchimp reports once it reports it
@@ -188,16 +216,30 @@ def _hubspot(lead: Lead, result: ScoreResult, pushed: Mapping[str, Any], policy:
         changes["syncd_scored_at"] = str(ms(now))
     current = props.get("lifecyclestage") or None
     effective = current
-    plan = lifecycle.plan(current, result.lifecycle_target, policy.rules, policy.stage_order) \
-        if result.lifecycle_target else None
+    plan = (
+        lifecycle.plan(current, result.lifecycle_target, policy.rules, policy.stage_order)
+        if result.lifecycle_target
+        else None
+    )
     if plan is not None and plan.steps and "lifecyclestage" in policy.mappings.owned_properties:
         goal = plan.steps[-1]
         effective = goal
         if plan.demotion:
-            commands.append(Command(f"hs.demote:{lead.hubspot_id}:{current}>{goal}:{ms(now)}",
-                                    "hubspot.lifecycle_demote", target, {"id": lead.hubspot_id, "steps": list(plan.steps)}))
-            audit.append(Audit("lifecycle.demotion", lead.email, {"hubspot_id": lead.hubspot_id, "from": current,
-                                                                   "to": goal, "reason": plan.reason}))
+            commands.append(
+                Command(
+                    f"hs.demote:{lead.hubspot_id}:{current}>{goal}:{ms(now)}",
+                    "hubspot.lifecycle_demote",
+                    target,
+                    {"id": lead.hubspot_id, "steps": list(plan.steps)},
+                )
+            )
+            audit.append(
+                Audit(
+                    "lifecycle.demotion",
+                    lead.email,
+                    {"hubspot_id": lead.hubspot_id, "from": current, "to": goal, "reason": plan.reason},
+                )
+            )
         elif pushed.get("lifecyclestage") != goal and current != goal:
             changes["lifecyclestage"] = goal
     # invariant 3: only properties the mappings file lets syncd own are ever written
@@ -205,14 +247,21 @@ def _hubspot(lead: Lead, result: ScoreResult, pushed: Mapping[str, Any], policy:
     changes = {k: v for k, v in changes.items() if k in owned}
     if changes:
         version = int(pushed.get("_version", 0)) + 1
-        commands.append(Command(f"hs.props:{lead.hubspot_id}:{version}", "hubspot.update_contact", target,
-                                {"id": lead.hubspot_id, "properties": changes}))
+        commands.append(
+            Command(
+                f"hs.props:{lead.hubspot_id}:{version}",
+                "hubspot.update_contact",
+                target,
+                {"id": lead.hubspot_id, "properties": changes},
+            )
+        )
         new_pushed[target] = {**pushed, **changes, "_version": version}
     return effective
 
 
-def _task(lead: Lead, result: ScoreResult, policy: Policy, now: datetime, commands: list[Command],
-          counts: list[str]) -> bool:
+def _task(
+    lead: Lead, result: ScoreResult, policy: Policy, now: datetime, commands: list[Command], counts: list[str]
+) -> bool:
     """The hand-off task for the owner when the lead went hot or reached SQL (once per cooldown)."""
     fired = [tr for tr in result.triggers if tr in TASK_TRIGGERS]
     if not fired:
@@ -225,19 +274,37 @@ def _task(lead: Lead, result: ScoreResult, policy: Policy, now: datetime, comman
     view = lead.view
     owner, _how = pick_owner(lead.email, view.owner_id, policy.known_owners, policy.routing)
     due = due_date(now, rules.due_business_days, rules.timezone)
-    events = {e.event.event_id: e.event for e in lead.events}   # ledger entries name events by this id
-    commands.append(Command(f"task:{lead.hubspot_id}:{'+'.join(fired)}:{ms(now)}", "hubspot.task",
-                            f"hubspot:contact:{lead.hubspot_id}", {
-                                "contact_id": lead.hubspot_id, "owner_id": owner, "triggers": fired, "properties": {
-                                    "hs_task_subject": task_subject(result, view),
-                                    "hs_task_body": task_html(result, view, events, rules.top_events),
-                                    "hs_timestamp": str(ms(due)), "hs_task_priority": "HIGH",
-                                    "hs_task_status": "NOT_STARTED", "hs_task_type": "TODO"}}))
+    events = {e.event.event_id: e.event for e in lead.events}  # ledger entries name events by this id
+    commands.append(
+        Command(
+            f"task:{lead.hubspot_id}:{'+'.join(fired)}:{ms(now)}",
+            "hubspot.task",
+            f"hubspot:contact:{lead.hubspot_id}",
+            {
+                "contact_id": lead.hubspot_id,
+                "owner_id": owner,
+                "triggers": fired,
+                "properties": {
+                    "hs_task_subject": task_subject(result, view),
+                    "hs_task_body": task_html(result, view, events, rules.top_events),
+                    "hs_timestamp": str(ms(due)),
+                    "hs_task_priority": "HIGH",
+                    "hs_task_status": "NOT_STARTED",
+                    "hs_task_type": "TODO",
+                },
+            },
+        )
+    )
     return True
 
 
-def _note(lead: Lead, pushed: Mapping[str, Any], now: datetime, commands: list[Command],
-          new_pushed: dict[str, Mapping[str, Any]]) -> None:
+def _note(
+    lead: Lead,
+    pushed: Mapping[str, Any],
+    now: datetime,
+    commands: list[Command],
+    new_pushed: dict[str, Mapping[str, Any]],
+) -> None:
     """One note listing the Mailchimp engagement not noted yet."""
     target = f"hubspot:note:{lead.hubspot_id}"
     last = int(pushed.get("last_event_row", 0))
@@ -245,21 +312,46 @@ def _note(lead: Lead, pushed: Mapping[str, Any], now: datetime, commands: list[C
     if not fresh:
         return
     top = max(e.row for e in fresh)
-    commands.append(Command(f"note:{lead.hubspot_id}:{top}", "hubspot.note", target, {
-        "contact_id": lead.hubspot_id, "body": note_html([e.event for e in fresh]), "timestamp_ms": ms(now)}))
+    commands.append(
+        Command(
+            f"note:{lead.hubspot_id}:{top}",
+            "hubspot.note",
+            target,
+            {"contact_id": lead.hubspot_id, "body": note_html([e.event for e in fresh]), "timestamp_ms": ms(now)},
+        )
+    )
     new_pushed[target] = {"last_event_row": top}
 
 
 # -- Mailchimp: new member, merge fields, tags --------------------------------------------------------------
 
-def _mailchimp(lead: Lead, result: ScoreResult, pushed: Mapping[str, Any], policy: Policy, stage: str | None,
-               commands: list[Command], new_pushed: dict[str, Mapping[str, Any]]) -> None:
+
+def _mailchimp(
+    lead: Lead,
+    result: ScoreResult,
+    pushed: Mapping[str, Any],
+    policy: Policy,
+    stage: str | None,
+    commands: list[Command],
+    new_pushed: dict[str, Mapping[str, Any]],
+) -> None:
     h = lead.subscriber_hash
     target = f"mailchimp:member:{h}"
     tags = diff.desired_tags(result.segment, stage, result.cadence)
     props = lead.properties
-    merge_fields = apply(policy.mappings, {**props, "syncd_score": str(result.score), "syncd_segment": result.segment,
-                                           "syncd_cadence": result.cadence}) if props is not None else {}
+    merge_fields = (
+        apply(
+            policy.mappings,
+            {
+                **props,
+                "syncd_score": str(result.score),
+                "syncd_segment": result.segment,
+                "syncd_cadence": result.cadence,
+            },
+        )
+        if props is not None
+        else {}
+    )
     email = ((props or {}).get("email") or lead.email).strip()
     after = dict(pushed)
     member = lead.member
@@ -273,28 +365,52 @@ def _mailchimp(lead: Lead, result: ScoreResult, pushed: Mapping[str, Any], polic
         if pushed.get("subscribe_digest") == digest:
             return
         # the member's tags follow its creation (the pusher adds them once Mailchimp created it)
-        commands.append(Command(f"mc.subscribe:{h}:{digest}", "mailchimp.subscribe", target, {
-            "email_address": email, "status_if_new": "subscribed", "merge_fields": merge_fields,
-            "contact_id": lead.hubspot_id, "tags": tags}))
+        commands.append(
+            Command(
+                f"mc.subscribe:{h}:{digest}",
+                "mailchimp.subscribe",
+                target,
+                {
+                    "email_address": email,
+                    "status_if_new": "subscribed",
+                    "merge_fields": merge_fields,
+                    "contact_id": lead.hubspot_id,
+                    "tags": tags,
+                },
+            )
+        )
         new_pushed[target] = {**after, "subscribe_digest": digest, "merge_fields": merge_fields, "tags": tags}
         return
     if member.status in MAILED_STATUSES:
         sent = dict(pushed.get("merge_fields") or {})
-        changed = {k: v for k, v in sorted(merge_fields.items())
-                   if member.merge_fields.get(k) != v and sent.get(k) != v}
+        changed = {
+            k: v for k, v in sorted(merge_fields.items()) if member.merge_fields.get(k) != v and sent.get(k) != v
+        }
         if changed:
             version = int(pushed.get("_version", 0)) + 1
             # the merge fields alone (PATCH): never a status, so the write cannot re-subscribe anyone who
             # unsubscribed since the member was read
-            commands.append(Command(f"mc.member:{h}:{version}", "mailchimp.update_member", target,
-                                    {"email_address": member.email, "merge_fields": changed}))
+            commands.append(
+                Command(
+                    f"mc.member:{h}:{version}",
+                    "mailchimp.update_member",
+                    target,
+                    {"email_address": member.email, "merge_fields": changed},
+                )
+            )
             after.update(merge_fields={**sent, **changed}, _version=version)
     if pushed.get("tags") != tags:  # what was sent is not re-sent before the snapshot catches up
         active, inactive = diff.tag_changes(tags, member.tags)
         version = int(after.get("_tags_version", 0)) + 1
         if active or inactive:
-            commands.append(Command(f"mc.tags:{h}:{version}", "mailchimp.tags", target,
-                                    {"email_address": member.email, "active": active, "inactive": inactive}))
+            commands.append(
+                Command(
+                    f"mc.tags:{h}:{version}",
+                    "mailchimp.tags",
+                    target,
+                    {"email_address": member.email, "active": active, "inactive": inactive},
+                )
+            )
         after.update(tags=tags, _tags_version=version)
     if after != dict(pushed):
         new_pushed[target] = after

@@ -1,16 +1,25 @@
 """Pure: compare what should be with what was last pushed and what the services hold; only differences go out."""
+
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 TAG_FAMILIES = ("segment:", "stage:", "cadence:")
-STAGE_TAGS = {"subscriber": "subscriber", "lead": "lead", "marketingqualifiedlead": "mql",
-              "salesqualifiedlead": "sql", "opportunity": "opportunity", "customer": "customer",
-              "evangelist": "evangelist", "other": "other"}
+STAGE_TAGS = {
+    "subscriber": "subscriber",
+    "lead": "lead",
+    "marketingqualifiedlead": "mql",
+    "salesqualifiedlead": "sql",
+    "opportunity": "opportunity",
+    "customer": "customer",
+    "evangelist": "evangelist",
+    "other": "other",
+}
 
 
-def property_changes(desired: Mapping[str, str], current: Mapping[str, object],
-                     pushed: Mapping[str, str]) -> dict[str, str]:
+def property_changes(
+    desired: Mapping[str, str], current: Mapping[str, object], pushed: Mapping[str, str]
+) -> dict[str, str]:
     """Values that differ from the service's and from what syncd last sent (a sent value is not re-sent
     before the service reflects it, and a value someone changed by hand after syncd is left alone)."""
     return {k: v for k, v in sorted(desired.items()) if current.get(k) != v and pushed.get(k) != v}

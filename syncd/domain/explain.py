@@ -1,4 +1,5 @@
 """Explaining a score to people: the `syncd explain` table, its JSON form, and hot-lead task text."""
+
 from __future__ import annotations
 
 import math
@@ -22,18 +23,24 @@ def ledger_table(result: ScoreResult) -> str:
     lines = [head, "-" * len(head)]
     for e in result.ledger:
         when = _when(e.occurred_at)
-        lines.append(f"{e.rule:<{rule_w}}  {when:<16}  {_clip(e.detail):<{_DETAIL_WIDTH}}  "
-                     f"{e.points:>8.2f}  {e.points_after_decay:>11.2f}")
+        lines.append(
+            f"{e.rule:<{rule_w}}  {when:<16}  {_clip(e.detail):<{_DETAIL_WIDTH}}  "
+            f"{e.points:>8.2f}  {e.points_after_decay:>11.2f}"
+        )
     if not result.ledger:
         lines.append("(no rule applies)")
     lines.append("-" * len(head))
     sums = totals(result.ledger)
-    lines.append(f"fit {sums['fit']:.2f} + behaviour {sums['behaviour']:.2f} + negative "
-                 f"{sums['negative']:.2f} = score {result.score}")
+    lines.append(
+        f"fit {sums['fit']:.2f} + behaviour {sums['behaviour']:.2f} + negative "
+        f"{sums['negative']:.2f} = score {result.score}"
+    )
     changed = " (changed)" if result.segment_changed else ""
     rate = "n/a" if result.open_rate is None else f"{result.open_rate:.0%}"
-    lines.append(f"segment: {result.segment}{changed}   lifecycle target: {result.lifecycle_target or '-'}   "
-                 f"cadence: {result.cadence}   open rate: {rate}")
+    lines.append(
+        f"segment: {result.segment}{changed}   lifecycle target: {result.lifecycle_target or '-'}   "
+        f"cadence: {result.cadence}   open rate: {rate}"
+    )
     if result.triggers:
         lines.append(f"triggers: {', '.join(result.triggers)}")
     if result.as_of is not None:
@@ -57,8 +64,15 @@ def result_to_dict(result: ScoreResult) -> dict[str, Any]:
         "as_of": _iso(result.as_of),
         "totals": {k: _round(v) for k, v in totals(result.ledger).items()},
         "ledger": [
-            {"rule": e.rule, "kind": e.kind, "event_id": e.event_id, "occurred_at": _iso(e.occurred_at),
-             "detail": e.detail, "points": _round(e.points), "points_after_decay": _round(e.points_after_decay)}
+            {
+                "rule": e.rule,
+                "kind": e.kind,
+                "event_id": e.event_id,
+                "occurred_at": _iso(e.occurred_at),
+                "detail": e.detail,
+                "points": _round(e.points),
+                "points_after_decay": _round(e.points_after_decay),
+            }
             for e in result.ledger
         ],
     }
@@ -68,14 +82,16 @@ def handoff_subject(result: ScoreResult, contact: ContactView) -> str:
     """The hand-off task's subject: the trigger and the lead ("Hot lead: Jane Doe (VP Marketing, Acme) —
     score 72"). The body is rendered by syncd.domain.render.task_html."""
     props = contact.properties
-    name = " ".join(p for p in ((props.get("firstname") or "").strip(), (props.get("lastname") or "").strip())
-                    if p) or contact.email
+    name = (
+        " ".join(p for p in ((props.get("firstname") or "").strip(), (props.get("lastname") or "").strip()) if p)
+        or contact.email
+    )
     role = ", ".join(p for p in ((props.get("jobtitle") or "").strip(), (props.get("company") or "").strip()) if p)
     return f"{trigger_label(result)}: {name}{f' ({role})' if role else ''} — score {result.score}"
 
 
 def trigger_label(result: ScoreResult) -> str:
-    """"Hot lead", "Sales-qualified lead"...: what made the lead worth a hand-off."""
+    """ "Hot lead", "Sales-qualified lead"...: what made the lead worth a hand-off."""
     for trigger in result.triggers:
         kind, _, value = trigger.partition(":")
         if kind == "segment":
@@ -89,12 +105,14 @@ def trigger_label(result: ScoreResult) -> str:
 
 def totals(ledger: tuple[LedgerEntry, ...]) -> dict[str, float]:
     """Points per ledger kind (fit, behaviour, negative), after decay."""
-    return {kind: math.fsum(e.points_after_decay for e in ledger if e.kind == kind)
-            for kind in ("fit", "behaviour", "negative")}
+    return {
+        kind: math.fsum(e.points_after_decay for e in ledger if e.kind == kind)
+        for kind in ("fit", "behaviour", "negative")
+    }
 
 
 def _clip(text: str) -> str:
-    return text if len(text) <= _DETAIL_WIDTH else text[:_DETAIL_WIDTH - 1] + "…"
+    return text if len(text) <= _DETAIL_WIDTH else text[: _DETAIL_WIDTH - 1] + "…"
 
 
 def _when(moment: datetime | None) -> str:

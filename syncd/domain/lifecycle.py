@@ -6,6 +6,7 @@ as two writes: clear, then set. Stages beyond the managed ones (opportunity, cus
 sales and are never touched, and neither is a stage missing from the stage order (a custom stage syncd
 cannot place).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -27,8 +28,7 @@ def by_score(rules: Rules, score: int, stage_order: Sequence[str] | None = None)
     return reached
 
 
-def target(rules: Rules, score: int, current_stage: str | None,
-           stage_order: Sequence[str] | None = None) -> str | None:
+def target(rules: Rules, score: int, current_stage: str | None, stage_order: Sequence[str] | None = None) -> str | None:
     """Return the stage the contact should have given `score` and its `current_stage`.
 
     Without demotion this is never earlier than the current stage. Returns None only when the contact
@@ -49,8 +49,9 @@ def target(rules: Rules, score: int, current_stage: str | None,
     return wanted
 
 
-def plan(current_stage: str | None, target_stage: str | None, rules: Rules,
-         stage_order: Sequence[str] | None = None) -> LifecyclePlan:
+def plan(
+    current_stage: str | None, target_stage: str | None, rules: Rules, stage_order: Sequence[str] | None = None
+) -> LifecyclePlan:
     """Return the writes that move `lifecyclestage` from `current_stage` to `target_stage`.
 
     Forward: one step (the target). Backward: ("", target) with demotion=True when the rules allow
@@ -76,8 +77,9 @@ def plan(current_stage: str | None, target_stage: str | None, rules: Rules,
         return result((wanted,), f"forward from {current} to {wanted}")
     managed = _managed(rules, order)
     if rules.lifecycle.allow_demotion and current in managed and wanted in managed:
-        return result(("", wanted), f"demotion from {current} to {wanted} (allow_demotion is on): "
-                                    "clear, then set", demotion=True)
+        return result(
+            ("", wanted), f"demotion from {current} to {wanted} (allow_demotion is on): clear, then set", demotion=True
+        )
     return result((), f"refused: {wanted} is before {current} and stages only move forward")
 
 

@@ -1,6 +1,7 @@
 """What the field mappings mean, as pure functions: which merge fields a contact's HubSpot properties
 give, and whether they show marketing consent. The admin's file is read and checked by syncd/mappings.py;
 this module only takes its frozen result and plain values."""
+
 from __future__ import annotations
 
 import re
@@ -49,8 +50,7 @@ class Mappings:
 
     def merge_field_defs(self) -> list[dict[str, str]]:
         """Merge field definitions for the audience, created by syncd when missing ({tag, name, type})."""
-        return [{"tag": f.merge_tag, "name": f.hubspot.replace("_", " ").title(), "type": f.type}
-                for f in self.fields]
+        return [{"tag": f.merge_tag, "name": f.hubspot.replace("_", " ").title(), "type": f.type} for f in self.fields]
 
     @property
     def hubspot_properties(self) -> tuple[str, ...]:

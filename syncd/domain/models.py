@@ -2,6 +2,7 @@
 
 Everything here is data: no I/O, no SDK objects. Datetimes are timezone-aware UTC.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -11,7 +12,13 @@ from datetime import datetime
 # Kinds an EngagementEvent may carry. "form_submission", "demo_request" and "webinar" are derived by the
 # engine from HubSpot property changes; the rest come from Mailchimp campaign activity.
 EVENT_KINDS: tuple[str, ...] = (
-    "open", "click", "bounce", "unsubscribe", "form_submission", "demo_request", "webinar",
+    "open",
+    "click",
+    "bounce",
+    "unsubscribe",
+    "form_submission",
+    "demo_request",
+    "webinar",
 )
 # Kinds that show the lead is paying attention: they reset the inactivity clock and count as engagement
 # for the re-engagement segment. Bounces and unsubscribes are signals, not engagement.
@@ -23,15 +30,15 @@ LEDGER_KINDS: tuple[str, ...] = ("behaviour", "fit", "negative")
 class EngagementEvent:
     """One thing a lead did, stored once per (source, event_id)."""
 
-    source: str                      # "mailchimp" | "hubspot"
+    source: str  # "mailchimp" | "hubspot"
     event_id: str
-    email: str                       # normalized: trimmed, lowercased
-    kind: str                        # one of EVENT_KINDS
-    occurred_at: datetime            # aware UTC
+    email: str  # normalized: trimmed, lowercased
+    kind: str  # one of EVENT_KINDS
+    occurred_at: datetime  # aware UTC
     campaign_id: str | None = None
     url: str | None = None
-    bounce_type: str | None = None   # "hard" | "soft"
-    detail: str | None = None        # e.g. the form or webinar name
+    bounce_type: str | None = None  # "hard" | "soft"
+    detail: str | None = None  # e.g. the form or webinar name
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +82,7 @@ class LedgerEntry:
     """
 
     rule: str
-    kind: str                        # one of LEDGER_KINDS
+    kind: str  # one of LEDGER_KINDS
     event_id: str | None
     occurred_at: datetime | None
     detail: str

@@ -1,5 +1,6 @@
 """Regular expressions from admin-edited files, compiled with RE2: matching time is linear in the input,
 so no pattern ((a+)+$ and the like) can stall scoring on a hostile URL or property value."""
+
 from __future__ import annotations
 
 from functools import lru_cache

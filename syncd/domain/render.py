@@ -2,6 +2,7 @@
 task of a lead who went hot, and the note listing what a contact opened and clicked. Pure functions:
 every value interpolated is cleaned of control characters and escaped, and only http(s) URLs are links.
 Blocks are separated by newlines, so the text also reads line by line."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -12,8 +13,8 @@ from syncd.domain.models import ContactView, EngagementEvent, LedgerEntry, Score
 from syncd.domain.text import clean_text, escape, link_html
 
 NOTE_KINDS = ("open", "click", "bounce", "unsubscribe")
-NOTE_EVENTS_MAX = 200        # a note lists at most this many events (HubSpot: notes up to 65,536 characters)
-_LINK = "\ue000"             # a private-use character standing for the link while the rest is escaped
+NOTE_EVENTS_MAX = 200  # a note lists at most this many events (HubSpot: notes up to 65,536 characters)
+_LINK = "\ue000"  # a private-use character standing for the link while the rest is escaped
 _WHAT = {"open": "Opened", "click": "Clicked", "unsubscribe": "Unsubscribed"}
 
 
@@ -27,15 +28,21 @@ def task_html(result: ScoreResult, contact: ContactView, events: Mapping[str, En
     their dates and links, fit and penalties, and the score breakdown. `events` by ledger event id give
     the events' URLs."""
     props = contact.properties
-    name = " ".join(p for p in ((props.get("firstname") or "").strip(), (props.get("lastname") or "").strip())
-                    if p) or contact.email
+    name = (
+        " ".join(p for p in ((props.get("firstname") or "").strip(), (props.get("lastname") or "").strip()) if p)
+        or contact.email
+    )
     when = f" on {result.as_of:%Y-%m-%d}" if result.as_of else ""
-    out = [f"<p><strong>{escape(trigger_label(result))}</strong>: {escape(name)} &lt;{escape(contact.email)}&gt; "
-           f"scored {result.score}{when}.</p>",
-           f"<p>Segment: {escape(result.segment)}. Lifecycle stage: {escape(result.lifecycle_target or 'unset')}. "
-           f"Suggested contact cadence: {escape(result.cadence)}.</p>"]
-    top = sorted((e for e in result.ledger if e.event_id is not None and e.points_after_decay > 0),
-                 key=lambda e: (-e.points_after_decay, -(e.occurred_at.timestamp() if e.occurred_at else 0)))[:top_n]
+    out = [
+        f"<p><strong>{escape(trigger_label(result))}</strong>: {escape(name)} &lt;{escape(contact.email)}&gt; "
+        f"scored {result.score}{when}.</p>",
+        f"<p>Segment: {escape(result.segment)}. Lifecycle stage: {escape(result.lifecycle_target or 'unset')}. "
+        f"Suggested contact cadence: {escape(result.cadence)}.</p>",
+    ]
+    top = sorted(
+        (e for e in result.ledger if e.event_id is not None and e.points_after_decay > 0),
+        key=lambda e: (-e.points_after_decay, -(e.occurred_at.timestamp() if e.occurred_at else 0)),
+    )[:top_n]
     out.append("<p><strong>Top contributing activity</strong></p>")
     out.append(_list([_activity(e, events.get(e.event_id or "")) for e in top]) if top else "<p>none</p>")
     fit = [e for e in result.ledger if e.kind == "fit"]
@@ -45,11 +52,19 @@ def task_html(result: ScoreResult, contact: ContactView, events: Mapping[str, En
     penalties = [e for e in result.ledger if e.kind == "negative" and e.points_after_decay != 0]
     if penalties:
         out.append("<p><strong>Penalties</strong></p>")
-        out.append(_list([f"{_day(e.occurred_at)} {escape(e.detail)} {e.points_after_decay:+.1f} ({escape(e.rule)})"
-                          for e in penalties]))
+        out.append(
+            _list(
+                [
+                    f"{_day(e.occurred_at)} {escape(e.detail)} {e.points_after_decay:+.1f} ({escape(e.rule)})"
+                    for e in penalties
+                ]
+            )
+        )
     t = totals(result.ledger)
-    out.append(f"<p>Score breakdown: fit {t['fit']:.1f} + behaviour {t['behaviour']:.1f} + negative "
-               f"{t['negative']:.1f} = {result.score}</p>")
+    out.append(
+        f"<p>Score breakdown: fit {t['fit']:.1f} + behaviour {t['behaviour']:.1f} + negative "
+        f"{t['negative']:.1f} = {result.score}</p>"
+    )
     return "\n".join(out)
 
 

@@ -1,6 +1,7 @@
 """Who gets a lead's hand-off task: its owner when HubSpot still knows them, else one of the round-robin
 reps (the same lead always lands on the same rep, with no shared counter to lose in a crash), else the
 fallback owner, else nobody (the task is left unassigned)."""
+
 from __future__ import annotations
 
 import hashlib

@@ -14,6 +14,7 @@ How points are found:
 - fit points come from the contact's HubSpot properties and never fade;
 - inactivity penalties count from the later of the last engagement and the contact's creation.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 from contracts.timeparse import utc_datetime
 from syncd.domain import cadence as cadence_mod
 from syncd.domain import lifecycle, segments
-from syncd.domain.patterns import compile_pattern
 from syncd.domain.models import (
     ENGAGEMENT_KINDS,
     ContactView,
@@ -37,6 +37,7 @@ from syncd.domain.models import (
     SegmentState,
     Send,
 )
+from syncd.domain.patterns import compile_pattern
 
 if TYPE_CHECKING:
     from syncd.rules import BehaviourRule, Cap, FitRule, NegativeRule, Rules
@@ -48,9 +49,15 @@ DAY = timedelta(days=1)
 _PERIOD_ANCHOR = datetime(1970, 1, 5, tzinfo=UTC)
 
 
-def score(rules: Rules, contact: ContactView, events: Iterable[EngagementEvent], now: datetime,
-          previous: SegmentState | None = None, sends: Sequence[Send] = (),
-          stage_order: Sequence[str] | None = None) -> ScoreResult:
+def score(
+    rules: Rules,
+    contact: ContactView,
+    events: Iterable[EngagementEvent],
+    now: datetime,
+    previous: SegmentState | None = None,
+    sends: Sequence[Send] = (),
+    stage_order: Sequence[str] | None = None,
+) -> ScoreResult:
     """Score one lead at instant `now`.
 
     Takes the validated rules, the contact's CRM view, its engagement events (any order, duplicates
@@ -73,18 +80,33 @@ def score(rules: Rules, contact: ContactView, events: Iterable[EngagementEvent],
     current_stage = (contact.properties.get(LIFECYCLE_PROPERTY) or "").strip() or None
     target = lifecycle.target(rules, total, current_stage, stage_order)
     rate, window = cadence_mod.open_rate(evs, sends, now, rules.cadence.last_sends)
-    triggers = ((f"segment:{segment}",) if changed else ()) + \
-        ((f"lifecycle:{target}",) if target is not None and target != current_stage else ())
+    triggers = ((f"segment:{segment}",) if changed else ()) + (
+        (f"lifecycle:{target}",) if target is not None and target != current_stage else ()
+    )
     return ScoreResult(
-        score=total, fit_score=fit_score, engagement_score=engagement,
-        ledger=(*fit, *behaviour, *silence), segment=segment, segment_changed=changed,
-        lifecycle_target=target, cadence=cadence_mod.recommend(rules, segment, rate, window),
-        open_rate=rate, triggers=triggers, last_engaged_at=last_engaged, as_of=now,
+        score=total,
+        fit_score=fit_score,
+        engagement_score=engagement,
+        ledger=(*fit, *behaviour, *silence),
+        segment=segment,
+        segment_changed=changed,
+        lifecycle_target=target,
+        cadence=cadence_mod.recommend(rules, segment, rate, window),
+        open_rate=rate,
+        triggers=triggers,
+        last_engaged_at=last_engaged,
+        as_of=now,
     )
 
 
-def events_from_property_change(rules: Rules, email: str, hubspot_id: str, old: Mapping[str, str | None],
-                                new: Mapping[str, str | None], changed_at: datetime) -> tuple[EngagementEvent, ...]:
+def events_from_property_change(
+    rules: Rules,
+    email: str,
+    hubspot_id: str,
+    old: Mapping[str, str | None],
+    new: Mapping[str, str | None],
+    changed_at: datetime,
+) -> tuple[EngagementEvent, ...]:
     """Turn a HubSpot contact's property change into engagement events (for the engine).
 
     A rise of the conversion count gives one event per new conversion, ids "<contact>:conversion:<n>":
@@ -102,15 +124,29 @@ def events_from_property_change(rules: Rules, email: str, hubspot_id: str, old: 
     for n in range(int(before) + 1, int(after) + 1):
         latest = n == int(after)
         demo = latest and name is not None and _regex(cfg.demo_request_pattern).search(name) is not None
-        out.append(EngagementEvent(
-            source="hubspot", event_id=f"{hubspot_id}:conversion:{n}", email=email,
-            kind="demo_request" if demo else "form_submission", occurred_at=at,
-            detail=name if latest else None))
+        out.append(
+            EngagementEvent(
+                source="hubspot",
+                event_id=f"{hubspot_id}:conversion:{n}",
+                email=email,
+                kind="demo_request" if demo else "form_submission",
+                occurred_at=at,
+                detail=name if latest else None,
+            )
+        )
     if cfg.webinar_property:
         webinar = (new.get(cfg.webinar_property) or "").strip()
         if webinar and webinar != (old.get(cfg.webinar_property) or "").strip():
-            out.append(EngagementEvent(source="hubspot", event_id=f"{hubspot_id}:webinar:{webinar}",
-                                       email=email, kind="webinar", occurred_at=at, detail=webinar))
+            out.append(
+                EngagementEvent(
+                    source="hubspot",
+                    event_id=f"{hubspot_id}:webinar:{webinar}",
+                    email=email,
+                    kind="webinar",
+                    occurred_at=at,
+                    detail=webinar,
+                )
+            )
     return tuple(out)
 
 
@@ -123,7 +159,7 @@ def decay_factor(rules: Rules, age_days: float) -> float:
     age = max(0.0, age_days)
     decay = rules.decay
     if decay.mode == "half_life":
-        return 0.5 ** (age / decay.half_life_days)
+        return float(0.5 ** (age / decay.half_life_days))
     return min(1.0, max(0.0, 1.0 - (age - decay.full_days) / decay.fade_days))
 
 
@@ -144,7 +180,9 @@ def prepare_events(events: Iterable[EngagementEvent], now: datetime) -> tuple[En
 
 def matching_rules(rules: Rules, event: EngagementEvent) -> list[tuple[BehaviourRule | NegativeRule, str]]:
     """Return the (rule, ledger kind) pairs that score `event`: the most specific matching rules."""
-    hits = [(r, "behaviour") for r in rules.behaviour if _matches(r, event)]
+    hits: list[tuple[BehaviourRule | NegativeRule, str]] = [
+        (r, "behaviour") for r in rules.behaviour if _matches(r, event)
+    ]
     hits += [(r, "negative") for r in rules.negative if _matches(r, event)]
     if not hits:
         return []
@@ -169,9 +207,17 @@ def event_entries(rules: Rules, events: Sequence[EngagementEvent], now: datetime
         for event, value in scored:
             counted = (event.source, event.event_id) in kept
             detail = describe(event) + ("" if counted else f" (over cap: {_cap_text(rule.cap)})")
-            entries.append(LedgerEntry(rule=name, kind=kind, event_id=event.event_id,
-                                       occurred_at=as_utc(event.occurred_at), detail=detail, points=rule.points,
-                                       points_after_decay=value if counted else 0.0))
+            entries.append(
+                LedgerEntry(
+                    rule=name,
+                    kind=kind,
+                    event_id=event.event_id,
+                    occurred_at=as_utc(event.occurred_at),
+                    detail=detail,
+                    points=rule.points,
+                    points_after_decay=value if counted else 0.0,
+                )
+            )
     order = {r.name: i for i, r in enumerate((*rules.behaviour, *rules.negative))}
     entries.sort(key=lambda e: (e.occurred_at, order[e.rule], e.event_id or ""))
     return entries
@@ -189,13 +235,23 @@ def fit_entries(rules: Rules, contact: ContactView) -> list[LedgerEntry]:
         if holds is None or holds == rule.negate:
             continue
         detail = f"{rule.property}={value!r} {'not ' if rule.negate else ''}{_condition_text(rule)}"
-        entries.append(LedgerEntry(rule=rule.name, kind="fit", event_id=None, occurred_at=None,
-                                   detail=detail, points=rule.points, points_after_decay=rule.points))
+        entries.append(
+            LedgerEntry(
+                rule=rule.name,
+                kind="fit",
+                event_id=None,
+                occurred_at=None,
+                detail=detail,
+                points=rule.points,
+                points_after_decay=rule.points,
+            )
+        )
     return entries
 
 
-def inactivity_entries(rules: Rules, last_engaged: datetime | None, created: datetime | None,
-                       now: datetime) -> list[LedgerEntry]:
+def inactivity_entries(
+    rules: Rules, last_engaged: datetime | None, created: datetime | None, now: datetime
+) -> list[LedgerEntry]:
     """Return the inactivity penalties due at `now`.
 
     Silence is counted from the later of the last engagement and the contact's creation (so an old
@@ -207,10 +263,17 @@ def inactivity_entries(rules: Rules, last_engaged: datetime | None, created: dat
     since = max(starts)
     silent = (now - since) / DAY
     return [
-        LedgerEntry(rule=r.name, kind="negative", event_id=None, occurred_at=since + r.after_days * DAY,
-                    detail=f"no engagement for {silent:.0f} days (since {since:%Y-%m-%d})",
-                    points=r.points, points_after_decay=r.points)
-        for r in rules.inactivity if silent >= r.after_days
+        LedgerEntry(
+            rule=r.name,
+            kind="negative",
+            event_id=None,
+            occurred_at=since + r.after_days * DAY,
+            detail=f"no engagement for {silent:.0f} days (since {since:%Y-%m-%d})",
+            points=r.points,
+            points_after_decay=r.points,
+        )
+        for r in rules.inactivity
+        if silent >= r.after_days
     ]
 
 
@@ -257,8 +320,16 @@ def round_half_up(value: float) -> int:
 
 
 def _event_key(event: EngagementEvent) -> tuple[datetime, str, str, str, str, str, str, str]:
-    return (as_utc(event.occurred_at), event.source, event.event_id, event.kind, event.campaign_id or "",
-            event.url or "", event.bounce_type or "", event.detail or "")
+    return (
+        as_utc(event.occurred_at),
+        event.source,
+        event.event_id,
+        event.kind,
+        event.campaign_id or "",
+        event.url or "",
+        event.bounce_type or "",
+        event.detail or "",
+    )
 
 
 @lru_cache(maxsize=256)
@@ -288,13 +359,12 @@ def _apply_cap(cap: Cap | None, scored: list[tuple[EngagementEvent, float]]) -> 
     kept: set[tuple[str, str]] = set()
     for members in buckets.values():
         members.sort(key=lambda item: (-abs(item[1]), _event_key(item[0])))
-        kept.update((e.source, e.event_id) for e, _ in members[:cap.max_count])
+        kept.update((e.source, e.event_id) for e, _ in members[: cap.max_count])
     return kept
 
 
 def _bucket(cap: Cap, event: EngagementEvent) -> tuple[object, ...]:
-    key: list[object] = [(event.campaign_id or "") if field == "campaign" else (event.url or "")
-                         for field in cap.per]
+    key: list[object] = [(event.campaign_id or "") if field == "campaign" else (event.url or "") for field in cap.per]
     if cap.period_days is not None:
         elapsed = (as_utc(event.occurred_at) - _PERIOD_ANCHOR) / DAY
         key.append(math.floor(elapsed / cap.period_days))

@@ -8,6 +8,7 @@ A lead that was once in an engaged segment (warm, hot by default) and has been s
 `silent_days` is put in the re-engagement segment for `window_days`; after that it falls back to its
 band, so a lead that never answers ends up cold.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -30,8 +31,9 @@ def band_of(rules: Rules, score: int) -> Band:
     return bands[0] if score < bands[0].min else bands[-1]
 
 
-def assign(rules: Rules, score: int, previous: SegmentState | None, now: datetime,
-           last_engaged_at: datetime | None) -> tuple[str, bool]:
+def assign(
+    rules: Rules, score: int, previous: SegmentState | None, now: datetime, last_engaged_at: datetime | None
+) -> tuple[str, bool]:
     """Return (segment, changed) for a lead scoring `score` at `now`.
 
     `previous` is the state left by the last scoring (None for a new lead, which always counts as
@@ -44,8 +46,9 @@ def assign(rules: Rules, score: int, previous: SegmentState | None, now: datetim
     return segment, previous is None or segment != previous.segment
 
 
-def next_state(rules: Rules, previous: SegmentState | None, result: ScoreResult, now: datetime,
-               hot_task_created: bool = False) -> SegmentState:
+def next_state(
+    rules: Rules, previous: SegmentState | None, result: ScoreResult, now: datetime, hot_task_created: bool = False
+) -> SegmentState:
     """Return the SegmentState to keep after `result` (the engine stores it for the next scoring).
 
     `since` moves to `now` only when the segment changed; `was_engaged` sticks once the lead has been
@@ -54,11 +57,11 @@ def next_state(rules: Rules, previous: SegmentState | None, result: ScoreResult,
     """
     engaged_segments = rules.segments.reengagement.from_segments
     was_engaged = result.segment in engaged_segments or (
-        previous is not None and (previous.was_engaged or previous.segment in engaged_segments))
+        previous is not None and (previous.was_engaged or previous.segment in engaged_segments)
+    )
     since = now if result.segment_changed or previous is None else previous.since
     last_task = now if hot_task_created else (previous.last_hot_task_at if previous else None)
-    return SegmentState(segment=result.segment, since=since, was_engaged=was_engaged,
-                        last_hot_task_at=last_task)
+    return SegmentState(segment=result.segment, since=since, was_engaged=was_engaged, last_hot_task_at=last_task)
 
 
 def _with_hysteresis(rules: Rules, score: int, previous: SegmentState | None, now: datetime) -> str:
@@ -70,13 +73,15 @@ def _with_hysteresis(rules: Rules, score: int, previous: SegmentState | None, no
     if bands.index(raw) >= bands.index(current):
         return raw.name
     hyst = rules.segments.hysteresis
-    dwelt = previous.since is None or (now - previous.since) >= hyst.min_dwell_days * DAY
+    since = previous.since if previous is not None else None
+    dwelt = since is None or (now - since) >= hyst.min_dwell_days * DAY
     fell_through = score < current.min - hyst.margin
     return raw.name if dwelt and fell_through else current.name
 
 
-def _in_reengagement(rules: Rules, previous: SegmentState | None, now: datetime,
-                     last_engaged_at: datetime | None) -> bool:
+def _in_reengagement(
+    rules: Rules, previous: SegmentState | None, now: datetime, last_engaged_at: datetime | None
+) -> bool:
     cfg = rules.segments.reengagement
     if not cfg.enabled or previous is None or last_engaged_at is None:
         return False

@@ -1,5 +1,6 @@
 """Text that leaves syncd for HubSpot or Mailchimp: control characters stripped, HTML escaped, links
 limited to http(s). Pure functions."""
+
 from __future__ import annotations
 
 import html

@@ -4,6 +4,7 @@ Methods take a connection from `with store.begin() as conn:` so the caller group
 their cursor, a decision and its outbox commands) into one transaction. Leases and runs stand alone and
 open their own short transactions. Everything goes in and out as plain dicts and scalars.
 """
+
 from __future__ import annotations
 
 import time
@@ -32,7 +33,7 @@ def database_url(url: str) -> str:
     """Return `url` with PostgreSQL pointed at psycopg 3 (postgresql:// -> postgresql+psycopg://)."""
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -60,7 +61,7 @@ def _safe_url(url: str) -> str:
     """`url` as the admin wrote it, without its password."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - unparseable: show only the scheme
+    except Exception:
         return url.split(":", 1)[0] + "://..."
 
 
@@ -168,8 +169,9 @@ class Store:
         module = postgresql if self.dialect == "postgresql" else sqlite
         return module.insert(table)
 
-    def upsert(self, conn: Connection, table: Table | str, rows: Sequence[Mapping[str, Any]],
-               key_cols: Sequence[str]) -> int:
+    def upsert(
+        self, conn: Connection, table: Table | str, rows: Sequence[Mapping[str, Any]], key_cols: Sequence[str]
+    ) -> int:
         """Insert `rows`, or update the columns they carry where `key_cols` already exist.
 
         All rows must carry the same columns; when several rows share a key the last one wins.
@@ -180,40 +182,52 @@ class Store:
         # PostgreSQL refuses to update one row twice in a statement, so duplicates are folded first; rows
         # go in key order, so two transactions writing overlapping rows lock them in the same order
         # (no deadlock between replicas).
-        rows = sorted({tuple(r[k] for k in key_cols): r for r in rows}.values(),
-                      key=lambda r: tuple(str(r[k]) for k in key_cols))
+        rows = sorted(
+            {tuple(r[k] for k in key_cols): r for r in rows}.values(), key=lambda r: tuple(str(r[k]) for k in key_cols)
+        )
         tbl = self.table(table)
         stmt = self._insert(tbl)
         changing = [c for c in rows[0] if c not in key_cols]
         if changing:
-            stmt = stmt.on_conflict_do_update(index_elements=list(key_cols),
-                                              set_={c: stmt.excluded[c] for c in changing})
+            stmt = stmt.on_conflict_do_update(
+                index_elements=list(key_cols), set_={c: stmt.excluded[c] for c in changing}
+            )
         else:
             stmt = stmt.on_conflict_do_nothing(index_elements=list(key_cols))
         conn.execute(stmt, [dict(r) for r in rows])
         return len(rows)
 
-    def insert_ignore(self, conn: Connection, table: Table | str, rows: Sequence[Mapping[str, Any]],
-                      key_cols: Sequence[str]) -> int:
+    def insert_ignore(
+        self, conn: Connection, table: Table | str, rows: Sequence[Mapping[str, Any]], key_cols: Sequence[str]
+    ) -> int:
         """Insert the `rows` whose `key_cols` are not present yet; return how many were inserted."""
         if not rows:
             return 0
         tbl = self.table(table)
         rows = sorted(rows, key=lambda r: tuple(str(r[k]) for k in key_cols))  # one lock order (see upsert)
-        stmt = (self._insert(tbl).on_conflict_do_nothing(index_elements=list(key_cols))
-                .returning(*[tbl.c[k] for k in key_cols]))
+        stmt = (
+            self._insert(tbl)
+            .on_conflict_do_nothing(index_elements=list(key_cols))
+            .returning(*[tbl.c[k] for k in key_cols])
+        )
         # RETURNING yields a row only for an actual insert, even when executed for many rows at once.
         return len(conn.execute(stmt, [dict(r) for r in rows]).all())
 
-    def rows_in(self, conn: Connection, table: Table | str, column: str, values: Sequence[Any],
-                columns: Sequence[Any] | None = None) -> list[Any]:
+    def rows_in(
+        self,
+        conn: Connection,
+        table: Table | str,
+        column: str,
+        values: Sequence[Any],
+        columns: Sequence[Any] | None = None,
+    ) -> list[Any]:
         """The rows of `table` whose `column` is one of `values` (all columns, or `columns`), queried in
         chunks of 500 to stay under SQLite's bound-parameter limit."""
         tbl = self.table(table)
         values = list(values)
         out: list[Any] = []
         for i in range(0, len(values), IN_CHUNK):
-            query = select(*(columns or [tbl])).where(tbl.c[column].in_(values[i:i + IN_CHUNK]))
+            query = select(*(columns or [tbl])).where(tbl.c[column].in_(values[i : i + IN_CHUNK]))
             out += conn.execute(query).all()
         return out
 
@@ -225,10 +239,14 @@ class Store:
             return
         ident = schema.identities
         stmt = self._insert(ident)
-        stmt = stmt.on_conflict_do_update(index_elements=["email"], set_={
-            "hubspot_id": func.coalesce(ident.c.hubspot_id, stmt.excluded.hubspot_id),
-            "subscriber_hash": func.coalesce(ident.c.subscriber_hash, stmt.excluded.subscriber_hash),
-            "updated_ms": stmt.excluded.updated_ms})
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["email"],
+            set_={
+                "hubspot_id": func.coalesce(ident.c.hubspot_id, stmt.excluded.hubspot_id),
+                "subscriber_hash": func.coalesce(ident.c.subscriber_hash, stmt.excluded.subscriber_hash),
+                "updated_ms": stmt.excluded.updated_ms,
+            },
+        )
         conn.execute(stmt, sorted((dict(r) for r in rows), key=lambda r: r["email"]))
 
     def get_cursor(self, conn: Connection, stream: str) -> Any:
@@ -237,8 +255,7 @@ class Store:
 
     def set_cursor(self, conn: Connection, stream: str, value: Any) -> None:
         """Save `value` (JSON-able) as the cursor of `stream`, in the caller's transaction."""
-        self.upsert(conn, schema.cursors, [{"stream": stream, "value": value, "updated_ms": self.clock()}],
-                    ["stream"])
+        self.upsert(conn, schema.cursors, [{"stream": stream, "value": value, "updated_ms": self.clock()}], ["stream"])
 
     def enqueue(self, conn: Connection, commands: Sequence[Mapping[str, Any]]) -> int:
         """Add outbox commands (dicts with key, kind, target, payload); return how many were new.
@@ -246,8 +263,19 @@ class Store:
         A command whose idempotency key is already in the outbox, in any state, is ignored.
         """
         now = self.clock()
-        rows = [{"key": c["key"], "kind": c["kind"], "target": c["target"], "payload": c["payload"],
-                 "state": "pending", "attempts": 0, "created_ms": now, "updated_ms": now} for c in commands]
+        rows = [
+            {
+                "key": c["key"],
+                "kind": c["kind"],
+                "target": c["target"],
+                "payload": c["payload"],
+                "state": "pending",
+                "attempts": 0,
+                "created_ms": now,
+                "updated_ms": now,
+            }
+            for c in commands
+        ]
         return self.insert_ignore(conn, schema.outbox, rows, ["key"])
 
     def claim(self, conn: Connection, limit: int, kinds: Sequence[str] | None = None) -> list[dict[str, Any]]:
@@ -263,8 +291,7 @@ class Store:
             query = query.with_for_update(skip_locked=True)
         return [dict(r) for r in conn.execute(query).mappings()]
 
-    def mark(self, conn: Connection, id: int, state: str, error: str | None = None,
-             result: Any = None) -> None:
+    def mark(self, conn: Connection, id: int, state: str, error: str | None = None, result: Any = None) -> None:
         """Set outbox row `id` to `state`; attempted and failed count one more attempt.
 
         Raises ValueError for an unknown state.
@@ -272,8 +299,11 @@ class Store:
         if state not in schema.OUTBOX_STATES:
             raise ValueError(f"unknown outbox state {state!r}")
         ob = schema.outbox
-        values: dict[str, Any] = {"state": state, "updated_ms": self.clock(),
-                                  "last_error": error[:ERROR_LIMIT] if error else None}
+        values: dict[str, Any] = {
+            "state": state,
+            "updated_ms": self.clock(),
+            "last_error": error[:ERROR_LIMIT] if error else None,
+        }
         if result is not None:
             values["result"] = result
         if state in ("attempted", "failed"):
@@ -285,19 +315,31 @@ class Store:
         ob = schema.outbox
         now = self.clock()
         for i in range(0, len(ids), 500):
-            conn.execute(update(ob).where(ob.c.id.in_(list(ids[i:i + 500])))
-                         .values(state="done", updated_ms=now, last_error=None))
+            conn.execute(
+                update(ob)
+                .where(ob.c.id.in_(list(ids[i : i + 500])))
+                .values(state="done", updated_ms=now, last_error=None)
+            )
 
-    def quarantine(self, conn: Connection, source: str, record_key: str, reason: str, payload: Any,
-                   run_id: int | None) -> None:
+    def quarantine(
+        self, conn: Connection, source: str, record_key: str, reason: str, payload: Any, run_id: int | None
+    ) -> None:
         """Record a bad record once per (source, record_key, reason); long strings are truncated."""
-        row = {"source": source, "record_key": record_key[:320], "reason": reason[:500],
-               "payload": truncate_values(payload), "run_id": run_id, "created_ms": self.clock()}
+        row = {
+            "source": source,
+            "record_key": record_key[:320],
+            "reason": reason[:500],
+            "payload": truncate_values(payload),
+            "run_id": run_id,
+            "created_ms": self.clock(),
+        }
         # Seen again: keep the first created_ms, refresh what the record looks like now.
         q = schema.quarantine
         stmt = self._insert(q)
-        stmt = stmt.on_conflict_do_update(index_elements=["source", "record_key", "reason"],
-                                          set_={"payload": stmt.excluded.payload, "run_id": stmt.excluded.run_id})
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["source", "record_key", "reason"],
+            set_={"payload": stmt.excluded.payload, "run_id": stmt.excluded.run_id},
+        )
         conn.execute(stmt, row)
 
     def acquire(self, job: str, holder: str, ttl_s: float, now_ms: int) -> bool:
@@ -324,19 +366,26 @@ class Store:
     def job_started(self, job: str, holder: str, now_ms: int) -> None:
         """Record that `holder` started a run of `job` (shared by replicas, for readiness and the page)."""
         jb = schema.jobs
-        stmt = self._insert(jb).values(job=job, holder=holder, last_started_ms=now_ms, runs=1,
-                                       failures_in_a_row=0)
-        stmt = stmt.on_conflict_do_update(index_elements=["job"], set_={
-            "holder": stmt.excluded.holder, "last_started_ms": stmt.excluded.last_started_ms,
-            "runs": jb.c.runs + 1})
+        stmt = self._insert(jb).values(job=job, holder=holder, last_started_ms=now_ms, runs=1, failures_in_a_row=0)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["job"],
+            set_={
+                "holder": stmt.excluded.holder,
+                "last_started_ms": stmt.excluded.last_started_ms,
+                "runs": jb.c.runs + 1,
+            },
+        )
         with self.begin() as conn:
             conn.execute(stmt)
 
     def job_finished(self, job: str, holder: str, now_ms: int, error: str | None) -> None:
         """Record the end of `holder`'s run of `job`: a success, or the failure's one-line reason."""
         jb = schema.jobs
-        values: dict[str, Any] = {"holder": holder, "last_finished_ms": now_ms,
-                                  "last_error": error[:ERROR_LIMIT] if error else None}
+        values: dict[str, Any] = {
+            "holder": holder,
+            "last_finished_ms": now_ms,
+            "last_error": error[:ERROR_LIMIT] if error else None,
+        }
         if error is None:
             values.update(last_ok_ms=now_ms, failures_in_a_row=0)
         else:
@@ -358,12 +407,12 @@ class Store:
     def start_run(self, now_ms: int) -> int:
         """Record the start of a cycle; return its run id."""
         with self.begin() as conn:
-            return int(conn.execute(schema.runs.insert().values(started_ms=now_ms)
-                                    .returning(schema.runs.c.id)).scalar_one())
+            return int(
+                conn.execute(schema.runs.insert().values(started_ms=now_ms).returning(schema.runs.c.id)).scalar_one()
+            )
 
     def finish_run(self, run_id: int, now_ms: int, ok: bool, summary: Mapping[str, Any]) -> None:
         """Record the end of run `run_id`, whether it succeeded and its JSON-able summary."""
         rn = schema.runs
         with self.begin() as conn:
-            conn.execute(update(rn).where(rn.c.id == run_id)
-                         .values(finished_ms=now_ms, ok=ok, summary=dict(summary)))
+            conn.execute(update(rn).where(rn.c.id == run_id).values(finished_ms=now_ms, ok=ok, summary=dict(summary)))

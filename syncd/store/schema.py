@@ -5,10 +5,23 @@ JSON is JSONB on PostgreSQL (comparable, indexable) and JSON text on SQLite.
 The Alembic migrations in migrations/versions/ must produce exactly this; a test compares them.
 Note: `pushed_state.c["values"]`, not `.c.values` (that is a method of the column collection).
 """
+
 from __future__ import annotations
 
-from sqlalchemy import (JSON, BigInteger, Boolean, Column, Float, Index, Integer, MetaData, String, Table,
-                        Text, UniqueConstraint)
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
@@ -18,14 +31,17 @@ MS = BigInteger
 
 OUTBOX_STATES = ("pending", "attempted", "done", "failed")
 
-metadata = MetaData(naming_convention={
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "pk": "pk_%(table_name)s",
-})
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
 
 identities = Table(
-    "identities", metadata,
+    "identities",
+    metadata,
     Column("id", ID, primary_key=True, autoincrement=True),
     Column("email", String(320), nullable=False, unique=True),  # normalized: trimmed, lowercased
     Column("hubspot_id", String(32), unique=True),
@@ -35,7 +51,8 @@ identities = Table(
 )
 
 hubspot_contacts = Table(
-    "hubspot_contacts", metadata,
+    "hubspot_contacts",
+    metadata,
     Column("hubspot_id", String(32), primary_key=True),
     Column("email", String(320)),
     Column("properties", JSONType, nullable=False),
@@ -46,7 +63,8 @@ hubspot_contacts = Table(
 )
 
 mailchimp_members = Table(
-    "mailchimp_members", metadata,
+    "mailchimp_members",
+    metadata,
     Column("subscriber_hash", String(32), primary_key=True),
     Column("email", String(320), nullable=False),
     Column("status", String(16), nullable=False),
@@ -57,7 +75,8 @@ mailchimp_members = Table(
 )
 
 owners = Table(
-    "owners", metadata,
+    "owners",
+    metadata,
     Column("id", String(32), primary_key=True),
     Column("email", String(320)),
     Column("first_name", String(200)),
@@ -67,7 +86,8 @@ owners = Table(
 )
 
 campaigns = Table(
-    "campaigns", metadata,
+    "campaigns",
+    metadata,
     Column("id", String(64), primary_key=True),
     Column("send_time_ms", MS),
     Column("subject", Text),
@@ -76,7 +96,8 @@ campaigns = Table(
 )
 
 events = Table(
-    "events", metadata,
+    "events",
+    metadata,
     Column("id", ID, primary_key=True, autoincrement=True),
     Column("source", String(32), nullable=False),
     Column("event_id", String(200), nullable=False),
@@ -93,14 +114,16 @@ events = Table(
 )
 
 cursors = Table(
-    "cursors", metadata,
+    "cursors",
+    metadata,
     Column("stream", String(64), primary_key=True),
     Column("value", JSONType),
     Column("updated_ms", MS, nullable=False),
 )
 
 outbox = Table(
-    "outbox", metadata,
+    "outbox",
+    metadata,
     Column("id", ID, primary_key=True, autoincrement=True),
     Column("key", String(200), nullable=False, unique=True),  # idempotency key
     Column("kind", String(32), nullable=False),
@@ -116,14 +139,16 @@ outbox = Table(
 )
 
 pushed_state = Table(
-    "pushed_state", metadata,
+    "pushed_state",
+    metadata,
     Column("target", String(200), primary_key=True),
     Column("values", JSONType, nullable=False),
     Column("updated_ms", MS, nullable=False),
 )
 
 scores = Table(
-    "scores", metadata,
+    "scores",
+    metadata,
     Column("email", String(320), primary_key=True),
     Column("score", Float, nullable=False),
     Column("fit_score", Float),
@@ -139,7 +164,8 @@ scores = Table(
 )
 
 quarantine = Table(
-    "quarantine", metadata,
+    "quarantine",
+    metadata,
     Column("id", ID, primary_key=True, autoincrement=True),
     Column("source", String(32), nullable=False),
     Column("record_key", String(320), nullable=False),
@@ -151,7 +177,8 @@ quarantine = Table(
 )
 
 runs = Table(
-    "runs", metadata,
+    "runs",
+    metadata,
     Column("id", ID, primary_key=True, autoincrement=True),
     Column("started_ms", MS, nullable=False),
     Column("finished_ms", MS),
@@ -160,16 +187,18 @@ runs = Table(
 )
 
 leases = Table(
-    "leases", metadata,
+    "leases",
+    metadata,
     Column("job", String(200), primary_key=True),
     Column("holder", String(200), nullable=False),
     Column("expires_ms", MS, nullable=False),
 )
 
 jobs = Table(
-    "jobs", metadata,
+    "jobs",
+    metadata,
     Column("job", String(200), primary_key=True),
-    Column("holder", String(200)),             # the replica that ran it last
+    Column("holder", String(200)),  # the replica that ran it last
     Column("last_started_ms", MS),
     Column("last_finished_ms", MS),
     Column("last_ok_ms", MS),
@@ -179,7 +208,8 @@ jobs = Table(
 )
 
 audit = Table(
-    "audit", metadata,
+    "audit",
+    metadata,
     Column("id", ID, primary_key=True, autoincrement=True),
     Column("at_ms", MS, nullable=False),
     Column("kind", String(64), nullable=False),

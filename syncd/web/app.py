@@ -1,5 +1,6 @@
 """The daemon's HTTP side: /healthz (alive), /readyz (store reachable, jobs healthy), /metrics
 (Prometheus text), / (a status page for the admin)."""
+
 from __future__ import annotations
 
 import html
@@ -25,8 +26,14 @@ def store_figures(store: Any) -> dict[str, Any]:
         identities = conn.execute(sa.select(sa.func.count()).select_from(t.identities)).scalar_one()
         events = conn.execute(sa.select(sa.func.count()).select_from(t.events)).scalar_one()
         recent_q = conn.execute(sa.select(t.quarantine).order_by(t.quarantine.c.id.desc()).limit(10)).all()
-    return {"outbox": outbox, "segments": segments, "quarantined": quarantined, "identities": identities,
-            "events": events, "recent_quarantine": recent_q}
+    return {
+        "outbox": outbox,
+        "segments": segments,
+        "quarantined": quarantined,
+        "identities": identities,
+        "events": events,
+        "recent_quarantine": recent_q,
+    }
 
 
 class _Collector:
@@ -89,28 +96,40 @@ def build_web(daemon: Any) -> Starlette:
     async def status(_: Request) -> Response:
         esc = html.escape
         ready, problems, _detail = daemon.readiness()
-        banner = ("<p>ready</p>" if ready else
-                  "<h2>Problems</h2><ul>" + "".join(f"<li>{esc(p)}</li>" for p in problems) + "</ul>")
+        banner = (
+            "<p>ready</p>"
+            if ready
+            else "<h2>Problems</h2><ul>" + "".join(f"<li>{esc(p)}</li>" for p in problems) + "</ul>"
+        )
         if daemon.ctx is None:
-            return HTMLResponse(f"<!doctype html><html><head><meta charset=\"utf-8\"><title>syncd status</title>"
-                                f"</head><body><h1>syncd</h1>{banner}</body></html>", status_code=200)
+            return HTMLResponse(
+                f'<!doctype html><html><head><meta charset="utf-8"><title>syncd status</title>'
+                f"</head><body><h1>syncd</h1>{banner}</body></html>",
+                status_code=200,
+            )
         f = store_figures(daemon.ctx.store)
-        jobs = "".join(f"<tr><td>{esc(j)}</td><td>{esc(str(h.get('status')))}</td><td>{h.get('runs')}</td>"
-                       f"<td>{h.get('errors')}</td><td>{esc(str(h.get('error') or ''))}</td></tr>"
-                       for j, h in sorted(daemon.health.items()))
+        jobs = "".join(
+            f"<tr><td>{esc(j)}</td><td>{esc(str(h.get('status')))}</td><td>{h.get('runs')}</td>"
+            f"<td>{h.get('errors')}</td><td>{esc(str(h.get('error') or ''))}</td></tr>"
+            for j, h in sorted(daemon.health.items())
+        )
         seg = ", ".join(f"{esc(str(k))}: {v}" for k, v in sorted(f["segments"].items(), key=lambda kv: str(kv[0])))
         box = ", ".join(f"{esc(k)}: {v}" for k, v in sorted(f["outbox"].items()))
-        q = "".join(f"<tr><td>{esc(r.source)}</td><td>{esc(r.record_key)}</td><td>{esc(r.reason)}</td></tr>"
-                    for r in f["recent_quarantine"])
+        q = "".join(
+            f"<tr><td>{esc(r.source)}</td><td>{esc(r.record_key)}</td><td>{esc(r.reason)}</td></tr>"
+            for r in f["recent_quarantine"]
+        )
         page = f"""<!doctype html><html><head><meta charset="utf-8"><title>syncd status</title>
-<style>body{{font:14px system-ui;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}</style>
+<style>body{{font:14px system-ui;margin:2em}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 8px}}</style>
 </head><body><h1>syncd</h1>{banner}
-<p>Identities: {f['identities']} &middot; events: {f['events']} &middot; quarantined: {f['quarantined']}</p>
-<p>Segments: {seg or 'none yet'}</p><p>Outbox: {box or 'empty'}</p>
+<p>Identities: {f["identities"]} &middot; events: {f["events"]} &middot; quarantined: {f["quarantined"]}</p>
+<p>Segments: {seg or "none yet"}</p><p>Outbox: {box or "empty"}</p>
 <h2>Jobs</h2><table><tr><th>job</th><th>status</th><th>runs</th><th>errors</th><th>last error</th></tr>{jobs}</table>
 <h2>Recent quarantine</h2><table><tr><th>source</th><th>record</th><th>reason</th></tr>{q}</table>
-<p><small>rendered {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}</small></p></body></html>"""
+<p><small>rendered {time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}</small></p></body></html>"""
         return HTMLResponse(page)
 
-    return Starlette(routes=[Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics),
-                             Route("/", status)])
+    return Starlette(
+        routes=[Route("/healthz", healthz), Route("/readyz", readyz), Route("/metrics", metrics), Route("/", status)]
+    )

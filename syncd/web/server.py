@@ -1,4 +1,5 @@
 """Serve the daemon's health, metrics and status page in a background thread."""
+
 from __future__ import annotations
 
 import threading
@@ -10,8 +11,9 @@ from syncd.web.app import build_web
 
 
 def start_web(daemon: Any, port: int, host: str = "0.0.0.0") -> uvicorn.Server:
-    server = uvicorn.Server(uvicorn.Config(build_web(daemon), host=host, port=port, log_level="warning",
-                                           access_log=False, lifespan="off"))
-    server.install_signal_handlers = lambda: None  # the daemon owns SIGTERM
+    server = uvicorn.Server(
+        uvicorn.Config(build_web(daemon), host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+    )
+    # run in a thread that is not the main one, uvicorn leaves the signals alone: the daemon owns SIGTERM
     threading.Thread(target=server.run, name="web", daemon=True).start()
     return server

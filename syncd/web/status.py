@@ -35,6 +35,7 @@ shown as "unknown" in amber; a segment count that is not a finite non-negative n
 `retry(None)`, which return how many records were queued again, then redirect back with 303). With a
 token, all three require it (`Authorization: Bearer <token>` or `?token=<token>`), else 401.
 """
+
 from __future__ import annotations
 
 import functools
@@ -42,7 +43,7 @@ import hmac
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal, TypedDict
 from urllib.parse import urlencode, urlsplit
 
@@ -150,8 +151,13 @@ class StatusView(TypedDict):
 def _templates() -> jinja2.Environment:
     # PackageLoader finds the templates through the import system, so an installed wheel works from any
     # folder; autoescape for every template (they are all HTML or SVG inside HTML).
-    env = jinja2.Environment(loader=jinja2.PackageLoader("syncd.web", "templates"), autoescape=True,
-                             undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("syncd.web", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["count"] = count_text
     return env
 
@@ -166,8 +172,8 @@ def parse_time(value: Any) -> datetime | None:
     except ValueError:
         return None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 def ago(then: datetime, now: datetime) -> str:
@@ -239,8 +245,11 @@ def _when(value: Any, now: datetime | None) -> dict[str, Any] | None:
     parsed = parse_time(value)
     if parsed is None:
         return {"iso": None, "text": str(value), "ago": None}
-    return {"iso": parsed.isoformat().replace("+00:00", "Z"), "text": parsed.strftime("%Y-%m-%d %H:%M:%S UTC"),
-            "ago": ago(parsed, now) if now else None}
+    return {
+        "iso": parsed.isoformat().replace("+00:00", "Z"),
+        "text": parsed.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "ago": ago(parsed, now) if now else None,
+    }
 
 
 def _plural(n: int, word: str) -> str:
@@ -261,8 +270,9 @@ def _nice_ceiling(n: int) -> int:
     return 10 * power  # unreachable: 10 * power > n
 
 
-def _chart_column(label: str, title: str, counts: Mapping[str, Any], x: float, width: float,
-                  top: int) -> dict[str, Any]:
+def _chart_column(
+    label: str, title: str, counts: Mapping[str, Any], x: float, width: float, top: int
+) -> dict[str, Any]:
     plot_h = PLOT_BASE - PLOT_TOP
     y = float(PLOT_BASE)
     rects = []
@@ -271,11 +281,28 @@ def _chart_column(label: str, title: str, counts: Mapping[str, Any], x: float, w
         h = values[seg] / top * plot_h
         y -= h
         if values[seg]:
-            rects.append({"segment": seg, "colour": SEGMENT_COLOURS[seg], "x": round(x, 2), "width": round(width, 2),
-                          "y": round(y, 2), "height": round(h, 2), "count": values[seg],
-                          "title": f"{title}: {SEGMENT_LABELS[seg]} {values[seg]:,}"})
-    return {"label": label, "title": title, "x": round(x, 2), "width": round(width, 2),
-            "center": round(x + width / 2, 2), "total": sum(values.values()), "top_y": round(y, 2), "rects": rects}
+            rects.append(
+                {
+                    "segment": seg,
+                    "colour": SEGMENT_COLOURS[seg],
+                    "x": round(x, 2),
+                    "width": round(width, 2),
+                    "y": round(y, 2),
+                    "height": round(h, 2),
+                    "count": values[seg],
+                    "title": f"{title}: {SEGMENT_LABELS[seg]} {values[seg]:,}",
+                }
+            )
+    return {
+        "label": label,
+        "title": title,
+        "x": round(x, 2),
+        "width": round(width, 2),
+        "center": round(x + width / 2, 2),
+        "total": sum(values.values()),
+        "top_y": round(y, 2),
+        "rects": rects,
+    }
 
 
 def segment_chart_svg(trend: Sequence[Mapping[str, Any]], current: Mapping[str, Any]) -> str:
@@ -286,12 +313,23 @@ def segment_chart_svg(trend: Sequence[Mapping[str, Any]], current: Mapping[str, 
     days = sorted(trend, key=lambda d: str(d.get("day", "")))[-MAX_TREND_DAYS:]
     now_counts = {seg: _number(current.get(seg)) for seg in SEGMENTS}
     totals = [sum(_number(d.get(seg)) for seg in SEGMENTS) for d in days] + [sum(now_counts.values())]
-    legend = [{"segment": seg, "label": SEGMENT_LABELS[seg], "colour": SEGMENT_COLOURS[seg],
-               "count": now_counts[seg], "x": PLOT_LEFT + i * 160} for i, seg in enumerate(SEGMENTS)]
+    legend = [
+        {
+            "segment": seg,
+            "label": SEGMENT_LABELS[seg],
+            "colour": SEGMENT_COLOURS[seg],
+            "count": now_counts[seg],
+            "x": PLOT_LEFT + i * 160,
+        }
+        for i, seg in enumerate(SEGMENTS)
+    ]
     description = "Leads by segment now: " + ", ".join(f"{SEGMENT_LABELS[s]} {now_counts[s]:,}" for s in SEGMENTS)
     if max(totals) == 0:
-        return Markup(_templates().get_template("segment_chart.html").render(
-            empty=True, width=CHART_W, height=40, description=description))
+        return Markup(
+            _templates()
+            .get_template("segment_chart.html")
+            .render(empty=True, width=CHART_W, height=40, description=description)
+        )
     top = _nice_ceiling(max(totals))
     plot_w = CHART_W - PLOT_LEFT - PLOT_RIGHT
     gap = 0.6 if days else 0.0  # room between the last day and "now"
@@ -305,16 +343,34 @@ def segment_chart_svg(trend: Sequence[Mapping[str, Any]], current: Mapping[str, 
         col = _chart_column(short, text, day, PLOT_LEFT + i * slot + (slot - width) / 2, width, top)
         col["show_label"] = (len(days) - 1 - i) % label_every == 0
         columns.append(col)
-    now = _chart_column("now", "now", now_counts, PLOT_LEFT + (len(days) + gap) * slot + (slot - width) / 2,
-                        width, top)
+    now = _chart_column("now", "now", now_counts, PLOT_LEFT + (len(days) + gap) * slot + (slot - width) / 2, width, top)
     plot_h = PLOT_BASE - PLOT_TOP
-    ticks = [{"value": v, "y": round(PLOT_BASE - v / top * plot_h, 2)}
-             for v in sorted({0, top // 2, top}) if v == 0 or v == top or top % 2 == 0]
-    return Markup(_templates().get_template("segment_chart.html").render(
-        empty=False, width=CHART_W, height=CHART_H, description=description, columns=columns, now=now,
-        ticks=ticks, legend=legend, plot_left=PLOT_LEFT, plot_right=CHART_W - PLOT_RIGHT, base=PLOT_BASE,
-        label_y=PLOT_BASE + 16, legend_y=CHART_H - 24, first_day=str(days[0].get("day", "")) if days else "",
-        last_day=str(days[-1].get("day", "")) if days else ""))
+    ticks = [
+        {"value": v, "y": round(PLOT_BASE - v / top * plot_h, 2)}
+        for v in sorted({0, top // 2, top})
+        if v == 0 or v == top or top % 2 == 0
+    ]
+    return Markup(
+        _templates()
+        .get_template("segment_chart.html")
+        .render(
+            empty=False,
+            width=CHART_W,
+            height=CHART_H,
+            description=description,
+            columns=columns,
+            now=now,
+            ticks=ticks,
+            legend=legend,
+            plot_left=PLOT_LEFT,
+            plot_right=CHART_W - PLOT_RIGHT,
+            base=PLOT_BASE,
+            label_y=PLOT_BASE + 16,
+            legend_y=CHART_H - 24,
+            first_day=str(days[0].get("day", "")) if days else "",
+            last_day=str(days[-1].get("day", "")) if days else "",
+        )
+    )
 
 
 # -- the page (pure) -------------------------------------------------------------------------------
@@ -328,20 +384,47 @@ def _health(health: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _workspace(ws: Mapping[str, Any], now: datetime | None, link_query: str) -> dict[str, Any]:
-    cycles = [{**c, "started": _when(c["started_at"], now), "duration": duration(c["seconds"]),
-               "ok": c["ok"] is True, "failed_n": _number(c["failed"]), "http_429_n": _number(c["http_429"])}
-              for c in ws["cycles"]]
+    cycles = [
+        {
+            **c,
+            "started": _when(c["started_at"], now),
+            "duration": duration(c["seconds"]),
+            "ok": c["ok"] is True,
+            "failed_n": _number(c["failed"]),
+            "http_429_n": _number(c["http_429"]),
+        }
+        for c in ws["cycles"]
+    ]
     failed_cycles = sum(1 for c in cycles if not c["ok"])
-    lag = [{"stream": row["stream"], "lag": None if row["lag_s"] is None else duration(row["lag_s"]),
-            "cursor": _when(row["cursor_at"], now)} for row in ws["lag"]]
+    lag = [
+        {
+            "stream": row["stream"],
+            "lag": None if row["lag_s"] is None else duration(row["lag_s"]),
+            "cursor": _when(row["cursor_at"], now),
+        }
+        for row in ws["lag"]
+    ]
     tasks = []
     for task in ws["tasks"]:
         reasons = [str(r) for r in task["reasons"]]
-        tasks.append({**task, "top_reasons": reasons[:TOP_REASONS], "more_reasons": max(0, len(reasons) - TOP_REASONS),
-                      "href": safe_href(task["hubspot_url"]), "created": _when(task["created_at"], now)})
+        tasks.append(
+            {
+                **task,
+                "top_reasons": reasons[:TOP_REASONS],
+                "more_reasons": max(0, len(reasons) - TOP_REASONS),
+                "href": safe_href(task["hubspot_url"]),
+                "created": _when(task["created_at"], now),
+            }
+        )
     q = ws["quarantine"]
-    items = [{**item, "since": _when(item["created_at"], now),
-              "action": f"quarantine/{_number(item['id'])}/retry{link_query}"} for item in q["items"]]
+    items = [
+        {
+            **item,
+            "since": _when(item["created_at"], now),
+            "action": f"quarantine/{_number(item['id'])}/retry{link_query}",
+        }
+        for item in q["items"]
+    ]
     total = _number(q["total"])
     segments = ws["segments"]
     return {
@@ -372,18 +455,27 @@ def render_status(view: Mapping[str, Any], *, token: str | None = None, notice: 
     link_query = "?" + urlencode({"token": token}) if token else ""
     workspaces = [_workspace(ws, now, link_query) for ws in view["workspaces"]]
     overall = _worst([ws["health"]["state"] for ws in workspaces])
-    return _templates().get_template("status.html").render(
-        generated=_when(view["generated_at"], None), workspaces=workspaces, notice=notice,
-        overall={"ok": "OK", "degraded": "degraded", "failing": "failing"}.get(overall, "unknown"),
-        refresh_s=REFRESH_S, page_url="./" + link_query, retry_all_action="quarantine/retry" + link_query,
-        quarantined_total=sum(ws["quarantine"]["total"] for ws in workspaces))
+    return (
+        _templates()
+        .get_template("status.html")
+        .render(
+            generated=_when(view["generated_at"], None),
+            workspaces=workspaces,
+            notice=notice,
+            overall={"ok": "OK", "degraded": "degraded", "failing": "failing"}.get(overall, "unknown"),
+            refresh_s=REFRESH_S,
+            page_url="./" + link_query,
+            retry_all_action="quarantine/retry" + link_query,
+            quarantined_total=sum(ws["quarantine"]["total"] for ws in workspaces),
+        )
+    )
 
 
 # -- the routes ------------------------------------------------------------------------------------
 # The page needs no script, image or external anything; forms post to this origin only.
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-                               "base-uri 'none'; frame-ancestors 'none'",
+    "base-uri 'none'; frame-ancestors 'none'",
     "Referrer-Policy": "no-referrer",  # a ?token= must not leave in a Referer to HubSpot
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",
@@ -400,8 +492,9 @@ def _retried_notice(raw: str | None) -> str | None:
     return f"{_plural(n, 'quarantined record')} queued for retry."
 
 
-def status_routes(get_view: Callable[[], Mapping[str, Any]], retry: Callable[[int | None], int],
-                  token: str | None) -> list[Route]:
+def status_routes(
+    get_view: Callable[[], Mapping[str, Any]], retry: Callable[[int | None], int], token: str | None
+) -> list[Route]:
     """The status page's routes, to add to the daemon's app next to /healthz, /readyz and /metrics.
 
     - `GET /`: `render_status(get_view())`.
@@ -414,8 +507,7 @@ def status_routes(get_view: Callable[[], Mapping[str, Any]], retry: Callable[[in
     secret = token.encode("utf-8") if token else None
 
     def matches(candidate: str | None) -> bool:
-        return secret is not None and candidate is not None and \
-            hmac.compare_digest(candidate.encode("utf-8"), secret)
+        return secret is not None and candidate is not None and hmac.compare_digest(candidate.encode("utf-8"), secret)
 
     def authorise(request: Request) -> tuple[bool, str | None]:
         """(allowed, the token to keep in links: the query's, when that is what matched)."""
@@ -431,11 +523,14 @@ def status_routes(get_view: Callable[[], Mapping[str, Any]], retry: Callable[[in
         """(the refusal to send, or None; the token to keep in the page's links)."""
         allowed, keep = authorise(request)
         if not allowed:
-            return PlainTextResponse(UNAUTHORIZED, status_code=401,
-                                     headers={"WWW-Authenticate": 'Bearer realm="syncd"'}), None
+            return PlainTextResponse(
+                UNAUTHORIZED, status_code=401, headers={"WWW-Authenticate": 'Bearer realm="syncd"'}
+            ), None
         # A form another site makes the admin's browser submit (it needs no token when none is set).
-        if request.method == "POST" and \
-                request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        if request.method == "POST" and request.headers.get("sec-fetch-site", "same-origin") not in (
+            "same-origin",
+            "none",
+        ):
             return PlainTextResponse("refused: a retry must come from the status page itself\n", status_code=403), None
         return None, keep
 
@@ -446,10 +541,13 @@ def status_routes(get_view: Callable[[], Mapping[str, Any]], retry: Callable[[in
         try:
             view = await run_in_threadpool(get_view)
             body = render_status(view, token=keep, notice=_retried_notice(request.query_params.get("retried")))
-        except Exception as exc:  # noqa: BLE001 - the admin gets a line, the log gets the details
+        except Exception as exc:
             log.exception("web.status_failed", error_type=type(exc).__name__)
-            return PlainTextResponse(f"the status could not be built ({type(exc).__name__}); see the daemon's log\n",
-                                     status_code=500, headers={"Cache-Control": "no-store"})
+            return PlainTextResponse(
+                f"the status could not be built ({type(exc).__name__}); see the daemon's log\n",
+                status_code=500,
+                headers={"Cache-Control": "no-store"},
+            )
         return HTMLResponse(body, headers=SECURITY_HEADERS)
 
     async def run_retry(request: Request, record_id: int | None, back: str) -> Response:
@@ -458,7 +556,7 @@ def status_routes(get_view: Callable[[], Mapping[str, Any]], retry: Callable[[in
             return refusal
         try:
             n = await run_in_threadpool(retry, record_id)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.exception("web.retry_failed", record_id=record_id, error_type=type(exc).__name__)
             return PlainTextResponse(f"retry failed ({type(exc).__name__}); see the daemon's log\n", status_code=500)
         query = {"retried": str(_number(n))} | ({"token": keep} if keep else {})
@@ -471,6 +569,8 @@ def status_routes(get_view: Callable[[], Mapping[str, Any]], retry: Callable[[in
     async def retry_all(request: Request) -> Response:
         return await run_retry(request, None, "../")
 
-    return [Route("/", page, methods=["GET"], name="status_page"),
-            Route("/quarantine/{id:int}/retry", retry_one, methods=["POST"], name="status_retry_one"),
-            Route("/quarantine/retry", retry_all, methods=["POST"], name="status_retry_all")]
+    return [
+        Route("/", page, methods=["GET"], name="status_page"),
+        Route("/quarantine/{id:int}/retry", retry_one, methods=["POST"], name="status_retry_one"),
+        Route("/quarantine/retry", retry_all, methods=["POST"], name="status_retry_all"),
+    ]

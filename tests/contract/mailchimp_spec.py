@@ -12,6 +12,7 @@ strings, numbers or (addresses) objects; the value type is dropped so real bodie
 
 `strict=True` also refuses properties the schema does not define, to catch invented fields.
 """
+
 from __future__ import annotations
 
 import copy
@@ -27,8 +28,13 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
 SPEC_PATH = Path("/work/shared/specs/mailchimp/marketing-openapi-3.0.85.json")
-_CAMEL = {"list_id": "listId", "subscriber_hash": "subscriberHash", "campaign_id": "campaignId",
-          "merge_id": "mergeId", "segment_id": "segmentId"}
+_CAMEL = {
+    "list_id": "listId",
+    "subscriber_hash": "subscriberHash",
+    "campaign_id": "campaignId",
+    "merge_id": "mergeId",
+    "segment_id": "segmentId",
+}
 _FORMATS = jsonschema.FormatChecker(formats=())
 
 

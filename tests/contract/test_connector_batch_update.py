@@ -2,10 +2,10 @@
 `status_if_new`, updates PATCH the merge fields alone. Up to `direct_max` go one call each; more go as
 Mailchimp batch operations, polled until finished, their results read from the archive. An admin's
 unsubscribe between syncd's read and its write is kept, which a `status: subscribed` write would undo."""
+
 from __future__ import annotations
 
 import pytest
-import requests
 
 from connectors.mailchimp.translate import MemberWrite, member_write
 from tests.contract.test_connector_mailchimp import all_members, connector, members_by_email
@@ -26,10 +26,14 @@ def test_merge_field_updates_keep_an_unsubscribe_made_after_the_read(sandbox, di
     mc.direct_max = direct_max
     members = [m for m in all_members(mc) if m["status"] == "subscribed"][:3]
     racer = members[2]
-    _admin_unsubscribe(sandbox, mc, racer["email_address"])   # after syncd read it as subscribed
+    _admin_unsubscribe(sandbox, mc, racer["email_address"])  # after syncd read it as subscribed
 
-    outcomes = mc.write_members([MemberWrite(key=f"k{i}", email=m["email_address"],
-                                             merge_fields={"FNAME": f"Renamed{i}"}) for i, m in enumerate(members)])
+    outcomes = mc.write_members(
+        [
+            MemberWrite(key=f"k{i}", email=m["email_address"], merge_fields={"FNAME": f"Renamed{i}"})
+            for i, m in enumerate(members)
+        ]
+    )
 
     assert [(o.key, o.ok) for o in outcomes] == [("k0", True), ("k1", True), ("k2", True)]
     assert [o.detail["status"] for o in outcomes] == ["subscribed", "subscribed", "unsubscribed"]
@@ -54,11 +58,13 @@ def test_creates_use_status_if_new_so_existing_members_keep_their_status(sandbox
     _admin_unsubscribe(sandbox, mc, admin_gone["email_address"])
     self_gone = next(m for m in everyone if m["status"] == "unsubscribed" and m["unsubscribe_reason"] != ADMIN)
     cleaned = next(m for m in everyone if m["status"] == "cleaned")
-    writes = [MemberWrite("new", "new.lead@example.org", {"FNAME": "New"}, create_as="subscribed"),
-              MemberWrite("admin", admin_gone["email_address"], {"FNAME": "A"}, create_as="subscribed"),
-              MemberWrite("self", self_gone["email_address"], {"FNAME": "S"}, create_as="subscribed"),
-              MemberWrite("cleaned", cleaned["email_address"], {}, create_as="subscribed"),
-              MemberWrite("bad", "not-an-email@", {}, create_as="subscribed")]
+    writes = [
+        MemberWrite("new", "new.lead@example.org", {"FNAME": "New"}, create_as="subscribed"),
+        MemberWrite("admin", admin_gone["email_address"], {"FNAME": "A"}, create_as="subscribed"),
+        MemberWrite("self", self_gone["email_address"], {"FNAME": "S"}, create_as="subscribed"),
+        MemberWrite("cleaned", cleaned["email_address"], {}, create_as="subscribed"),
+        MemberWrite("bad", "not-an-email@", {}, create_as="subscribed"),
+    ]
     outcomes = {o.key: o for o in mc.write_members(writes)}
     state = members_by_email(sandbox)
     assert outcomes["new"].ok and state["new.lead@example.org"]["status"] == "subscribed"
@@ -99,7 +105,12 @@ def test_tags_as_segments_tag_and_untag_many_members_per_call(sandbox):
 
     assert mc.update_tag_members(tag_id, add=[], remove=members[:2]) == {}
     after = members_by_email(sandbox)
-    assert [("segment:hot" in [tg["name"] for tg in after[e.lower()]["tags"]]) for e in members] == \
-        [False, False, True, True, True]
+    assert [("segment:hot" in [tg["name"] for tg in after[e.lower()]["tags"]]) for e in members] == [
+        False,
+        False,
+        True,
+        True,
+        True,
+    ]
     calls = mc.stats.snapshot()["calls"]
     assert calls["mailchimp.segments.members"] == 2 and "mailchimp.members.tags" not in calls

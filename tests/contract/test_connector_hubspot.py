@@ -1,4 +1,5 @@
 """HubSpotConnector through the official SDK against the sandbox, over loopback."""
+
 from __future__ import annotations
 
 from functools import partial
@@ -7,11 +8,11 @@ from typing import Any
 import httpx
 import pytest
 
-from contracts.errors import FatalError, RetriableError, SkippableError
 from connectors.errors import CallStats
 from connectors.hubspot.client import make_hubspot_client
 from connectors.hubspot.sink import HubSpotConnector
 from connectors.hubspot.translate import markers_in, modified_ms
+from contracts.errors import FatalError, RetriableError, SkippableError
 from sandbox.server import SandboxServer
 from syncd.retrying import retry_call
 
@@ -30,8 +31,9 @@ class Recorder:
         self.headers.append({k.lower(): v for k, v in headers.items()})
 
 
-def connector(sb: SandboxServer, *, sleep=lambda s: None, token: str | None = None,
-              budget: Recorder | None = None) -> HubSpotConnector:
+def connector(
+    sb: SandboxServer, *, sleep=lambda s: None, token: str | None = None, budget: Recorder | None = None
+) -> HubSpotConnector:
     client = make_hubspot_client(token or sb.world.config.hubspot_token, sb.url)
     return HubSpotConnector(client, CallStats(), retry=partial(retry_call, sleep=sleep), budget=budget)
 
@@ -88,13 +90,19 @@ def test_read_contacts_reports_missing(hs: HubSpotConnector, sandbox: SandboxSer
 def test_update_contacts_isolates_the_bad_items(hs: HubSpotConnector, sandbox: SandboxServer) -> None:
     pop = sandbox.world.population
     good = [pop.hubspot_id(i) for i in pop.hubspot_indices[:4]]
-    inputs = [{"id": good[0], "properties": {"jobtitle": "A"}},
-              {"id": good[1], "properties": {"no_such_property": "x"}},   # whole-batch 400
-              {"id": "999999999", "properties": {"jobtitle": "C"}},       # 207 OBJECT_NOT_FOUND
-              {"id": good[2], "properties": {"jobtitle": "D"}}]
+    inputs = [
+        {"id": good[0], "properties": {"jobtitle": "A"}},
+        {"id": good[1], "properties": {"no_such_property": "x"}},  # whole-batch 400
+        {"id": "999999999", "properties": {"jobtitle": "C"}},  # 207 OBJECT_NOT_FOUND
+        {"id": good[2], "properties": {"jobtitle": "D"}},
+    ]
     outcomes = hs.update_contacts(inputs)
-    assert [(o.key, o.ok) for o in outcomes] == [(good[0], True), (good[1], False), ("999999999", False),
-                                                 (good[2], True)]
+    assert [(o.key, o.ok) for o in outcomes] == [
+        (good[0], True),
+        (good[1], False),
+        ("999999999", False),
+        (good[2], True),
+    ]
     assert all(o.skippable for o in outcomes if not o.ok)
     after = {r["id"]: r["properties"]["jobtitle"] for r in hs.read_contacts([good[0], good[2]], ["jobtitle"]).records}
     assert after == {good[0]: "A", good[2]: "D"}
@@ -105,9 +113,10 @@ def test_owners_properties_and_idempotent_schema(hs: HubSpotConnector, sandbox: 
     assert "lifecyclestage" in {p["name"] for p in hs.get_properties("contacts")}
     assert hs.ensure_property_group("contacts", "syncd", "syncd") is True
     assert hs.ensure_property_group("contacts", "syncd", "syncd") is False
-    defs = [{"name": "syncd_score", "label": "Lead score", "type": "number", "fieldType": "number",
-             "groupName": "syncd"},
-            {"name": "email", "label": "Email", "type": "string", "fieldType": "text", "groupName": "syncd"}]
+    defs = [
+        {"name": "syncd_score", "label": "Lead score", "type": "number", "fieldType": "number", "groupName": "syncd"},
+        {"name": "email", "label": "Email", "type": "string", "fieldType": "text", "groupName": "syncd"},
+    ]
     assert hs.ensure_properties("contacts", defs) == ["syncd_score"]
     assert hs.ensure_properties("contacts", defs) == []
 
@@ -115,8 +124,17 @@ def test_owners_properties_and_idempotent_schema(hs: HubSpotConnector, sandbox: 
 def test_task_and_note_exactly_once(hs: HubSpotConnector, sandbox: SandboxServer) -> None:
     contact = sandbox.world.population.hubspot_id(sandbox.world.population.hubspot_indices[0])
     owner = hs.list_owners()[0]["id"]
-    task = hs.create_task(contact, owner, {"hs_task_subject": "Lead went hot", "hs_task_body": "<p>score 80</p>",
-                                           "hs_timestamp": "1767225600000", "hs_task_priority": "HIGH"}, "task-1")
+    task = hs.create_task(
+        contact,
+        owner,
+        {
+            "hs_task_subject": "Lead went hot",
+            "hs_task_body": "<p>score 80</p>",
+            "hs_timestamp": "1767225600000",
+            "hs_task_priority": "HIGH",
+        },
+        "task-1",
+    )
     assert hs.find_by_key(contact, "tasks", "task-1") == task
     assert hs.find_by_key(contact, "tasks", "task-2") is None
     assert hs.create_task(contact, owner, {"hs_timestamp": "1767225600000"}, "task-1", check_existing=True) == task

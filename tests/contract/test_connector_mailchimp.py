@@ -1,4 +1,5 @@
 """MailchimpConnector through the official SDK against the sandbox, over loopback."""
+
 from __future__ import annotations
 
 from functools import partial
@@ -6,21 +7,21 @@ from functools import partial
 import httpx
 import pytest
 
-from contracts.errors import FatalError, RetriableError, SkippableError
 from connectors.errors import COMPLIANCE, CallStats
 from connectors.limiter import InFlight
 from connectors.mailchimp.client import make_mailchimp_client
 from connectors.mailchimp.sink import MailchimpConnector
-from connectors.mailchimp.translate import MemberWrite
-from connectors.mailchimp.translate import subscriber_hash
+from connectors.mailchimp.translate import MemberWrite, subscriber_hash
+from contracts.errors import FatalError, RetriableError, SkippableError
 from sandbox.server import SandboxServer
 from syncd.retrying import retry_call
 
 
 def connector(sb: SandboxServer, *, sleep=lambda s: None, key: str | None = None) -> MailchimpConnector:
     client = make_mailchimp_client(key or sb.world.config.mailchimp_key, f"{sb.url}/3.0")
-    return MailchimpConnector(client, sb.world.list_id, CallStats(), retry=partial(retry_call, sleep=sleep),
-                              in_flight=InFlight(limit=10))
+    return MailchimpConnector(
+        client, sb.world.list_id, CallStats(), retry=partial(retry_call, sleep=sleep), in_flight=InFlight(limit=10)
+    )
 
 
 def members_by_email(sb: SandboxServer) -> dict[str, dict]:
@@ -65,9 +66,11 @@ def test_tags_and_merge_fields(mc: MailchimpConnector, sandbox: SandboxServer) -
 
 def test_campaign_activity_and_unsubscribes(mc: MailchimpConnector, sandbox: SandboxServer) -> None:
     subscribed = [m["email_address"] for m in all_members(mc) if m["status"] == "subscribed"][:3]
-    events = [{"email": subscribed[0], "action": "open"},
-              {"email": subscribed[1], "action": "click", "url": "https://example.com/pricing"},
-              {"email": subscribed[2], "action": "unsubscribe"}]
+    events = [
+        {"email": subscribed[0], "action": "open"},
+        {"email": subscribed[1], "action": "click", "url": "https://example.com/pricing"},
+        {"email": subscribed[2], "action": "unsubscribe"},
+    ]
     assert httpx.post(f"{sandbox.url}/_sandbox/events", json=events).json() == {"applied": 3}
     campaigns = mc.list_campaigns(None)
     assert campaigns and all(c["status"] == "sent" for c in campaigns)
@@ -127,11 +130,20 @@ def test_persistent_outage_gives_up_as_retriable(sandbox: SandboxServer) -> None
 def test_compliance_refusal_is_an_outcome(mc: MailchimpConnector, sandbox: SandboxServer) -> None:
     """The refusal answers a PUT carrying `status`, which syncd's own methods never send: drive it through
     the connector's call path to check the wire-level classification."""
-    gone = next(m for m in all_members(mc)   # who unsubscribed themselves: an admin's unsubscribe is not refused
-                if m["status"] == "unsubscribed" and m["unsubscribe_reason"] != "N/A (Unsubscribed by admin)")
+    gone = next(
+        m
+        for m in all_members(mc)  # who unsubscribed themselves: an admin's unsubscribe is not refused
+        if m["status"] == "unsubscribed" and m["unsubscribe_reason"] != "N/A (Unsubscribed by admin)"
+    )
     body = {"email_address": gone["email_address"], "status_if_new": "subscribed", "status": "subscribed"}
     with pytest.raises(SkippableError) as info:
-        mc._call("mailchimp.members.upsert", mc.api.lists.set_list_member, mc.list_id,
-                 subscriber_hash(gone["email_address"]), body, record_key=gone["email_address"])
+        mc._call(
+            "mailchimp.members.upsert",
+            mc.api.lists.set_list_member,
+            mc.list_id,
+            subscriber_hash(gone["email_address"]),
+            body,
+            record_key=gone["email_address"],
+        )
     assert str(info.value) == COMPLIANCE and info.value.record_key == gone["email_address"]
     assert members_by_email(sandbox)[gone["email_address"].lower()]["status"] == "unsubscribed"

@@ -1,17 +1,24 @@
 """Contacts through hubspot-api-client 12.0.0 against the sandbox: list, get, create, update, archive, merge."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
 import requests
-from hubspot.crm.contacts import (ApiException, PublicMergeInput, SimplePublicObject, SimplePublicObjectInput,
-                                  SimplePublicObjectInputForCreate)
+from hubspot.crm.contacts import (
+    ApiException,
+    PublicMergeInput,
+    SimplePublicObject,
+    SimplePublicObjectInput,
+    SimplePublicObjectInputForCreate,
+)
 
 from sandbox.world import SandboxConfig
 
-
-SHARED_SANDBOX = SandboxConfig(contacts=200, seed=7, start_ms=1_767_225_600_000)  # one server per module (tests/conftest.py)
+SHARED_SANDBOX = SandboxConfig(
+    contacts=200, seed=7, start_ms=1_767_225_600_000
+)  # one server per module (tests/conftest.py)
 
 
 def _body(exc: ApiException) -> dict:
@@ -27,8 +34,7 @@ def test_list_defaults_to_ten_typed_contacts_with_default_properties(hubspot, sa
     assert len(page.results) == 10
     first = page.results[0]
     assert first.id == sandbox.world.population.hubspot_id(int(sandbox.world.population.hubspot_indices[0]))
-    assert set(first.properties) == {"createdate", "email", "firstname", "lastname", "hs_object_id",
-                                     "lastmodifieddate"}
+    assert set(first.properties) == {"createdate", "email", "firstname", "lastname", "hs_object_id", "lastmodifieddate"}
     assert first.properties["hs_object_id"] == first.id
     assert first.created_at.year >= 2025 and first.archived is False
     ids = [int(r.id) for r in page.results]
@@ -36,8 +42,9 @@ def test_list_defaults_to_ten_typed_contacts_with_default_properties(hubspot, sa
 
 
 def test_list_returns_requested_properties_as_strings_or_null(hubspot, sandbox):
-    page = hubspot.crm.contacts.basic_api.get_page(limit=100, properties=["jobtitle", "numemployees",
-                                                                          "hubspot_owner_id", "hs_legal_basis"])
+    page = hubspot.crm.contacts.basic_api.get_page(
+        limit=100, properties=["jobtitle", "numemployees", "hubspot_owner_id", "hs_legal_basis"]
+    )
     pop = sandbox.world.population
     for rec in page.results:
         persona = pop.persona(pop.index_of_hubspot_id(rec.id))
@@ -51,8 +58,9 @@ def test_paging_links_are_absolute_and_fetchable(hubspot, sandbox):
     page = hubspot.crm.contacts.basic_api.get_page(limit=7, properties=["city"])
     link = page.paging.next.link
     assert link.startswith(sandbox.url + "/crm/v3/objects/contacts?")
-    fetched = requests.get(link, headers={"Authorization": f"Bearer {sandbox.world.config.hubspot_token}"},
-                           timeout=5).json()
+    fetched = requests.get(
+        link, headers={"Authorization": f"Bearer {sandbox.world.config.hubspot_token}"}, timeout=5
+    ).json()
     via_sdk = hubspot.crm.contacts.basic_api.get_page(limit=7, after=page.paging.next.after, properties=["city"])
     assert [r["id"] for r in fetched["results"]] == [r.id for r in via_sdk.results]
     assert "city" in fetched["results"][0]["properties"]
@@ -128,8 +136,9 @@ def test_update_bumps_lastmodifieddate_and_updated_at(hubspot, sandbox):
 
 def test_update_by_email_and_empty_string_clears(hubspot, sandbox):
     persona = sandbox.world.population.persona(int(sandbox.world.population.hubspot_indices[2]))
-    hubspot.crm.contacts.basic_api.update(persona.email, SimplePublicObjectInput(properties={"city": ""}),
-                                          id_property="email")
+    hubspot.crm.contacts.basic_api.update(
+        persona.email, SimplePublicObjectInput(properties={"city": ""}), id_property="email"
+    )
     got = hubspot.crm.contacts.basic_api.get_by_id(persona.email, id_property="email", properties=["city"])
     assert got.properties["city"] is None
 
@@ -146,26 +155,29 @@ def test_lifecycle_moves_forward_ignores_backward_unless_cleared_first(hubspot):
     cid = _create(hubspot, email="stage@example.org", lifecyclestage="lead").id
     _set_stage(hubspot, cid, "opportunity")
     assert _stage(hubspot, cid) == "opportunity"
-    _set_stage(hubspot, cid, "subscriber")          # backward: silently ignored (still 200)
+    _set_stage(hubspot, cid, "subscriber")  # backward: silently ignored (still 200)
     assert _stage(hubspot, cid) == "opportunity"
-    _set_stage(hubspot, cid, "")                    # cleared ...
+    _set_stage(hubspot, cid, "")  # cleared ...
     assert _stage(hubspot, cid) is None
-    _set_stage(hubspot, cid, "subscriber")          # ... then an earlier stage is accepted
+    _set_stage(hubspot, cid, "subscriber")  # ... then an earlier stage is accepted
     assert _stage(hubspot, cid) == "subscriber"
     got = hubspot.crm.contacts.basic_api.get_by_id(cid, properties=["hs_lifecyclestage_opportunity_date"])
     assert got.properties["hs_lifecyclestage_opportunity_date"]
 
 
-@pytest.mark.parametrize(("props", "code"), [
-    ({"favourite_colour": "blue"}, "PROPERTY_DOESNT_EXIST"),
-    ({"lifecyclestage": "superfan"}, "INVALID_OPTION"),
-    ({"numemployees": "lots"}, "INVALID_OPTION"),
-    ({"num_conversion_events": "3"}, "READ_ONLY_VALUE"),
-    ({"lastmodifieddate": "1767225600000"}, "READ_ONLY_VALUE"),
-    ({"firstname": "x" * 65_537}, "INVALID_LENGTH"),
-    ({"email": "not-an-email"}, "INVALID_EMAIL"),
-    ({"hubspot_owner_id": "999"}, "INVALID_OPTION"),
-])
+@pytest.mark.parametrize(
+    ("props", "code"),
+    [
+        ({"favourite_colour": "blue"}, "PROPERTY_DOESNT_EXIST"),
+        ({"lifecyclestage": "superfan"}, "INVALID_OPTION"),
+        ({"numemployees": "lots"}, "INVALID_OPTION"),
+        ({"num_conversion_events": "3"}, "READ_ONLY_VALUE"),
+        ({"lastmodifieddate": "1767225600000"}, "READ_ONLY_VALUE"),
+        ({"firstname": "x" * 65_537}, "INVALID_LENGTH"),
+        ({"email": "not-an-email"}, "INVALID_EMAIL"),
+        ({"hubspot_owner_id": "999"}, "INVALID_OPTION"),
+    ],
+)
 def test_invalid_property_values_are_a_400_with_the_code(hubspot, props, code):
     with pytest.raises(ApiException) as err:
         _create(hubspot, **props)
@@ -182,8 +194,16 @@ def test_unknown_property_message_names_it(hubspot):
 
 
 def test_number_property_rejects_text(hubspot):
-    hubspot.crm.properties.core_api.create("contacts", {"name": "score_points", "label": "Score", "type": "number",
-                                                        "fieldType": "number", "groupName": "contactinformation"})
+    hubspot.crm.properties.core_api.create(
+        "contacts",
+        {
+            "name": "score_points",
+            "label": "Score",
+            "type": "number",
+            "fieldType": "number",
+            "groupName": "contactinformation",
+        },
+    )
     created = _create(hubspot, email="n@example.org", score_points="12.5")
     assert created.properties.get("score_points") == "12.5"
     with pytest.raises(ApiException) as err:
@@ -236,9 +256,13 @@ def test_merge_with_itself_or_unknown_is_rejected(hubspot):
 
 
 def _post(sandbox, path: str, data: bytes | str, method: str = "POST") -> requests.Response:
-    return requests.request(method, sandbox.url + path, data=data, timeout=5,
-                            headers={"Authorization": f"Bearer {sandbox.world.config.hubspot_token}",
-                                     "Content-Type": "application/json"})
+    return requests.request(
+        method,
+        sandbox.url + path,
+        data=data,
+        timeout=5,
+        headers={"Authorization": f"Bearer {sandbox.world.config.hubspot_token}", "Content-Type": "application/json"},
+    )
 
 
 def test_malformed_json_is_a_400_with_line_and_column(sandbox):
@@ -250,8 +274,12 @@ def test_malformed_json_is_a_400_with_line_and_column(sandbox):
 
 
 def test_wrong_types_are_a_400(sandbox):
-    for payload in ('{"properties": ["email"]}', '{"properties": {"email": {"nested": 1}}}', '[1, 2]',
-                    '{"filterGroups": "nope"}'):
+    for payload in (
+        '{"properties": ["email"]}',
+        '{"properties": {"email": {"nested": 1}}}',
+        "[1, 2]",
+        '{"filterGroups": "nope"}',
+    ):
         path = "/crm/v3/objects/contacts/search" if "filterGroups" in payload else "/crm/v3/objects/contacts"
         resp = _post(sandbox, path, payload)
         assert resp.status_code == 400, payload

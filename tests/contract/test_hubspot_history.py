@@ -1,12 +1,17 @@
 """propertiesWithHistory through the SDK: the population's initial values (derived, never stored), API
 writes by each private app, simulated changes (form submissions, opt-outs), newest first, on the
 simulated clock."""
+
 from __future__ import annotations
 
 import requests
 from hubspot import HubSpot
-from hubspot.crm.contacts import (BatchInputSimplePublicObjectBatchInput, BatchReadInputSimplePublicObjectId,
-                                  SimplePublicObjectInput, SimplePublicObjectInputForCreate)
+from hubspot.crm.contacts import (
+    BatchInputSimplePublicObjectBatchInput,
+    BatchReadInputSimplePublicObjectId,
+    SimplePublicObjectInput,
+    SimplePublicObjectInputForCreate,
+)
 from urllib3.util.retry import Retry
 
 from sandbox.timefmt import DAY_MS, parse_ts_ms
@@ -32,8 +37,9 @@ def _ms(entry: dict) -> int:
 def test_untouched_contacts_have_one_derived_entry_per_value(hubspot, sandbox):
     cid = _cid(sandbox, 3)
     rec = sandbox.world.hubspot.contacts.get(cid)
-    history = _history(hubspot, cid, "firstname", "lifecyclestage", "lastmodifieddate", "phone", "no_such_property",
-                       "hs_lead_status")
+    history = _history(
+        hubspot, cid, "firstname", "lifecyclestage", "lastmodifieddate", "phone", "no_such_property", "hs_lead_status"
+    )
     assert set(history) == {"firstname", "lifecyclestage", "lastmodifieddate", "phone", "hs_lead_status"}
     first = history["firstname"]
     assert len(first) == 1 and first[0]["value"] == rec.props["firstname"]
@@ -43,14 +49,15 @@ def test_untouched_contacts_have_one_derived_entry_per_value(hubspot, sandbox):
     page = hubspot.crm.contacts.basic_api.get_page(limit=50, properties_with_history=["email"])
     assert all(len(r.properties_with_history["email"]) == 1 for r in page.results)
     assert all(r.properties["email"] == r.properties_with_history["email"][0].value for r in page.results)
-    assert sandbox.world.hubspot.contacts.rows == {}   # history of untouched contacts stores nothing
+    assert sandbox.world.hubspot.contacts.rows == {}  # history of untouched contacts stores nothing
 
 
 def test_api_writes_are_recorded_newest_first_by_the_writing_app(hubspot, sandbox):
     cid = _cid(sandbox, 5)
     original = sandbox.world.hubspot.contacts.get(cid).props["jobtitle"]
-    token = requests.post(sandbox.url + "/_sandbox/tokens", json={"scopes": ["crm.objects.contacts.write"]},
-                          timeout=5).json()
+    token = requests.post(
+        sandbox.url + "/_sandbox/tokens", json={"scopes": ["crm.objects.contacts.write"]}, timeout=5
+    ).json()
     other = HubSpot(access_token=token["token"], host=sandbox.url, retry=Retry(total=0))
     t0 = sandbox.world.clock.now_ms()
     hubspot.crm.contacts.basic_api.update(cid, SimplePublicObjectInput(properties={"jobtitle": "CTO"}))
@@ -74,11 +81,12 @@ def test_api_writes_are_recorded_newest_first_by_the_writing_app(hubspot, sandbo
 def test_unchanged_values_and_ignored_backward_stages_add_no_entry(hubspot, sandbox):
     cid = _cid(sandbox, 6)
     rec = sandbox.world.hubspot.contacts.get(cid)
-    hubspot.crm.contacts.basic_api.update(cid, SimplePublicObjectInput(properties={
-        "firstname": rec.props["firstname"], "lifecyclestage": "subscriber"}))
+    hubspot.crm.contacts.basic_api.update(
+        cid, SimplePublicObjectInput(properties={"firstname": rec.props["firstname"], "lifecyclestage": "subscriber"})
+    )
     history = _history(hubspot, cid, "firstname", "lifecyclestage")
     assert len(history["firstname"]) == 1
-    if rec.props["lifecyclestage"] != "subscriber":   # a backward move is ignored, so nothing changed
+    if rec.props["lifecyclestage"] != "subscriber":  # a backward move is ignored, so nothing changed
         assert len(history["lifecyclestage"]) == 1
 
 
@@ -91,34 +99,45 @@ def test_history_timestamps_follow_the_simulated_clock(hubspot, sandbox):
     after = sandbox.world.clock.now_ms()
     newest, older = _history(hubspot, cid, "company")["company"][:2]
     assert newest["value"] == "After" and _ms(newest) - _ms(older) >= 30 * DAY_MS
-    assert before <= _ms(newest) <= after   # stamped by the simulated clock during the write, however long it took
+    assert before <= _ms(newest) <= after  # stamped by the simulated clock during the write, however long it took
 
 
 def test_created_contacts_and_batch_reads_carry_history(hubspot, sandbox):
-    made = hubspot.crm.contacts.basic_api.create(SimplePublicObjectInputForCreate(
-        properties={"email": "new.person@example.org", "firstname": "New"}))
-    hubspot.crm.contacts.batch_api.update(BatchInputSimplePublicObjectBatchInput(
-        inputs=[{"id": made.id, "properties": {"firstname": "Newer"}}]))
-    read = hubspot.crm.contacts.batch_api.read(BatchReadInputSimplePublicObjectId(
-        inputs=[{"id": made.id}, {"id": _cid(sandbox, 8)}], properties=["email"],
-        properties_with_history=["firstname", "email"]))
+    made = hubspot.crm.contacts.basic_api.create(
+        SimplePublicObjectInputForCreate(properties={"email": "new.person@example.org", "firstname": "New"})
+    )
+    hubspot.crm.contacts.batch_api.update(
+        BatchInputSimplePublicObjectBatchInput(inputs=[{"id": made.id, "properties": {"firstname": "Newer"}}])
+    )
+    read = hubspot.crm.contacts.batch_api.read(
+        BatchReadInputSimplePublicObjectId(
+            inputs=[{"id": made.id}, {"id": _cid(sandbox, 8)}],
+            properties=["email"],
+            properties_with_history=["firstname", "email"],
+        )
+    )
     by_id = {r.id: r for r in read.results}
     mine = by_id[made.id].properties_with_history
     assert [e.value for e in mine["firstname"]] == ["Newer", "New"]
     assert all(e.source_type == "INTEGRATION" for e in mine["firstname"])
     assert [e.value for e in mine["email"]] == ["new.person@example.org"]
-    assert by_id[made.id].properties["firstname"] == "Newer"   # history properties are shown too
+    assert by_id[made.id].properties["firstname"] == "Newer"  # history properties are shown too
     assert by_id[_cid(sandbox, 8)].properties_with_history["email"][0].source_type == "IMPORT"
 
 
 def test_simulated_changes_record_their_own_sources(hubspot, sandbox):
     pop = sandbox.world.population
-    persona = next(pop.persona(int(i)) for i in pop.hubspot_indices
-                   if not sandbox.world.hubspot.contacts.get(pop.hubspot_id(int(i))).props.get("hs_email_optout"))
+    persona = next(
+        pop.persona(int(i))
+        for i in pop.hubspot_indices
+        if not sandbox.world.hubspot.contacts.get(pop.hubspot_id(int(i))).props.get("hs_email_optout")
+    )
     cid = pop.hubspot_id(persona.index)
     when = sandbox.world.clock.now_ms() - 3_600_000
-    events = [{"email": persona.email, "action": "form_submission", "form": "Demo request", "timestamp": when},
-              {"email": persona.email, "action": "email_optout"}]
+    events = [
+        {"email": persona.email, "action": "form_submission", "form": "Demo request", "timestamp": when},
+        {"email": persona.email, "action": "email_optout"},
+    ]
     assert requests.post(sandbox.url + "/_sandbox/events", json=events, timeout=5).json() == {"applied": 2}
     history = _history(hubspot, cid, "num_conversion_events", "recent_conversion_event_name", "hs_email_optout")
     form = history["recent_conversion_event_name"][0]
@@ -136,15 +155,19 @@ def test_backdated_events_never_reorder_a_property_history(hubspot, sandbox):
     persona = pop.persona(int(pop.hubspot_indices[9]))
     cid = pop.hubspot_id(persona.index)
     now = sandbox.world.clock.now_ms()
-    for ts in (now, now - 10 * DAY_MS):   # the second is dated before the first
-        requests.post(sandbox.url + "/_sandbox/events", timeout=5, json=[
-            {"email": persona.email, "action": "form_submission", "timestamp": ts}])
+    for ts in (now, now - 10 * DAY_MS):  # the second is dated before the first
+        requests.post(
+            sandbox.url + "/_sandbox/events",
+            timeout=5,
+            json=[{"email": persona.email, "action": "form_submission", "timestamp": ts}],
+        )
     counts = _history(hubspot, cid, "num_conversion_events")["num_conversion_events"]
     assert [e["value"] for e in counts] == ["2", "1", "0"]
     stamps = [_ms(e) for e in counts]
     assert stamps == sorted(stamps, reverse=True) and stamps[0] == stamps[1] == now
-    current = hubspot.crm.contacts.basic_api.get_by_id(cid, properties=[
-        "num_conversion_events", "recent_conversion_date", "first_conversion_date"])
+    current = hubspot.crm.contacts.basic_api.get_by_id(
+        cid, properties=["num_conversion_events", "recent_conversion_date", "first_conversion_date"]
+    )
     assert current.properties["num_conversion_events"] == counts[0]["value"]
     # the older submission is the first one, not the recent one
     assert parse_ts_ms(current.properties["recent_conversion_date"]) == now
@@ -152,13 +175,14 @@ def test_backdated_events_never_reorder_a_property_history(hubspot, sandbox):
 
 
 def test_tasks_and_merges_keep_history_too(hubspot, sandbox):
-    task = hubspot.crm.objects.tasks.basic_api.create({"properties": {"hs_timestamp": "1767225600000",
-                                                                     "hs_task_subject": "one"}})
+    task = hubspot.crm.objects.tasks.basic_api.create(
+        {"properties": {"hs_timestamp": "1767225600000", "hs_task_subject": "one"}}
+    )
     hubspot.crm.objects.tasks.basic_api.update(task.id, {"properties": {"hs_task_subject": "two"}})
     got = hubspot.crm.objects.tasks.basic_api.get_by_id(task.id, properties_with_history=["hs_task_subject"])
     assert [e.value for e in got.properties_with_history["hs_task_subject"]] == ["two", "one"]
     primary, other = _cid(sandbox, 10), _cid(sandbox, 11)
-    sandbox.world.hubspot.contacts.update(primary, {"city": ""})   # a blank the merge fills
+    sandbox.world.hubspot.contacts.update(primary, {"city": ""})  # a blank the merge fills
     hubspot.crm.contacts.basic_api.merge({"primaryObjectId": primary, "objectIdToMerge": other})
     city = _history(hubspot, primary, "city")["city"]
     assert city[0]["value"] == sandbox.world.hubspot.contacts.get(primary).props["city"] != ""

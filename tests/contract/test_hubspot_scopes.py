@@ -1,6 +1,7 @@
 """Private-app tokens with chosen scopes: every HubSpot route declares the scopes HubSpot requires, a token
 lacking one gets HubSpot's 403 MISSING_SCOPES; tokens are minted by POST /_sandbox/tokens or configured;
 burst limits count per token (private app), the daily limit per account."""
+
 from __future__ import annotations
 
 import json
@@ -45,12 +46,16 @@ def _cid(sandbox) -> str:
 def _assert_missing(resp_status: int, body: dict, scopes: list[str]) -> None:
     assert resp_status == 403
     assert body["status"] == "error" and body["category"] == "MISSING_SCOPES" and body["correlationId"]
-    assert body["message"] == ("This app hasn't been granted all required scopes to make this call. Read more about "
-                               "required scopes here: https://developers.hubspot.com/scopes.")
+    assert body["message"] == (
+        "This app hasn't been granted all required scopes to make this call. Read more about "
+        "required scopes here: https://developers.hubspot.com/scopes."
+    )
     assert body["links"] == {"scopes": "https://developers.hubspot.com/scopes"}
     assert [e["context"]["requiredGranularScopes"] for e in body["errors"]] == [scopes]
-    assert body["errors"][0]["message"] in ("All of the following scopes are required.",
-                                            "One or more of the following scopes are required.")
+    assert body["errors"][0]["message"] in (
+        "All of the following scopes are required.",
+        "One or more of the following scopes are required.",
+    )
 
 
 def test_default_token_has_every_scope(hubspot, sandbox):
@@ -63,11 +68,11 @@ def test_default_token_has_every_scope(hubspot, sandbox):
 def test_read_only_token_reads_but_cannot_write(sandbox):
     client = _client(sandbox, _mint(sandbox, [READ]))
     assert len(client.crm.contacts.basic_api.get_page(limit=3).results) == 3
-    assert client.crm.objects.tasks.basic_api.get_page().results == []   # tasks take the contacts scopes
+    assert client.crm.objects.tasks.basic_api.get_page().results == []  # tasks take the contacts scopes
     with pytest.raises(ApiException) as err:
         client.crm.contacts.basic_api.update(_cid(sandbox), SimplePublicObjectInput(properties={"jobtitle": "X"}))
     _assert_missing(err.value.status, json.loads(err.value.body), [WRITE])
-    assert sandbox.world.hubspot.contacts.rows == {}   # nothing was written
+    assert sandbox.world.hubspot.contacts.rows == {}  # nothing was written
 
 
 def test_write_only_token_cannot_read_or_search(sandbox):
@@ -84,22 +89,25 @@ def test_write_only_token_cannot_read_or_search(sandbox):
     assert made.status_code == 201
 
 
-@pytest.mark.parametrize(("method", "path", "scope"), [
-    ("GET", "/crm/v3/owners", "crm.objects.owners.read"),
-    ("GET", "/crm/v3/owners/1", "crm.objects.owners.read"),
-    ("GET", "/crm/v3/schemas", "crm.schemas.custom.read"),
-    ("GET", "/crm-object-schemas/v3/schemas", "crm.schemas.custom.read"),
-    ("GET", "/crm/v3/properties/contacts", "crm.schemas.contacts.read"),
-    ("GET", "/crm/v3/properties/0-1/email", "crm.schemas.contacts.read"),
-    ("POST", "/crm/v3/properties/contacts", "crm.schemas.contacts.write"),
-    ("GET", "/crm/v3/properties/tasks", "crm.schemas.tasks.read"),
-    ("POST", "/crm/v3/properties/notes/groups", "crm.schemas.notes.write"),
-    ("GET", "/properties/v2/contacts/properties", "crm.schemas.contacts.read"),
-    ("GET", "/crm/v3/objects/tasks", READ),
-    ("POST", "/crm/v3/objects/notes/batch/create", WRITE),
-    ("POST", "/crm/v3/objects/contacts/merge", WRITE),
-    ("DELETE", "/crm/v3/objects/contact/1", WRITE),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "scope"),
+    [
+        ("GET", "/crm/v3/owners", "crm.objects.owners.read"),
+        ("GET", "/crm/v3/owners/1", "crm.objects.owners.read"),
+        ("GET", "/crm/v3/schemas", "crm.schemas.custom.read"),
+        ("GET", "/crm-object-schemas/v3/schemas", "crm.schemas.custom.read"),
+        ("GET", "/crm/v3/properties/contacts", "crm.schemas.contacts.read"),
+        ("GET", "/crm/v3/properties/0-1/email", "crm.schemas.contacts.read"),
+        ("POST", "/crm/v3/properties/contacts", "crm.schemas.contacts.write"),
+        ("GET", "/crm/v3/properties/tasks", "crm.schemas.tasks.read"),
+        ("POST", "/crm/v3/properties/notes/groups", "crm.schemas.notes.write"),
+        ("GET", "/properties/v2/contacts/properties", "crm.schemas.contacts.read"),
+        ("GET", "/crm/v3/objects/tasks", READ),
+        ("POST", "/crm/v3/objects/notes/batch/create", WRITE),
+        ("POST", "/crm/v3/objects/contacts/merge", WRITE),
+        ("DELETE", "/crm/v3/objects/contact/1", WRITE),
+    ],
+)
 def test_each_route_requires_its_scope(sandbox, method, path, scope):
     others = [s for s in KNOWN_SCOPES if s != scope]
     resp = _call(sandbox, _mint(sandbox, others), method, path, json={})
@@ -112,12 +120,14 @@ def test_associations_need_the_read_scope_of_both_object_types(sandbox):
     cid = _cid(sandbox)
     token = _mint(sandbox, [READ])
     assert _call(sandbox, token, "GET", f"/crm/v4/objects/contacts/{cid}/associations/tasks").status_code == 200
-    resp = _call(sandbox, token, "POST", "/crm/v4/associations/contacts/companies/batch/read",
-                 json={"inputs": [{"id": cid}]})
+    resp = _call(
+        sandbox, token, "POST", "/crm/v4/associations/contacts/companies/batch/read", json={"inputs": [{"id": cid}]}
+    )
     _assert_missing(resp.status_code, resp.json(), ["crm.objects.companies.read"])
     both = _mint(sandbox, [READ, "crm.objects.companies.read"])
-    ok = _call(sandbox, both, "POST", "/crm/v4/associations/contacts/companies/batch/read",
-               json={"inputs": [{"id": cid}]})
+    ok = _call(
+        sandbox, both, "POST", "/crm/v4/associations/contacts/companies/batch/read", json={"inputs": [{"id": cid}]}
+    )
     assert ok.status_code == 207 and ok.json()["numErrors"] == 1
     none = _call(sandbox, _mint(sandbox, []), "GET", f"/crm/v4/objects/0-1/{cid}/associations/company")
     assert none.status_code == 403
@@ -129,13 +139,16 @@ def test_unknown_tokens_are_401_and_unknown_routes_404_before_scopes(sandbox):
     assert _call(sandbox, _mint(sandbox, []), "GET", "/crm/v3/nothing-here").status_code == 404
 
 
-@pytest.mark.parametrize(("body", "needle"), [
-    ({"scopes": ["crm.objects.contacts.reed"]}, "unknown scopes"),
-    ({"scopes": "crm.objects.contacts.read"}, "list"),
-    ({}, "required"),
-    ({"scopes": [], "extra": 1}, "unknown fields"),
-    ([], "JSON object"),
-])
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ({"scopes": ["crm.objects.contacts.reed"]}, "unknown scopes"),
+        ({"scopes": "crm.objects.contacts.read"}, "list"),
+        ({}, "required"),
+        ({"scopes": [], "extra": 1}, "unknown fields"),
+        ([], "JSON object"),
+    ],
+)
 def test_token_control_validates_its_body(sandbox, body, needle):
     resp = requests.post(sandbox.url + "/_sandbox/tokens", json=body, timeout=5)
     assert resp.status_code == 400 and needle in resp.json()["error"]
@@ -157,8 +170,12 @@ def test_every_hubspot_route_declares_its_scopes():
     declared = set()
     for r in hubspot_routes:
         need = r.hubspot_scopes
-        for params in ({}, {"objectType": "contacts", "toObjectType": "tasks"}, {"objectType": "0-27"},
-                       {"objectType": "notes", "toObjectType": "companies"}):
+        for params in (
+            {},
+            {"objectType": "contacts", "toObjectType": "tasks"},
+            {"objectType": "0-27"},
+            {"objectType": "notes", "toObjectType": "companies"},
+        ):
             groups = need(params) if callable(need) else need
             declared |= {s for g in groups for s in g}
     assert declared == set(KNOWN_SCOPES) - {"crm.objects.companies.write", "crm.schemas.custom.write"}
@@ -185,4 +202,4 @@ def test_burst_limit_per_token_daily_limit_per_account():
         other = _call(sb, second, "GET", "/crm/v3/objects/contacts?limit=1")
         assert other.status_code == 200 and other.headers["X-HubSpot-RateLimit-Remaining"] == "4"
         daily = int(other.headers["X-HubSpot-RateLimit-Daily"])
-        assert int(other.headers["X-HubSpot-RateLimit-Daily-Remaining"]) == daily - 6   # 5 + 1, one account
+        assert int(other.headers["X-HubSpot-RateLimit-Daily-Remaining"]) == daily - 6  # 5 + 1, one account

@@ -1,4 +1,5 @@
 """Contact search through the SDK: operators, groups, sorts, query, paging, totals and limits."""
+
 from __future__ import annotations
 
 import json
@@ -10,9 +11,10 @@ from sandbox.hubspot import bodies, search
 from sandbox.timefmt import parse_ts_ms
 from sandbox.world import SandboxConfig, World
 
-
 # search: 4 requests/s per token; rate_scale lifts it out of the way here
-SHARED_SANDBOX = SandboxConfig(contacts=200, seed=7, start_ms=1_767_225_600_000, rate_scale=100)  # one server per module (tests/conftest.py)
+SHARED_SANDBOX = SandboxConfig(
+    contacts=200, seed=7, start_ms=1_767_225_600_000, rate_scale=100
+)  # one server per module (tests/conftest.py)
 
 
 def _search(hubspot, **kw):
@@ -51,16 +53,22 @@ def test_no_filters_sorts_by_id_and_counts_everything(hubspot, sandbox):
     assert int(nxt.results[0].id) > ids[-1]
 
 
-@pytest.mark.parametrize(("flt", "check"), [
-    (_f("lifecyclestage", "EQ", "lead"), lambda p: p.get("lifecyclestage") == "lead"),
-    (_f("lifecyclestage", "NEQ", "lead"), lambda p: p.get("lifecyclestage") != "lead"),
-    (_f("lifecyclestage", "IN", values=["lead", "customer"]), lambda p: p.get("lifecyclestage") in ("lead", "customer")),
-    (_f("lifecyclestage", "NOT_IN", values=["subscriber"]), lambda p: p.get("lifecyclestage") != "subscriber"),
-    (_f("hubspot_owner_id", "HAS_PROPERTY"), lambda p: p.get("hubspot_owner_id") is not None),
-    (_f("hubspot_owner_id", "NOT_HAS_PROPERTY"), lambda p: p.get("hubspot_owner_id") is None),
-    (_f("email", "CONTAINS_TOKEN", "*@gmail.com"), lambda p: p["email"].lower().endswith("@gmail.com")),
-    (_f("email", "NOT_CONTAINS_TOKEN", "*@gmail.com"), lambda p: not p["email"].lower().endswith("@gmail.com")),
-])
+@pytest.mark.parametrize(
+    ("flt", "check"),
+    [
+        (_f("lifecyclestage", "EQ", "lead"), lambda p: p.get("lifecyclestage") == "lead"),
+        (_f("lifecyclestage", "NEQ", "lead"), lambda p: p.get("lifecyclestage") != "lead"),
+        (
+            _f("lifecyclestage", "IN", values=["lead", "customer"]),
+            lambda p: p.get("lifecyclestage") in ("lead", "customer"),
+        ),
+        (_f("lifecyclestage", "NOT_IN", values=["subscriber"]), lambda p: p.get("lifecyclestage") != "subscriber"),
+        (_f("hubspot_owner_id", "HAS_PROPERTY"), lambda p: p.get("hubspot_owner_id") is not None),
+        (_f("hubspot_owner_id", "NOT_HAS_PROPERTY"), lambda p: p.get("hubspot_owner_id") is None),
+        (_f("email", "CONTAINS_TOKEN", "*@gmail.com"), lambda p: p["email"].lower().endswith("@gmail.com")),
+        (_f("email", "NOT_CONTAINS_TOKEN", "*@gmail.com"), lambda p: not p["email"].lower().endswith("@gmail.com")),
+    ],
+)
 def test_operators_match_exactly_the_expected_contacts(hubspot, sandbox, flt, check):
     found, total = _all(hubspot, filter_groups=[{"filters": [flt]}], properties=["lifecyclestage", "hubspot_owner_id"])
     expected = {c["id"] for c in _contacts(sandbox) if check(c["properties"])}
@@ -73,7 +81,10 @@ def test_number_and_time_comparisons_are_numeric(hubspot, sandbox):
     times = sorted(parse_ts_ms(c["properties"]["createdate"]) for c in contacts)
     lo, hi = times[20], times[80]
     cases = {
-        "GT": lambda t: t > lo, "GTE": lambda t: t >= lo, "LT": lambda t: t < lo, "LTE": lambda t: t <= lo,
+        "GT": lambda t: t > lo,
+        "GTE": lambda t: t >= lo,
+        "LT": lambda t: t < lo,
+        "LTE": lambda t: t <= lo,
         "EQ": lambda t: t == lo,
     }
     for op, keep in cases.items():
@@ -89,12 +100,17 @@ def test_number_and_time_comparisons_are_numeric(hubspot, sandbox):
 
 
 def test_filter_groups_are_or_of_ands(hubspot, sandbox):
-    groups = [{"filters": [_f("lifecyclestage", "EQ", "lead"), _f("hubspot_owner_id", "HAS_PROPERTY")]},
-              {"filters": [_f("lifecyclestage", "EQ", "customer")]}]
+    groups = [
+        {"filters": [_f("lifecyclestage", "EQ", "lead"), _f("hubspot_owner_id", "HAS_PROPERTY")]},
+        {"filters": [_f("lifecyclestage", "EQ", "customer")]},
+    ]
     found, _ = _all(hubspot, filter_groups=groups)
-    expected = {c["id"] for c in _contacts(sandbox)
-                if (c["properties"].get("lifecyclestage") == "lead" and c["properties"].get("hubspot_owner_id"))
-                or c["properties"].get("lifecyclestage") == "customer"}
+    expected = {
+        c["id"]
+        for c in _contacts(sandbox)
+        if (c["properties"].get("lifecyclestage") == "lead" and c["properties"].get("hubspot_owner_id"))
+        or c["properties"].get("lifecyclestage") == "customer"
+    }
     assert {r.id for r in found} == expected
 
 
@@ -105,8 +121,9 @@ def test_sorts_accept_strings_and_dicts_both_directions(hubspot, sandbox):
     assert [r.id for r in by_str.results] == [c["id"] for c in asc[:10]]
     desc = _search(hubspot, sorts=["-createdate"], limit=3)
     assert [r.id for r in desc.results] == [c["id"] for c in asc[::-1][:3]]
-    by_dict = _search(hubspot, sorts=[{"propertyName": "lastname", "direction": "DESCENDING"}], limit=200,
-                      properties=["lastname"])
+    by_dict = _search(
+        hubspot, sorts=[{"propertyName": "lastname", "direction": "DESCENDING"}], limit=200, properties=["lastname"]
+    )
     names = [r.properties["lastname"].lower() for r in by_dict.results]
     assert names == sorted(names, reverse=True)
 
@@ -114,10 +131,12 @@ def test_sorts_accept_strings_and_dicts_both_directions(hubspot, sandbox):
 def test_query_searches_names_and_email(hubspot, sandbox):
     target = _contacts(sandbox)[5]["properties"]
     hits = _search(hubspot, query=target["lastname"], limit=200, properties=["lastname"])
-    assert hits.total >= 1 and all(target["lastname"].lower() in (r.properties["lastname"] or "").lower()
-                                   or target["lastname"].lower() in r.properties["email"].lower()
-                                   or target["lastname"].lower() in (r.properties["firstname"] or "").lower()
-                                   for r in hits.results)
+    assert hits.total >= 1 and all(
+        target["lastname"].lower() in (r.properties["lastname"] or "").lower()
+        or target["lastname"].lower() in r.properties["email"].lower()
+        or target["lastname"].lower() in (r.properties["firstname"] or "").lower()
+        for r in hits.results
+    )
     assert _search(hubspot, query=target["email"].upper()).results[0].properties["email"] == target["email"]
 
 
@@ -126,8 +145,12 @@ def test_incremental_sync_pattern_sees_new_writes_in_order(hubspot, sandbox):
     ids = [c["id"] for c in _contacts(sandbox)[:3]]
     for cid in reversed(ids):
         hubspot.crm.contacts.basic_api.update(cid, SimplePublicObjectInput(properties={"jobtitle": "Buyer"}))
-    page = _search(hubspot, filter_groups=[{"filters": [_f("lastmodifieddate", "GT", str(start))]}],
-                   sorts=[{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}], properties=["jobtitle"])
+    page = _search(
+        hubspot,
+        filter_groups=[{"filters": [_f("lastmodifieddate", "GT", str(start))]}],
+        sorts=[{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
+        properties=["jobtitle"],
+    )
     assert [r.id for r in page.results] == list(reversed(ids)) and page.total == 3 and page.paging is None
     stamps = [r.properties["lastmodifieddate"] for r in page.results]
     assert stamps == sorted(stamps)
@@ -143,8 +166,8 @@ def test_limits_on_groups_filters_and_page_size(hubspot):
     one = _f("email", "HAS_PROPERTY")
     assert _status(hubspot, filter_groups=[{"filters": [one]}] * 6)[0] == 400
     assert _status(hubspot, filter_groups=[{"filters": [one] * 11}])[0] == 400
-    assert _status(hubspot, filter_groups=[{"filters": [one] * 9}] * 3)[0] == 400   # 27 > 25 in all
-    assert _search(hubspot, filter_groups=[{"filters": [one] * 5}] * 5).total > 0   # 25 is fine
+    assert _status(hubspot, filter_groups=[{"filters": [one] * 9}] * 3)[0] == 400  # 27 > 25 in all
+    assert _search(hubspot, filter_groups=[{"filters": [one] * 5}] * 5).total > 0  # 25 is fine
     status, body = _status(hubspot, limit=201)
     assert status == 400 and body["category"] == "VALIDATION_ERROR"
     full = _search(hubspot, limit=200)
@@ -157,14 +180,17 @@ def test_ten_thousand_result_cap(hubspot):
     assert _search(hubspot, after="9800", limit=200).results == []
 
 
-@pytest.mark.parametrize("bad", [
-    {"filter_groups": [{"filters": [_f("no_such_prop", "EQ", "1")]}]},
-    {"filter_groups": [{"filters": [_f("createdate", "GT", "yesterday")]}]},
-    {"filter_groups": [{"filters": [_f("createdate", "BETWEEN", "1")]}]},
-    {"filter_groups": [{"filters": [_f("email", "IN")]}]},
-    {"sorts": ["-no_such_prop"]},
-    {"query": "x" * 3001},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"filter_groups": [{"filters": [_f("no_such_prop", "EQ", "1")]}]},
+        {"filter_groups": [{"filters": [_f("createdate", "GT", "yesterday")]}]},
+        {"filter_groups": [{"filters": [_f("createdate", "BETWEEN", "1")]}]},
+        {"filter_groups": [{"filters": [_f("email", "IN")]}]},
+        {"sorts": ["-no_such_prop"]},
+        {"query": "x" * 3001},
+    ],
+)
 def test_bad_searches_are_400(hubspot, bad):
     status, body = _status(hubspot, **bad)
     assert status == 400 and body["category"] == "VALIDATION_ERROR"
@@ -179,15 +205,21 @@ def test_time_index_path_agrees_with_a_full_scan():
             table.update(rid, {"jobtitle": f"T{k}"})
     table.archive("100040")
     cut = world.clock.start_ms - 90 * 86_400_000
-    req = {"filterGroups": [{"filters": [_f("lastmodifieddate", "GTE", str(cut))]}],
-           "sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}], "limit": 50, "after": "20"}
+    req = {
+        "filterGroups": [{"filters": [_f("lastmodifieddate", "GTE", str(cut))]}],
+        "sorts": [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}],
+        "limit": 50,
+        "after": "20",
+    }
     fast = search.run(table, search.plan(table, bodies.SearchIn.model_validate(req)))
     live = [r for r in table.iter_live() if r.updated_ms >= cut]
     live.sort(key=lambda r: (r.updated_ms, int(r.id)))
     assert fast.total == len(live)
     assert [r.id for r in fast.records] == [r.id for r in live[20:70]]
-    both = {**req, "filterGroups": [{"filters": [*req["filterGroups"][0]["filters"],
-                                                  _f("lifecyclestage", "EQ", "lead")]}]}
+    both = {
+        **req,
+        "filterGroups": [{"filters": [*req["filterGroups"][0]["filters"], _f("lifecyclestage", "EQ", "lead")]}],
+    }
     slow = search.run(table, search.plan(table, bodies.SearchIn.model_validate(both)))
     leads = [r for r in live if r.props.get("lifecyclestage") == "lead"]
     assert slow.total == len(leads) and [r.id for r in slow.records] == [r.id for r in leads[20:70]]

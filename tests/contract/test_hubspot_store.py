@@ -1,4 +1,5 @@
 """HubSpotStore's interface for other sandbox code: state(), record_conversion(), contact_by_email(); laziness."""
+
 from __future__ import annotations
 
 import pytest
@@ -53,9 +54,9 @@ def test_record_conversion_counts_and_stamps(world):
 def test_form_submission_events_reach_the_crm(world):
     email = world.population.persona(int(world.population.hubspot_indices[1])).email
     assert world.inject_events([{"email": email, "action": "form_submission", "form": "Webinar registration"}]) == {
-        "applied": 1}
-    assert world.hubspot.contact_by_email(email)["properties"]["recent_conversion_event_name"] == \
-        "Webinar registration"
+        "applied": 1
+    }
+    assert world.hubspot.contact_by_email(email)["properties"]["recent_conversion_event_name"] == "Webinar registration"
 
 
 def test_store_stays_lazy_on_a_large_world():

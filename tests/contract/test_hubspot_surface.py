@@ -1,6 +1,7 @@
 """The wider HubSpot surface through hubspot-api-client 12.0.0 (raw requests where the SDK has no call):
 custom object schemas, object type ids and singular names, the legacy properties list, v4 association
 batch reads, search filters and hs_object_id, query parameters of reads, and hs_email_optout."""
+
 from __future__ import annotations
 
 import json
@@ -49,10 +50,14 @@ def _f(prop: str, op: str, value=None, **extra) -> dict:
 
 
 def _task(hubspot, cid: str, subject: str):
-    return hubspot.crm.objects.tasks.basic_api.create(TaskCreate(
-        properties={"hs_timestamp": "2026-01-02T09:00:00Z", "hs_task_subject": subject},
-        associations=[{"to": {"id": cid}, "types": [{"associationCategory": "HUBSPOT_DEFINED",
-                                                     "associationTypeId": 204}]}]))
+    return hubspot.crm.objects.tasks.basic_api.create(
+        TaskCreate(
+            properties={"hs_timestamp": "2026-01-02T09:00:00Z", "hs_task_subject": subject},
+            associations=[
+                {"to": {"id": cid}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 204}]}
+            ],
+        )
+    )
 
 
 # -- custom object schemas -------------------------------------------------------------------------------
@@ -68,13 +73,19 @@ def test_object_type_ids_reach_contacts_tasks_and_notes(hubspot, sandbox):
     by_name = hubspot.crm.contacts.basic_api.get_page(limit=5, properties=["jobtitle"])
     assert [r.to_dict() for r in by_id.results] == [r.to_dict() for r in by_name.results]
     task = _task(hubspot, _cid(sandbox), "Call back")
-    found = hubspot.crm.objects.search_api.do_search("0-27", ObjectSearch(
-        filter_groups=[{"filters": [_f("hs_task_subject", "EQ", "Call back")]}]))
+    found = hubspot.crm.objects.search_api.do_search(
+        "0-27", ObjectSearch(filter_groups=[{"filters": [_f("hs_task_subject", "EQ", "Call back")]}])
+    )
     assert [r.id for r in found.results] == [task.id]
-    note = hubspot.crm.objects.notes.basic_api.create({"properties": {"hs_timestamp": "1767225600000",
-                                                                     "hs_note_body": "hello"}})
-    read = hubspot.crm.objects.batch_api.read("0-46", BatchReadInputSimplePublicObjectId(
-        inputs=[{"id": note.id}], properties=["hs_note_body"], properties_with_history=[]))
+    note = hubspot.crm.objects.notes.basic_api.create(
+        {"properties": {"hs_timestamp": "1767225600000", "hs_note_body": "hello"}}
+    )
+    read = hubspot.crm.objects.batch_api.read(
+        "0-46",
+        BatchReadInputSimplePublicObjectId(
+            inputs=[{"id": note.id}], properties=["hs_note_body"], properties_with_history=[]
+        ),
+    )
     assert read.results[0].properties["hs_note_body"] == "hello"
     one = hubspot.crm.objects.basic_api.get_by_id("0-1", _cid(sandbox, 1), properties=["email"])
     assert one.properties["email"] == _contacts(sandbox)[1]["properties"]["email"]
@@ -111,14 +122,25 @@ def test_legacy_contact_properties_are_a_bare_array_consistent_with_v3(hubspot, 
     for p in legacy:
         current = v3[p["name"]]
         assert (p["label"], p["groupName"], p["type"], p["fieldType"], p["description"]) == (
-            current.label, current.group_name, current.type, current.field_type, current.description)
+            current.label,
+            current.group_name,
+            current.type,
+            current.field_type,
+            current.description,
+        )
         assert [o["value"] for o in p["options"]] == [o.value for o in current.options]
         assert p["readOnlyValue"] is current.modification_metadata.read_only_value
         assert p["hidden"] is False and p["calculated"] is False and p["deleted"] is False
         assert isinstance(p["createdAt"], int) and isinstance(p["displayOrder"], int)
     stage = next(p for p in legacy if p["name"] == "lifecyclestage")
-    assert stage["options"][1] == {"label": "Lead", "value": "lead", "displayOrder": 1, "hidden": False,
-                                   "description": "", "readOnly": False}
+    assert stage["options"][1] == {
+        "label": "Lead",
+        "value": "lead",
+        "displayOrder": 1,
+        "hidden": False,
+        "description": "",
+        "readOnly": False,
+    }
     optout = next(p for p in legacy if p["name"] == "hs_email_optout")
     assert (optout["type"], optout["fieldType"], optout["readOnlyValue"]) == ("bool", "booleancheckbox", True)
     assert _raw(sandbox, "GET", "/properties/v2/tasks/properties").status_code == 404
@@ -136,7 +158,8 @@ def test_v3_property_list_honours_archived_properties_and_sensitivity(hubspot, s
 # -- associations v4 batch read -------------------------------------------------------------------------------
 def _batch(hubspot, from_type: str, to_type: str, inputs: list[dict]):
     return hubspot.crm.associations.v4.batch_api.get_page(
-        from_type, to_type, BatchInputPublicFetchAssociationsBatchRequest(inputs=inputs))
+        from_type, to_type, BatchInputPublicFetchAssociationsBatchRequest(inputs=inputs)
+    )
 
 
 def test_batch_read_contacts_to_companies_has_none(hubspot, sandbox):
@@ -155,9 +178,12 @@ def test_batch_read_contacts_to_tasks_pages_each_result(hubspot, sandbox):
     single = _task(hubspot, other, "only").id
     contacts = sandbox.world.hubspot.contacts
     link = [{"to": {"id": busy}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 204}]}]
-    for _ in range(6):   # 600 more: more than one page of 500 for `busy`
-        hubspot.crm.objects.tasks.batch_api.create(BatchInputSimplePublicObjectBatchInputForCreate(inputs=[
-            {"properties": {"hs_timestamp": "1767225600000"}, "associations": link}] * 100))
+    for _ in range(6):  # 600 more: more than one page of 500 for `busy`
+        hubspot.crm.objects.tasks.batch_api.create(
+            BatchInputSimplePublicObjectBatchInputForCreate(
+                inputs=[{"properties": {"hs_timestamp": "1767225600000"}, "associations": link}] * 100
+            )
+        )
     resp = _batch(hubspot, "contacts", "tasks", [{"id": busy}, {"id": quiet}, {"id": other}, {"id": "999"}])
     by_id = {r._from.id: r for r in resp.results}
     assert set(by_id) == {busy, other} and resp.num_errors == 2
@@ -174,15 +200,19 @@ def test_batch_read_contacts_to_tasks_pages_each_result(hubspot, sandbox):
     assert len(set(seen)) == 603
     back = _batch(hubspot, "tasks", "contacts", [{"id": tasks[0]}])
     assert back.results[0].to[0].to_object_id == busy and back.results[0].to[0].association_types[0].type_id == 204
-    assert contacts.rows == {}   # reading associations materializes no contact
+    assert contacts.rows == {}  # reading associations materializes no contact
 
 
 def test_batch_read_notes_and_limits(hubspot, sandbox):
     cid = _cid(sandbox, 7)
-    note = hubspot.crm.objects.notes.basic_api.create({"properties": {"hs_timestamp": "1767225600000"},
-                                                       "associations": [{"to": {"id": cid}, "types": [
-                                                           {"associationCategory": "HUBSPOT_DEFINED",
-                                                            "associationTypeId": 202}]}]})
+    note = hubspot.crm.objects.notes.basic_api.create(
+        {
+            "properties": {"hs_timestamp": "1767225600000"},
+            "associations": [
+                {"to": {"id": cid}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 202}]}
+            ],
+        }
+    )
     resp = _batch(hubspot, "0-1", "notes", [{"id": cid}])
     assert [t.to_object_id for t in resp.results[0].to] == [note.id]
     assert resp.results[0].to[0].association_types[0].type_id == 201
@@ -200,28 +230,39 @@ def _search_raw(sandbox, body: dict) -> requests.Response:
 
 
 def test_top_level_filters_are_anded(hubspot, sandbox):
-    body = {"filters": [_f("lifecyclestage", "EQ", "lead"), _f("hubspot_owner_id", "HAS_PROPERTY")], "limit": 200,
-            "properties": ["lifecyclestage", "hubspot_owner_id"]}
+    body = {
+        "filters": [_f("lifecyclestage", "EQ", "lead"), _f("hubspot_owner_id", "HAS_PROPERTY")],
+        "limit": 200,
+        "properties": ["lifecyclestage", "hubspot_owner_id"],
+    }
     got = _search_raw(sandbox, body).json()
-    expected = {c["id"] for c in _contacts(sandbox) if c["properties"].get("lifecyclestage") == "lead"
-                and c["properties"].get("hubspot_owner_id")}
+    expected = {
+        c["id"]
+        for c in _contacts(sandbox)
+        if c["properties"].get("lifecyclestage") == "lead" and c["properties"].get("hubspot_owner_id")
+    }
     assert {r["id"] for r in got["results"]} == expected and got["total"] == len(expected)
     leads = sum(1 for c in _contacts(sandbox) if c["properties"].get("lifecyclestage") == "lead")
-    assert 0 < len(expected) < leads   # both filters applied
+    assert 0 < len(expected) < leads  # both filters applied
     both = _search_raw(sandbox, {**body, "filterGroups": [{"filters": [_f("email", "HAS_PROPERTY")]}]})
     assert both.status_code == 400 and both.json()["category"] == "VALIDATION_ERROR"
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"filter": [{"propertyName": "email", "operator": "HAS_PROPERTY"}]}, "filter"),
-    ({"filterGroups": [{"filters": [], "filter": []}]}, "filter"),
-    ({"filterGroups": [{"filters": [{"propertyName": "email", "operator": "EQ", "value": "x", "valueX": "y"}]}]},
-     "valueX"),
-    ({"filters": [{"propertyName": "email", "operator": "HAS_PROPERTY", "negate": True}]}, "negate"),
-    ({"sorts": [{"propertyName": "email", "order": "DESC"}]}, "order"),
-    ({"propertiesWithHistory": ["email"]}, "propertiesWithHistory"),
-    ({"offset": 10}, "offset"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"filter": [{"propertyName": "email", "operator": "HAS_PROPERTY"}]}, "filter"),
+        ({"filterGroups": [{"filters": [], "filter": []}]}, "filter"),
+        (
+            {"filterGroups": [{"filters": [{"propertyName": "email", "operator": "EQ", "value": "x", "valueX": "y"}]}]},
+            "valueX",
+        ),
+        ({"filters": [{"propertyName": "email", "operator": "HAS_PROPERTY", "negate": True}]}, "negate"),
+        ({"sorts": [{"propertyName": "email", "order": "DESC"}]}, "order"),
+        ({"propertiesWithHistory": ["email"]}, "propertiesWithHistory"),
+        ({"offset": 10}, "offset"),
+    ],
+)
 def test_unknown_search_fields_are_refused_never_ignored(sandbox, body, field):
     resp = _search_raw(sandbox, body)
     assert resp.status_code == 400
@@ -234,32 +275,52 @@ def test_unknown_search_fields_are_refused_never_ignored(sandbox, body, field):
 def test_hs_object_id_filters_and_sort(hubspot, sandbox):
     ids = sorted(int(c["id"]) for c in _contacts(sandbox))
     pivot = ids[40]
-    cases = {"EQ": [pivot], "GT": [i for i in ids if i > pivot], "GTE": [i for i in ids if i >= pivot],
-             "LT": [i for i in ids if i < pivot], "LTE": [i for i in ids if i <= pivot]}
+    cases = {
+        "EQ": [pivot],
+        "GT": [i for i in ids if i > pivot],
+        "GTE": [i for i in ids if i >= pivot],
+        "LT": [i for i in ids if i < pivot],
+        "LTE": [i for i in ids if i <= pivot],
+    }
     for op, expected in cases.items():
         got, after = [], None
         while True:
-            page = _search(hubspot, filter_groups=[{"filters": [_f("hs_object_id", op, str(pivot))]}], limit=200,
-                           after=after, sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}])
+            page = _search(
+                hubspot,
+                filter_groups=[{"filters": [_f("hs_object_id", op, str(pivot))]}],
+                limit=200,
+                after=after,
+                sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+            )
             got += [int(r.id) for r in page.results]
             if page.paging is None:
                 break
             after = page.paging.next.after
         assert got == expected and page.total == len(expected), op
     picked = [str(ids[3]), str(ids[9]), "1"]
-    assert [r.id for r in _search(hubspot, filter_groups=[{"filters": [_f("hs_object_id", "IN", values=picked)]}])
-            .results] == picked[:2]
-    between = _search(hubspot, filter_groups=[{"filters": [_f("hs_object_id", "BETWEEN", str(ids[5]),
-                                                                highValue=str(ids[7]))]}])
+    assert [
+        r.id for r in _search(hubspot, filter_groups=[{"filters": [_f("hs_object_id", "IN", values=picked)]}]).results
+    ] == picked[:2]
+    between = _search(
+        hubspot, filter_groups=[{"filters": [_f("hs_object_id", "BETWEEN", str(ids[5]), highValue=str(ids[7]))]}]
+    )
     assert [int(r.id) for r in between.results] == ids[5:8]
-    desc = _search(hubspot, filter_groups=[{"filters": [_f("hs_object_id", "LT", str(ids[10]))]}],
-                   sorts=[{"propertyName": "hs_object_id", "direction": "DESCENDING"}], limit=3)
+    desc = _search(
+        hubspot,
+        filter_groups=[{"filters": [_f("hs_object_id", "LT", str(ids[10]))]}],
+        sorts=[{"propertyName": "hs_object_id", "direction": "DESCENDING"}],
+        limit=3,
+    )
     assert [int(r.id) for r in desc.results] == ids[9:6:-1]
-    with_other = _search(hubspot, filter_groups=[{"filters": [_f("hs_object_id", "GT", str(pivot)),
-                                                              _f("lifecyclestage", "EQ", "lead")]}],
-                         properties=["lifecyclestage"], limit=200)
-    assert {r.id for r in with_other.results} == {c["id"] for c in _contacts(sandbox) if int(c["id"]) > pivot
-                                                  and c["properties"].get("lifecyclestage") == "lead"}
+    with_other = _search(
+        hubspot,
+        filter_groups=[{"filters": [_f("hs_object_id", "GT", str(pivot)), _f("lifecyclestage", "EQ", "lead")]}],
+        properties=["lifecyclestage"],
+        limit=200,
+    )
+    assert {r.id for r in with_other.results} == {
+        c["id"] for c in _contacts(sandbox) if int(c["id"]) > pivot and c["properties"].get("lifecyclestage") == "lead"
+    }
 
 
 def test_paging_contacts_that_share_one_lastmodifieddate(hubspot, sandbox):
@@ -267,15 +328,18 @@ def test_paging_contacts_that_share_one_lastmodifieddate(hubspot, sandbox):
     contacts = sandbox.world.hubspot.contacts
     shared = 1_767_225_000_000
     ids = [c["id"] for c in _contacts(sandbox)[10:25]]
-    for cid in ids:   # 15 contacts with one modification time (as a bulk import or a workflow leaves them)
+    for cid in ids:  # 15 contacts with one modification time (as a bulk import or a workflow leaves them)
         rec = contacts.materialize(cid)
         rec.updated_ms, rec.props["lastmodifieddate"] = shared, hubspot_ts(shared)
         contacts._reindex(rec)
     seen, cursor = [], "0"
     while True:
-        page = _search(hubspot, filter_groups=[{"filters": [_f("lastmodifieddate", "EQ", str(shared)),
-                                                            _f("hs_object_id", "GT", cursor)]}],
-                       sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}], limit=4)
+        page = _search(
+            hubspot,
+            filter_groups=[{"filters": [_f("lastmodifieddate", "EQ", str(shared)), _f("hs_object_id", "GT", cursor)]}],
+            sorts=[{"propertyName": "hs_object_id", "direction": "ASCENDING"}],
+            limit=4,
+        )
         seen += [r.id for r in page.results]
         if not page.results:
             break
@@ -341,15 +405,22 @@ def test_email_optout_share_readable_and_searchable(hubspot, sandbox):
     everyone = {c["id"]: c["properties"].get("hs_email_optout") for c in _contacts(sandbox)}
     opted = {cid for cid, v in everyone.items() if v == "true"}
     assert 0 < len(opted) < len(everyone) * 0.08 and set(everyone.values()) == {None, "true"}
-    hits = _search(hubspot, filter_groups=[{"filters": [_f("hs_email_optout", "EQ", "true")]}], limit=200,
-                   properties=["hs_email_optout"])
-    assert {r.id for r in hits.results} == opted and all(r.properties["hs_email_optout"] == "true"
-                                                         for r in hits.results)
+    hits = _search(
+        hubspot,
+        filter_groups=[{"filters": [_f("hs_email_optout", "EQ", "true")]}],
+        limit=200,
+        properties=["hs_email_optout"],
+    )
+    assert {r.id for r in hits.results} == opted and all(
+        r.properties["hs_email_optout"] == "true" for r in hits.results
+    )
     others = _search(hubspot, filter_groups=[{"filters": [_f("hs_email_optout", "NEQ", "true")]}])
     assert others.total == len(everyone) - len(opted)
     one = next(iter(opted))
-    assert hubspot.crm.contacts.basic_api.get_by_id(one, properties=["hs_email_optout"]).properties[
-        "hs_email_optout"] == "true"
+    assert (
+        hubspot.crm.contacts.basic_api.get_by_id(one, properties=["hs_email_optout"]).properties["hs_email_optout"]
+        == "true"
+    )
     prop = hubspot.crm.properties.core_api.get_by_name("contacts", "hs_email_optout")
     assert prop.type == "bool" and prop.modification_metadata.read_only_value is True
 
@@ -367,14 +438,17 @@ def test_email_optout_cannot_be_written_through_the_api(hubspot, sandbox):
 def test_email_optout_event_opts_a_contact_out(hubspot, sandbox):
     contact = next(c for c in _contacts(sandbox) if not c["properties"].get("hs_email_optout"))
     email, before = contact["properties"]["email"], contact["properties"]["lastmodifieddate"]
-    resp = requests.post(sandbox.url + "/_sandbox/events", json=[{"email": email.upper(), "action": "email_optout"}],
-                         timeout=5)
+    resp = requests.post(
+        sandbox.url + "/_sandbox/events", json=[{"email": email.upper(), "action": "email_optout"}], timeout=5
+    )
     assert resp.json() == {"applied": 1}
     got = hubspot.crm.contacts.basic_api.get_by_id(contact["id"], properties=["hs_email_optout"])
     assert got.properties["hs_email_optout"] == "true"
     assert parse_ts_ms(got.properties["lastmodifieddate"]) > parse_ts_ms(before)
-    for bad in ([{"email": "nobody@example.org", "action": "email_optout"}],
-                [{"email": email, "action": "email_optout", "timestamp": "soon"}]):
+    for bad in (
+        [{"email": "nobody@example.org", "action": "email_optout"}],
+        [{"email": email, "action": "email_optout", "timestamp": "soon"}],
+    ):
         resp = requests.post(sandbox.url + "/_sandbox/events", json=bad, timeout=5)
         assert resp.status_code == 400 and "event 0" in resp.json()["error"]
 

@@ -1,6 +1,7 @@
 """Batch operations (/3.0/batches) through the official SDK: the batch object as the spec shapes it, its
 progression (observed through the runner's hold/step hooks, never by sleeping), the results archive, and
 each operation run with exactly the validation and effects of a direct call."""
+
 from __future__ import annotations
 
 import asyncio
@@ -22,7 +23,7 @@ from tests.conftest import make_mailchimp
 from tests.contract.mailchimp_spec import validate_problem, validate_response
 
 SHARED_SANDBOX = SandboxConfig(contacts=200, seed=7, start_ms=1_767_225_600_000)
-BATCH = "/batches/{batchId}"    # the spec file's own parameter name (the helper maps snake_case names only)
+BATCH = "/batches/{batchId}"  # the spec file's own parameter name (the helper maps snake_case names only)
 
 
 @pytest.fixture
@@ -87,21 +88,36 @@ def test_a_new_batch_is_pending_with_nothing_counted_yet(mailchimp, book, list_i
     after = sandbox.world.clock.now_ms()
     _validate_batch("POST", "/batches", started)
     assert re.fullmatch(r"[0-9a-f]{10}", started["id"])
-    assert (started["status"], started["total_operations"], started["finished_operations"],
-            started["errored_operations"], started["completed_at"], started["response_body_url"]) == \
-        ("pending", 0, 0, 0, "", "")
+    assert (
+        started["status"],
+        started["total_operations"],
+        started["finished_operations"],
+        started["errored_operations"],
+        started["completed_at"],
+        started["response_body_url"],
+    ) == ("pending", 0, 0, 0, "", "")
     # the simulated clock at the POST, in whole seconds
     assert before // 1000 * 1000 <= parse_ts_ms(started["submitted_at"]) <= after
-    assert {link["rel"]: link["method"] for link in started["_links"]} == \
-        {"parent": "GET", "self": "GET", "delete": "DELETE"}
+    assert {link["rel"]: link["method"] for link in started["_links"]} == {
+        "parent": "GET",
+        "self": "GET",
+        "delete": "DELETE",
+    }
     assert mailchimp.batches.status(started["id"])["status"] == "pending"
 
 
 def test_status_moves_pending_preprocessing_started_finalizing_finished(mailchimp, book, list_id, sandbox):
     book.hold()
     a, b = _subscribed(mailchimp, list_id, 2)
-    ops = [_op("PATCH", f"/lists/{list_id}/members/{m['id']}", {"merge_fields": {"FNAME": "Stepped"}},
-               operation_id=f"rename-{i}") for i, m in enumerate((a, b))]
+    ops = [
+        _op(
+            "PATCH",
+            f"/lists/{list_id}/members/{m['id']}",
+            {"merge_fields": {"FNAME": "Stepped"}},
+            operation_id=f"rename-{i}",
+        )
+        for i, m in enumerate((a, b))
+    ]
     bid = mailchimp.batches.start({"operations": ops})["id"]
 
     seen = []
@@ -111,12 +127,18 @@ def test_status_moves_pending_preprocessing_started_finalizing_finished(mailchim
         _validate_batch("GET", BATCH, now)
         seen.append((now["status"], now["total_operations"], now["finished_operations"]))
         fname = sandbox.world.mailchimp.find(a["id"]).merge["FNAME"]
-        assert (fname == "Stepped") == (now["finished_operations"] >= 1)   # operations run in order, one a step
-    assert seen == [("preprocessing", 0, 0), ("started", 2, 0), ("started", 2, 1), ("started", 2, 2),
-                    ("finalizing", 2, 2), ("finished", 2, 2)]
+        assert (fname == "Stepped") == (now["finished_operations"] >= 1)  # operations run in order, one a step
+    assert seen == [
+        ("preprocessing", 0, 0),
+        ("started", 2, 0),
+        ("started", 2, 1),
+        ("started", 2, 2),
+        ("finalizing", 2, 2),
+        ("finished", 2, 2),
+    ]
     done = mailchimp.batches.status(bid)
     assert done["completed_at"] and done["response_body_url"] and done["errored_operations"] == 0
-    assert book.step() is None     # nothing left to do
+    assert book.step() is None  # nothing left to do
 
 
 def test_batches_run_one_at_a_time_in_order(mailchimp, book, list_id):
@@ -140,27 +162,42 @@ def test_results_hold_each_operations_answer_as_a_direct_call_gives_it(mailchimp
     store.record_open(member["email_address"], cid, clock.now_ms())
     newcomer = "newcomer@example.org"
     ops = [
-        _op("PATCH", f"/lists/{list_id}/members/{member['id']}", {"merge_fields": {"FNAME": "Batched"}},
-            operation_id="patch"),
-        _op("PUT", f"/lists/{list_id}/members/{hashlib.md5(newcomer.encode()).hexdigest()}",
+        _op(
+            "PATCH",
+            f"/lists/{list_id}/members/{member['id']}",
+            {"merge_fields": {"FNAME": "Batched"}},
+            operation_id="patch",
+        ),
+        _op(
+            "PUT",
+            f"/lists/{list_id}/members/{hashlib.md5(newcomer.encode()).hexdigest()}",
             {"email_address": newcomer, "status_if_new": "subscribed", "merge_fields": {"LNAME": "New"}},
-            operation_id="put"),
+            operation_id="put",
+        ),
         _op("GET", f"/reports/{cid}/email-activity", operation_id="report"),
-        _op("PATCH", f"/lists/{list_id}/members/{member['id']}", {"merge_fields": {"NOPE": "x"}},
-            operation_id="bad-merge"),
-        _op("POST", f"/lists/{list_id}/members", {"email_address": "not@an@address", "status": "subscribed"},
-            operation_id="bad-email"),
+        _op(
+            "PATCH",
+            f"/lists/{list_id}/members/{member['id']}",
+            {"merge_fields": {"NOPE": "x"}},
+            operation_id="bad-merge",
+        ),
+        _op(
+            "POST",
+            f"/lists/{list_id}/members",
+            {"email_address": "not@an@address", "status": "subscribed"},
+            operation_id="bad-email",
+        ),
     ]
     batch, results = _run(mailchimp, book, ops)
     assert (batch["total_operations"], batch["finished_operations"], batch["errored_operations"]) == (5, 5, 2)
     by_id = {r["operation_id"]: r for r in results}
     assert [r["operation_id"] for r in results] == ["patch", "put", "report", "bad-merge", "bad-email"]
-    assert all(isinstance(r["response"], str) for r in results)       # JSON text, as Mailchimp stores it
+    assert all(isinstance(r["response"], str) for r in results)  # JSON text, as Mailchimp stores it
 
     patched = json.loads(by_id["patch"]["response"])
     assert by_id["patch"]["status_code"] == 200 and patched["merge_fields"]["FNAME"] == "Batched"
     validate_response("PATCH", "/lists/{list_id}/members/{subscriber_hash}", patched)
-    assert patched == mailchimp.lists.get_list_member(list_id, member["id"])     # what a direct GET answers
+    assert patched == mailchimp.lists.get_list_member(list_id, member["id"])  # what a direct GET answers
 
     created = json.loads(by_id["put"]["response"])
     validate_response("PUT", "/lists/{list_id}/members/{subscriber_hash}", created)
@@ -170,8 +207,9 @@ def test_results_hold_each_operations_answer_as_a_direct_call_gives_it(mailchimp
     report = json.loads(by_id["report"]["response"])
     validate_response("GET", "/reports/{campaign_id}/email-activity", report)
     assert report == mailchimp.reports.get_email_activity_for_campaign(cid)
-    assert [a["action"] for e in report["emails"] if e["email_address"] == member["email_address"]
-            for a in e["activity"]] == ["open"]
+    assert [
+        a["action"] for e in report["emails"] if e["email_address"] == member["email_address"] for a in e["activity"]
+    ] == ["open"]
 
     for key, field in (("bad-merge", "NOPE"), ("bad-email", "email_address")):
         problem = json.loads(by_id[key]["response"])
@@ -183,12 +221,20 @@ def test_results_hold_each_operations_answer_as_a_direct_call_gives_it(mailchimp
 def test_each_operation_is_validated_and_routed_as_a_direct_call(mailchimp, book, list_id):
     member = _subscribed(mailchimp, list_id, 1)[0]
     ops = [
-        {"method": "get", "path": f"lists/{list_id}/members", "params": {"count": 2, "fields": ["members.id"]},
-         "operation_id": "relative"},
+        {
+            "method": "get",
+            "path": f"lists/{list_id}/members",
+            "params": {"count": 2, "fields": ["members.id"]},
+            "operation_id": "relative",
+        },
         _op("GET", "/no/such/resource", operation_id="unknown"),
         _op("DELETE", "/lists", operation_id="wrong-method"),
-        {"method": "PATCH", "path": f"/lists/{list_id}/members/{member['id']}", "body": "{not json",
-         "operation_id": "broken"},
+        {
+            "method": "PATCH",
+            "path": f"/lists/{list_id}/members/{member['id']}",
+            "body": "{not json",
+            "operation_id": "broken",
+        },
         _op("GET", f"/lists/{list_id}/members", operation_id="too-many", params={"count": 1001}),
         _op("GET", f"/lists/{list_id}/members/{member['id']}?fields=status", operation_id="query-in-path"),
         _op("GET", f"/lists/{list_id}/members/{member['id']}"),
@@ -202,7 +248,7 @@ def test_each_operation_is_validated_and_routed_as_a_direct_call(mailchimp, book
     assert (got["broken"][0], got["broken"][1]["title"]) == (400, "JSON Parse Error")
     assert got["too-many"][0] == 400 and got["too-many"][1]["errors"][0]["field"] == "count"
     assert got["query-in-path"] == (200, {"status": "subscribed"})
-    assert got[None][0] == 200 and got[None][1]["id"] == member["id"]     # no operation_id: null
+    assert got[None][0] == 200 and got[None][1]["id"] == member["id"]  # no operation_id: null
     for status, body in got.values():
         if status >= 400:
             validate_problem(body)
@@ -225,8 +271,15 @@ def test_archive_is_a_directory_of_json_files_served_without_credentials(mailchi
 def test_a_thousand_operations_finish_in_files_of_500_and_count_in_stats(mailchimp, book, list_id, sandbox):
     requests.delete(f"{sandbox.url}/_sandbox/stats")
     emails = [f"bulk{i}@example.org" for i in range(1000)]
-    ops = [_op("PUT", f"/lists/{list_id}/members/{hashlib.md5(e.encode()).hexdigest()}",
-               {"email_address": e, "status_if_new": "subscribed"}, operation_id=str(i)) for i, e in enumerate(emails)]
+    ops = [
+        _op(
+            "PUT",
+            f"/lists/{list_id}/members/{hashlib.md5(e.encode()).hexdigest()}",
+            {"email_address": e, "status_if_new": "subscribed"},
+            operation_id=str(i),
+        )
+        for i, e in enumerate(emails)
+    ]
     started = mailchimp.batches.start({"operations": ops})
     assert book.wait(started["id"]) == "finished"
     batch = mailchimp.batches.status(started["id"])
@@ -265,40 +318,67 @@ def test_batch_op_ms_paces_the_operations(monkeypatch):
         book = sb.world.mailchimp.batches
         recorder = _PacingRecorder(book)
         monkeypatch.setattr(batches_module, "asyncio", recorder)
-        book.hold()   # so the batch id is known before the runner moves
+        book.hold()  # so the batch id is known before the runner moves
         started = make_mailchimp(sb).batches.start({"operations": [_op("GET", "/ping")] * 5})
         recorder.batch_id = started["id"]
         book.release()
         assert book.wait(started["id"]) == "finished"
-    assert recorder.pauses == [(0.04, k) for k in range(1, 6)]   # 40 ms after each of the 5 operations
+    assert recorder.pauses == [(0.04, k) for k in range(1, 6)]  # 40 ms after each of the 5 operations
 
 
 def test_a_client_that_never_polls_still_gets_its_operations_applied(mailchimp, book, list_id, sandbox):
     member = _subscribed(mailchimp, list_id, 1)[0]
-    started = mailchimp.batches.start({"operations": [
-        _op("PATCH", f"/lists/{list_id}/members/{member['id']}", {"merge_fields": {"LNAME": "Unpolled"}})]})
-    book.wait(started["id"])      # a condition wait on the runner, not a status poll
+    started = mailchimp.batches.start(
+        {
+            "operations": [
+                _op("PATCH", f"/lists/{list_id}/members/{member['id']}", {"merge_fields": {"LNAME": "Unpolled"}})
+            ]
+        }
+    )
+    book.wait(started["id"])  # a condition wait on the runner, not a status poll
     assert mailchimp.lists.get_list_member(list_id, member["id"])["merge_fields"]["LNAME"] == "Unpolled"
 
 
 # -- the POST itself -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("body, field, message", [
-    ({"operations": [{"method": "PATCH", "path": "/lists/x", "body": {"a": 1}}]}, "operations.item:0.body",
-     "Schema describes string, object found instead"),
-    ({"operations": [{"method": "HEAD", "path": "/ping"}]}, "operations.item:0.method",
-     "Value must be one of: GET, POST, PUT, PATCH, DELETE"),
-    ({"operations": [{"method": "GET"}]}, "operations.item:0", "Required fields were not provided: path"),
-    ({"operations": [{"method": "GET", "path": "/ping", "status_if_new": "subscribed"}]},
-     "operations.item:0.status_if_new", "Unknown property: status_if_new"),
-    ({"operations": [{"method": "GET", "path": "/ping", "params": "count=5"}]}, "operations.item:0.params",
-     "Schema describes object, string found instead"),
-    ({"operations": [{"method": "GET", "path": "/ping", "operation_id": 7}]}, "operations.item:0.operation_id",
-     "Schema describes string, integer found instead"),
-    ({"operations": {"method": "GET", "path": "/ping"}}, "operations", "Schema describes array, object found instead"),
-    ({"operations": [["GET", "/ping"]]}, "operations.item:0", "Schema describes object, array found instead"),
-    ({}, "", "Required fields were not provided: operations"),
-    ({"operations": [], "webhook": "https://example.com"}, "webhook", "Unknown property: webhook"),
-])
+@pytest.mark.parametrize(
+    "body, field, message",
+    [
+        (
+            {"operations": [{"method": "PATCH", "path": "/lists/x", "body": {"a": 1}}]},
+            "operations.item:0.body",
+            "Schema describes string, object found instead",
+        ),
+        (
+            {"operations": [{"method": "HEAD", "path": "/ping"}]},
+            "operations.item:0.method",
+            "Value must be one of: GET, POST, PUT, PATCH, DELETE",
+        ),
+        ({"operations": [{"method": "GET"}]}, "operations.item:0", "Required fields were not provided: path"),
+        (
+            {"operations": [{"method": "GET", "path": "/ping", "status_if_new": "subscribed"}]},
+            "operations.item:0.status_if_new",
+            "Unknown property: status_if_new",
+        ),
+        (
+            {"operations": [{"method": "GET", "path": "/ping", "params": "count=5"}]},
+            "operations.item:0.params",
+            "Schema describes object, string found instead",
+        ),
+        (
+            {"operations": [{"method": "GET", "path": "/ping", "operation_id": 7}]},
+            "operations.item:0.operation_id",
+            "Schema describes string, integer found instead",
+        ),
+        (
+            {"operations": {"method": "GET", "path": "/ping"}},
+            "operations",
+            "Schema describes array, object found instead",
+        ),
+        ({"operations": [["GET", "/ping"]]}, "operations.item:0", "Schema describes object, array found instead"),
+        ({}, "", "Required fields were not provided: operations"),
+        ({"operations": [], "webhook": "https://example.com"}, "webhook", "Unknown property: webhook"),
+    ],
+)
 def test_a_malformed_body_is_refused_whole(mailchimp, body, field, message):
     with pytest.raises(ApiClientError) as caught:
         mailchimp.batches.start(body)
@@ -311,10 +391,14 @@ def test_a_malformed_body_is_refused_whole(mailchimp, body, field, message):
 
 def test_every_fault_of_a_body_is_listed(mailchimp):
     with pytest.raises(ApiClientError) as caught:
-        mailchimp.batches.start({"operations": [{"method": "GET", "path": "/ping"}, {"path": 3}, {"method": "X",
-                                                                                                 "path": "/p"}]})
-    assert [e["field"] for e in json.loads(caught.value.text)["errors"]] == \
-        ["operations.item:1", "operations.item:1.path", "operations.item:2.method"]
+        mailchimp.batches.start(
+            {"operations": [{"method": "GET", "path": "/ping"}, {"path": 3}, {"method": "X", "path": "/p"}]}
+        )
+    assert [e["field"] for e in json.loads(caught.value.text)["errors"]] == [
+        "operations.item:1",
+        "operations.item:1.path",
+        "operations.item:2.method",
+    ]
 
 
 def test_an_empty_batch_finishes_with_an_empty_result_file(mailchimp, book):
@@ -325,8 +409,9 @@ def test_an_empty_batch_finishes_with_an_empty_result_file(mailchimp, book):
 def test_the_post_meets_the_front_door_and_the_operations_do_not(mailchimp, book, list_id, sandbox):
     book.hold()
     members = _subscribed(mailchimp, list_id, 3)
-    ops = [_op("PATCH", f"/lists/{list_id}/members/{m['id']}", {"merge_fields": {"FNAME": "Faultless"}})
-           for m in members]
+    ops = [
+        _op("PATCH", f"/lists/{list_id}/members/{m['id']}", {"merge_fields": {"FNAME": "Faultless"}}) for m in members
+    ]
     bid = mailchimp.batches.start({"operations": ops})["id"]
     requests.post(f"{sandbox.url}/_sandbox/faults", json={"rate": 1.0, "kinds": ["503"]}).raise_for_status()
     with pytest.raises(ApiClientError) as caught:
@@ -337,8 +422,9 @@ def test_the_post_meets_the_front_door_and_the_operations_do_not(mailchimp, book
     requests.post(f"{sandbox.url}/_sandbox/faults", json={"rate": 0.0}).raise_for_status()
     results = _results(mailchimp.batches.status(bid)["response_body_url"])
     assert [r["status_code"] for r in results] == [200, 200, 200]
-    bad_key = requests.post(f"{sandbox.url}/3.0/batches", json={"operations": []}, auth=("any", "wrong-us1"),
-                            timeout=10)
+    bad_key = requests.post(
+        f"{sandbox.url}/3.0/batches", json={"operations": []}, auth=("any", "wrong-us1"), timeout=10
+    )
     assert bad_key.status_code == 401
 
 
@@ -353,7 +439,7 @@ def test_at_most_500_batches_pending(mailchimp, book, sandbox):
     problem = json.loads(caught.value.text)
     validate_problem(problem)
     assert caught.value.status_code == 429 and problem["title"] == "Too Many Requests"
-    book.step(4)                  # the first batch (no operations) finishes: room for one more
+    book.step(4)  # the first batch (no operations) finishes: room for one more
     assert mailchimp.batches.start({"operations": []})["status"] == "pending"
     assert mailchimp.batches.list(count=1)["total_items"] == 501
 
@@ -376,7 +462,7 @@ def test_delete_stops_and_forgets_a_batch(mailchimp, book, list_id):
     ops = [_op("PATCH", f"/lists/{list_id}/members/{m['id']}", {"merge_fields": {"FNAME": "Deleted"}}) for m in (a, b)]
     running = mailchimp.batches.start({"operations": ops})["id"]
     queued = mailchimp.batches.start({"operations": ops})["id"]
-    book.step(3)                  # the first operation of the running batch has run
+    book.step(3)  # the first operation of the running batch has run
     for bid in (running, queued):
         answer = mailchimp.batches.delete_request(bid)
         assert answer.status_code == 204
@@ -395,8 +481,9 @@ def test_delete_stops_and_forgets_a_batch(mailchimp, book, list_id):
 def test_a_reset_forgets_batches_and_runs_none_of_them(mailchimp, book, list_id, sandbox):
     book.hold()
     member = _subscribed(mailchimp, list_id, 1)[0]
-    bid = mailchimp.batches.start({"operations": [
-        _op("PATCH", f"/lists/{list_id}/members/{member['id']}", {"merge_fields": {"FNAME": "Ghost"}})]})["id"]
+    bid = mailchimp.batches.start(
+        {"operations": [_op("PATCH", f"/lists/{list_id}/members/{member['id']}", {"merge_fields": {"FNAME": "Ghost"}})]}
+    )["id"]
     sandbox.world.reset()
     book.release()
     assert book.step() is None

@@ -1,4 +1,5 @@
 """Behaviours of the sandbox's Mailchimp side that syncd relies on (through the SDK where it can go)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -35,8 +36,9 @@ def _problem(caught: pytest.ExceptionInfo) -> dict:
 
 def _raw(sandbox, method: str, path: str, **kwargs) -> requests.Response:
     """A direct HTTP call, for what the SDK refuses to send (count > 1000, broken JSON, a GET body)."""
-    return requests.request(method, f"{sandbox.url}/3.0{path}", auth=("any", sandbox.world.config.mailchimp_key),
-                            timeout=10, **kwargs)
+    return requests.request(
+        method, f"{sandbox.url}/3.0{path}", auth=("any", sandbox.world.config.mailchimp_key), timeout=10, **kwargs
+    )
 
 
 def test_hash_and_email_are_case_insensitive(mailchimp, list_id):
@@ -57,9 +59,12 @@ def test_unknown_member_is_404(mailchimp, list_id):
 def test_compliance_state_refuses_subscribed_but_allows_pending(mailchimp, list_id, status):
     member = _in_compliance_state(mailchimp, list_id, status)
     email = member["email_address"]
-    for call in (lambda: mailchimp.lists.update_list_member(list_id, member["id"], {"status": "subscribed"}),
-                 lambda: mailchimp.lists.set_list_member(list_id, member["id"], {
-                     "email_address": email, "status_if_new": "subscribed", "status": "subscribed"})):
+    for call in (
+        lambda: mailchimp.lists.update_list_member(list_id, member["id"], {"status": "subscribed"}),
+        lambda: mailchimp.lists.set_list_member(
+            list_id, member["id"], {"email_address": email, "status_if_new": "subscribed", "status": "subscribed"}
+        ),
+    ):
         with pytest.raises(ApiClientError) as caught:
             call()
         problem = _problem(caught)
@@ -72,9 +77,16 @@ def test_compliance_state_refuses_subscribed_but_allows_pending(mailchimp, list_
 
 def test_batch_reports_compliance_members_as_errors(mailchimp, list_id):
     gone = _in_compliance_state(mailchimp, list_id, "unsubscribed")["email_address"]
-    result = mailchimp.lists.batch_list_members(list_id, {
-        "members": [{"email_address": gone, "status": "subscribed"},
-                    {"email_address": "not-an-email", "status": "subscribed"}], "update_existing": True})
+    result = mailchimp.lists.batch_list_members(
+        list_id,
+        {
+            "members": [
+                {"email_address": gone, "status": "subscribed"},
+                {"email_address": "not-an-email", "status": "subscribed"},
+            ],
+            "update_existing": True,
+        },
+    )
     validate_response("POST", "/lists/{list_id}", result)
     assert result["error_count"] == 2 and result["total_updated"] == 0
     by_email = {e["email_address"]: e for e in result["errors"]}
@@ -101,15 +113,19 @@ def test_invalid_email_is_invalid_resource(mailchimp, list_id):
 
 def test_put_hash_must_match_email(mailchimp, list_id):
     with pytest.raises(ApiClientError) as caught:
-        mailchimp.lists.set_list_member(list_id, hashlib.md5(b"a@example.org").hexdigest(),
-                                        {"email_address": "b@example.org", "status_if_new": "subscribed"})
+        mailchimp.lists.set_list_member(
+            list_id,
+            hashlib.md5(b"a@example.org").hexdigest(),
+            {"email_address": "b@example.org", "status_if_new": "subscribed"},
+        )
     assert caught.value.status_code == 400 and _problem(caught)["title"] == "Invalid Resource"
 
 
 def test_wrong_types_are_listed_in_errors(mailchimp, list_id):
     with pytest.raises(ApiClientError) as caught:
-        mailchimp.lists.set_list_member(list_id, "typed@example.org", {
-            "email_address": "typed@example.org", "status_if_new": "maybe", "vip": "yes"})
+        mailchimp.lists.set_list_member(
+            list_id, "typed@example.org", {"email_address": "typed@example.org", "status_if_new": "maybe", "vip": "yes"}
+        )
     fields = {e["field"] for e in _problem(caught)["errors"]}
     assert fields == {"status_if_new", "vip"}
 
@@ -117,19 +133,25 @@ def test_wrong_types_are_listed_in_errors(mailchimp, list_id):
 @pytest.fixture
 def typed_fields(mailchimp, list_id) -> None:
     mailchimp.lists.add_list_merge_field(list_id, {"name": "Score", "type": "number", "tag": "SCORE"})
-    mailchimp.lists.add_list_merge_field(list_id, {"name": "Renewal", "type": "date", "tag": "RENEWAL",
-                                                   "options": {"date_format": "MM/DD/YYYY"}})
-    mailchimp.lists.add_list_merge_field(list_id, {"name": "Cadence", "type": "dropdown", "tag": "CADENCE",
-                                                   "options": {"choices": ["weekly", "monthly"]}})
+    mailchimp.lists.add_list_merge_field(
+        list_id, {"name": "Renewal", "type": "date", "tag": "RENEWAL", "options": {"date_format": "MM/DD/YYYY"}}
+    )
+    mailchimp.lists.add_list_merge_field(
+        list_id,
+        {"name": "Cadence", "type": "dropdown", "tag": "CADENCE", "options": {"choices": ["weekly", "monthly"]}},
+    )
 
 
-@pytest.mark.parametrize("values, bad_field", [
-    ({"SCORE": "high"}, "SCORE"),
-    ({"RENEWAL": "31/31/2026"}, "RENEWAL"),
-    ({"CADENCE": "daily"}, "CADENCE"),
-    ({"NOPE": "x"}, "NOPE"),
-    ({"ADDRESS": {"addr1": "1 Main St"}}, "ADDRESS"),
-])
+@pytest.mark.parametrize(
+    "values, bad_field",
+    [
+        ({"SCORE": "high"}, "SCORE"),
+        ({"RENEWAL": "31/31/2026"}, "RENEWAL"),
+        ({"CADENCE": "daily"}, "CADENCE"),
+        ({"NOPE": "x"}, "NOPE"),
+        ({"ADDRESS": {"addr1": "1 Main St"}}, "ADDRESS"),
+    ],
+)
 def test_merge_values_are_validated_by_type(mailchimp, list_id, typed_fields, values, bad_field):
     member = _member_with(mailchimp, list_id, "subscribed")
     with pytest.raises(ApiClientError) as caught:
@@ -141,8 +163,9 @@ def test_merge_values_are_validated_by_type(mailchimp, list_id, typed_fields, va
 
 def test_good_merge_values_are_stored_normalized(mailchimp, list_id, typed_fields):
     member = _member_with(mailchimp, list_id, "subscribed")
-    updated = mailchimp.lists.update_list_member(list_id, member["id"], {"merge_fields": {
-        "SCORE": "42", "RENEWAL": "2026-03-05", "CADENCE": "weekly"}})
+    updated = mailchimp.lists.update_list_member(
+        list_id, member["id"], {"merge_fields": {"SCORE": "42", "RENEWAL": "2026-03-05", "CADENCE": "weekly"}}
+    )
     assert updated["merge_fields"]["SCORE"] == 42
     assert updated["merge_fields"]["RENEWAL"] == "03/05/2026"
     assert updated["merge_fields"]["FNAME"] == member["merge_fields"]["FNAME"]
@@ -152,13 +175,15 @@ def test_boolean_merge_value_fails_the_schema(mailchimp, list_id):
     member = _member_with(mailchimp, list_id, "subscribed")
     with pytest.raises(ApiClientError) as caught:
         mailchimp.lists.update_list_member(list_id, member["id"], {"merge_fields": {"FNAME": True}})
-    assert _problem(caught)["errors"] == [{"field": "merge_fields.FNAME",
-                                           "message": "Data did not match any of the schemas described in anyOf."}]
+    assert _problem(caught)["errors"] == [
+        {"field": "merge_fields.FNAME", "message": "Data did not match any of the schemas described in anyOf."}
+    ]
 
 
 def test_required_merge_field_and_skip_merge_validation(mailchimp, list_id):
-    mailchimp.lists.add_list_merge_field(list_id, {"name": "Company", "type": "text", "tag": "COMPANY",
-                                                   "required": True})
+    mailchimp.lists.add_list_merge_field(
+        list_id, {"name": "Company", "type": "text", "tag": "COMPANY", "required": True}
+    )
     body = {"email_address": "req@example.org", "status_if_new": "subscribed"}
     with pytest.raises(ApiClientError) as caught:
         mailchimp.lists.set_list_member(list_id, "req@example.org", body)
@@ -247,9 +272,14 @@ def test_inject_event_rules(sandbox):
 def test_sandbox_events_endpoint_reaches_the_store(sandbox):
     store = sandbox.world.mailchimp
     email = sandbox.world.population.persona(int(store.subscribed_persona_indices()[0])).mc_email
-    answer = requests.post(f"{sandbox.url}/_sandbox/events", timeout=10, json=[
-        {"email": email, "action": "click", "url": "https://example.com/x"},
-        {"email": email, "action": "bounce", "type": "soft"}])
+    answer = requests.post(
+        f"{sandbox.url}/_sandbox/events",
+        timeout=10,
+        json=[
+            {"email": email, "action": "click", "url": "https://example.com/x"},
+            {"email": email, "action": "bounce", "type": "soft"},
+        ],
+    )
     assert answer.json() == {"applied": 2}
     assert store.find(email).status == "subscribed"  # a soft bounce does not clean
     assert store.campaigns[-1].clicks == 1 and store.campaigns[-1].soft_bounces == 1

@@ -1,4 +1,5 @@
 """Every Mailchimp endpoint of the sandbox, called through mailchimp-marketing and checked against the spec."""
+
 from __future__ import annotations
 
 import hashlib
@@ -77,13 +78,16 @@ def test_member_fields_are_honoured(mailchimp, list_id):
 
 
 def test_add_put_patch_delete_member(mailchimp, list_id):
-    added = mailchimp.lists.add_list_member(list_id, {"email_address": "New.Lead@Example.org", "status": "pending",
-                                                      "merge_fields": {"FNAME": "New"}})
+    added = mailchimp.lists.add_list_member(
+        list_id, {"email_address": "New.Lead@Example.org", "status": "pending", "merge_fields": {"FNAME": "New"}}
+    )
     validate_response("POST", "/lists/{list_id}/members", added)
     assert added["status"] == "pending" and added["merge_fields"]["FNAME"] == "New"
-    put = mailchimp.lists.set_list_member(list_id, added["id"], {"email_address": "new.lead@example.org",
-                                                                 "status_if_new": "subscribed",
-                                                                 "merge_fields": {"LNAME": "Lead"}})
+    put = mailchimp.lists.set_list_member(
+        list_id,
+        added["id"],
+        {"email_address": "new.lead@example.org", "status_if_new": "subscribed", "merge_fields": {"LNAME": "Lead"}},
+    )
     validate_response("PUT", "/lists/{list_id}/members/{subscriber_hash}", put)
     assert put["status"] == "pending" and put["merge_fields"] == {**added["merge_fields"], "LNAME": "Lead"}
     patched = mailchimp.lists.update_list_member(list_id, added["id"], {"status": "subscribed"})
@@ -105,8 +109,13 @@ def test_put_creates_with_status_if_new(mailchimp, list_id):
 def test_member_tags(mailchimp, list_id, first_member):
     h = first_member["id"]
     answer = mailchimp.lists.update_list_member_tags(
-        list_id, h, {"tags": [{"name": "segment:hot", "status": "active"},
-                              {"name": "never-seen", "status": "inactive"}], "is_syncing": True})
+        list_id,
+        h,
+        {
+            "tags": [{"name": "segment:hot", "status": "active"}, {"name": "never-seen", "status": "inactive"}],
+            "is_syncing": True,
+        },
+    )
     assert isinstance(answer, requests.Response) and answer.status_code == 204 and answer.text == ""
     tags = mailchimp.lists.get_list_member_tags(list_id, h)
     validate_response("GET", "/lists/{list_id}/members/{subscriber_hash}/tags", tags)
@@ -166,9 +175,13 @@ def test_unsubscribed_report_and_activity_feed(mailchimp, sandbox, list_id, camp
 
 
 def test_batch_subscribe(mailchimp, list_id, first_member):
-    body = {"members": [{"email_address": "batch.one@example.org", "status": "subscribed"},
-                        {"email_address": first_member["email_address"], "status": "subscribed"}],
-            "update_existing": False}
+    body = {
+        "members": [
+            {"email_address": "batch.one@example.org", "status": "subscribed"},
+            {"email_address": first_member["email_address"], "status": "subscribed"},
+        ],
+        "update_existing": False,
+    }
     result = mailchimp.lists.batch_list_members(list_id, body)
     validate_response("POST", "/lists/{list_id}", result)
     assert result["total_created"] == 1 and result["error_count"] == 1

@@ -4,6 +4,7 @@ The requests the limit admits are held inside the sandbox by a gate (World.mailc
 releases them, so "in flight" is a fact the test controls, not an overlap hoped for from a latency: the
 outcomes below are exact. The timeouts only keep a broken sandbox from hanging the run.
 """
+
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
@@ -18,7 +19,7 @@ from tests.conftest import make_mailchimp
 from tests.contract.mailchimp_spec import validate_problem, validate_response
 
 CONFIG = SandboxConfig(contacts=50, seed=3, start_ms=1_767_225_600_000)
-GUARD_S = 30   # a hang guard only
+GUARD_S = 30  # a hang guard only
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def sandbox(sandbox_config: SandboxConfig, gate: RequestGate):
         try:
             yield sb
         finally:
-            gate.release()   # whatever a failed test left held, so the server can stop
+            gate.release()  # whatever a failed test left held, so the server can stop
 
 
 @pytest.fixture
@@ -76,13 +77,13 @@ def _assert_refused(result: tuple[int, object], limit: int = 10) -> None:
 def test_ten_in_flight_then_the_11th_to_15th_get_429(sandbox, gate, pool):
     calls = [pool.submit(_ping, sandbox) for _ in range(15)]
     assert gate.wait_held(10, GUARD_S)
-    refused = _first_done(calls, 5)   # the ten admitted cannot finish: they are held
+    refused = _first_done(calls, 5)  # the ten admitted cannot finish: they are held
     assert len(refused) == 5
     for future in refused:
         _assert_refused(future.result())
     assert gate.held == 10 and _in_flight(sandbox) == 10
     assert sum(f.done() for f in calls) == 5
-    _assert_refused(_ping(sandbox))   # and the 16th, while the ten are still in flight
+    _assert_refused(_ping(sandbox))  # and the 16th, while the ten are still in flight
     assert sandbox.world.stats.rate_limited["mailchimp"] == 6
     assert sandbox.world.mailchimp_in_flight.peak == 10
 
@@ -102,7 +103,7 @@ def test_released_slots_are_given_back_one_by_one(sandbox, gate, pool):
     assert gate.wait_held(10, GUARD_S) and _in_flight(sandbox) == 10
     _assert_refused(_ping(sandbox))
 
-    assert gate.release(1) == 1   # one answered: its slot is free again, and only its slot
+    assert gate.release(1) == 1  # one answered: its slot is free again, and only its slot
     assert gate.wait_finished(1, GUARD_S) and _in_flight(sandbox) == 9
     answered = _first_done(first, 1)
     assert answered[0].result()[0] == 200 and sum(f.done() for f in first) == 1
@@ -138,13 +139,13 @@ def test_rate_scale_scales_the_connection_limit(rate_scale, limit, gate, pool):
 def test_a_reset_during_a_request_leaves_the_new_limit_whole(sandbox, gate, pool):
     held = pool.submit(_ping, sandbox)
     assert gate.wait_held(1, GUARD_S)
-    sandbox.world.reset()   # a new limiter: the held request's slot belongs to the old one
+    sandbox.world.reset()  # a new limiter: the held request's slot belongs to the old one
     gate.release()
     assert held.result(timeout=GUARD_S)[0] == 200
     assert gate.wait_finished(1, GUARD_S) and _in_flight(sandbox) == 0
     calls = [pool.submit(_ping, sandbox) for _ in range(10)]
     assert gate.wait_held(10, GUARD_S)
-    _assert_refused(_ping(sandbox))   # still exactly ten, not eleven
+    _assert_refused(_ping(sandbox))  # still exactly ten, not eleven
     gate.release()
     assert [f.result(timeout=GUARD_S)[0] for f in calls] == [200] * 10
 

@@ -1,4 +1,5 @@
 """Static segments through mailchimp-marketing, checked against the spec; a tag is a static segment."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,7 +9,7 @@ from mailchimp_marketing.api_client import ApiClientError
 from tests.contract.mailchimp_spec import validate_problem, validate_response
 
 SEGMENTS = "/lists/{list_id}/segments"
-SEGMENT = "/lists/{list_id}/segments/{segmentId}"        # the spec copy names this parameter segmentId
+SEGMENT = "/lists/{list_id}/segments/{segmentId}"  # the spec copy names this parameter segmentId
 SEGMENT_MEMBERS = "/lists/{list_id}/segments/{segmentId}/members"
 
 
@@ -31,8 +32,9 @@ def _error(call) -> ApiClientError:
 
 def _raw_get(sandbox, path: str, **params) -> requests.Response:
     """A GET the SDK would refuse to send (it checks count <= 1000 itself)."""
-    return requests.get(f"{sandbox.url}/3.0{path}", params=params, timeout=10,
-                        auth=("any", sandbox.world.config.mailchimp_key))
+    return requests.get(
+        f"{sandbox.url}/3.0{path}", params=params, timeout=10, auth=("any", sandbox.world.config.mailchimp_key)
+    )
 
 
 def _tag_names(mailchimp, list_id, member_id) -> list[str]:
@@ -43,7 +45,7 @@ def _tag_names(mailchimp, list_id, member_id) -> list[str]:
 
 def test_create_get_and_list_static_segments(mailchimp, sandbox, list_id, subscribed):
     emails = [m["email_address"] for m in subscribed[:2]]
-    body = {"name": "Webinar", "static_segment": [*emails, "nobody@nowhere.example"]}   # unknown: ignored
+    body = {"name": "Webinar", "static_segment": [*emails, "nobody@nowhere.example"]}  # unknown: ignored
     made = mailchimp.lists.create_segment(list_id, body)
     validate_response("POST", SEGMENTS, made)
     assert (made["name"], made["type"], made["member_count"], made["list_id"]) == ("Webinar", "static", 2, list_id)
@@ -88,14 +90,17 @@ def test_batch_add_and_remove_members(mailchimp, sandbox, list_id, subscribed):
     seg = mailchimp.lists.create_segment(list_id, {"name": "Trial", "static_segment": [a]})
     sid = str(seg["id"])
     answer = mailchimp.lists.batch_segment_members(
-        {"members_to_add": [a, b.upper(), c, "ghost@nowhere.example", "not-an-address"]}, list_id, sid)
+        {"members_to_add": [a, b.upper(), c, "ghost@nowhere.example", "not-an-address"]}, list_id, sid
+    )
     validate_response("POST", SEGMENT, answer)
     # a was already in the segment: neither added again nor an error
     assert [m["email_address"] for m in answer["members_added"]] == [b, c]
-    assert all(m["status"] == "subscribed" and "Trial" in [t["name"] for t in m["tags"]]
-               for m in answer["members_added"])
-    assert answer["errors"] == [{"email_addresses": ["ghost@nowhere.example", "not-an-address"],
-                                 "error": answer["errors"][0]["error"]}]
+    assert all(
+        m["status"] == "subscribed" and "Trial" in [t["name"] for t in m["tags"]] for m in answer["members_added"]
+    )
+    assert answer["errors"] == [
+        {"email_addresses": ["ghost@nowhere.example", "not-an-address"], "error": answer["errors"][0]["error"]}
+    ]
     assert (answer["total_added"], answer["total_removed"], answer["error_count"]) == (2, 0, 2)
     assert mailchimp.lists.get_segment(list_id, sid)["member_count"] == 3
 
@@ -118,14 +123,14 @@ def test_segment_members_page_and_status_filter(mailchimp, sandbox, list_id, sub
     emails = [m["email_address"] for m in subscribed] + [gone["email_address"]]
     seg = mailchimp.lists.create_segment(list_id, {"name": "Everyone", "static_segment": emails})
     sid = str(seg["id"])
-    assert seg["member_count"] == len(subscribed)    # active subscribers only
+    assert seg["member_count"] == len(subscribed)  # active subscribers only
 
     first = mailchimp.lists.get_segment_members_list(list_id, sid, count=2)
     validate_response("GET", SEGMENT_MEMBERS, first)
     assert first["total_items"] == len(subscribed)
     assert [m["email_address"] for m in first["members"]] == emails[:2]
     rest = mailchimp.lists.get_segment_members_list(list_id, sid, count=1000, offset=2)
-    assert [m["email_address"] for m in rest["members"]] == emails[2:len(subscribed)]
+    assert [m["email_address"] for m in rest["members"]] == emails[2 : len(subscribed)]
 
     everyone = mailchimp.lists.get_segment_members_list(list_id, sid, count=1000, include_unsubscribed=True)
     validate_response("GET", SEGMENT_MEMBERS, everyone)
@@ -143,15 +148,20 @@ def test_member_tags_are_static_segments(mailchimp, sandbox, list_id, subscribed
 
     listed = mailchimp.lists.list_segments(list_id)
     validate_response("GET", SEGMENTS, listed)
-    assert [(s["id"], s["name"], s["type"], s["member_count"]) for s in listed["segments"]] == \
-        [(tag["id"], "segment:hot", "static", 1)]
+    assert [(s["id"], s["name"], s["type"], s["member_count"]) for s in listed["segments"]] == [
+        (tag["id"], "segment:hot", "static", 1)
+    ]
     members = mailchimp.lists.get_segment_members_list(list_id, str(tag["id"]))
     assert [m["id"] for m in members["members"]] == [member["id"]]
     assert mailchimp.lists.get_list_member(list_id, member["id"])["last_changed"] == member["last_changed"]
 
     # creating the tag again through the segments endpoint is a duplicate
-    assert _error(lambda: mailchimp.lists.create_segment(
-        list_id, {"name": "Segment:Hot", "static_segment": []})).status_code == 400
+    assert (
+        _error(
+            lambda: mailchimp.lists.create_segment(list_id, {"name": "Segment:Hot", "static_segment": []})
+        ).status_code
+        == 400
+    )
 
     cooled = {"tags": [{"name": "segment:hot", "status": "inactive"}]}
     mailchimp.lists.update_list_member_tags(list_id, member["id"], cooled)
@@ -170,12 +180,15 @@ def test_static_segment_membership_is_tagging(mailchimp, sandbox, list_id, subsc
     got = mailchimp.lists.get_list_member(list_id, member["id"])
     validate_response("GET", "/lists/{list_id}/members/{subscriber_hash}", got)
     assert (got["tags_count"], got["tags"][0]) == (2, {"id": seg["id"], "name": "Webinar"})
-    assert got["last_changed"] == member["last_changed"]     # tagging never moves last_changed
+    assert got["last_changed"] == member["last_changed"]  # tagging never moves last_changed
     found = mailchimp.lists.tag_search(list_id, name="web")
     assert [(t["id"], t["name"]) for t in found["tags"]] == [(seg["id"], "Webinar")]
 
-    mailchimp.lists.batch_segment_members({"members_to_add": [other["email_address"]],
-                                           "members_to_remove": [member["email_address"]]}, list_id, str(seg["id"]))
+    mailchimp.lists.batch_segment_members(
+        {"members_to_add": [other["email_address"]], "members_to_remove": [member["email_address"]]},
+        list_id,
+        str(seg["id"]),
+    )
     assert _tag_names(mailchimp, list_id, member["id"]) == ["Later"]
     assert _tag_names(mailchimp, list_id, other["id"]) == ["Webinar"]
     state = {m["id"]: m for m in sandbox.world.state()["mailchimp"]["members"]}
@@ -186,12 +199,14 @@ def test_static_segment_membership_is_tagging(mailchimp, sandbox, list_id, subsc
 
 def test_batch_subscribe_tags_and_sync_tags_share_the_segments(mailchimp, list_id, subscribed):
     email = subscribed[0]["email_address"]
-    mailchimp.lists.batch_list_members(list_id, {"members": [{"email_address": email, "tags": ["A", "B"]}],
-                                                 "update_existing": True})
+    mailchimp.lists.batch_list_members(
+        list_id, {"members": [{"email_address": email, "tags": ["A", "B"]}], "update_existing": True}
+    )
     names = {s["name"]: s for s in mailchimp.lists.list_segments(list_id)["segments"]}
     assert {n: s["member_count"] for n, s in names.items()} == {"A": 1, "B": 1}
-    mailchimp.lists.batch_list_members(list_id, {"members": [{"email_address": email, "tags": ["B"]}],
-                                                 "update_existing": True, "sync_tags": True})
+    mailchimp.lists.batch_list_members(
+        list_id, {"members": [{"email_address": email, "tags": ["B"]}], "update_existing": True, "sync_tags": True}
+    )
     assert mailchimp.lists.get_segment(list_id, str(names["A"]["id"]))["member_count"] == 0
     assert _tag_names(mailchimp, list_id, subscribed[0]["id"]) == ["B"]
 
@@ -204,5 +219,6 @@ def test_tagging_keeps_persona_members_lazy(mailchimp, sandbox, list_id):
     seg = mailchimp.lists.create_segment(list_id, {"name": "Bulk", "static_segment": emails[:100]})
     mailchimp.lists.batch_segment_members({"members_to_add": emails[100:]}, list_id, str(seg["id"]))
     assert store._overlay == {}
-    assert mailchimp.lists.get_segment_members_list(list_id, str(seg["id"]), include_unsubscribed=True,
-                                                    include_cleaned=True)["total_items"] == len(emails)
+    assert mailchimp.lists.get_segment_members_list(
+        list_id, str(seg["id"]), include_unsubscribed=True, include_cleaned=True
+    )["total_items"] == len(emails)

@@ -2,6 +2,7 @@
 be set back to `subscribed` through the API; one unsubscribed by an admin or through the API can be, with a
 plain `status: subscribed` write. Cleaned members are always refused. Checked through the official SDK,
 for every kind of write that can carry a status."""
+
 from __future__ import annotations
 
 import hashlib
@@ -36,8 +37,9 @@ def _unsubscribed(mailchimp, list_id: str) -> list[dict]:
 
 def _self_unsubscribe(sandbox, email: str) -> None:
     """The member clicks the unsubscribe link of a campaign."""
-    answer = requests.post(f"{sandbox.url}/_sandbox/events", timeout=10,
-                           json=[{"email": email, "action": "unsubscribe"}])
+    answer = requests.post(
+        f"{sandbox.url}/_sandbox/events", timeout=10, json=[{"email": email, "action": "unsubscribe"}]
+    )
     assert answer.json() == {"applied": 1}
 
 
@@ -55,25 +57,41 @@ def _patch(mailchimp, sandbox, list_id, email, status):
 
 
 def _put(mailchimp, sandbox, list_id, email, status):
-    return mailchimp.lists.set_list_member(list_id, hashlib.md5(email.lower().encode()).hexdigest(),
-                                           {"email_address": email, "status_if_new": status, "status": status})
+    return mailchimp.lists.set_list_member(
+        list_id,
+        hashlib.md5(email.lower().encode()).hexdigest(),
+        {"email_address": email, "status_if_new": status, "status": status},
+    )
 
 
 def _batch_subscribe(mailchimp, sandbox, list_id, email, status):
-    result = mailchimp.lists.batch_list_members(list_id, {"members": [{"email_address": email, "status": status}],
-                                                          "update_existing": True})
+    result = mailchimp.lists.batch_list_members(
+        list_id, {"members": [{"email_address": email, "status": status}], "update_existing": True}
+    )
     validate_response("POST", "/lists/{list_id}", result)
     if result["errors"]:
         error = result["errors"][0]
-        raise ApiClientError(json.dumps({"title": COMPLIANCE if "compliance state" in error["error"] else "?",
-                                         "detail": error["error"]}), 400)
+        raise ApiClientError(
+            json.dumps(
+                {"title": COMPLIANCE if "compliance state" in error["error"] else "?", "detail": error["error"]}
+            ),
+            400,
+        )
     return result["updated_members"][0]
 
 
 def _batch_operation(mailchimp, sandbox, list_id, email, status):
-    [result] = _batch_results(mailchimp, sandbox, [{
-        "method": "PATCH", "path": f"/lists/{list_id}/members/{hashlib.md5(email.lower().encode()).hexdigest()}",
-        "body": json.dumps({"status": status})}])
+    [result] = _batch_results(
+        mailchimp,
+        sandbox,
+        [
+            {
+                "method": "PATCH",
+                "path": f"/lists/{list_id}/members/{hashlib.md5(email.lower().encode()).hexdigest()}",
+                "body": json.dumps({"status": status}),
+            }
+        ],
+    )
     if result["status_code"] >= 400:
         raise ApiClientError(result["response"], result["status_code"])
     return json.loads(result["response"])
@@ -122,8 +140,11 @@ def test_the_simulations_unsubscribes_are_the_members_own(mailchimp, sandbox, li
     world = sandbox.world
     for _ in range(8):
         world.advance_days(7)
-        gone = [u for c in world.mailchimp.campaigns
-                for u in mailchimp.reports.get_unsubscribed_list_for_campaign(c.id, count=1000)["unsubscribes"]]
+        gone = [
+            u
+            for c in world.mailchimp.campaigns
+            for u in mailchimp.reports.get_unsubscribed_list_for_campaign(c.id, count=1000)["unsubscribes"]
+        ]
         if gone:
             break
     assert gone, "eight simulated weeks brought no unsubscribe"
@@ -170,8 +191,11 @@ def test_resubscribed_then_unsubscribing_themselves_is_refused_again(mailchimp, 
 def test_status_if_new_is_ignored_for_an_existing_member(mailchimp, sandbox, list_id):
     email = _subscribed(mailchimp, list_id)[0]["email_address"]
     _patch(mailchimp, sandbox, list_id, email, "unsubscribed")
-    put = mailchimp.lists.set_list_member(list_id, hashlib.md5(email.lower().encode()).hexdigest(),
-                                          {"email_address": email, "status_if_new": "subscribed"})
+    put = mailchimp.lists.set_list_member(
+        list_id,
+        hashlib.md5(email.lower().encode()).hexdigest(),
+        {"email_address": email, "status_if_new": "subscribed"},
+    )
     assert put["status"] == "unsubscribed"
     assert mailchimp.lists.get_list_member(list_id, email)["status"] == "unsubscribed"
 
@@ -206,9 +230,12 @@ def test_the_population_has_a_few_admin_unsubscribes_drawn_from_the_seed(mailchi
 
     def admin_unsubscribed(config: SandboxConfig) -> list[str]:
         store = World(config).mailchimp
-        return sorted(m.email for m in (store.find_slot(int(i)) for i in
-                                        store.pop.mailchimp_indices_with_status("unsubscribed"))
-                      if m.unsubscribe_reason == ADMIN)
+        return sorted(
+            m.email
+            for m in (store.find_slot(int(i)) for i in store.pop.mailchimp_indices_with_status("unsubscribed"))
+            if m.unsubscribe_reason == ADMIN
+        )
+
     assert admin_unsubscribed(SHARED_SANDBOX) == admin
     assert admin_unsubscribed(SandboxConfig(contacts=400, seed=12, start_ms=SHARED_SANDBOX.start_ms)) != admin
 

@@ -1,4 +1,5 @@
 """The sandbox's control endpoints (/_sandbox/...), checked through HTTP and through the official SDKs."""
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,7 @@ from sandbox.timefmt import DAY_MS, parse_ts_ms
 from sandbox.world import SandboxConfig, World
 from tests.conftest import make_hubspot, make_mailchimp
 
-START_MS = 1_767_225_600_000   # 2026-01-01T00:00:00Z, a Thursday
+START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z, a Thursday
 
 
 @pytest.fixture
@@ -31,16 +32,20 @@ def _get(sb: SandboxServer, what: str) -> Any:
 
 def _post(sb: SandboxServer, what: str, body: Any = None, raw: bytes | None = None) -> requests.Response:
     if raw is not None:
-        return requests.post(f"{sb.url}/_sandbox/{what}", data=raw, timeout=60,
-                             headers={"Content-Type": "application/json"})
+        return requests.post(
+            f"{sb.url}/_sandbox/{what}", data=raw, timeout=60, headers={"Content-Type": "application/json"}
+        )
     return requests.post(f"{sb.url}/_sandbox/{what}", json=body, timeout=60)
 
 
 def _subscribed(state: dict) -> list[str]:
     """Addresses of subscribed members who are also CRM contacts, sorted (stable for a seed)."""
     contacts = {c["properties"]["email"].lower() for c in state["hubspot"]["contacts"]}
-    return sorted(m["email_address"] for m in state["mailchimp"]["members"]
-                  if m["status"] == "subscribed" and m["email_address"].lower() in contacts)
+    return sorted(
+        m["email_address"]
+        for m in state["mailchimp"]["members"]
+        if m["status"] == "subscribed" and m["email_address"].lower() in contacts
+    )
 
 
 def _activity(mc, campaign_id: str) -> dict[str, list[dict]]:
@@ -50,22 +55,28 @@ def _activity(mc, campaign_id: str) -> dict[str, list[dict]]:
 
 
 def _contact_by_email(hubspot, email: str):
-    return hubspot.crm.contacts.basic_api.get_by_id(email, id_property="email",
-                                                    properties=["num_conversion_events",
-                                                                "recent_conversion_event_name"])
+    return hubspot.crm.contacts.basic_api.get_by_id(
+        email, id_property="email", properties=["num_conversion_events", "recent_conversion_event_name"]
+    )
 
 
 # -- /_sandbox/state ---------------------------------------------------------------------------------------
 def test_state_has_exactly_the_documented_shape(sandbox, hubspot):
     contact_id = hubspot.crm.contacts.basic_api.get_page(limit=1).results[0].id
-    link = [{"to": {"id": contact_id},
-             "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 204}]}]
-    task = hubspot.crm.objects.tasks.basic_api.create(simple_public_object_input_for_create=TaskInput(
-        properties={"hs_timestamp": "2026-01-02T00:00:00Z", "hs_task_subject": "Call back"}, associations=link))
-    note_link = [{"to": {"id": contact_id},
-                  "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 202}]}]
-    note = hubspot.crm.objects.notes.basic_api.create(simple_public_object_input_for_create=NoteInput(
-        properties={"hs_timestamp": "2026-01-02T00:00:00Z", "hs_note_body": "Went hot"}, associations=note_link))
+    link = [{"to": {"id": contact_id}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 204}]}]
+    task = hubspot.crm.objects.tasks.basic_api.create(
+        simple_public_object_input_for_create=TaskInput(
+            properties={"hs_timestamp": "2026-01-02T00:00:00Z", "hs_task_subject": "Call back"}, associations=link
+        )
+    )
+    note_link = [
+        {"to": {"id": contact_id}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 202}]}
+    ]
+    note = hubspot.crm.objects.notes.basic_api.create(
+        simple_public_object_input_for_create=NoteInput(
+            properties={"hs_timestamp": "2026-01-02T00:00:00Z", "hs_note_body": "Went hot"}, associations=note_link
+        )
+    )
 
     state = _get(sandbox, "state")
     assert set(state) == {"hubspot", "mailchimp"}
@@ -103,23 +114,32 @@ def test_state_has_exactly_the_documented_shape(sandbox, hubspot):
     mc = make_mailchimp(sandbox)
     first = mc.lists.get_list_member(world.list_id, members[0]["id"])
     assert first["email_address"] == members[0]["email_address"] and first["status"] == members[0]["status"]
-    assert state["mailchimp"]["campaigns"] == []   # nothing was sent before the clock moved
+    assert state["mailchimp"]["campaigns"] == []  # nothing was sent before the clock moved
 
 
 # -- /_sandbox/events --------------------------------------------------------------------------------------
 def test_events_are_applied_and_visible_through_the_sdks(sandbox, hubspot):
     mc = make_mailchimp(sandbox)
-    assert _post(sandbox, "clock", {"advance_days": 6}).status_code == 200   # Tuesday's newsletter is sent
+    assert _post(sandbox, "clock", {"advance_days": 6}).status_code == 200  # Tuesday's newsletter is sent
     [campaign] = mc.campaigns.list(count=10)["campaigns"]
     a, b = _subscribed(_get(sandbox, "state"))[:2]
     at = "2026-01-06T18:00:00Z"
-    answer = _post(sandbox, "events", [
-        {"email": a, "action": "open", "campaign_id": campaign["id"], "timestamp": at},
-        {"email": a, "action": "click", "campaign_id": campaign["id"], "url": "https://www.example-saas.com/pricing",
-         "timestamp": parse_ts_ms(at) + 60_000},
-        {"email": b.upper(), "action": "unsubscribe", "campaign_id": campaign["id"]},
-        {"email": a, "action": "form_submission", "form": "Demo request"},
-    ])
+    answer = _post(
+        sandbox,
+        "events",
+        [
+            {"email": a, "action": "open", "campaign_id": campaign["id"], "timestamp": at},
+            {
+                "email": a,
+                "action": "click",
+                "campaign_id": campaign["id"],
+                "url": "https://www.example-saas.com/pricing",
+                "timestamp": parse_ts_ms(at) + 60_000,
+            },
+            {"email": b.upper(), "action": "unsubscribe", "campaign_id": campaign["id"]},
+            {"email": a, "action": "form_submission", "form": "Demo request"},
+        ],
+    )
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"applied": 4}
 
@@ -134,18 +154,21 @@ def test_events_are_applied_and_visible_through_the_sdks(sandbox, hubspot):
     assert contact.properties["recent_conversion_event_name"] == "Demo request"
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({"email": "not-an-address", "action": "open"}, "event 1: 'email'"),
-    ({"email": "{a}", "action": "purchase"}, "event 1: 'action'"),
-    ({"email": "{a}", "action": "open", "timestamp": "yesterday"}, "event 1: 'timestamp'"),
-    ({"email": "{a}", "action": "open", "timestamp": True}, "event 1: 'timestamp'"),
-    ({"email": "{a}", "action": "click", "url": 7}, "event 1: 'url'"),
-    ({"email": "{a}", "action": "bounce", "type": "medium"}, "event 1: 'type'"),
-    ({"email": "{a}", "action": "open", "campaign_id": "nosuchcamp"}, "event 1: no campaign"),
-    ({"email": "nobody@nowhere.example", "action": "open"}, "event 1: no member"),
-    ({"email": "nobody@nowhere.example", "action": "form_submission"}, "event 1: no contact"),
-    ("open", "event 1: must be an object"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"email": "not-an-address", "action": "open"}, "event 1: 'email'"),
+        ({"email": "{a}", "action": "purchase"}, "event 1: 'action'"),
+        ({"email": "{a}", "action": "open", "timestamp": "yesterday"}, "event 1: 'timestamp'"),
+        ({"email": "{a}", "action": "open", "timestamp": True}, "event 1: 'timestamp'"),
+        ({"email": "{a}", "action": "click", "url": 7}, "event 1: 'url'"),
+        ({"email": "{a}", "action": "bounce", "type": "medium"}, "event 1: 'type'"),
+        ({"email": "{a}", "action": "open", "campaign_id": "nosuchcamp"}, "event 1: no campaign"),
+        ({"email": "nobody@nowhere.example", "action": "open"}, "event 1: no member"),
+        ({"email": "nobody@nowhere.example", "action": "form_submission"}, "event 1: no contact"),
+        ("open", "event 1: must be an object"),
+    ],
+)
 def test_a_bad_event_is_refused_by_index_and_nothing_is_applied(sandbox, bad, message):
     a = _subscribed(_get(sandbox, "state"))[0]
     if isinstance(bad, dict):
@@ -155,7 +178,7 @@ def test_a_bad_event_is_refused_by_index_and_nothing_is_applied(sandbox, bad, me
     assert answer.status_code == 400
     assert answer.headers["content-type"].startswith("application/json")
     assert answer.json()["error"].startswith(message), answer.text
-    assert _get(sandbox, "state") == before   # the valid first event was not applied either
+    assert _get(sandbox, "state") == before  # the valid first event was not applied either
 
 
 @pytest.mark.parametrize("raw", [b"{not json", b'{"email": "x@y.z", "action": "open"}', b"\xff\xfe", b"42"])
@@ -190,19 +213,20 @@ def test_advancing_the_clock_generates_campaigns_and_activity_seen_through_the_s
         assert moved["from_ms"] <= parse_ts_ms(c["send_time"]) <= moved["to_ms"]
         for activity in _activity(mc, c["id"]).values():
             for x in activity:
-                assert parse_ts_ms(x["timestamp"]) <= moved["to_ms"]   # never in the future
+                assert parse_ts_ms(x["timestamp"]) <= moved["to_ms"]  # never in the future
                 opens += x["action"] == "open"
                 clicks += x["action"] == "click"
     assert (opens, clicks) == (generated["open"], generated["click"])
 
 
-@pytest.mark.parametrize("body", [{"advance_days": -1}, {"advance_days": "2"}, {"advance_days": True},
-                                  {"advance_days": 5000}, [1], "x"])
+@pytest.mark.parametrize(
+    "body", [{"advance_days": -1}, {"advance_days": "2"}, {"advance_days": True}, {"advance_days": 5000}, [1], "x"]
+)
 def test_clock_refuses_bad_bodies(sandbox, body):
     before = _get(sandbox, "clock")["now_ms"]
     answer = _post(sandbox, "clock", body)
     assert answer.status_code == 400 and "error" in answer.json()
-    assert _get(sandbox, "clock")["now_ms"] - before < DAY_MS   # did not move by days
+    assert _get(sandbox, "clock")["now_ms"] - before < DAY_MS  # did not move by days
 
 
 # -- /_sandbox/faults --------------------------------------------------------------------------------------
@@ -210,16 +234,29 @@ def test_faults_are_configured_and_validated(sandbox):
     assert _get(sandbox, "faults")["rate"] == 0.0
     answer = _post(sandbox, "faults", {"rate": 0.25, "kinds": ["429", "503"], "seed": 11})
     assert answer.status_code == 200
-    assert {k: answer.json()[k] for k in ("rate", "kinds", "seed")} == {"rate": 0.25, "kinds": ["429", "503"],
-                                                                       "seed": 11}
-    for bad in ({"rate": 1.5}, {"rate": -0.1}, {"rate": "0.5"}, {"rate": True}, {"rate": None},
-                {"rate": 0.1, "kinds": ["teapot"]}, {"rate": 0.1, "kinds": "429"}, {"rate": 0.1, "kinds": [429]},
-                {"rate": 0.1, "seed": "x"}, {"rate": 0.1, "colour": "red"}, [0.1]):
+    assert {k: answer.json()[k] for k in ("rate", "kinds", "seed")} == {
+        "rate": 0.25,
+        "kinds": ["429", "503"],
+        "seed": 11,
+    }
+    for bad in (
+        {"rate": 1.5},
+        {"rate": -0.1},
+        {"rate": "0.5"},
+        {"rate": True},
+        {"rate": None},
+        {"rate": 0.1, "kinds": ["teapot"]},
+        {"rate": 0.1, "kinds": "429"},
+        {"rate": 0.1, "kinds": [429]},
+        {"rate": 0.1, "seed": "x"},
+        {"rate": 0.1, "colour": "red"},
+        [0.1],
+    ):
         refused = _post(sandbox, "faults", bad)
         assert refused.status_code == 400, bad
         assert "error" in refused.json()
     assert _post(sandbox, "faults", raw=b"{rate:").status_code == 400
-    now = _get(sandbox, "faults")   # unchanged by the refused bodies
+    now = _get(sandbox, "faults")  # unchanged by the refused bodies
     assert (now["rate"], now["kinds"], now["seed"]) == (0.25, ["429", "503"], 11)
     assert _post(sandbox, "faults", {"rate": 0}).json()["rate"] == 0.0
 
@@ -235,8 +272,11 @@ def test_reset_restores_the_seeded_population(sandbox, hubspot, sandbox_config):
     assert _canonical(World(sandbox_config).state()) == _canonical(fresh)
 
     mc = make_mailchimp(sandbox)
-    hubspot.crm.contacts.basic_api.create(simple_public_object_input_for_create=SimplePublicObjectInputForCreate(
-        properties={"email": "new.lead@example.org", "firstname": "New"}))
+    hubspot.crm.contacts.basic_api.create(
+        simple_public_object_input_for_create=SimplePublicObjectInputForCreate(
+            properties={"email": "new.lead@example.org", "firstname": "New"}
+        )
+    )
     mc.lists.add_list_member(sandbox.world.list_id, {"email_address": "new.lead@example.org", "status": "subscribed"})
     _post(sandbox, "clock", {"advance_days": 9}).raise_for_status()
     _post(sandbox, "events", [{"email": _subscribed(fresh)[0], "action": "unsubscribe"}]).raise_for_status()
@@ -268,8 +308,7 @@ def test_stats_count_requests_per_method_and_path_template(sandbox, hubspot):
     for m in members:
         mc.lists.get_list_member(list_id, m["id"])
     token = sandbox.env["HUBSPOT_ACCESS_TOKEN"]
-    requests.get(f"{sandbox.url}/crm/v3/nowhere", headers={"Authorization": f"Bearer {token}"},
-                 timeout=10)
+    requests.get(f"{sandbox.url}/crm/v3/nowhere", headers={"Authorization": f"Bearer {token}"}, timeout=10)
 
     stats = _get(sandbox, "stats")
     assert stats["requests"] == {
@@ -291,14 +330,14 @@ def test_stats_count_requests_per_method_and_path_template(sandbox, hubspot):
 
 def test_stats_count_the_429s_served_by_limits_and_by_faults():
     config = SandboxConfig(contacts=20, seed=2, start_ms=START_MS, hubspot_burst=100, rate_scale=0.05)  # 5 per 10 s
-    with SandboxServer(world=World(config, limits_clock=lambda: 0.0)) as sb:   # the 8 land in one window
+    with SandboxServer(world=World(config, limits_clock=lambda: 0.0)) as sb:  # the 8 land in one window
         hubspot = make_hubspot(sb)
         statuses = []
         for _ in range(8):
             try:
                 hubspot.crm.owners.owners_api.get_page()
                 statuses.append(200)
-            except Exception as exc:   # the SDK's ApiException
+            except Exception as exc:  # the SDK's ApiException
                 statuses.append(getattr(exc, "status", None))
         assert statuses == [200] * 5 + [429] * 3
         _post(sb, "faults", {"rate": 1.0, "kinds": ["429"]}).raise_for_status()
@@ -310,5 +349,5 @@ def test_stats_count_the_429s_served_by_limits_and_by_faults():
     assert stats["rate_limited"] == {"hubspot": 3, "mailchimp": 0}
     assert stats["faults"]["429"] == 1
     assert stats["served_429"] == 4
-    assert stats["requests"] == {"GET /crm/v3/owners/": 8, "GET /3.0/ping": 1}   # the SDK asks with the slash
+    assert stats["requests"] == {"GET /crm/v3/owners/": 8, "GET /3.0/ping": 1}  # the SDK asks with the slash
     assert stats["responses"] == {"200": 5, "429": 4}

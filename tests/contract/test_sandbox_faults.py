@@ -2,11 +2,13 @@
 
 Each kind alone at rate 1.0, on both sides; then the seeded sequence is reproducible.
 """
+
 from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import requests
@@ -32,8 +34,12 @@ def sandbox_config() -> SandboxConfig:
 def make_hubspot(sb: SandboxServer) -> HubSpot:
     """The HubSpot SDK with urllib3's own retries off (as the connector configures it): urllib3 would
     otherwise retry a 429/503 carrying Retry-After, sleeping for it, and any failed read of a GET."""
-    return HubSpot(access_token=sb.world.config.hubspot_token, host=sb.url, base_url=sb.url,
-                   retry=urllib3.Retry(total=0, redirect=0, raise_on_status=False, respect_retry_after_header=False))
+    return HubSpot(
+        access_token=sb.world.config.hubspot_token,
+        host=sb.url,
+        base_url=sb.url,
+        retry=urllib3.Retry(total=0, redirect=0, raise_on_status=False, respect_retry_after_header=False),
+    )
 
 
 @pytest.fixture
@@ -98,10 +104,10 @@ def test_server_error_faults_reach_both_sdks(sandbox, hubspot, mailchimp, kind):
     with pytest.raises(ApiClientError) as mc:
         mailchimp.lists.get_list_members_info(sandbox.world.list_id, count=5)
     assert mc.value.status_code == int(kind)
-    if kind == "500":   # the services' own error bodies
+    if kind == "500":  # the services' own error bodies
         assert json.loads(hs.value.body)["category"] == "INTERNAL_ERROR"
         validate_problem(mc.value.text)
-    else:               # what a gateway in front of them answers
+    else:  # what a gateway in front of them answers
         assert f"<title>{kind} " in hs.value.body and f"<title>{kind} " in mc.value.text
     assert _served(sandbox)[kind] == 2
     _faults(sandbox, 0.0)
@@ -129,7 +135,7 @@ def test_slow_fault_delays_a_correct_answer(sandbox, hubspot, mailchimp, monkeyp
     monkeypatch.setattr(sandbox_app, "asyncio", sleeps)
     _faults(sandbox, 1.0, ["slow"])
     got_hs = hubspot.crm.contacts.basic_api.get_page(limit=10).to_dict()
-    assert sleeps.asked == [0.25]   # the slow fault's wait (FaultInjector.slow_s), once for this request
+    assert sleeps.asked == [0.25]  # the slow fault's wait (FaultInjector.slow_s), once for this request
     got_mc = mailchimp.lists.get_list_members_info(sandbox.world.list_id, count=10)
     assert sleeps.asked == [0.25, 0.25]
     assert got_hs == expected_hs and got_mc == expected_mc
@@ -152,23 +158,31 @@ def test_drop_fault_breaks_the_connection_mid_response(sandbox, hubspot, mailchi
 def test_a_dropped_write_was_applied(sandbox, hubspot, mailchimp):
     _faults(sandbox, 1.0, ["drop"])
     with pytest.raises(urllib3.exceptions.HTTPError):
-        hubspot.crm.contacts.basic_api.create(simple_public_object_input_for_create=SimplePublicObjectInputForCreate(
-            properties={"email": "dropped.write@example.org", "firstname": "Dropped"}))
+        hubspot.crm.contacts.basic_api.create(
+            simple_public_object_input_for_create=SimplePublicObjectInputForCreate(
+                properties={"email": "dropped.write@example.org", "firstname": "Dropped"}
+            )
+        )
     with pytest.raises(ApiClientError) as mc:
-        mailchimp.lists.add_list_member(sandbox.world.list_id, {"email_address": "dropped.write@example.org",
-                                                               "status": "subscribed", "tags": ["syncd"]})
+        mailchimp.lists.add_list_member(
+            sandbox.world.list_id,
+            {"email_address": "dropped.write@example.org", "status": "subscribed", "tags": ["syncd"]},
+        )
     assert mc.value.status_code is None
     _faults(sandbox, 0.0)
 
     state = requests.get(f"{sandbox.url}/_sandbox/state", timeout=30).json()
     created = [c for c in state["hubspot"]["contacts"] if c["properties"]["email"] == "dropped.write@example.org"]
-    assert len(created) == 1 and created[0]["properties"]["firstname"] == "Dropped"   # applied exactly once
+    assert len(created) == 1 and created[0]["properties"]["firstname"] == "Dropped"  # applied exactly once
     [member] = [m for m in state["mailchimp"]["members"] if m["email_address"] == "dropped.write@example.org"]
     assert member["status"] == "subscribed" and [t["name"] for t in member["tags"]] == ["syncd"]
     # and a client that retries the write learns it exists
     with pytest.raises(ApiException) as again:
-        hubspot.crm.contacts.basic_api.create(simple_public_object_input_for_create=SimplePublicObjectInputForCreate(
-            properties={"email": "dropped.write@example.org"}))
+        hubspot.crm.contacts.basic_api.create(
+            simple_public_object_input_for_create=SimplePublicObjectInputForCreate(
+                properties={"email": "dropped.write@example.org"}
+            )
+        )
     assert again.value.status == 409
 
 
@@ -196,8 +210,9 @@ def _sequence(sb: SandboxServer, n: int = 40) -> list[int]:
 
 def test_the_same_seed_gives_the_same_faulted_requests():
     kinds = ("429", "500", "502", "503")
-    config = SandboxConfig(contacts=30, seed=21, start_ms=START_MS, fault_rate=0.4, fault_kinds=kinds,
-                           rate_scale=100)   # no real 429 mixes in
+    config = SandboxConfig(
+        contacts=30, seed=21, start_ms=START_MS, fault_rate=0.4, fault_kinds=kinds, rate_scale=100
+    )  # no real 429 mixes in
     with SandboxServer(config) as a, SandboxServer(config) as b:
         first, second = _sequence(a), _sequence(b)
         assert first == second

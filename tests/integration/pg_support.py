@@ -1,6 +1,7 @@
 """The local PostgreSQL server for tests: a fresh schema per test (selected through the connection's
 search_path) that is dropped afterwards, so runs never see each other's tables. Without a reachable
 server the test skips and says why."""
+
 from __future__ import annotations
 
 import contextlib

@@ -5,12 +5,13 @@ endpoints and the official SDKs, the way a user would look at HubSpot and Mailch
 creates a contact and its member through the SDKs, so the simulated population never mails them and
 every event they have is one a test injected.
 """
+
 from __future__ import annotations
 
 import hashlib
 import os
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ PRICING = "https://www.example-saas.com/pricing"
 
 
 def iso(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def ms_of(value: str) -> int:
@@ -47,10 +48,17 @@ def subprocess_env(sb: SandboxServer, tmp: Path, **extra: str) -> dict[str, str]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HUBSPOT_", "MAILCHIMP_", "SYNCD_"))}
     cfg = tmp / "syncd.yaml"
     if not cfg.exists():
-        cfg.write_text(f"paths: {{mappings: {ROOT / 'mappings/default.yaml'}, "
-                       f"scoring: {ROOT / 'config/scoring.yaml'}}}\n")
-    env.update(sb.env, SYNCD_DATABASE_URL=f"sqlite:///{tmp}/syncd.db", SYNCD_CONFIG=str(cfg),
-               SYNCD_HTTP_PORT="0", SYNCD_LOG_LEVEL="WARNING", SYNCD_LOG_FORMAT="json")
+        cfg.write_text(
+            f"paths: {{mappings: {ROOT / 'mappings/default.yaml'}, scoring: {ROOT / 'config/scoring.yaml'}}}\n"
+        )
+    env.update(
+        sb.env,
+        SYNCD_DATABASE_URL=f"sqlite:///{tmp}/syncd.db",
+        SYNCD_CONFIG=str(cfg),
+        SYNCD_HTTP_PORT="0",
+        SYNCD_LOG_LEVEL="WARNING",
+        SYNCD_LOG_FORMAT="json",
+    )
     env.update(extra)
     return env
 
@@ -60,8 +68,13 @@ class Engine:
 
     def __init__(self, sb: SandboxServer, tmp: Path, **env: str) -> None:
         self.sb, self.url = sb, sb.url
-        settings_env = {**sb.env, "SYNCD_DATABASE_URL": f"sqlite:///{tmp}/syncd.db", "SYNCD_LOG_LEVEL": "WARNING",
-                        "SYNCD_HTTP_PORT": "0", **env}
+        settings_env = {
+            **sb.env,
+            "SYNCD_DATABASE_URL": f"sqlite:///{tmp}/syncd.db",
+            "SYNCD_LOG_LEVEL": "WARNING",
+            "SYNCD_HTTP_PORT": "0",
+            **env,
+        }
         self.settings = load_settings(env=settings_env)
         self.ctx = build_context(self.settings)  # on the sandbox's clock, through SYNCD_CLOCK_URL
         self.summaries: list[dict[str, Any]] = []
@@ -122,8 +135,9 @@ class Engine:
 
     def outbox(self, target_like: str = "%") -> list[Any]:
         with self.ctx.store.begin() as conn:
-            return conn.execute(sa.select(t.outbox).where(t.outbox.c.target.like(target_like))
-                                .order_by(t.outbox.c.id)).all()
+            return conn.execute(
+                sa.select(t.outbox).where(t.outbox.c.target.like(target_like)).order_by(t.outbox.c.id)
+            ).all()
 
 
 def engine_hash(email: str) -> str:
@@ -146,24 +160,47 @@ def tags_of(member: dict[str, Any]) -> set[str]:
     return {tg["name"] if isinstance(tg, dict) else tg for tg in member.get("tags", [])}
 
 
-def make_lead(sb: SandboxServer, hubspot: Any, mailchimp: Any, email: str, *, jobtitle: str = "VP of Marketing",
-              numemployees: str = "100-500", consent: bool = True, owner_id: str | None = None,
-              member: bool = True, **props: str) -> dict[str, str]:
+def make_lead(
+    sb: SandboxServer,
+    hubspot: Any,
+    mailchimp: Any,
+    email: str,
+    *,
+    jobtitle: str = "VP of Marketing",
+    numemployees: str = "100-500",
+    consent: bool = True,
+    owner_id: str | None = None,
+    member: bool = True,
+    **props: str,
+) -> dict[str, str]:
     """A HubSpot contact (and, with `member`, its subscribed Mailchimp member) created through the SDKs.
 
     Returns {"id", "email", "owner_id", "hash"}. `numemployees` is one of HubSpot's enumeration buckets
     ("1-5", "5-25", "25-50", "50-100", "100-500", "500-1000", "1000+"): 200 staff is "100-500".
     """
     owner_id = owner_id or sb.world.hubspot.owners[0]["id"]
-    properties = {"email": email, "firstname": "Vera", "lastname": "Pilot", "jobtitle": jobtitle,
-                  "company": "Midsize Analytics", "numemployees": numemployees, "hubspot_owner_id": str(owner_id),
-                  "lifecyclestage": "subscriber", "industry": "retail", **props}
+    properties = {
+        "email": email,
+        "firstname": "Vera",
+        "lastname": "Pilot",
+        "jobtitle": jobtitle,
+        "company": "Midsize Analytics",
+        "numemployees": numemployees,
+        "hubspot_owner_id": str(owner_id),
+        "lifecyclestage": "subscriber",
+        "industry": "retail",
+        **props,
+    }
     if consent:
         properties["hs_legal_basis"] = "Freely given consent from contact"
     created = hubspot.crm.contacts.basic_api.create(SimplePublicObjectInputForCreate(properties=properties))
     if member:
-        mailchimp.lists.add_list_member(sb.world.list_id, {
-            "email_address": email, "status": "subscribed",
-            "merge_fields": {"FNAME": properties["firstname"], "LNAME": properties["lastname"]}})
-    return {"id": str(created.id), "email": email, "owner_id": str(owner_id),
-            "hash": engine_hash(email)}
+        mailchimp.lists.add_list_member(
+            sb.world.list_id,
+            {
+                "email_address": email,
+                "status": "subscribed",
+                "merge_fields": {"FNAME": properties["firstname"], "LNAME": properties["lastname"]},
+            },
+        )
+    return {"id": str(created.id), "email": email, "owner_id": str(owner_id), "hash": engine_hash(email)}

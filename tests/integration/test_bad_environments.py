@@ -2,24 +2,22 @@
 never a traceback: a closed port, a refused token, an unknown audience, an unreachable database, a reader
 that closes the pipe. The daemon started in a bad environment keeps running instead: it serves /healthz,
 says what is wrong in /readyz, and retries with backoff."""
+
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import requests
+from syncd_harness import SYNCD, subprocess_env
 
 from sandbox.server import SandboxServer
 from sandbox.world import SandboxConfig
-
-from syncd_harness import ROOT, SYNCD, subprocess_env
 
 
 def _closed_port() -> int:
@@ -34,13 +32,13 @@ def sb():
         yield server
 
 
-def _run(args: list[str], env: dict[str, str], cwd: Path, stdin: str | None = None,
-         shell_pipe: str | None = None) -> tuple[subprocess.CompletedProcess, float]:
+def _run(
+    args: list[str], env: dict[str, str], cwd: Path, stdin: str | None = None, shell_pipe: str | None = None
+) -> tuple[subprocess.CompletedProcess, float]:
     started = time.monotonic()
     if shell_pipe:
         cmd = " ".join([*(f"'{a}'" for a in SYNCD + args), "|", shell_pipe])
-        proc = subprocess.run(["bash", "-c", cmd], env=env, cwd=cwd, capture_output=True,
-                              text=True, timeout=60)
+        proc = subprocess.run(["bash", "-c", cmd], env=env, cwd=cwd, capture_output=True, text=True, timeout=60)
     else:
         proc = subprocess.run(SYNCD + args, env=env, cwd=cwd, capture_output=True, text=True, timeout=60)
     return proc, time.monotonic() - started
@@ -60,6 +58,7 @@ def _assert_one_line(proc: subprocess.CompletedProcess, seconds: float, *needles
 
 def _many(runs: list[tuple[list[str], dict[str, str]]], cwd: Path) -> list[tuple[subprocess.CompletedProcess, float]]:
     """Run the commands side by side (each waits out its retries), each with a database of its own."""
+
     def one(i: int) -> tuple[subprocess.CompletedProcess, float]:
         args, env = runs[i]
         env = dict(env)
@@ -88,8 +87,11 @@ def test_refused_credentials_and_an_unknown_audience_name_their_variable(sb, tmp
     bad_token = subprocess_env(sb, tmp_path, HUBSPOT_ACCESS_TOKEN="pat-na1-00000000-0000-0000-0000-000000000000")
     bad_key = subprocess_env(sb, tmp_path, MAILCHIMP_API_KEY="ffffffffffffffffffffffffffffffff-us1")
     no_list = subprocess_env(sb, tmp_path, MAILCHIMP_LIST_ID="nosuchlist")
-    runs = [(c, bad_token) for c in COMMANDS[1:]] + [(c, bad_key) for c in COMMANDS[1:]] + \
-        [(c, no_list) for c in COMMANDS[1:]]
+    runs = (
+        [(c, bad_token) for c in COMMANDS[1:]]
+        + [(c, bad_key) for c in COMMANDS[1:]]
+        + [(c, no_list) for c in COMMANDS[1:]]
+    )
     results = _many(runs, tmp_path)
     for proc, seconds in results[0:2]:
         _assert_one_line(proc, seconds, "HubSpot refused the credentials", "401", "HUBSPOT_ACCESS_TOKEN")
@@ -133,8 +135,9 @@ def _daemon_reports(sb, tmp_path: Path, needle: str, settle_s: float, **env_extr
     serves /healthz and the page; let it retry for `settle_s`; SIGTERM it (exit 0). Returns its log events."""
     port = _free_port()
     env = subprocess_env(sb, tmp_path, SYNCD_HTTP_PORT=str(port), SYNCD_LOG_LEVEL="INFO", **env_extra)
-    proc = subprocess.Popen(SYNCD + ["run"], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        SYNCD + ["run"], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline, ready = time.monotonic() + 60, None
@@ -165,7 +168,12 @@ def test_the_daemon_with_hubspot_unreachable_stays_up_and_reports_it(sb, tmp_pat
 
 
 def test_the_daemon_with_a_refused_token_retries_with_backoff(sb, tmp_path):
-    events = _daemon_reports(sb, tmp_path, "HubSpot refused the credentials", 4,
-                             HUBSPOT_ACCESS_TOKEN="pat-na1-00000000-0000-0000-0000-000000000000")
+    events = _daemon_reports(
+        sb,
+        tmp_path,
+        "HubSpot refused the credentials",
+        4,
+        HUBSPOT_ACCESS_TOKEN="pat-na1-00000000-0000-0000-0000-000000000000",
+    )
     waits = [e["retry_in_s"] for e in events if e.get("event") == "daemon.environment_failed"]
     assert len(waits) >= 3 and waits[0] < waits[1] < waits[2], waits  # backoff, not a tight loop

@@ -1,6 +1,7 @@
 """The engine's commands as a user runs them: `syncd once --json`, `syncd explain`, `syncd plan`,
 `syncd mappings check`, and `--help` everywhere. Each runs as a subprocess against a sandbox on loopback;
 cycles that only prepare a state run in-process on the same database file."""
+
 from __future__ import annotations
 
 import json
@@ -10,14 +11,13 @@ import pytest
 import requests
 import sqlalchemy as sa
 from hubspot.crm.contacts import SimplePublicObjectInput
+from syncd_harness import PRICING, ROOT, SYNCD, Engine, iso, make_lead, sdk_clients, subprocess_env
 
 from sandbox.server import SandboxServer
 from sandbox.world import SandboxConfig
 from syncd.store import schema as t
 
-from syncd_harness import PRICING, ROOT, SYNCD, Engine, iso, make_lead, sdk_clients, subprocess_env
-
-START = 1_767_225_600_000          # 2026-01-01T00:00:00Z
+START = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 READS = ("GET ", "POST /crm/v3/objects/contacts/search")
 
 
@@ -37,15 +37,16 @@ def world():
 
 # -- once --json ---------------------------------------------------------------------------------
 
+
 def test_once_json_prints_one_object_with_the_documented_figures(world, tmp_path):
     requests.post(f"{world.url}/_sandbox/clock", json={"advance_days": 6}, timeout=60).raise_for_status()
-    env = subprocess_env(world, tmp_path, SYNCD_LOG_LEVEL="INFO")       # logs on, and still only JSON on stdout
+    env = subprocess_env(world, tmp_path, SYNCD_LOG_LEVEL="INFO")  # logs on, and still only JSON on stdout
     proc = _run(["once", "--json"], env, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.endswith("\n") and proc.stdout.count("\n") == 1
     summary = json.loads(proc.stdout)
     assert isinstance(summary, dict) and summary["ok"] is True
-    assert proc.stderr.strip()                                           # the logs went to stderr
+    assert proc.stderr.strip()  # the logs went to stderr
 
     for stream in ("hubspot_owners", "hubspot_contacts", "mailchimp_members", "mailchimp_activity"):
         assert isinstance(summary["streams"][stream]["records_pulled"], int), stream
@@ -59,7 +60,7 @@ def test_once_json_prints_one_object_with_the_documented_figures(world, tmp_path
     assert all(isinstance(v, int) and v > 0 for v in calls.values())
     assert summary["api_calls_total"] == sum(calls.values())
     stats = requests.get(f"{world.url}/_sandbox/stats", timeout=10).json()
-    assert stats["total"] == summary["api_calls_total"]                 # syncd counts what the server served
+    assert stats["total"] == summary["api_calls_total"]  # syncd counts what the server served
     assert summary["http_429_seen"] == stats["served_429"] == 0
     assert summary["quarantined"] == 0
     assert isinstance(summary["seconds"], (int, float)) and 0 < summary["seconds"] < 120
@@ -69,14 +70,18 @@ def test_once_json_prints_one_object_with_the_documented_figures(world, tmp_path
 
 # -- explain ---------------------------------------------------------------------------------------
 
+
 def test_explain_shows_the_ledger_as_a_table_and_as_json(world, tmp_path):
     hubspot, mailchimp = sdk_clients(world)
     engine = Engine(world, tmp_path)
-    lead = make_lead(world, hubspot, mailchimp, "erin.explain@midsize-analytics.example", firstname="Erin",
-                     industry="software")
+    lead = make_lead(
+        world, hubspot, mailchimp, "erin.explain@midsize-analytics.example", firstname="Erin", industry="software"
+    )
     now = engine.now()
-    engine.inject({"email": lead["email"], "action": "open", "timestamp": iso(now - 120_000)},
-                  {"email": lead["email"], "action": "click", "url": PRICING, "timestamp": iso(now - 60_000)})
+    engine.inject(
+        {"email": lead["email"], "action": "open", "timestamp": iso(now - 120_000)},
+        {"email": lead["email"], "action": "click", "url": PRICING, "timestamp": iso(now - 60_000)},
+    )
     engine.settle()
     engine.cycle()
     hubspot_score = engine.contact(lead["id"])["properties"]["syncd_score"]
@@ -89,7 +94,7 @@ def test_explain_shows_the_ledger_as_a_table_and_as_json(world, tmp_path):
     for rule in ("senior_title", "company_size_fit", "target_industry", "email_open", "pricing_click"):
         assert rule in text, rule
     assert PRICING in text
-    assert f"= score {hubspot_score}" in text                            # the same score HubSpot shows
+    assert f"= score {hubspot_score}" in text  # the same score HubSpot shows
 
     as_json = _run(["explain", lead["email"], "--json"], env, tmp_path)
     assert as_json.returncode == 0, as_json.stderr
@@ -98,8 +103,8 @@ def test_explain_shows_the_ledger_as_a_table_and_as_json(world, tmp_path):
     rules = {e["rule"]: e for e in data["ledger"]}
     assert rules["pricing_click"]["points"] == 20 and rules["pricing_click"]["kind"] == "behaviour"
     assert rules["senior_title"]["points"] == 15 and rules["senior_title"]["kind"] == "fit"
-    assert data["totals"]["fit"] == 30                                  # VP 15, 100-500 staff 10, software 5
-    assert data["segment"] == "warm" and data["lifecycle_target"] == "marketingqualifiedlead"   # 30 + 5 + 20
+    assert data["totals"]["fit"] == 30  # VP 15, 100-500 staff 10, software 5
+    assert data["segment"] == "warm" and data["lifecycle_target"] == "marketingqualifiedlead"  # 30 + 5 + 20
 
     unknown = _run(["explain", "nobody@nowhere.example"], env, tmp_path)
     assert unknown.returncode == 1 and unknown.stdout == ""
@@ -108,12 +113,21 @@ def test_explain_shows_the_ledger_as_a_table_and_as_json(world, tmp_path):
 
 # -- plan ------------------------------------------------------------------------------------------
 
+
 def _db_snapshot(engine: Engine) -> dict:
     with engine.ctx.store.begin() as conn:
-        return {name: conn.execute(sa.select(table)).all()
-                for name, table in (("outbox", t.outbox), ("cursors", t.cursors), ("scores", t.scores),
-                                    ("events", t.events), ("pushed", t.pushed_state),
-                                    ("contacts", t.hubspot_contacts), ("members", t.mailchimp_members))}
+        return {
+            name: conn.execute(sa.select(table)).all()
+            for name, table in (
+                ("outbox", t.outbox),
+                ("cursors", t.cursors),
+                ("scores", t.scores),
+                ("events", t.events),
+                ("pushed", t.pushed_state),
+                ("contacts", t.hubspot_contacts),
+                ("members", t.mailchimp_members),
+            )
+        }
 
 
 def test_plan_lists_the_next_cycles_changes_and_writes_nothing(world, tmp_path):
@@ -130,9 +144,10 @@ def test_plan_lists_the_next_cycles_changes_and_writes_nothing(world, tmp_path):
     assert quiet.returncode == 0 and quiet.stdout.strip() == "nothing to change", quiet.stdout + quiet.stderr
 
     # two things change: a job title in HubSpot, a pricing click in Mailchimp
-    hubspot.crm.contacts.basic_api.update(lead["id"],
-                                          SimplePublicObjectInput(properties={"jobtitle": "Marketing Intern"}))
-    engine.settle()                                        # the click is dated after the last pull's bound
+    hubspot.crm.contacts.basic_api.update(
+        lead["id"], SimplePublicObjectInput(properties={"jobtitle": "Marketing Intern"})
+    )
+    engine.settle()  # the click is dated after the last pull's bound
     engine.inject({"email": lead["email"], "action": "click", "url": PRICING, "timestamp": iso(engine.now() - 1000)})
     engine.settle()
     before = _db_snapshot(engine)
@@ -142,14 +157,14 @@ def test_plan_lists_the_next_cycles_changes_and_writes_nothing(world, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     planned = json.loads(proc.stdout)
     stats = requests.get(f"{world.url}/_sandbox/stats", timeout=10).json()
-    assert _writes(stats) == {}, stats["requests"]                      # nothing written to either service
-    assert stats["total"] > 0                                            # (it did read: plan pulls first)
-    assert _db_snapshot(engine) == before                                # nor to the database
+    assert _writes(stats) == {}, stats["requests"]  # nothing written to either service
+    assert stats["total"] > 0  # (it did read: plan pulls first)
+    assert _db_snapshot(engine) == before  # nor to the database
 
     kinds = {(c["kind"], c["target"]) for c in planned}
     assert ("hubspot.update_contact", f"hubspot:contact:{lead['id']}") in kinds
-    assert ("mailchimp.update_member", f"mailchimp:member:{lead['hash']}") in kinds   # JOBTITLE, SCORE
-    assert ("hubspot.note", f"hubspot:note:{lead['id']}") in kinds                    # the click
+    assert ("mailchimp.update_member", f"mailchimp:member:{lead['hash']}") in kinds  # JOBTITLE, SCORE
+    assert ("hubspot.note", f"hubspot:note:{lead['id']}") in kinds  # the click
     update = next(c for c in planned if c["kind"] == "hubspot.update_contact")
     assert set(update["payload"]["properties"]) >= {"syncd_score", "syncd_fit_score"}
 
@@ -167,6 +182,7 @@ def test_plan_lists_the_next_cycles_changes_and_writes_nothing(world, tmp_path):
 
 # -- mappings check -----------------------------------------------------------------------------------
 
+
 def _broken_mappings(tmp_path, good: str, bad: str):
     text = (ROOT / "mappings/default.yaml").read_text()
     assert text.count(good) == 1
@@ -178,14 +194,15 @@ def _broken_mappings(tmp_path, good: str, bad: str):
 
 def test_mappings_check_passes_against_the_sandbox_and_fails_on_a_broken_file(world, tmp_path):
     env = subprocess_env(world, tmp_path)
-    assert _run(["once"], env, tmp_path).returncode == 0                 # syncd's properties now exist
+    assert _run(["once"], env, tmp_path).returncode == 0  # syncd's properties now exist
     ok = _run(["mappings", "check"], env, tmp_path)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "mappings match the live HubSpot properties and Mailchimp merge fields" in ok.stdout
 
     # against the schema (offline or not): file:line and the reason, exit 1
-    path, line = _broken_mappings(tmp_path, "    merge_tag: JOBTITLE\n    type: text",
-                                  "    merge_tag: JOBTITLE\n    type: txt")
+    path, line = _broken_mappings(
+        tmp_path, "    merge_tag: JOBTITLE\n    type: text", "    merge_tag: JOBTITLE\n    type: txt"
+    )
     for extra in ([], ["--offline"]):
         bad = _run(["mappings", "check", "--file", str(path), *extra], env, tmp_path)
         assert bad.returncode == 1
@@ -216,8 +233,10 @@ def test_mappings_check_passes_on_a_fresh_account(world, tmp_path):
 
 # -- --help -------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("args", [[], ["sandbox"], ["once"], ["run"], ["demo"], ["explain"], ["plan"],
-                                  ["mappings"], ["mappings", "check"]])
+
+@pytest.mark.parametrize(
+    "args", [[], ["sandbox"], ["once"], ["run"], ["demo"], ["explain"], ["plan"], ["mappings"], ["mappings", "check"]]
+)
 def test_every_command_has_help(args, tmp_path):
     proc = _run([*args, "--help"], {"PATH": "/usr/bin:/bin"}, tmp_path, timeout=60)
     assert proc.returncode == 0, proc.stderr

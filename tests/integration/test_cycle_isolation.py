@@ -1,15 +1,14 @@
 """One stream failing (its service refusing, unreachable) never stops the others: the rest of the cycle
 pulls, scores and pushes, and the summary says which stage failed and why."""
+
 from __future__ import annotations
 
-from sandbox.world import SandboxConfig
-
-from contracts.errors import FatalError
-from syncd.pipeline import run_cycle
-
+import pytest
 from syncd_harness import Engine
 
-import pytest
+from contracts.errors import FatalError
+from sandbox.world import SandboxConfig
+from syncd.pipeline import run_cycle
 
 
 @pytest.fixture
@@ -21,8 +20,7 @@ def test_a_failing_member_stream_leaves_the_rest_of_the_cycle_running(sandbox, t
     engine = Engine(sandbox, tmp_path)
 
     def refuse(*_args, **_kwargs):
-        raise FatalError("mailchimp.members.list: 403 Forbidden: API key lacks access", service="mailchimp",
-                         status=403)
+        raise FatalError("mailchimp.members.list: 403 Forbidden: API key lacks access", service="mailchimp", status=403)
 
     engine.ctx.mailchimp.list_members = refuse
     summary = run_cycle(engine.ctx)

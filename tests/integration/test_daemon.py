@@ -1,5 +1,6 @@
 """`syncd run` as the container runs it: jobs on a schedule, health/metrics/status over HTTP, leases
 shared by replicas, SIGTERM drains the outbox and exits 0; the container's health check command."""
+
 from __future__ import annotations
 
 import json
@@ -34,14 +35,21 @@ def _config(tmp_path: Path) -> Path:
     cfg.write_text(
         "intervals: {hubspot_contacts: 1, hubspot_owners: 5, mailchimp_members: 1, mailchimp_campaigns: 2,"
         " mailchimp_activity: 2, mailchimp_unsubscribes: 2, score: 1, push: 1}\n"
-        f"paths: {{mappings: {ROOT / 'mappings/default.yaml'}, scoring: {ROOT / 'config/scoring.yaml'}}}\n")
+        f"paths: {{mappings: {ROOT / 'mappings/default.yaml'}, scoring: {ROOT / 'config/scoring.yaml'}}}\n"
+    )
     return cfg
 
 
 def _env(sb: SandboxServer, tmp_path: Path, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HUBSPOT_", "MAILCHIMP_", "SYNCD_"))}
-    env.update(sb.env, SYNCD_DATABASE_URL=f"sqlite:///{tmp_path}/syncd.db", SYNCD_CONFIG=str(_config(tmp_path)),
-               SYNCD_HTTP_PORT=str(port), SYNCD_LOG_FORMAT="json", SYNCD_LOG_LEVEL="INFO")
+    env.update(
+        sb.env,
+        SYNCD_DATABASE_URL=f"sqlite:///{tmp_path}/syncd.db",
+        SYNCD_CONFIG=str(_config(tmp_path)),
+        SYNCD_HTTP_PORT=str(port),
+        SYNCD_LOG_FORMAT="json",
+        SYNCD_LOG_LEVEL="INFO",
+    )
     return env
 
 
@@ -71,15 +79,21 @@ def sandbox_world():
 def test_daemon_serves_health_runs_jobs_and_stops_cleanly_on_sigterm(sandbox_world, tmp_path):
     port = _free_port()
     env = _env(sandbox_world, tmp_path, port)
-    proc = subprocess.Popen(SYNCD + ["run"], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        SYNCD + ["run"], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_for(lambda: (r := _get(f"{base}/healthz")) is not None and r.status_code == 200, what="/healthz")
         # every job ran at least once and the first cycle's writes reached the sandbox
-        _wait_for(lambda: all(f">{job}<" in (_get(base + "/").text if _get(base + "/") else "")
-                              for job in ("hubspot_contacts", "mailchimp_members", "score", "push")),
-                  what="all jobs on the status page")
+        _wait_for(
+            lambda: all(
+                f">{job}<" in (_get(base + "/").text if _get(base + "/") else "")
+                for job in ("hubspot_contacts", "mailchimp_members", "score", "push")
+            ),
+            what="all jobs on the status page",
+        )
+
         def scored_state():
             s = requests.get(f"{sandbox_world.url}/_sandbox/state", timeout=10).json()
             return s if any(c["properties"].get("syncd_score") for c in s["hubspot"]["contacts"]) else None
@@ -104,14 +118,14 @@ def test_daemon_serves_health_runs_jobs_and_stops_cleanly_on_sigterm(sandbox_wor
     assert sandbox_world.world.config.hubspot_token not in err and sandbox_world.world.config.mailchimp_key not in err
     engine = sa.create_engine(f"sqlite:///{tmp_path}/syncd.db")
     with engine.connect() as conn:
-        pending = conn.execute(sa.select(sa.func.count()).select_from(t.outbox)
-                               .where(t.outbox.c.state.in_(("pending", "attempted")))).scalar_one()
+        pending = conn.execute(
+            sa.select(sa.func.count()).select_from(t.outbox).where(t.outbox.c.state.in_(("pending", "attempted")))
+        ).scalar_one()
         leases = conn.execute(sa.select(sa.func.count()).select_from(t.leases)).scalar_one()
     assert pending == 0, "SIGTERM must drain the outbox"
     assert leases == 0, "SIGTERM must release every lease"
     # after the daemon is gone the health check fails, as the container runtime must see
-    assert subprocess.run([sys.executable, "-m", "syncd.healthcheck"], env=hc_env,
-                          capture_output=True).returncode == 1
+    assert subprocess.run([sys.executable, "-m", "syncd.healthcheck"], env=hc_env, capture_output=True).returncode == 1
 
 
 def test_second_replica_skips_jobs_whose_lease_is_held(tmp_path):
@@ -120,15 +134,15 @@ def test_second_replica_skips_jobs_whose_lease_is_held(tmp_path):
     store = open_store(f"sqlite:///{tmp_path}/shared.db")
     assert store.acquire("hubspot_contacts", "replica-a", 30, now_ms=1_000)
     assert not store.acquire("hubspot_contacts", "replica-b", 30, now_ms=2_000)
-    assert store.acquire("hubspot_contacts", "replica-a", 30, now_ms=2_000)      # renewal by the holder
-    assert store.acquire("hubspot_contacts", "replica-b", 30, now_ms=40_000)     # expired: taken over
+    assert store.acquire("hubspot_contacts", "replica-a", 30, now_ms=2_000)  # renewal by the holder
+    assert store.acquire("hubspot_contacts", "replica-b", 30, now_ms=40_000)  # expired: taken over
 
 
 def test_dockerfile_runs_the_tested_entry_point_as_non_root():
     text = (ROOT / "Dockerfile").read_text()
     assert 'ENTRYPOINT ["syncd"]' in text and 'CMD ["run"]' in text
     assert "USER syncd" in text and "useradd --system" in text
-    assert 'HEALTHCHECK' in text and 'syncd-healthcheck' in text
+    assert "HEALTHCHECK" in text and "syncd-healthcheck" in text
     scripts = (ROOT / "pyproject.toml").read_text()
     assert 'syncd = "syncd.cli:main"' in scripts and 'syncd-healthcheck = "syncd.healthcheck:main"' in scripts
 
@@ -147,8 +161,16 @@ def test_entry_point_runs_as_an_unprivileged_user(sandbox_world, tmp_path):
     env = _env(sandbox_world, tmp_path, 0)
     env["SYNCD_DATABASE_URL"] = f"sqlite:///{data}/syncd.db"
     env["HOME"] = str(data)
-    proc = subprocess.run(SYNCD + ["once", "--json"], env=env, cwd=data, capture_output=True, text=True,
-                          timeout=120, user=65534, group=65534)
+    proc = subprocess.run(
+        SYNCD + ["once", "--json"],
+        env=env,
+        cwd=data,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        user=65534,
+        group=65534,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     summary = json.loads(proc.stdout)
     assert summary["ok"] is True and summary["streams"]["hubspot_contacts"]["records_pulled"] > 0
@@ -183,8 +205,13 @@ def test_a_daemon_killed_and_restarted_runs_its_jobs_again_within_one_lease_peri
     try:
         from syncd.scheduler import jobs
 
-        _wait_for(lambda: len(_job_rows(tmp_path / "syncd.db")) == len(jobs()) and all(
-            ok for _, ok in _job_rows(tmp_path / "syncd.db").values()), what="every job ran once")
+        _wait_for(
+            lambda: (
+                len(_job_rows(tmp_path / "syncd.db")) == len(jobs())
+                and all(ok for _, ok in _job_rows(tmp_path / "syncd.db").values())
+            ),
+            what="every job ran once",
+        )
         before = _job_rows(tmp_path / "syncd.db")
         first.kill()
         first.wait(timeout=10)
@@ -195,9 +222,15 @@ def test_a_daemon_killed_and_restarted_runs_its_jobs_again_within_one_lease_peri
     second = _daemon(sandbox_world, tmp_path, _free_port())
     try:
         # intervals are 1-5 s, the lease 5 s: every job runs again under the new holder within ~10 s
-        rows = _wait_for(lambda: (r := _job_rows(tmp_path / "syncd.db")) and all(
-            holder != before[job][0] and ok > killed_at for job, (holder, ok) in r.items()) and r,
-            timeout=20, what="every job run by the restarted daemon")
+        rows = _wait_for(
+            lambda: (
+                (r := _job_rows(tmp_path / "syncd.db"))
+                and all(holder != before[job][0] and ok > killed_at for job, (holder, ok) in r.items())
+                and r
+            ),
+            timeout=20,
+            what="every job run by the restarted daemon",
+        )
         assert len({holder for holder, _ in rows.values()}) == 1
     finally:
         second.send_signal(signal.SIGTERM)
@@ -240,19 +273,22 @@ def test_sighup_reloads_the_rule_files_and_refuses_a_broken_edit(sandbox_world, 
     cfg = Path(env["SYNCD_CONFIG"])
     cfg.write_text(cfg.read_text().replace(str(ROOT / "config/scoring.yaml"), str(scoring)))
     log = tmp_path / "daemon.log"
-    proc = subprocess.Popen(SYNCD + ["run"], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
-                            stderr=log.open("w"), text=True)
+    proc = subprocess.Popen(
+        SYNCD + ["run"], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=log.open("w"), text=True
+    )
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_for(lambda: (r := _get(f"{base}/readyz")) is not None and r.status_code == 200, timeout=60,
-                  what="ready")
-        proc.send_signal(signal.SIGHUP)                       # a valid file: reloaded, still running
+        _wait_for(lambda: (r := _get(f"{base}/readyz")) is not None and r.status_code == 200, timeout=60, what="ready")
+        proc.send_signal(signal.SIGHUP)  # a valid file: reloaded, still running
         time.sleep(1.0)  # the daemon handles the signal within its 0.5 s loop (a real process)
         assert proc.poll() is None, "SIGHUP must not kill the daemon"
         scoring.write_text(scoring.read_text().replace("version: 1", "version: 7"))
-        proc.send_signal(signal.SIGHUP)                       # a broken file: refused, the last good one runs
-        body = _wait_for(lambda: (r := _get(f"{base}/readyz")) is not None and r.status_code == 503 and r.json(),
-                         timeout=10, what="/readyz reporting the refused reload")
+        proc.send_signal(signal.SIGHUP)  # a broken file: refused, the last good one runs
+        body = _wait_for(
+            lambda: (r := _get(f"{base}/readyz")) is not None and r.status_code == 503 and r.json(),
+            timeout=10,
+            what="/readyz reporting the refused reload",
+        )
         assert any(p.startswith("reload: ") and "scoring.yaml" in p and "version" in p for p in body["problems"])
         assert proc.poll() is None
         proc.send_signal(signal.SIGTERM)
@@ -280,22 +316,27 @@ def test_a_running_daemon_follows_each_advance_of_the_sandbox_clock(sandbox_worl
         return next(c for c in state["hubspot"]["contacts"] if c["id"] == lead["id"])["properties"]
 
     try:
-        _wait_for(lambda: (r := _get(f"{base}/readyz")) is not None and r.status_code == 200, timeout=60,
-                  what="ready")
+        _wait_for(lambda: (r := _get(f"{base}/readyz")) is not None and r.status_code == 200, timeout=60, what="ready")
         for week, action in enumerate(("open", "click"), start=1):
             requests.post(f"{sb}/_sandbox/clock", json={"advance_days": 7}, timeout=120).raise_for_status()
             now = requests.get(f"{sb}/_sandbox/clock", timeout=10).json()["now_ms"]
-            at = now - 120_000   # two minutes ago on the simulated calendar, a week after the last one
+            at = now - 120_000  # two minutes ago on the simulated calendar, a week after the last one
             event = {"email": lead["email"], "action": action, "timestamp": iso(at)}
             if action == "click":
                 event["url"] = "https://www.example-saas.com/pricing"
             requests.post(f"{sb}/_sandbox/events", json=[event], timeout=30).raise_for_status()
             prop = f"syncd_last_{action}"
-            _wait_for(lambda: (v := contact().get(prop)) and abs(ms_of(v) - at) < 1000, timeout=60,
-                      what=f"week {week}: the {action} written to HubSpot")
+            _wait_for(
+                lambda: (v := contact().get(prop)) and abs(ms_of(v) - at) < 1000,
+                timeout=60,
+                what=f"week {week}: the {action} written to HubSpot",
+            )
             # scored on the sandbox's new "now", not on the time the daemon read when it started
-            _wait_for(lambda: (v := contact().get("syncd_scored_at")) and ms_of(v) >= at, timeout=60,
-                      what=f"week {week}: the lead scored as of the advanced clock")
+            _wait_for(
+                lambda: (v := contact().get("syncd_scored_at")) and ms_of(v) >= at,
+                timeout=60,
+                what=f"week {week}: the lead scored as of the advanced clock",
+            )
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0

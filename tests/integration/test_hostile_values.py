@@ -1,15 +1,15 @@
 """Values from outside reach HubSpot and Mailchimp defanged: click URLs and names are escaped in the HTML
 of notes and tasks, only http(s) URLs become links, and control or ANSI characters (NUL, BEL, ESC) never
 reach a merge field or a property."""
+
 from __future__ import annotations
 
 import re
 
 import pytest
+from syncd_harness import Engine, iso, make_lead, ms_of
 
 from sandbox.world import SandboxConfig
-
-from syncd_harness import Engine, iso, make_lead, ms_of
 
 START = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
@@ -23,13 +23,27 @@ def test_click_urls_are_escaped_and_only_http_links_are_made(sandbox, hubspot, m
     engine = Engine(sandbox, tmp_path)
     engine.cycle()
     lead = make_lead(sandbox, hubspot, mailchimp, "hostile.clicks@example.com")
-    engine.advance(7)                                   # a week of the calendar: campaigns were sent
+    engine.advance(7)  # a week of the calendar: campaigns were sent
     campaign = max(engine.state()["mailchimp"]["campaigns"], key=lambda c: c["send_time"])
     now = engine.now()
-    urls = ["javascript:alert(1)", 'https://ok.example.com/a"><script>alert(2)</script>',
-            "data:text/html,<b>x</b>", "https://ok.example.com/pricing?a=1&b=2"]
-    engine.inject(*({"email": lead["email"], "action": "click", "url": u, "campaign_id": campaign["id"],
-                     "timestamp": iso(now - 60_000 * (i + 1))} for i, u in enumerate(urls)))
+    urls = [
+        "javascript:alert(1)",
+        'https://ok.example.com/a"><script>alert(2)</script>',
+        "data:text/html,<b>x</b>",
+        "https://ok.example.com/pricing?a=1&b=2",
+    ]
+    engine.inject(
+        *(
+            {
+                "email": lead["email"],
+                "action": "click",
+                "url": u,
+                "campaign_id": campaign["id"],
+                "timestamp": iso(now - 60_000 * (i + 1)),
+            }
+            for i, u in enumerate(urls)
+        )
+    )
     engine.settle()
     engine.cycle()
     notes = [n for n in engine.state()["hubspot"]["notes"] if lead["id"] in n["associations"]["contacts"]]
@@ -45,8 +59,15 @@ def test_click_urls_are_escaped_and_only_http_links_are_made(sandbox, hubspot, m
 def test_control_and_ansi_characters_never_reach_merge_fields_or_properties(sandbox, hubspot, mailchimp, tmp_path):
     engine = Engine(sandbox, tmp_path)
     engine.cycle()
-    lead = make_lead(sandbox, hubspot, mailchimp, "hostile.names@example.com", firstname="Ve\x00ra\x07",
-                     lastname="\x1b[31mPilot\x1b[0m", company="Acme\x1b Corp")
+    lead = make_lead(
+        sandbox,
+        hubspot,
+        mailchimp,
+        "hostile.names@example.com",
+        firstname="Ve\x00ra\x07",
+        lastname="\x1b[31mPilot\x1b[0m",
+        company="Acme\x1b Corp",
+    )
     engine.settle()
     engine.cycle()
     merge = engine.member(lead["email"])["merge_fields"]
@@ -62,10 +83,10 @@ def test_an_event_dated_in_the_future_is_quarantined_and_never_written(sandbox, 
     engine.advance(7)
     campaign = max(engine.state()["mailchimp"]["campaigns"], key=lambda c: c["send_time"])
     now = engine.now()
-    engine.inject({"email": lead["email"], "action": "open", "campaign_id": campaign["id"],
-                   "timestamp": "2100-01-01T00:00:00Z"},
-                  {"email": lead["email"], "action": "open", "campaign_id": campaign["id"],
-                   "timestamp": iso(now - 3_600_000)})
+    engine.inject(
+        {"email": lead["email"], "action": "open", "campaign_id": campaign["id"], "timestamp": "2100-01-01T00:00:00Z"},
+        {"email": lead["email"], "action": "open", "campaign_id": campaign["id"], "timestamp": iso(now - 3_600_000)},
+    )
     engine.settle()
     summary = engine.cycle()
     props = engine.contact(lead["id"])["properties"]
@@ -74,6 +95,9 @@ def test_an_event_dated_in_the_future_is_quarantined_and_never_written(sandbox, 
         import sqlalchemy as sa
 
         from syncd.store import schema as t
-        reasons = conn.execute(sa.select(t.quarantine.c.reason).where(t.quarantine.c.source == "mailchimp")).scalars().all()
+
+        reasons = (
+            conn.execute(sa.select(t.quarantine.c.reason).where(t.quarantine.c.source == "mailchimp")).scalars().all()
+        )
     assert any("2100-01-01" in r and "in the future" in r for r in reasons), reasons
     assert summary["quarantined"] >= 1

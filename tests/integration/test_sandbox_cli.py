@@ -1,4 +1,5 @@
 """`syncd sandbox` as a user runs it: a subprocess that prints six exports, serves, and stops on a signal."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import mailchimp_marketing
 import pytest
@@ -22,10 +24,16 @@ from hubspot import HubSpot
 from hubspot.crm.contacts import ApiException
 
 ROOT = Path(__file__).resolve().parents[2]
-EXPORTS = ["HUBSPOT_BASE_URL", "HUBSPOT_ACCESS_TOKEN", "MAILCHIMP_BASE_URL", "MAILCHIMP_API_KEY", "MAILCHIMP_LIST_ID",
-           "SYNCD_CLOCK_URL"]
-START_S = 30     # bounded wait for the subprocess to print its exports (a loaded machine is slow to import)
-STOP_S = 5       # what "stops within a few seconds" means here
+EXPORTS = [
+    "HUBSPOT_BASE_URL",
+    "HUBSPOT_ACCESS_TOKEN",
+    "MAILCHIMP_BASE_URL",
+    "MAILCHIMP_API_KEY",
+    "MAILCHIMP_LIST_ID",
+    "SYNCD_CLOCK_URL",
+]
+START_S = 30  # bounded wait for the subprocess to print its exports (a loaded machine is slow to import)
+STOP_S = 5  # what "stops within a few seconds" means here
 
 
 def _syncd() -> list[str]:
@@ -42,8 +50,14 @@ class Sandbox:
     """A running `syncd sandbox` subprocess; its stdout is read line by line in a thread."""
 
     def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen([*_syncd(), "sandbox", *args], cwd=ROOT, env=_env(), text=True,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [*_syncd(), "sandbox", *args],
+            cwd=ROOT,
+            env=_env(),
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         self._lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
         self.lines: list[str] = []
@@ -98,8 +112,12 @@ def running() -> Iterator[tuple[Sandbox, dict[str, str]]]:
 
 
 def _hubspot(env: dict[str, str]) -> HubSpot:
-    return HubSpot(access_token=env["HUBSPOT_ACCESS_TOKEN"], host=env["HUBSPOT_BASE_URL"],
-                   base_url=env["HUBSPOT_BASE_URL"], retry=urllib3.Retry(total=0, raise_on_status=False))
+    return HubSpot(
+        access_token=env["HUBSPOT_ACCESS_TOKEN"],
+        host=env["HUBSPOT_BASE_URL"],
+        base_url=env["HUBSPOT_BASE_URL"],
+        retry=urllib3.Retry(total=0, raise_on_status=False),
+    )
 
 
 def _mailchimp(env: dict[str, str]) -> mailchimp_marketing.Client:
@@ -120,7 +138,7 @@ def test_prints_six_exports_with_the_real_port_serves_the_sdks_and_stops_on_a_si
     assert env["MAILCHIMP_BASE_URL"] == f"{url}/3.0" and env["SYNCD_CLOCK_URL"] == f"{url}/_sandbox/clock"
     assert re.fullmatch(r"[0-9a-f]{32}-[a-z]+\d+", env["MAILCHIMP_API_KEY"])
     with socket.create_connection((host, int(port)), timeout=5):
-        pass   # the printed port is the one listening
+        pass  # the printed port is the one listening
 
     contacts = _hubspot(env).crm.contacts.basic_api.get_page(limit=100).results
     assert 30 <= len(contacts) <= 50 and all(c.properties["email"] for c in contacts)
@@ -134,7 +152,7 @@ def test_prints_six_exports_with_the_real_port_serves_the_sdks_and_stops_on_a_si
     code, stderr, rest = sb.stop(sig)
     assert code == 0, stderr
     assert time.monotonic() - t0 < STOP_S
-    assert rest == []                     # exactly the five lines on stdout
+    assert rest == []  # exactly the five lines on stdout
     assert "Traceback" not in stderr
     with pytest.raises(OSError):
         socket.create_connection((host, int(port)), timeout=2).close()
@@ -146,8 +164,10 @@ def test_the_same_seed_serves_the_same_population():
         env_a, env_b = a.exports(), b.exports()
         assert env_a["HUBSPOT_BASE_URL"] != env_b["HUBSPOT_BASE_URL"]
         assert env_a["MAILCHIMP_LIST_ID"] == env_b["MAILCHIMP_LIST_ID"]
-        emails = [[c.properties["email"] for c in _hubspot(e).crm.contacts.basic_api.get_page(limit=100).results]
-                  for e in (env_a, env_b)]
+        emails = [
+            [c.properties["email"] for c in _hubspot(e).crm.contacts.basic_api.get_page(limit=100).results]
+            for e in (env_a, env_b)
+        ]
         assert emails[0] == emails[1]
     finally:
         assert a.stop()[0] == 0 and b.stop()[0] == 0
@@ -158,8 +178,14 @@ def test_port_in_use_exits_1_with_a_one_line_reason():
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        done = subprocess.run([*_syncd(), "sandbox", "--port", str(port), "--contacts", "10"], cwd=ROOT, env=_env(),
-                              capture_output=True, text=True, timeout=START_S)
+        done = subprocess.run(
+            [*_syncd(), "sandbox", "--port", str(port), "--contacts", "10"],
+            cwd=ROOT,
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=START_S,
+        )
     assert done.returncode == 1
     assert done.stdout == ""
     lines = done.stderr.strip().splitlines()
@@ -169,23 +195,33 @@ def test_port_in_use_exits_1_with_a_one_line_reason():
 
 
 def test_help_describes_the_options():
-    done = subprocess.run([*_syncd(), "sandbox", "--help"], cwd=ROOT, env=_env(), capture_output=True, text=True,
-                          timeout=START_S)
+    done = subprocess.run(
+        [*_syncd(), "sandbox", "--help"], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=START_S
+    )
     assert done.returncode == 0 and done.stderr == ""
     for option in ("--port", "--contacts", "--seed", "--faults", "--fault-kinds", "--rate-scale", "--hubspot-tier"):
         assert option in done.stdout
 
 
-@pytest.mark.parametrize("args", [
-    ["--faults", "2"],
-    ["--faults", "0.1", "--fault-kinds", "teapot"],
-    ["--contacts", "-1"],
-    ["--latency-ms", "-5"],
-    ["--port", "70000"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--faults", "2"],
+        ["--faults", "0.1", "--fault-kinds", "teapot"],
+        ["--contacts", "-1"],
+        ["--latency-ms", "-5"],
+        ["--port", "70000"],
+    ],
+)
 def test_impossible_settings_exit_1_with_a_one_line_reason(args):
-    done = subprocess.run([*_syncd(), "sandbox", "--port", "0", "--contacts", "10", *args], cwd=ROOT, env=_env(),
-                          capture_output=True, text=True, timeout=START_S)
+    done = subprocess.run(
+        [*_syncd(), "sandbox", "--port", "0", "--contacts", "10", *args],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=START_S,
+    )
     assert done.returncode == 1 and done.stdout == ""
     assert "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and done.stderr.startswith("syncd sandbox: ")
@@ -206,8 +242,11 @@ def test_faults_option_faults_every_request():
 
 # -- bad requests never produce a stack trace ---------------------------------------------------------------
 def _bad_requests(env: dict[str, str]) -> list[tuple[str, str, dict[str, Any]]]:
-    hs, mc, lst = env["HUBSPOT_BASE_URL"], env["MAILCHIMP_BASE_URL"], f"{env['MAILCHIMP_BASE_URL']}/lists/" + \
-        env["MAILCHIMP_LIST_ID"]
+    hs, mc, lst = (
+        env["HUBSPOT_BASE_URL"],
+        env["MAILCHIMP_BASE_URL"],
+        f"{env['MAILCHIMP_BASE_URL']}/lists/" + env["MAILCHIMP_LIST_ID"],
+    )
     js = {"Content-Type": "application/json"}
     return [
         # HubSpot: malformed JSON, wrong types, unknown paths and methods, bad parameters
@@ -217,7 +256,7 @@ def _bad_requests(env: dict[str, str]) -> list[tuple[str, str, dict[str, Any]]]:
         ("POST", f"{hs}/crm/v3/objects/contacts", {"json": [1, 2, 3]}),
         ("POST", f"{hs}/crm/v3/objects/contacts", {"json": {"properties": {"email": ["a@b.c"]}}}),
         ("POST", f"{hs}/crm/v3/objects/contacts/search", {"json": {"filterGroups": "all", "limit": "ten"}}),
-        ("POST", f"{hs}/crm/v3/objects/contacts/search", {"json": {"limit": 10 ** 30}}),
+        ("POST", f"{hs}/crm/v3/objects/contacts/search", {"json": {"limit": 10**30}}),
         ("POST", f"{hs}/crm/v3/objects/contacts/batch/read", {"json": {"inputs": [{"id": {"x": 1}}]}}),
         ("POST", f"{hs}/crm/v3/objects/contacts/batch/update", {"json": {"inputs": None}}),
         ("POST", f"{hs}/crm/v3/objects/tasks", {"json": {"properties": {"hs_timestamp": "soon"}}}),
@@ -276,7 +315,7 @@ def test_bad_requests_get_clean_errors_and_never_a_stack_trace(running):
     code, stderr, rest = sb.stop()
     assert code == 0 and rest == []
     assert "Traceback" not in stderr, stderr[-3000:]
-    assert json.dumps(answers)   # every answer was text
+    assert json.dumps(answers)  # every answer was text
 
 
 def test_missing_or_wrong_credentials_get_the_vendors_401(running):

@@ -6,6 +6,7 @@ campaigns never mail them: every event they have is one the test injected. The c
 sandbox's: a newsletter every Tuesday and a product email (with pricing and demo links) on Thursdays of
 even weeks, both at 15:00 UTC; the week of Monday 2026-01-05 is such a week.
 """
+
 from __future__ import annotations
 
 import re
@@ -14,14 +15,13 @@ from pathlib import Path
 
 import pytest
 import requests
+from syncd_harness import DAY_MS, PRICING, ROOT, SYNCD, Engine, iso, make_lead, ms_of, subprocess_env, tags_of
 
 from sandbox.server import SandboxServer
 from sandbox.world import SandboxConfig
 from syncd.explain import explain
 
-from syncd_harness import DAY_MS, PRICING, ROOT, SYNCD, Engine, iso, make_lead, ms_of, subprocess_env, tags_of
-
-MONDAY = 1_767_571_200_000          # 2026-01-05T00:00:00Z, week 2922 of the sandbox calendar (even)
+MONDAY = 1_767_571_200_000  # 2026-01-05T00:00:00Z, week 2922 of the sandbox calendar (even)
 HOUR_MS = 3_600_000
 TUE, THU, FRI = MONDAY + 1 * DAY_MS, MONDAY + 3 * DAY_MS, MONDAY + 4 * DAY_MS
 
@@ -35,7 +35,7 @@ def sandbox_config() -> SandboxConfig:
 @pytest.fixture
 def engine(sandbox, tmp_path) -> Engine:
     eng = Engine(sandbox, tmp_path)
-    eng.cycle()                                            # backfill the population first
+    eng.cycle()  # backfill the population first
     return eng
 
 
@@ -59,33 +59,58 @@ def _hot_week(engine: Engine, lead: dict) -> list[str]:
     email, stages = lead["email"], []
     engine.advance_to(TUE + 16 * HOUR_MS)
     newsletter = _campaign_at(engine, TUE + 15 * HOUR_MS)["id"]
-    _at(engine, TUE + 17 * HOUR_MS,
-        {"email": email, "action": "open", "campaign_id": newsletter, "timestamp": iso(TUE + 16 * HOUR_MS)})
+    _at(
+        engine,
+        TUE + 17 * HOUR_MS,
+        {"email": email, "action": "open", "campaign_id": newsletter, "timestamp": iso(TUE + 16 * HOUR_MS)},
+    )
     stages.append(engine.contact(lead["id"])["properties"]["lifecyclestage"])
     engine.advance_to(THU + 16 * HOUR_MS)
     product = _campaign_at(engine, THU + 15 * HOUR_MS)["id"]
-    _at(engine, THU + 17 * HOUR_MS,
+    _at(
+        engine,
+        THU + 17 * HOUR_MS,
         {"email": email, "action": "open", "campaign_id": product, "timestamp": iso(THU + 15 * HOUR_MS + 20 * 60_000)},
-        {"email": email, "action": "click", "campaign_id": product, "url": PRICING,
-         "timestamp": iso(THU + 15 * HOUR_MS + 22 * 60_000)})
+        {
+            "email": email,
+            "action": "click",
+            "campaign_id": product,
+            "url": PRICING,
+            "timestamp": iso(THU + 15 * HOUR_MS + 22 * 60_000),
+        },
+    )
     stages.append(engine.contact(lead["id"])["properties"]["lifecyclestage"])
-    _at(engine, FRI + 16 * HOUR_MS,
-        {"email": email, "action": "click", "campaign_id": product, "url": PRICING,
-         "timestamp": iso(FRI + 9 * HOUR_MS)},
-        {"email": email, "action": "click", "campaign_id": product, "url": PRICING + "?plan=team",
-         "timestamp": iso(FRI + 14 * HOUR_MS)})
+    _at(
+        engine,
+        FRI + 16 * HOUR_MS,
+        {
+            "email": email,
+            "action": "click",
+            "campaign_id": product,
+            "url": PRICING,
+            "timestamp": iso(FRI + 9 * HOUR_MS),
+        },
+        {
+            "email": email,
+            "action": "click",
+            "campaign_id": product,
+            "url": PRICING + "?plan=team",
+            "timestamp": iso(FRI + 14 * HOUR_MS),
+        },
+    )
     stages.append(engine.contact(lead["id"])["properties"]["lifecyclestage"])
     return stages
 
 
 # -- 1. the hot VP ------------------------------------------------------------------------------
 
+
 def test_vp_who_clicks_pricing_goes_hot_mql_then_sql_with_exactly_one_task(sandbox, engine, hubspot, mailchimp):
     lead = make_lead(sandbox, hubspot, mailchimp, "vera.pilot@midsize-analytics.example")
     engine.settle()
     engine.cycle()
     before = engine.contact(lead["id"])["properties"]
-    assert before["syncd_segment"] == "cold" and before["syncd_score"] == "25"   # VP 15 + 100-500 staff 10
+    assert before["syncd_segment"] == "cold" and before["syncd_score"] == "25"  # VP 15 + 100-500 staff 10
 
     stages = _hot_week(engine, lead)
     assert stages == ["lead", "marketingqualifiedlead", "salesqualifiedlead"]
@@ -115,13 +140,17 @@ def test_vp_who_clicks_pricing_goes_hot_mql_then_sql_with_exactly_one_task(sandb
     assert len(clicks) == 3, body
     assert all(PRICING in line for line in clicks)
     assert sorted(re.search(r"\d{4}-\d\d-\d\d", line).group() for line in clicks) == [
-        "2026-01-08", "2026-01-09", "2026-01-09"]
-    assert all(f'href="{PRICING}' in line for line in clicks)   # the clicked URL is a link
+        "2026-01-08",
+        "2026-01-09",
+        "2026-01-09",
+    ]
+    assert all(f'href="{PRICING}' in line for line in clicks)  # the clicked URL is a link
     assert body.count("email_open") == 2
 
 
-def test_a_task_is_made_once_even_when_the_lead_crosses_each_threshold_in_its_own_cycle(sandbox, engine, hubspot,
-                                                                                         mailchimp):
+def test_a_task_is_made_once_even_when_the_lead_crosses_each_threshold_in_its_own_cycle(
+    sandbox, engine, hubspot, mailchimp
+):
     """Each pricing click in its own cycle: hot at the second (task), SQL at the third (no second task:
     the two-week cooldown), and re-running cycles changes nothing."""
     lead = make_lead(sandbox, hubspot, mailchimp, "ivan.step@midsize-analytics.example", firstname="Ivan")
@@ -130,18 +159,29 @@ def test_a_task_is_made_once_even_when_the_lead_crosses_each_threshold_in_its_ow
     product = _campaign_at(engine, THU + 15 * HOUR_MS)["id"]
     seen = []
     for k, when in enumerate((THU + 17 * HOUR_MS, FRI + 10 * HOUR_MS, FRI + 15 * HOUR_MS)):
-        events = [{"email": email, "action": "click", "campaign_id": product, "url": PRICING,
-                   "timestamp": iso(when - HOUR_MS)}]
+        events = [
+            {
+                "email": email,
+                "action": "click",
+                "campaign_id": product,
+                "url": PRICING,
+                "timestamp": iso(when - HOUR_MS),
+            }
+        ]
         if k == 0:
-            events.append({"email": email, "action": "open", "campaign_id": product,
-                           "timestamp": iso(when - 2 * HOUR_MS)})
+            events.append(
+                {"email": email, "action": "open", "campaign_id": product, "timestamp": iso(when - 2 * HOUR_MS)}
+            )
         _at(engine, when, *events)
         state = engine.state()
         props = engine.contact(lead["id"], state)["properties"]
         seen.append((props["syncd_segment"], props["lifecyclestage"], len(engine.tasks_for(lead["id"], state))))
     # 25 + 5 + 20 = 50 (warm, MQL); + 20 = 70 (hot: task); + 20 = 90 (SQL: cooldown, no second task)
-    assert seen == [("warm", "marketingqualifiedlead", 0), ("hot", "marketingqualifiedlead", 1),
-                    ("hot", "salesqualifiedlead", 1)]
+    assert seen == [
+        ("warm", "marketingqualifiedlead", 0),
+        ("hot", "marketingqualifiedlead", 1),
+        ("hot", "salesqualifiedlead", 1),
+    ]
     _at(engine, FRI + 20 * HOUR_MS)
     assert len(engine.tasks_for(lead["id"])) == 1
     task_body = engine.tasks_for(lead["id"])[0]["properties"]["hs_task_body"]
@@ -150,13 +190,14 @@ def test_a_task_is_made_once_even_when_the_lead_crosses_each_threshold_in_its_ow
 
 # -- 2. the same lead silent for 60 days ---------------------------------------------------------
 
+
 def test_hot_lead_silent_for_60_days_decays_to_cold_without_task_or_demotion(sandbox, engine, hubspot, mailchimp):
     lead = make_lead(sandbox, hubspot, mailchimp, "vera.pilot@midsize-analytics.example")
     _hot_week(engine, lead)
     assert len(engine.tasks_for(lead["id"])) == 1
     start = engine.now()
     segments, tag_history = [], []
-    for _ in range(12):                                    # 60 days in 5-day steps, a cycle after each
+    for _ in range(12):  # 60 days in 5-day steps, a cycle after each
         engine.advance(5)
         engine.cycle()
         state = engine.state()
@@ -164,14 +205,14 @@ def test_hot_lead_silent_for_60_days_decays_to_cold_without_task_or_demotion(san
         segments.append(props["syncd_segment"])
         tags = tags_of(engine.member(lead["email"], state))
         tag_history.append(sorted(tg for tg in tags if tg.startswith("segment:")))
-        assert props["lifecyclestage"] == "salesqualifiedlead"      # never moved back
-        assert len(engine.tasks_for(lead["id"], state)) == 1         # no new task
+        assert props["lifecyclestage"] == "salesqualifiedlead"  # never moved back
+        assert len(engine.tasks_for(lead["id"], state)) == 1  # no new task
     assert engine.now() - start >= 60 * DAY_MS
     assert segments[-1] == "cold", segments
     # hot, then the win-back segment after three silent weeks, then back to its band
     assert segments[0] == "hot" and "reengage" in segments, segments
     assert tag_history[0] == ["segment:hot"] and tag_history[-1] == ["segment:cold"], tag_history
-    assert all(len(tags) == 1 for tags in tag_history)               # one segment tag at a time
+    assert all(len(tags) == 1 for tags in tag_history)  # one segment tag at a time
     state = engine.state()
     props = engine.contact(lead["id"], state)["properties"]
     assert int(props["syncd_score"]) <= 30 and props["syncd_cadence"] in ("monthly", "quarterly")
@@ -181,16 +222,25 @@ def test_hot_lead_silent_for_60_days_decays_to_cold_without_task_or_demotion(san
 
 # -- 3. an unsubscribe -----------------------------------------------------------------------------
 
+
 def test_unsubscribe_costs_points_creates_no_task_and_is_never_undone(sandbox, engine, hubspot, mailchimp, tmp_path):
-    lead = make_lead(sandbox, hubspot, mailchimp, "una.sub@midsize-analytics.example", firstname="Una",
-                     industry="software")                        # fit 30: VP 15 + size 10 + industry 5
+    lead = make_lead(
+        sandbox, hubspot, mailchimp, "una.sub@midsize-analytics.example", firstname="Una", industry="software"
+    )  # fit 30: VP 15 + size 10 + industry 5
     email = lead["email"]
     engine.advance_to(TUE + 16 * HOUR_MS)
     newsletter = _campaign_at(engine, TUE + 15 * HOUR_MS)["id"]
-    _at(engine, TUE + 17 * HOUR_MS,
+    _at(
+        engine,
+        TUE + 17 * HOUR_MS,
         {"email": email, "action": "open", "campaign_id": newsletter, "timestamp": iso(TUE + 15 * HOUR_MS + 60_000)},
-        {"email": email, "action": "unsubscribe", "campaign_id": newsletter,
-         "timestamp": iso(TUE + 15 * HOUR_MS + 120_000)})
+        {
+            "email": email,
+            "action": "unsubscribe",
+            "campaign_id": newsletter,
+            "timestamp": iso(TUE + 15 * HOUR_MS + 120_000),
+        },
+    )
     state = engine.state()
     assert engine.member(email, state)["status"] == "unsubscribed"
     assert engine.tasks_for(lead["id"], state) == []
@@ -206,17 +256,23 @@ def test_unsubscribe_costs_points_creates_no_task_and_is_never_undone(sandbox, e
 
     # the lead keeps engaging on the CRM side: three forms, then a demo request
     for k, form in enumerate(("Contact us", "Whitepaper", "Pricing sheet")):
-        _at(engine, THU + (k + 1) * HOUR_MS, {"email": email, "action": "form_submission", "form": form,
-                                              "timestamp": iso(THU + k * HOUR_MS)})
+        _at(
+            engine,
+            THU + (k + 1) * HOUR_MS,
+            {"email": email, "action": "form_submission", "form": form, "timestamp": iso(THU + k * HOUR_MS)},
+        )
         assert engine.member(email)["status"] == "unsubscribed"
-    _at(engine, FRI + 10 * HOUR_MS, {"email": email, "action": "form_submission", "form": "Demo request",
-                                     "timestamp": iso(FRI + 9 * HOUR_MS)})
+    _at(
+        engine,
+        FRI + 10 * HOUR_MS,
+        {"email": email, "action": "form_submission", "form": "Demo request", "timestamp": iso(FRI + 9 * HOUR_MS)},
+    )
     for _ in range(2):
         engine.advance(1)
         engine.cycle()
     state = engine.state()
     member = engine.member(email, state)
-    assert member["status"] == "unsubscribed"               # never resubscribed (invariant 1)
+    assert member["status"] == "unsubscribed"  # never resubscribed (invariant 1)
     props = engine.contact(lead["id"], state)["properties"]
     assert props["syncd_email_status"] == "unsubscribed"
     # nothing syncd queued for this member could have changed its status
@@ -229,13 +285,13 @@ def test_unsubscribe_costs_points_creates_no_task_and_is_never_undone(sandbox, e
     assert result["json"]["segment"] == "hot"
     tasks = engine.tasks_for(lead["id"], state)
     assert len(tasks) == 1 and "demo_request" in tasks[0]["properties"]["hs_task_body"]
-    assert "unsubscribed" in tasks[0]["properties"]["hs_task_body"]        # the penalty is shown to sales
+    assert "unsubscribed" in tasks[0]["properties"]["hs_task_body"]  # the penalty is shown to sales
 
 
 # -- 4. a broken scoring.yaml is refused at start -----------------------------------------------------
 
 BROKEN = {
-    "kind: open\n    points: 5": "kind: opened\n    points: 5",                                  # unknown kind
+    "kind: open\n    points: 5": "kind: opened\n    points: 5",  # unknown kind
     "{name: warm, min: 31, max: 60, cadence: biweekly}": "{name: warm, min: 25, max: 60, cadence: biweekly}",
     "half_life_days: 21": "half_life_days: -21",
 }
@@ -251,7 +307,8 @@ def test_broken_scoring_file_is_refused_with_file_line_and_nothing_is_pushed(tmp
     with SandboxServer(SandboxConfig(contacts=30, seed=9, start_ms=MONDAY)) as sb:
         env = subprocess_env(sb, tmp_path)
         Path(env["SYNCD_CONFIG"]).write_text(
-            f"paths: {{mappings: {ROOT / 'mappings/default.yaml'}, scoring: {broken}}}\n")
+            f"paths: {{mappings: {ROOT / 'mappings/default.yaml'}, scoring: {broken}}}\n"
+        )
         proc = subprocess.run(SYNCD + ["once"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
         stats = requests.get(f"{sb.url}/_sandbox/stats", timeout=10).json()
     assert proc.returncode != 0
@@ -267,7 +324,7 @@ def test_broken_scoring_file_is_refused_with_file_line_and_nothing_is_pushed(tmp
     assert "overlap" in by_line[band_line].lower()
     assert "half_life" in by_line[decay_line]
     assert "Traceback" not in proc.stderr
-    assert stats["total"] == 0                               # refused before any API call: nothing pushed
+    assert stats["total"] == 0  # refused before any API call: nothing pushed
 
 
 def test_broken_scoring_file_problems_are_one_per_line_on_stderr(tmp_path):
@@ -279,12 +336,18 @@ def test_broken_scoring_file_problems_are_one_per_line_on_stderr(tmp_path):
     broken.write_text(text)
     cfg = tmp_path / "syncd.yaml"
     cfg.write_text(f"paths: {{mappings: {ROOT / 'mappings/default.yaml'}, scoring: {broken}}}\n")
-    env = {"PATH": "/usr/bin:/bin", "SYNCD_CONFIG": str(cfg), "SYNCD_DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
-           "HUBSPOT_ACCESS_TOKEN": "pat-unused", "HUBSPOT_BASE_URL": "http://127.0.0.1:9",
-           "MAILCHIMP_API_KEY": "0123abcd-us1", "MAILCHIMP_BASE_URL": "http://127.0.0.1:9/3.0",
-           "MAILCHIMP_LIST_ID": "x", "SYNCD_HTTP_PORT": "0"}
-    proc = subprocess.run(SYNCD + ["once", "--json"], env=env, cwd=tmp_path, capture_output=True, text=True,
-                          timeout=60)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "SYNCD_CONFIG": str(cfg),
+        "SYNCD_DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
+        "HUBSPOT_ACCESS_TOKEN": "pat-unused",
+        "HUBSPOT_BASE_URL": "http://127.0.0.1:9",
+        "MAILCHIMP_API_KEY": "0123abcd-us1",
+        "MAILCHIMP_BASE_URL": "http://127.0.0.1:9/3.0",
+        "MAILCHIMP_LIST_ID": "x",
+        "SYNCD_HTTP_PORT": "0",
+    }
+    proc = subprocess.run(SYNCD + ["once", "--json"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and proc.stdout == ""
     lines = [line.removeprefix("syncd once: ") for line in proc.stderr.strip().splitlines()]
     assert len(lines) == 3, proc.stderr

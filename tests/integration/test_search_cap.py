@@ -1,5 +1,6 @@
 """HubSpot search answers at most 10,000 results per query: an incremental pass that meets the cap starts
 a new query from the highest lastmodifieddate it committed, and no contact is skipped."""
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -10,7 +11,6 @@ from syncd import streams
 from syncd.app import build_context
 from syncd.settings import load_settings
 from syncd.store import schema as t
-
 
 CONTACTS = streams.REGISTRY.get("hubspot_contacts")
 
@@ -30,8 +30,18 @@ def test_incremental_pull_crosses_the_10000_result_cap(tmp_path):
         assert in_crm > 10_000
         # an incremental pass from the beginning of time: every contact matches the search
         with ctx.store.begin() as conn:
-            ctx.store.set_cursor(conn, "hubspot_contacts", {"mode": "incremental", "since_ms": 0, "after": None,
-                                                            "ids_at_since": [], "max_ms": 0, "ids_at_max": []})
+            ctx.store.set_cursor(
+                conn,
+                "hubspot_contacts",
+                {
+                    "mode": "incremental",
+                    "since_ms": 0,
+                    "after": None,
+                    "ids_at_since": [],
+                    "max_ms": 0,
+                    "ids_at_max": [],
+                },
+            )
         pulled = streams.run(ctx, CONTACTS)
         stats = sb.world.stats.snapshot(sb.world.faults)
         with ctx.store.begin() as conn:
@@ -57,14 +67,23 @@ def test_more_than_10000_contacts_at_one_millisecond_are_all_pulled_and_the_stre
         tied_ms = sb.world.clock.now_ms() - 3_600_000
         ids = [str(c["id"]) for c in sb.world.state()["hubspot"]["contacts"]]
         assert len(ids) > 10_200
-        for rid in ids:                                   # one workflow touched every contact at once
+        for rid in ids:  # one workflow touched every contact at once
             rec = contacts.materialize(rid)
             contacts._touch(rec, tied_ms)
             contacts._reindex(rec)
         with ctx.store.begin() as conn:
-            ctx.store.set_cursor(conn, "hubspot_contacts", {"mode": "incremental", "since_ms": tied_ms - 1,
-                                                            "after": None, "ids_at_since": [],
-                                                            "max_ms": tied_ms - 1, "ids_at_max": []})
+            ctx.store.set_cursor(
+                conn,
+                "hubspot_contacts",
+                {
+                    "mode": "incremental",
+                    "since_ms": tied_ms - 1,
+                    "after": None,
+                    "ids_at_since": [],
+                    "max_ms": tied_ms - 1,
+                    "ids_at_max": [],
+                },
+            )
         pulled = streams.run(ctx, CONTACTS)
         with ctx.store.begin() as conn:
             stored = {r[0] for r in conn.execute(sa.select(t.hubspot_contacts.c.hubspot_id))}

@@ -1,15 +1,15 @@
 """HubSpot's `syncd_email_status` says what Mailchimp reported, after it reported it: a subscribe Mailchimp
 refuses leaves no "subscribed" behind, is quarantined with Mailchimp's reason (naming the field when
 Mailchimp's errors[] names it), and is sent again once what it would send changes."""
+
 from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
+from syncd_harness import Engine, make_lead
 
 from sandbox.world import SandboxConfig
 from syncd.store import schema as t
-
-from syncd_harness import Engine, make_lead
 
 
 @pytest.fixture
@@ -19,16 +19,18 @@ def sandbox_config() -> SandboxConfig:
 
 def _quarantine(engine: Engine) -> list[tuple[str, str]]:
     with engine.ctx.store.begin() as conn:
-        return [(r.record_key, r.reason) for r in conn.execute(sa.select(t.quarantine).where(
-            t.quarantine.c.source == "mailchimp"))]
+        return [
+            (r.record_key, r.reason)
+            for r in conn.execute(sa.select(t.quarantine).where(t.quarantine.c.source == "mailchimp"))
+        ]
 
 
 def test_a_refused_subscribe_is_quarantined_with_the_field_and_never_shown_as_subscribed(
-        sandbox, hubspot, mailchimp, tmp_path):
+    sandbox, hubspot, mailchimp, tmp_path
+):
     engine = Engine(sandbox, tmp_path)
     engine.cycle()
-    long_name = make_lead(sandbox, hubspot, mailchimp, "long.name@example.com", member=False,
-                          firstname="N" * 60_000)
+    long_name = make_lead(sandbox, hubspot, mailchimp, "long.name@example.com", member=False, firstname="N" * 60_000)
     odd_address = make_lead(sandbox, hubspot, mailchimp, "odd.address@example.c0m", member=False)
     fine = make_lead(sandbox, hubspot, mailchimp, "fine.lead@example.com", member=False)
     engine.settle()
@@ -40,7 +42,7 @@ def test_a_refused_subscribe_is_quarantined_with_the_field_and_never_shown_as_su
     for lead in (long_name, odd_address):
         assert props[lead["email"]].get("syncd_email_status") in (None, ""), props[lead["email"]]
     reasons = [reason for _key, reason in _quarantine(engine)]
-    assert len(reasons) == 2, reasons   # the refused subscribes; no tag of a member that was never created
+    assert len(reasons) == 2, reasons  # the refused subscribes; no tag of a member that was never created
     assert any("FNAME" in r and "255" in r for r in reasons), reasons
     assert any("email_address" in r and "valid email" in r for r in reasons), reasons
     assert summary["commands"]["failed"].get("mailchimp.subscribe") == 2

@@ -14,6 +14,7 @@ an observer of every call (contracts.calls.CallStats.observe), configured by the
 CallStats (`called` before, `returned` after) is the one place every SDK call of both connectors passes
 through, so an observer there sees every call site.
 """
+
 from __future__ import annotations
 
 import os

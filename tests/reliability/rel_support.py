@@ -14,6 +14,7 @@ What "the same final state" means (compared per contact email, since ids and tim
 * Mailchimp members: the same set of emails; per member `status`, `merge_fields` and the tag names.
 * syncd's own events table: every (source, event_id) of the reference (no lost event).
 """
+
 from __future__ import annotations
 
 import collections
@@ -32,9 +33,9 @@ from sandbox.server import SandboxServer
 from sandbox.world import SandboxConfig
 
 ROOT = Path(__file__).resolve().parents[2]
-START_MS = 1_767_225_600_000          # 2026-01-01T00:00:00Z (a Thursday: no simulated send before 15:00)
+START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z (a Thursday: no simulated send before 15:00)
 HOUR_MS = 3_600_000
-ECHO_ADVANCE_DAYS = 0.01              # ~14 min: past the 30 s lag window, far from the next simulated send
+ECHO_ADVANCE_DAYS = 0.01  # ~14 min: past the 30 s lag window, far from the next simulated send
 RUN_TIMEOUT_S = 120
 WITH_FAULTS = Path(__file__).resolve().with_name("syncd_with_faults.py")  # the CLI plus the test fault points
 _REF = re.compile(r"syncd-ref:\s*([^<\s]+)")
@@ -61,9 +62,11 @@ def engaged_leads(st: dict[str, Any], n: int) -> list[str]:
     """`n` emails (sorted, so the same in two identical worlds) of owned contacts subscribed in Mailchimp."""
     subscribed = {m["email_address"].lower() for m in st["mailchimp"]["members"] if m["status"] == "subscribed"}
     owners = {str(o["id"]) for o in st["hubspot"]["owners"]}
-    picks = sorted(c["properties"]["email"].lower() for c in st["hubspot"]["contacts"]
-                   if c["properties"].get("email", "").lower() in subscribed
-                   and c["properties"].get("hubspot_owner_id") in owners)
+    picks = sorted(
+        c["properties"]["email"].lower()
+        for c in st["hubspot"]["contacts"]
+        if c["properties"].get("email", "").lower() in subscribed and c["properties"].get("hubspot_owner_id") in owners
+    )
     assert len(picks) >= n, "the seeded population has too few owned, subscribed leads"
     return picks[:n]
 
@@ -77,11 +80,19 @@ def inject_engagement(sb: SandboxServer) -> dict[str, Any]:
     events: list[dict[str, Any]] = []
     for email in hot:
         events.append({"email": email, "action": "open", "timestamp": START_MS - 2 * HOUR_MS})
-        events += [{"email": email, "action": "click", "url": f"https://www.example-saas.com/pricing?v={i}",
-                    "timestamp": START_MS - HOUR_MS + i * 60_000} for i in range(3)]
+        events += [
+            {
+                "email": email,
+                "action": "click",
+                "url": f"https://www.example-saas.com/pricing?v={i}",
+                "timestamp": START_MS - HOUR_MS + i * 60_000,
+            }
+            for i in range(3)
+        ]
     events.append({"email": quitter, "action": "unsubscribe", "timestamp": START_MS - HOUR_MS})
-    events.append({"email": hot[0], "action": "form_submission", "form": "Demo request",
-                   "timestamp": START_MS - HOUR_MS // 2})
+    events.append(
+        {"email": hot[0], "action": "form_submission", "form": "Demo request", "timestamp": START_MS - HOUR_MS // 2}
+    )
     r = requests.post(f"{sb.url}/_sandbox/events", json=events, timeout=60)
     r.raise_for_status()
     assert r.json()["applied"] == len(events)
@@ -91,16 +102,29 @@ def inject_engagement(sb: SandboxServer) -> dict[str, Any]:
 def syncd_env(sb: SandboxServer, db: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCD_")}
     env.update(sb.env)
-    env.update({"SYNCD_DATABASE_URL": f"sqlite:///{db}", "SYNCD_LOG_LEVEL": "WARNING", "SYNCD_HTTP_PORT": "0",
-                "SYNCD_LOG_FORMAT": "json", "SYNCD_CONFIG": str(ROOT / "tests/reliability/syncd-reliability.yaml")})
+    env.update(
+        {
+            "SYNCD_DATABASE_URL": f"sqlite:///{db}",
+            "SYNCD_LOG_LEVEL": "WARNING",
+            "SYNCD_HTTP_PORT": "0",
+            "SYNCD_LOG_FORMAT": "json",
+            "SYNCD_CONFIG": str(ROOT / "tests/reliability/syncd-reliability.yaml"),
+        }
+    )
     env.update(extra)
     return env
 
 
 def syncd_once(sb: SandboxServer, db: Path, **extra: str) -> subprocess.CompletedProcess:
     """`syncd once --json` in a subprocess against the sandbox, with the store in `db`."""
-    return subprocess.run([sys.executable, str(WITH_FAULTS), "once", "--json"], cwd=ROOT,
-                          env=syncd_env(sb, db, **extra), capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    return subprocess.run(
+        [sys.executable, str(WITH_FAULTS), "once", "--json"],
+        cwd=ROOT,
+        env=syncd_env(sb, db, **extra),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+    )
 
 
 # `syncd once`, the clock moved past the lag window, `syncd once` again: two real invocations of the CLI
@@ -123,13 +147,19 @@ sys.exit(main(["once", "--json"]))
 """
 
 
-def syncd_once_advance_once(sb: SandboxServer, db: Path, days: float = ECHO_ADVANCE_DAYS,
-                            **extra: str) -> list[dict[str, Any]]:
+def syncd_once_advance_once(
+    sb: SandboxServer, db: Path, days: float = ECHO_ADVANCE_DAYS, **extra: str
+) -> list[dict[str, Any]]:
     """A fresh process runs `syncd once --json`, advances the sandbox clock by `days` (so the next pull
     sees this cycle's writes), runs `syncd once --json` again; returns both summaries."""
-    proc = subprocess.run([sys.executable, "-c", _ONCE_ADVANCE_ONCE, sb.url, str(days), str(WITH_FAULTS.parent)],
-                          cwd=ROOT,
-                          env=syncd_env(sb, db, **extra), capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    proc = subprocess.run(
+        [sys.executable, "-c", _ONCE_ADVANCE_ONCE, sb.url, str(days), str(WITH_FAULTS.parent)],
+        cwd=ROOT,
+        env=syncd_env(sb, db, **extra),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+    )
     assert proc.returncode == 0, f"syncd once failed ({proc.returncode}): {proc.stderr[-2000:]}"
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     assert len(lines) == 2, proc.stdout[-2000:]
@@ -160,24 +190,40 @@ def fingerprint(st: dict[str, Any]) -> dict[str, Any]:
         p = c["properties"]
         contacts[email_of[str(c["id"])]] = {
             "lifecyclestage": p.get("lifecyclestage"),
-            **{k: v for k, v in sorted(p.items()) if k.startswith("syncd_") and k != "syncd_scored_at"}}
+            **{k: v for k, v in sorted(p.items()) if k.startswith("syncd_") and k != "syncd_scored_at"},
+        }
     tasks: dict[str, list] = collections.defaultdict(list)
     for tk in hs["tasks"]:
         p = tk["properties"]
         for cid in tk["associations"]["contacts"]:
             tasks[email_of.get(str(cid), str(cid))].append(
-                (p.get("hs_task_subject"), p.get("hubspot_owner_id"), p.get("hs_task_priority"),
-                 p.get("hs_task_status"), p.get("hs_task_type"), _strip_ref(p.get("hs_task_body"))))
+                (
+                    p.get("hs_task_subject"),
+                    p.get("hubspot_owner_id"),
+                    p.get("hs_task_priority"),
+                    p.get("hs_task_status"),
+                    p.get("hs_task_type"),
+                    _strip_ref(p.get("hs_task_body")),
+                )
+            )
     notes: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
     for note in hs["notes"]:
         for cid in note["associations"]["contacts"]:
             notes[email_of.get(str(cid), str(cid))].update(_LI.findall(note["properties"].get("hs_note_body") or ""))
-    members = {m["email_address"].lower(): {
-        "status": m["status"], "merge_fields": m.get("merge_fields"),
-        "tags": sorted(t["name"] if isinstance(t, dict) else t for t in m.get("tags") or [])}
-        for m in st["mailchimp"]["members"]}
-    return {"contacts": contacts, "tasks": {k: sorted(v) for k, v in sorted(tasks.items())},
-            "notes": {k: dict(v) for k, v in sorted(notes.items())}, "members": members}
+    members = {
+        m["email_address"].lower(): {
+            "status": m["status"],
+            "merge_fields": m.get("merge_fields"),
+            "tags": sorted(t["name"] if isinstance(t, dict) else t for t in m.get("tags") or []),
+        }
+        for m in st["mailchimp"]["members"]
+    }
+    return {
+        "contacts": contacts,
+        "tasks": {k: sorted(v) for k, v in sorted(tasks.items())},
+        "notes": {k: dict(v) for k, v in sorted(notes.items())},
+        "members": members,
+    }
 
 
 def diff_fingerprints(got: dict[str, Any], want: dict[str, Any], limit: int = 10) -> list[str]:

@@ -1,5 +1,6 @@
 """`python tests/reliability/syncd_with_faults.py once --json`: syncd's command line with the test fault
 points (faultpoints.py) installed from the environment, for the reliability suite's subprocesses."""
+
 from __future__ import annotations
 
 import sys
@@ -7,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from faultpoints import install  # noqa: E402  (after the path is set)
+from faultpoints import install
 
 install()
 

@@ -7,6 +7,7 @@ Mailchimp refused something.
 
 The first cycle runs with the member pull failing, so syncd decides without having read one member:
 it must then treat every member as possibly existing (creates use `status_if_new`)."""
+
 from __future__ import annotations
 
 import random
@@ -14,15 +15,14 @@ from functools import partial
 from pathlib import Path
 
 import requests
+from rel_support import START_MS, state, syncd_once
 
-from contracts.errors import FatalError
 from connectors.mailchimp.translate import subscriber_hash
+from contracts.errors import FatalError
 from sandbox.server import SandboxServer
 from sandbox.world import SandboxConfig
 from syncd import decide, pipeline, push, streams
 from syncd.retrying import retry_call
-
-from rel_support import ROOT, START_MS, state, syncd_once
 from tests.integration.syncd_harness import Engine, sdk_clients
 
 GONE = ("unsubscribed", "cleaned")
@@ -72,9 +72,9 @@ def test_no_request_syncd_sends_could_resubscribe_anyone(tmp_path: Path) -> None
         list_id = sb.world.list_id
         engine = Engine(sb, tmp_path)
         _no_wait(engine)
-        withdrawn_at: dict[str, int] = {}    # email -> journal length when its consent was withdrawn
+        withdrawn_at: dict[str, int] = {}  # email -> journal length when its consent was withdrawn
 
-        ours: list[range] = []               # journal positions of the test's own writes (admin unsubscribes)
+        ours: list[range] = []  # journal positions of the test's own writes (admin unsubscribes)
 
         def admin_unsubscribe(emails: list[str]) -> None:
             start = len(sb.world.journal)
@@ -90,8 +90,11 @@ def test_no_request_syncd_sends_could_resubscribe_anyone(tmp_path: Path) -> None
             _withdraw_consent(hs, [c["id"] for c in contacts])
 
         def consented(st: dict) -> list[dict]:
-            return [c for c in st["hubspot"]["contacts"]
-                    if "Freely given consent" in (c["properties"].get("hs_legal_basis") or "")]
+            return [
+                c
+                for c in st["hubspot"]["contacts"]
+                if "Freely given consent" in (c["properties"].get("hs_legal_basis") or "")
+            ]
 
         # 1. a first cycle that has read no member at all (its member pull fails)
         read_members = engine.ctx.mailchimp.list_members
@@ -106,7 +109,7 @@ def test_no_request_syncd_sends_could_resubscribe_anyone(tmp_path: Path) -> None
         engine.ctx.mailchimp.list_members = read_members
 
         for n in range(6):
-            engine.advance(rng.choice((1, 2, 3)))   # campaigns: opens, clicks, self-unsubscribes, hard bounces
+            engine.advance(rng.choice((1, 2, 3)))  # campaigns: opens, clicks, self-unsubscribes, hard bounces
             st = state(sb)
             members = _members(sb)
             subscribed = sorted(e for e, m in members.items() if m["status"] == "subscribed")
@@ -116,14 +119,19 @@ def test_no_request_syncd_sends_could_resubscribe_anyone(tmp_path: Path) -> None
             withdraw(rng.sample(consented(st), 3))
             _rename(hs, [in_crm[e]["id"] for e in rng.sample([e for e in subscribed if e in in_crm], 8)], n)
             engine.settle()
-            rate = 0.15 if n in (2, 3, 4) else 0.0   # faults while syncd works (never on the test's own calls)
+            rate = 0.15 if n in (2, 3, 4) else 0.0  # faults while syncd works (never on the test's own calls)
             if n == 3:
                 # a SIGKILL in the middle of a cycle, after Mailchimp applied a batch syncd never heard of
                 faults(rate)
-                killed = syncd_once(sb, tmp_path / "syncd.db", SYNCD_FAULT_KILL_AT_CALL="1",
-                                    SYNCD_FAULT_KILL_ENDPOINT="mailchimp.batches.start", SYNCD_FAULT_KILL_WHEN="after")
+                killed = syncd_once(
+                    sb,
+                    tmp_path / "syncd.db",
+                    SYNCD_FAULT_KILL_AT_CALL="1",
+                    SYNCD_FAULT_KILL_ENDPOINT="mailchimp.batches.start",
+                    SYNCD_FAULT_KILL_WHEN="after",
+                )
                 faults(0.0)
-                assert killed.returncode == -9, killed.stderr[-2000:]   # killed just after a batch started
+                assert killed.returncode == -9, killed.stderr[-2000:]  # killed just after a batch started
                 continue
             # a cycle during which people unsubscribe and withdraw consent, after syncd decided and
             # before it pushes: exactly the members and contacts its pending commands are about
@@ -135,8 +143,13 @@ def test_no_request_syncd_sends_could_resubscribe_anyone(tmp_path: Path) -> None
             decide.score_and_decide(ctx)
             faults(0.0)
             pending = engine.outbox()
-            updates = sorted({r.payload["email_address"].lower() for r in pending
-                              if r.state == "pending" and r.kind == "mailchimp.update_member"})
+            updates = sorted(
+                {
+                    r.payload["email_address"].lower()
+                    for r in pending
+                    if r.state == "pending" and r.kind == "mailchimp.update_member"
+                }
+            )
             subscribes = [r for r in pending if r.state == "pending" and r.kind == "mailchimp.subscribe"]
             now_members = _members(sb)
             admin_unsubscribe([e for e in updates if now_members.get(e, {}).get("status") == "subscribed"][:5])
@@ -158,19 +171,33 @@ def test_no_request_syncd_sends_could_resubscribe_anyone(tmp_path: Path) -> None
     assert created_blind > 0 and len(writes) > 100, (created_blind, len(writes))
     assert any(e["via"] == "batch" for e in journal) and any(e["via"] == "api" for e in journal)
     # no request could re-subscribe anyone: none carries `status` for a member that existed
-    carrying = [(e["seq"], e["method"], e["template"], m["email_address"], m["before"])
-                for e in journal for m in e["members"] if m["before"] is not None and _carries_status(e["body"])]
+    carrying = [
+        (e["seq"], e["method"], e["template"], m["email_address"], m["before"])
+        for e in journal
+        for m in e["members"]
+        if m["before"] is not None and _carries_status(e["body"])
+    ]
     assert carrying == [], carrying[:5]
-    assert not [e for e in journal if e["template"] == "/3.0/lists/{list_id}" and e["method"] == "POST"], \
+    assert not [e for e in journal if e["template"] == "/3.0/lists/{list_id}" and e["method"] == "POST"], (
         "batch subscribe sends `status` for every member: syncd must not use it"
+    )
     # ...and none did: nobody moved from unsubscribed or cleaned to subscribed
-    resubscribed = [(e["seq"], m["email_address"], m["before"]) for e in journal for m in e["members"]
-                    if m["before"] in GONE and m["after"] == "subscribed"]
+    resubscribed = [
+        (e["seq"], m["email_address"], m["before"])
+        for e in journal
+        for m in e["members"]
+        if m["before"] in GONE and m["after"] == "subscribed"
+    ]
     assert resubscribed == [], resubscribed[:5]
     # nobody was created after withdrawing consent
-    late = [(m["email_address"], e["seq"]) for e in journal for m in e["members"]
-            if m["before"] is None and m["after"] == "subscribed"
-            and e["seq"] >= withdrawn_at.get((m["email_address"] or "").lower(), 1 << 60)]
+    late = [
+        (m["email_address"], e["seq"])
+        for e in journal
+        for m in e["members"]
+        if m["before"] is None
+        and m["after"] == "subscribed"
+        and e["seq"] >= withdrawn_at.get((m["email_address"] or "").lower(), 1 << 60)
+    ]
     assert late == [], late
     admin_gone = [e for e, m in final.items() if m.get("unsubscribe_reason") == ADMIN]
     assert admin_gone and all(final[e]["status"] == "unsubscribed" for e in admin_gone)

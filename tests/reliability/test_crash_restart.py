@@ -12,6 +12,7 @@ injected engagement), `syncd once` killed in a subprocess, then a fresh process 
 the clock past the lag window (so the pull sees the echoes of every write) and runs `syncd once` a last
 time. The reference does the same without the kill. See rel_support for what "the same state" means.
 """
+
 from __future__ import annotations
 
 import collections
@@ -20,10 +21,19 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
-
-from rel_support import (SandboxServer, diff_fingerprints, fingerprint, inject_engagement,
-                         invariant_4_violations, state, store_events, store_rows, syncd_once,
-                         syncd_once_advance_once, world_config)
+from rel_support import (
+    SandboxServer,
+    diff_fingerprints,
+    fingerprint,
+    inject_engagement,
+    invariant_4_violations,
+    state,
+    store_events,
+    store_rows,
+    syncd_once,
+    syncd_once_advance_once,
+    world_config,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -41,8 +51,8 @@ ENDPOINTS = {
     "mailchimp.campaigns.list": False,
     "mailchimp.reports.email_activity": False,
     "mailchimp.reports.unsubscribed": False,
-    "hubspot.contacts.batch_read": False,        # consent read again just before members are created
-    "mailchimp.batches.start": True,             # member creates and merge fields as batch operations
+    "hubspot.contacts.batch_read": False,  # consent read again just before members are created
+    "mailchimp.batches.start": True,  # member creates and merge fields as batch operations
     "mailchimp.batches.status": True,
     "mailchimp.batches.results": True,
     "mailchimp.segments.list": False,
@@ -60,8 +70,8 @@ EXACTLY_ONCE = {"hubspot.tasks.create": "hubspot.task", "hubspot.notes.create": 
 class Reference(NamedTuple):
     fingerprint: dict[str, Any]
     events: set[tuple[str, str]]
-    calls: dict[str, int]           # endpoint -> calls in the first cycle
-    trace: list[str]                # endpoint of each call, in order
+    calls: dict[str, int]  # endpoint -> calls in the first cycle
+    trace: list[str]  # endpoint of each call, in order
     summaries: list[dict[str, Any]]
 
 
@@ -81,7 +91,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Reference:
     assert invariant_4_violations(st) == []
     calls = _trace(trace)
     assert len(calls) == first["api_calls_total"] + second["api_calls_total"]
-    calls = calls[:first["api_calls_total"]]  # the trace goes on through the second cycle of that process
+    calls = calls[: first["api_calls_total"]]  # the trace goes on through the second cycle of that process
     return Reference(fingerprint(st), store_events(db), dict(collections.Counter(calls)), calls, [first, second])
 
 
@@ -91,7 +101,7 @@ def test_reference_is_a_full_cycle(reference: Reference) -> None:
     # the kill points below only mean something if the cycle does all of this
     assert pushed.get("hubspot.task", 0) >= 3 and pushed.get("hubspot.note", 0) >= 5, pushed
     assert {"mailchimp.subscribe", "mailchimp.tags", "hubspot.update_contact"} <= set(pushed), pushed
-    assert first["api_calls"] == reference.calls      # the trace saw every call CallStats counted
+    assert first["api_calls"] == reference.calls  # the trace saw every call CallStats counted
     assert second["commands"]["enqueued"] == {} and second["commands"]["pushed"] == {}
     assert len(reference.events) >= 18
 
@@ -124,14 +134,18 @@ def _killed(proc: Any) -> None:
 
 @pytest.mark.parametrize("when", ["before", "after"])
 @pytest.mark.parametrize("endpoint,which", POINTS, ids=[f"{ep}#{w}" for ep, w in POINTS])
-def test_sigkill_at_call_then_restart(reference: Reference, tmp_path: Path, endpoint: str, which: str,
-                                      when: str) -> None:
+def test_sigkill_at_call_then_restart(
+    reference: Reference, tmp_path: Path, endpoint: str, which: str, when: str
+) -> None:
     n = _ordinal(reference, endpoint, which)
     db = tmp_path / "syncd.db"
     with SandboxServer(world_config()) as sb:
         inject_engagement(sb)
-        _killed(syncd_once(sb, db, SYNCD_FAULT_KILL_AT_CALL=str(n), SYNCD_FAULT_KILL_ENDPOINT=endpoint,
-                           SYNCD_FAULT_KILL_WHEN=when))
+        _killed(
+            syncd_once(
+                sb, db, SYNCD_FAULT_KILL_AT_CALL=str(n), SYNCD_FAULT_KILL_ENDPOINT=endpoint, SYNCD_FAULT_KILL_WHEN=when
+            )
+        )
         restart, _ = syncd_once_advance_once(sb, db)
         _assert_converged(reference, sb, db)
     if when == "after" and endpoint in EXACTLY_ONCE:
@@ -149,18 +163,28 @@ RECOVERY_POINTS = [
 ]
 
 
-@pytest.mark.parametrize("create,lookup,when", RECOVERY_POINTS,
-                         ids=[f"{c}>{lk}-{w}" for c, lk, w in RECOVERY_POINTS])
-def test_sigkill_again_during_recovery(reference: Reference, tmp_path: Path, create: str, lookup: str,
-                                       when: str) -> None:
+@pytest.mark.parametrize("create,lookup,when", RECOVERY_POINTS, ids=[f"{c}>{lk}-{w}" for c, lk, w in RECOVERY_POINTS])
+def test_sigkill_again_during_recovery(
+    reference: Reference, tmp_path: Path, create: str, lookup: str, when: str
+) -> None:
     db = tmp_path / "syncd.db"
     with SandboxServer(world_config()) as sb:
         inject_engagement(sb)
-        _killed(syncd_once(sb, db, SYNCD_FAULT_KILL_AT_CALL=str(reference.calls[create]),
-                           SYNCD_FAULT_KILL_ENDPOINT=create, SYNCD_FAULT_KILL_WHEN="after"))
+        _killed(
+            syncd_once(
+                sb,
+                db,
+                SYNCD_FAULT_KILL_AT_CALL=str(reference.calls[create]),
+                SYNCD_FAULT_KILL_ENDPOINT=create,
+                SYNCD_FAULT_KILL_WHEN="after",
+            )
+        )
         # the restart looks the lost creates up by key; it dies again in the middle of that lookup
-        _killed(syncd_once(sb, db, SYNCD_FAULT_KILL_AT_CALL="1", SYNCD_FAULT_KILL_ENDPOINT=lookup,
-                           SYNCD_FAULT_KILL_WHEN=when))
+        _killed(
+            syncd_once(
+                sb, db, SYNCD_FAULT_KILL_AT_CALL="1", SYNCD_FAULT_KILL_ENDPOINT=lookup, SYNCD_FAULT_KILL_WHEN=when
+            )
+        )
         restart, _ = syncd_once_advance_once(sb, db)
         _assert_converged(reference, sb, db)
     assert restart["commands"]["recovered"].get(EXACTLY_ONCE[create], 0) >= 1, restart["commands"]

@@ -1,14 +1,15 @@
 """The test fault points: inert without their variables; count calls, trace them, pick the right one to kill;
 installed as an observer of every call."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 import faultpoints
-from contracts.calls import CallStats
+import pytest
 from faultpoints import FaultPoints
+
+from contracts.calls import CallStats
 
 
 @pytest.fixture
@@ -58,7 +59,7 @@ def test_kills_after_the_nth_call_overall(kills: list[str]) -> None:
     points.before("a")
     points.after("a")
     points.before("b")
-    assert kills == []          # the request goes out ...
+    assert kills == []  # the request goes out ...
     points.after("b")
     assert kills == ["killed"]  # ... and its answer is never used
 
@@ -71,9 +72,14 @@ def test_trace_lists_every_call(tmp_path: Path) -> None:
     assert trace.read_text().splitlines() == ["1 x.list 1", "2 x.create 1", "3 x.create 2"]
 
 
-@pytest.mark.parametrize("env", [{"SYNCD_FAULT_KILL_AT_CALL": "0"}, {"SYNCD_FAULT_KILL_AT_CALL": "x"},
-                                 {"SYNCD_FAULT_KILL_AT_CALL": "1", "SYNCD_FAULT_KILL_WHEN": "during"}])
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"SYNCD_FAULT_KILL_AT_CALL": "0"},
+        {"SYNCD_FAULT_KILL_AT_CALL": "x"},
+        {"SYNCD_FAULT_KILL_AT_CALL": "1", "SYNCD_FAULT_KILL_WHEN": "during"},
+    ],
+)
 def test_bad_values_are_refused(env: dict[str, str]) -> None:
     with pytest.raises(ValueError):
         FaultPoints(env)
-

@@ -5,6 +5,7 @@ fault-free run's (same comparison as the crash tests, see rel_support).
 In-process (build_context + run_cycle) so the one retry policy can be given a sleep that only records
 what it was asked to wait: Retry-After and backoff are honoured in number, not in wall time.
 """
+
 from __future__ import annotations
 
 import functools
@@ -13,10 +14,20 @@ from typing import Any
 
 import pytest
 import requests
+from rel_support import (
+    SandboxServer,
+    advance,
+    diff_fingerprints,
+    fingerprint,
+    inject_engagement,
+    invariant_4_violations,
+    state,
+    store_events,
+    store_rows,
+    world_config,
+)
 
 import syncd.retrying
-from rel_support import (SandboxServer, advance, diff_fingerprints, fingerprint, inject_engagement,
-                         invariant_4_violations, state, store_events, store_rows, world_config)
 from syncd.app import build_context
 from syncd.pipeline import run_cycle
 from syncd.settings import load_settings
@@ -28,14 +39,12 @@ MAX_CYCLES = 6
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Every wait the retry policy asks for, recorded instead of slept."""
     waits: list[float] = []
-    monkeypatch.setattr(syncd.retrying, "retry_call",
-                        functools.partial(syncd.retrying.retry_call, sleep=waits.append))
+    monkeypatch.setattr(syncd.retrying, "retry_call", functools.partial(syncd.retrying.retry_call, sleep=waits.append))
     return waits
 
 
 def _sync_until_quiet(sb: SandboxServer, db: Path) -> list[dict[str, Any]]:
-    env = {**sb.env, "SYNCD_DATABASE_URL": f"sqlite:///{db}", "SYNCD_LOG_LEVEL": "WARNING",
-           "SYNCD_HTTP_PORT": "0"}
+    env = {**sb.env, "SYNCD_DATABASE_URL": f"sqlite:///{db}", "SYNCD_LOG_LEVEL": "WARNING", "SYNCD_HTTP_PORT": "0"}
     ctx = build_context(load_settings(env=env), clock=sb.world.clock.now_ms)
     summaries = []
     try:
@@ -45,7 +54,7 @@ def _sync_until_quiet(sb: SandboxServer, db: Path) -> list[dict[str, Any]]:
             left = store_rows(db, "SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'attempted')")[0][0]
             if len(summaries) > 1 and left == 0 and not summary["commands"]["pushed"]:
                 return summaries
-            advance(sb)   # past the lag window, so the next pull sees this cycle's writes
+            advance(sb)  # past the lag window, so the next pull sees this cycle's writes
     finally:
         ctx.store.close()
     pytest.fail(f"not quiet after {MAX_CYCLES} cycles: {[s['commands'] for s in summaries]}")
@@ -69,13 +78,15 @@ def fault_free(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, set]:
 
 
 @pytest.mark.parametrize("fault_seed", [1, 2, 3, 4, 5])
-def test_ten_percent_faults_reach_the_fault_free_state(tmp_path: Path, fast_retries: list[float],
-                                                       fault_free: tuple[dict, set], fault_seed: int) -> None:
+def test_ten_percent_faults_reach_the_fault_free_state(
+    tmp_path: Path, fast_retries: list[float], fault_free: tuple[dict, set], fault_seed: int
+) -> None:
     want, want_events = fault_free
     with SandboxServer(world_config()) as faulty:
-        inject_engagement(faulty)   # before the faults: the setup of the world is not under test
-        requests.post(f"{faulty.url}/_sandbox/faults", json={"rate": 0.1, "seed": fault_seed},
-                      timeout=30).raise_for_status()
+        inject_engagement(faulty)  # before the faults: the setup of the world is not under test
+        requests.post(
+            f"{faulty.url}/_sandbox/faults", json={"rate": 0.1, "seed": fault_seed}, timeout=30
+        ).raise_for_status()
         summaries = _sync_until_quiet(faulty, tmp_path / "faulty.db")
         got, got_events = _final(faulty, tmp_path / "faulty.db")
         served = requests.get(f"{faulty.url}/_sandbox/stats", timeout=30).json()["faults"]
@@ -88,7 +99,8 @@ def test_ten_percent_faults_reach_the_fault_free_state(tmp_path: Path, fast_retr
     # every 429/5xx fault is a failed attempt that was retried (a drop may cut an empty 204 body: harmless)
     assert sum(s["retries"] for s in summaries) >= sum(served[k] for k in ("429", "500", "502", "503"))
     if served["429"]:
-        assert max(fast_retries) >= 1.0   # a 429's Retry-After: 1 was honoured (in number)
+        assert max(fast_retries) >= 1.0  # a 429's Retry-After: 1 was honoured (in number)
     assert all(s["ok"] for s in summaries)
     assert sum(s["commands"]["pushed"].get("hubspot.task", 0) for s in summaries) == len(
-        [t for ts in want["tasks"].values() for t in ts])
+        [t for ts in want["tasks"].values() for t in ts]
+    )

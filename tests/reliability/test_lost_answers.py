@@ -4,10 +4,13 @@ by the one retry policy without failing the call and without creating a second o
 The random 10% faults of test_faults only sometimes hit a create; here the sandbox drops exactly the
 answer of the first attempt of each create syncd makes.
 """
+
 from __future__ import annotations
 
 from functools import partial
+
 import pytest
+from rel_support import ref_of, state, world_config
 
 from connectors.errors import CallStats
 from connectors.hubspot.client import make_hubspot_client
@@ -15,7 +18,6 @@ from connectors.hubspot.sink import HubSpotConnector
 from connectors.limiter import InFlight
 from connectors.mailchimp.client import make_mailchimp_client
 from connectors.mailchimp.sink import MailchimpConnector
-from rel_support import ref_of, state, world_config
 from sandbox.faults import Fault
 from sandbox.server import SandboxServer
 from syncd.retrying import retry_call
@@ -43,14 +45,21 @@ def sb():
 
 
 def _hubspot(sb: SandboxServer) -> HubSpotConnector:
-    return HubSpotConnector(make_hubspot_client(sb.world.config.hubspot_token, sb.url), CallStats(),
-                            retry=partial(retry_call, sleep=lambda s: None))
+    return HubSpotConnector(
+        make_hubspot_client(sb.world.config.hubspot_token, sb.url),
+        CallStats(),
+        retry=partial(retry_call, sleep=lambda s: None),
+    )
 
 
 def _mailchimp(sb: SandboxServer) -> MailchimpConnector:
-    return MailchimpConnector(make_mailchimp_client(sb.world.config.mailchimp_key, f"{sb.url}/3.0"),
-                              sb.world.list_id, CallStats(), retry=partial(retry_call, sleep=lambda s: None),
-                              in_flight=InFlight(limit=10))
+    return MailchimpConnector(
+        make_mailchimp_client(sb.world.config.mailchimp_key, f"{sb.url}/3.0"),
+        sb.world.list_id,
+        CallStats(),
+        retry=partial(retry_call, sleep=lambda s: None),
+        in_flight=InFlight(limit=10),
+    )
 
 
 def _drop(sb: SandboxServer, n: int) -> DropNth:
@@ -85,8 +94,10 @@ def test_property_and_group_create_answers_lost(sb: SandboxServer) -> None:
     _drop(sb, 1)
     hs.ensure_property_group("contacts", "syncd", "syncd")
     _drop(sb, 2)  # 1: GET properties, 2: POST property
-    hs.ensure_properties("contacts", [{"name": "syncd_probe", "label": "Probe", "type": "string",
-                                       "fieldType": "text", "groupName": "syncd"}])
+    hs.ensure_properties(
+        "contacts",
+        [{"name": "syncd_probe", "label": "Probe", "type": "string", "fieldType": "text", "groupName": "syncd"}],
+    )
     names = [p["name"] for p in hs.get_properties("contacts")]
     assert names.count("syncd_probe") == 1
     assert _retried(hs.stats, "hubspot.property_groups.create") == 1
@@ -99,8 +110,9 @@ def test_task_and_note_create_answer_lost(sb: SandboxServer, kind: str) -> None:
     contact = next(c for c in state(sb)["hubspot"]["contacts"])
     _drop(sb, 1)
     if kind == "tasks":
-        first = hs.create_task(contact["id"], None, {"hs_timestamp": "1767225600000", "hs_task_subject": "Call"},
-                               "task:probe:1")
+        first = hs.create_task(
+            contact["id"], None, {"hs_timestamp": "1767225600000", "hs_task_subject": "Call"}, "task:probe:1"
+        )
     else:
         first = hs.create_note(contact["id"], "<p>hello</p>", 1_767_225_600_000, "note:probe:1")
     assert _retried(hs.stats, f"hubspot.{kind}.create") == 1
@@ -124,4 +136,3 @@ def test_member_create_answer_lost(sb: SandboxServer, direct_max: int) -> None:
     assert all(o.ok for o in outcomes), outcomes
     members = [m["email_address"].lower() for m in state(sb)["mailchimp"]["members"]]
     assert all(members.count(w.email) == 1 for w in new)
-

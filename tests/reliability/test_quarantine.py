@@ -5,12 +5,21 @@ a malformed record: that contact is scored and synced like any other (its task i
 HubSpot refuses such writes through its API, yet such records exist (imports, older validation,
 integrations writing directly), so they are planted straight into the sandbox's contact store.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
-from rel_support import (SandboxServer, advance, invariant_4_violations, state, store_rows, summary_of,
-                         syncd_once, world_config)
+from rel_support import (
+    SandboxServer,
+    advance,
+    invariant_4_violations,
+    state,
+    store_rows,
+    summary_of,
+    syncd_once,
+    world_config,
+)
 
 LONG = 70_000
 
@@ -20,8 +29,7 @@ def _plant(sb: SandboxServer) -> tuple[dict[str, str], str]:
     the id of the contact with the departed owner)."""
     contacts = sb.world.hubspot.contacts
     ids = [str(c["id"]) for c in state(sb)["hubspot"]["contacts"]][5:8]
-    bad = {ids[0]: ("email", "not-an-email"), ids[1]: ("hubspot_owner_id", "99999999"),
-           ids[2]: ("company", "x" * LONG)}
+    bad = {ids[0]: ("email", "not-an-email"), ids[1]: ("hubspot_owner_id", "99999999"), ids[2]: ("company", "x" * LONG)}
     for rid, (name, value) in bad.items():
         rec = contacts.materialize(rid)
         rec.props[name] = value

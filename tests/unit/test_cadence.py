@@ -1,4 +1,5 @@
 """Cadence per segment with the low-open-rate step down; task due dates and cooldown."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -19,8 +20,18 @@ def sends(n: int) -> list[Send]:
 
 
 def opened(*campaigns: str, kind: str = "open") -> list[EngagementEvent]:
-    return [EngagementEvent("mailchimp", f"{kind}-{c}", EMAIL, kind, T0 + timedelta(days=40), c,
-                            "https://x.example/a" if kind == "click" else None) for c in campaigns]
+    return [
+        EngagementEvent(
+            "mailchimp",
+            f"{kind}-{c}",
+            EMAIL,
+            kind,
+            T0 + timedelta(days=40),
+            c,
+            "https://x.example/a" if kind == "click" else None,
+        )
+        for c in campaigns
+    ]
 
 
 def test_open_rate_over_the_last_sends():
@@ -50,16 +61,19 @@ def test_score_reports_open_rate_and_stepped_cadence():
     assert (result.segment, result.open_rate, result.cadence) == ("hot", 0.0, "biweekly")
 
 
-@pytest.mark.parametrize(("now", "days", "expected"), [
-    (datetime(2025, 3, 6, 15, 0, tzinfo=UTC), 1, datetime(2025, 3, 7, 8, 0, tzinfo=UTC)),    # Thu -> Fri 09:00 CET
-    (datetime(2025, 3, 7, 15, 0, tzinfo=UTC), 1, datetime(2025, 3, 10, 8, 0, tzinfo=UTC)),   # Fri -> Mon
-    (datetime(2025, 3, 8, 11, 0, tzinfo=UTC), 1, datetime(2025, 3, 10, 8, 0, tzinfo=UTC)),   # Sat -> Mon
-    (datetime(2025, 3, 28, 12, 0, tzinfo=UTC), 1, datetime(2025, 3, 31, 7, 0, tzinfo=UTC)),  # over DST: CEST
-    (datetime(2025, 3, 6, 23, 30, tzinfo=UTC), 1, datetime(2025, 3, 10, 8, 0, tzinfo=UTC)),  # already Fri in Paris
-    (datetime(2025, 3, 6, 6, 0, tzinfo=UTC), 0, datetime(2025, 3, 6, 8, 0, tzinfo=UTC)),     # 0: today 09:00
-    (datetime(2025, 3, 6, 9, 0, tzinfo=UTC), 0, datetime(2025, 3, 7, 8, 0, tzinfo=UTC)),     # 0: past 09:00
-    (datetime(2025, 3, 6, 15, 0, tzinfo=UTC), 3, datetime(2025, 3, 11, 8, 0, tzinfo=UTC)),
-])
+@pytest.mark.parametrize(
+    ("now", "days", "expected"),
+    [
+        (datetime(2025, 3, 6, 15, 0, tzinfo=UTC), 1, datetime(2025, 3, 7, 8, 0, tzinfo=UTC)),  # Thu -> Fri 09:00 CET
+        (datetime(2025, 3, 7, 15, 0, tzinfo=UTC), 1, datetime(2025, 3, 10, 8, 0, tzinfo=UTC)),  # Fri -> Mon
+        (datetime(2025, 3, 8, 11, 0, tzinfo=UTC), 1, datetime(2025, 3, 10, 8, 0, tzinfo=UTC)),  # Sat -> Mon
+        (datetime(2025, 3, 28, 12, 0, tzinfo=UTC), 1, datetime(2025, 3, 31, 7, 0, tzinfo=UTC)),  # over DST: CEST
+        (datetime(2025, 3, 6, 23, 30, tzinfo=UTC), 1, datetime(2025, 3, 10, 8, 0, tzinfo=UTC)),  # already Fri in Paris
+        (datetime(2025, 3, 6, 6, 0, tzinfo=UTC), 0, datetime(2025, 3, 6, 8, 0, tzinfo=UTC)),  # 0: today 09:00
+        (datetime(2025, 3, 6, 9, 0, tzinfo=UTC), 0, datetime(2025, 3, 7, 8, 0, tzinfo=UTC)),  # 0: past 09:00
+        (datetime(2025, 3, 6, 15, 0, tzinfo=UTC), 3, datetime(2025, 3, 11, 8, 0, tzinfo=UTC)),
+    ],
+)
 def test_due_date_next_business_day_at_nine_local(now, days, expected):
     assert cadence.due_date(now, days, "Europe/Paris") == expected
 

@@ -1,6 +1,7 @@
 """The three files admins edit refuse what would otherwise crash syncd or quietly change its meaning: control
 and non-UTF-8 bytes, duplicate keys, booleans where numbers belong, infinite or absurd durations, and
 regular expressions that could stall scoring. Each refusal names the file and line, never a traceback."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -16,8 +17,11 @@ from syncd.rules import RulesError, load_rules, parse_rules
 from syncd.settings import SettingsError, load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
-FILES = {"syncd.yaml": ROOT / "config/syncd.yaml", "scoring.yaml": ROOT / "config/scoring.yaml",
-         "mappings.yaml": ROOT / "mappings/default.yaml"}
+FILES = {
+    "syncd.yaml": ROOT / "config/syncd.yaml",
+    "scoring.yaml": ROOT / "config/scoring.yaml",
+    "mappings.yaml": ROOT / "mappings/default.yaml",
+}
 
 
 def _problems(kind: str, path: Path) -> list[str]:
@@ -41,7 +45,7 @@ def _write(tmp_path: Path, kind: str, raw: bytes) -> Path:
 
 
 def _line_with(raw: bytes, needle: bytes) -> int:
-    return raw[:raw.index(needle)].count(b"\n") + 1
+    return raw[: raw.index(needle)].count(b"\n") + 1
 
 
 @pytest.mark.parametrize("kind", list(FILES))
@@ -64,8 +68,14 @@ def test_bytes_that_are_not_utf8_are_refused_with_their_line(tmp_path, kind):
     assert problem.startswith(f"{path}:{_line_with(raw, b'caf')}: not UTF-8 text (byte 0xe9"), problem
 
 
-@pytest.mark.parametrize("kind,key", [("syncd.yaml", b"lag_window_s: 30\n"), ("scoring.yaml", b"version: 1\n"),
-                                      ("mappings.yaml", b"owned_properties:\n")])
+@pytest.mark.parametrize(
+    "kind,key",
+    [
+        ("syncd.yaml", b"lag_window_s: 30\n"),
+        ("scoring.yaml", b"version: 1\n"),
+        ("mappings.yaml", b"owned_properties:\n"),
+    ],
+)
 def test_a_duplicate_key_is_refused_in_every_config_file(tmp_path, kind, key):
     raw = FILES[kind].read_bytes()
     assert key in raw
@@ -73,20 +83,22 @@ def test_a_duplicate_key_is_refused_in_every_config_file(tmp_path, kind, key):
     path = _write(tmp_path, kind, doubled)
     problems = _problems(kind, path)
     name = key.split(b":")[0].decode()
-    second_line = doubled[:doubled.rindex(key.split(b":")[0] + b":")].count(b"\n") + 1
-    assert f"{path}:{second_line}: duplicate key '{name}' (first on line {_line_with(raw, key)})" in problems, \
-        problems
+    second_line = doubled[: doubled.rindex(key.split(b":")[0] + b":")].count(b"\n") + 1
+    assert f"{path}:{second_line}: duplicate key '{name}' (first on line {_line_with(raw, key)})" in problems, problems
 
 
-@pytest.mark.parametrize("text,where,reason", [
-    ("intervals:\n  push: true\n", ":2: intervals.push:", "valid integer"),
-    ("intervals:\n  score: '300'\n", ":2: intervals.score:", "valid integer"),
-    ("rescore_hours: .inf\n", ":1: rescore_hours:", "finite number"),
-    ("activity_days: 1.0e+11\n", ":1: activity_days:", "valid integer"),
-    ("activity_days: 100000000000\n", ":1: activity_days:", "less than or equal to 3650"),
-    ("notes:\n  enabled: 1\n", ":2: notes.enabled:", "valid boolean"),
-    ("intervals:\n  hubspot_contacts: 9999999999\n", ":2: intervals.hubspot_contacts:", "less than or equal"),
-])
+@pytest.mark.parametrize(
+    "text,where,reason",
+    [
+        ("intervals:\n  push: true\n", ":2: intervals.push:", "valid integer"),
+        ("intervals:\n  score: '300'\n", ":2: intervals.score:", "valid integer"),
+        ("rescore_hours: .inf\n", ":1: rescore_hours:", "finite number"),
+        ("activity_days: 1.0e+11\n", ":1: activity_days:", "valid integer"),
+        ("activity_days: 100000000000\n", ":1: activity_days:", "less than or equal to 3650"),
+        ("notes:\n  enabled: 1\n", ":2: notes.enabled:", "valid boolean"),
+        ("intervals:\n  hubspot_contacts: 9999999999\n", ":2: intervals.hubspot_contacts:", "less than or equal"),
+    ],
+)
 def test_syncd_yaml_refuses_wrong_types_and_absurd_values(tmp_path, text, where, reason):
     path = tmp_path / "syncd.yaml"
     path.write_text(text)
@@ -97,10 +109,10 @@ def test_syncd_yaml_refuses_wrong_types_and_absurd_values(tmp_path, text, where,
 def test_a_pattern_re2_cannot_guarantee_is_refused_with_its_line():
     text = FILES["scoring.yaml"].read_text()
     start = text.index("url_pattern: ")
-    bad = text[:start] + "url_pattern: '(pricing)/\\1'" + text[text.index("\n", start):]
+    bad = text[:start] + "url_pattern: '(pricing)/\\1'" + text[text.index("\n", start) :]
     with pytest.raises(RulesError) as err:
         parse_rules(bad, "s.yaml")
-    line = bad[:bad.index("(pricing)/")].count("\n") + 1
+    line = bad[: bad.index("(pricing)/")].count("\n") + 1
     assert any(p.startswith(f"s.yaml:{line}:") and "invalid regular expression" in p for p in err.value.problems)
 
 
@@ -115,10 +127,17 @@ def test_a_catastrophic_url_pattern_cannot_stall_scoring():
     now = datetime(2026, 3, 2, tzinfo=UTC)
 
     def score_click(url: str) -> int:
-        event = EngagementEvent(source="mailchimp", event_id="e1", email="x@example.com", kind="click",
-                                occurred_at=now, campaign_id="c1", url=url)
+        event = EngagementEvent(
+            source="mailchimp",
+            event_id="e1",
+            email="x@example.com",
+            kind="click",
+            occurred_at=now,
+            campaign_id="c1",
+            url=url,
+        )
         return score(rules, ContactView(email="x@example.com", properties={}), [event], now).score
 
     hostile = score_click("https://example.com/" + "a" * 20_000 + "!")
-    assert hostile == score_click("https://example.com/nothing-to-see!")   # the rule did not match
-    assert score_click("https://example.com/" + "a" * 20_000) > hostile    # and it does where it should
+    assert hostile == score_click("https://example.com/nothing-to-see!")  # the rule did not match
+    assert score_click("https://example.com/" + "a" * 20_000) > hostile  # and it does where it should

@@ -1,4 +1,5 @@
 """SDK exceptions -> FatalError / RetriableError / SkippableError, without a network."""
+
 from __future__ import annotations
 
 import http.client
@@ -12,15 +13,16 @@ from hubspot.crm.contacts import ApiException as ContactsApiException
 from hubspot.crm.objects.tasks import ApiException as TasksApiException
 from mailchimp_marketing.api_client import ApiClientError
 
-from contracts.errors import FatalError, RetriableError, SkippableError
 from connectors.errors import COMPLIANCE, CallStats, classify_hubspot, classify_mailchimp, redact
+from contracts.errors import FatalError, RetriableError, SkippableError
 from contracts.retry import parse_retry_after
 
 TOKEN = "pat-na1-secret-token-value"
 
 
-def hubspot_exc(status: int, body: dict | str | None = None, headers: dict | None = None,
-                cls: type = ContactsApiException) -> Exception:
+def hubspot_exc(
+    status: int, body: dict | str | None = None, headers: dict | None = None, cls: type = ContactsApiException
+) -> Exception:
     data = json.dumps(body).encode() if isinstance(body, dict) else (body or "").encode()
     resp = SimpleNamespace(status=status, reason="reason", data=data, getheaders=lambda: headers or {})
     return cls(http_resp=resp)
@@ -28,14 +30,19 @@ def hubspot_exc(status: int, body: dict | str | None = None, headers: dict | Non
 
 @pytest.mark.parametrize("status", [401, 403])
 def test_hubspot_auth_is_fatal(status: int) -> None:
-    err = classify_hubspot(hubspot_exc(status, {"message": "bad", "category": "INVALID_AUTHENTICATION"}),
-                           "hubspot.contacts.list")
+    err = classify_hubspot(
+        hubspot_exc(status, {"message": "bad", "category": "INVALID_AUTHENTICATION"}), "hubspot.contacts.list"
+    )
     assert isinstance(err, FatalError) and err.status == status and err.service == "hubspot"
 
 
 def test_hubspot_ten_secondly_429_waits_for_retry_after_and_any_package_matches() -> None:
-    body = {"status": "error", "message": "You have reached your ten_secondly_rolling limit.",
-            "errorType": "RATE_LIMIT", "policyName": "TEN_SECONDLY_ROLLING"}
+    body = {
+        "status": "error",
+        "message": "You have reached your ten_secondly_rolling limit.",
+        "errorType": "RATE_LIMIT",
+        "policyName": "TEN_SECONDLY_ROLLING",
+    }
     err = classify_hubspot(hubspot_exc(429, body, {"Retry-After": "3"}, TasksApiException), "hubspot.tasks.create")
     assert isinstance(err, RetriableError) and err.retry_after == 3.0
     without_header = classify_hubspot(hubspot_exc(429, body), "hubspot.contacts.list")
@@ -62,13 +69,16 @@ def test_hubspot_400_is_fatal_for_a_request_and_skippable_for_a_record() -> None
     assert isinstance(one, SkippableError) and one.record_key == "101"
 
 
-@pytest.mark.parametrize("exc", [
-    urllib3.exceptions.ProtocolError("Connection aborted.", ConnectionResetError(104, "reset")),
-    urllib3.exceptions.ReadTimeoutError(None, "/x", "read timed out"),
-    urllib3.exceptions.MaxRetryError(None, "/x", urllib3.exceptions.NewConnectionError(None, "refused")),
-    http.client.IncompleteRead(b"{", 10),
-    ConnectionResetError(104, "Connection reset by peer"),
-])
+@pytest.mark.parametrize(
+    "exc",
+    [
+        urllib3.exceptions.ProtocolError("Connection aborted.", ConnectionResetError(104, "reset")),
+        urllib3.exceptions.ReadTimeoutError(None, "/x", "read timed out"),
+        urllib3.exceptions.MaxRetryError(None, "/x", urllib3.exceptions.NewConnectionError(None, "refused")),
+        http.client.IncompleteRead(b"{", 10),
+        ConnectionResetError(104, "Connection reset by peer"),
+    ],
+)
 def test_hubspot_transport_failures_are_retriable(exc: Exception) -> None:
     assert isinstance(classify_hubspot(exc, "hubspot.contacts.list"), RetriableError)
 
@@ -84,19 +94,33 @@ def mc_exc(status: int | None, text: object) -> ApiClientError:
 
 
 def problem(status: int, title: str, detail: str = "", **extra: object) -> dict:
-    return {"type": "https://mailchimp.com/developer/marketing/docs/errors/", "title": title, "status": status,
-            "detail": detail, "instance": "x", **extra}
+    return {
+        "type": "https://mailchimp.com/developer/marketing/docs/errors/",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": "x",
+        **extra,
+    }
 
 
 def test_mailchimp_compliance_is_skippable_with_a_fixed_message() -> None:
-    err = classify_mailchimp(mc_exc(400, problem(400, "Member In Compliance State", "a@b.c is unsubscribed")),
-                             "mailchimp.members.upsert")
+    err = classify_mailchimp(
+        mc_exc(400, problem(400, "Member In Compliance State", "a@b.c is unsubscribed")), "mailchimp.members.upsert"
+    )
     assert isinstance(err, SkippableError) and str(err) == COMPLIANCE
 
 
 def test_mailchimp_invalid_resource_depends_on_the_record() -> None:
-    exc = mc_exc(400, problem(400, "Invalid Resource", "Please provide a valid email address.",
-                              errors=[{"field": "email_address", "message": "bad"}]))
+    exc = mc_exc(
+        400,
+        problem(
+            400,
+            "Invalid Resource",
+            "Please provide a valid email address.",
+            errors=[{"field": "email_address", "message": "bad"}],
+        ),
+    )
     assert isinstance(classify_mailchimp(exc, "mailchimp.members.upsert", record_key="x@y"), SkippableError)
     whole = classify_mailchimp(exc, "mailchimp.members.batch")
     assert isinstance(whole, FatalError) and "email_address: bad" in str(whole)
@@ -112,11 +136,14 @@ def test_mailchimp_429_takes_retry_after_from_recorded_headers() -> None:
     assert isinstance(err, RetriableError) and err.retry_after == 2.0
 
 
-@pytest.mark.parametrize("inner", [
-    requests.exceptions.ConnectionError("Connection aborted."),
-    requests.exceptions.ChunkedEncodingError("Connection broken: IncompleteRead"),
-    requests.exceptions.ReadTimeout("read timed out"),
-])
+@pytest.mark.parametrize(
+    "inner",
+    [
+        requests.exceptions.ConnectionError("Connection aborted."),
+        requests.exceptions.ChunkedEncodingError("Connection broken: IncompleteRead"),
+        requests.exceptions.ReadTimeout("read timed out"),
+    ],
+)
 def test_mailchimp_network_errors_are_retriable(inner: Exception) -> None:
     assert isinstance(classify_mailchimp(mc_exc(None, inner), "mailchimp.members.list"), RetriableError)
 

@@ -4,6 +4,7 @@ The fakes replace the SDK's API objects only: they take the same arguments and a
 hand back with `_preload_content=False`. Wire-level behaviour is covered against the sandbox in
 tests/contract/test_connector_hubspot.py.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,11 +16,11 @@ import pytest
 import urllib3
 from hubspot.crm.contacts import ApiException
 
-from contracts.errors import FatalError, RetriableError
 from connectors.errors import CallStats
 from connectors.hubspot.sink import HubSpotConnector
 from connectors.hubspot.source import SearchRestart
 from connectors.hubspot.translate import markers_in
+from contracts.errors import RetriableError
 from syncd.retrying import retry_call
 
 
@@ -33,8 +34,9 @@ class Resp:
 
 
 def api_error(status: int, body: dict) -> ApiException:
-    return ApiException(http_resp=SimpleNamespace(status=status, reason="", data=json.dumps(body).encode(),
-                                                  getheaders=lambda: {}))
+    return ApiException(
+        http_resp=SimpleNamespace(status=status, reason="", data=json.dumps(body).encode(), getheaders=lambda: {})
+    )
 
 
 class FakeCrm:
@@ -63,11 +65,17 @@ class FakeCrm:
         self.calls.append("read")
         ids = [i["id"] for i in body["inputs"]]
         if "properties" in body and body["properties"] == ["hs_task_body"]:
-            found = [{"id": i, "properties": {"hs_task_body": self.engagements[i]["body"]}}
-                     for i in ids if i in self.engagements]
+            found = [
+                {"id": i, "properties": {"hs_task_body": self.engagements[i]["body"]}}
+                for i in ids
+                if i in self.engagements
+            ]
         else:
-            found = [{"id": i, "properties": {"email": f"{i}@x.io"}, "updatedAt": "2026-01-01T00:00:00Z"}
-                     for i in ids if int(i) % 2 == 0]
+            found = [
+                {"id": i, "properties": {"email": f"{i}@x.io"}, "updatedAt": "2026-01-01T00:00:00Z"}
+                for i in ids
+                if int(i) % 2 == 0
+            ]
         return Resp(207 if len(found) < len(ids) else 200, {"results": found})
 
     def create(self, body: dict, **kw: Any) -> Resp:
@@ -82,8 +90,11 @@ class FakeCrm:
 
     def get_page(self, object_type: str, object_id: str, to_object_type: str, **kw: Any) -> Resp:
         self.calls.append("associations")
-        linked = [{"toObjectId": int(i), "associationTypes": []}
-                  for i, e in self.engagements.items() if e["contact"] == object_id]
+        linked = [
+            {"toObjectId": int(i), "associationTypes": []}
+            for i, e in self.engagements.items()
+            if e["contact"] == object_id
+        ]
         return Resp(200, {"results": linked})
 
 
@@ -105,10 +116,18 @@ def crm() -> FakeCrm:
 
 @pytest.fixture
 def connector(crm: FakeCrm) -> HubSpotConnector:
-    client = SimpleNamespace(token="pat-secret", timeout=(1, 1), contacts_batch=crm, contacts_search=crm,
-                             tasks_basic=crm, tasks_batch=crm, associations=crm)
-    return HubSpotConnector(client, CallStats(), retry=partial(retry_call, sleep=lambda s: None),
-                            budget=Budget(crm.budget_seen))
+    client = SimpleNamespace(
+        token="pat-secret",
+        timeout=(1, 1),
+        contacts_batch=crm,
+        contacts_search=crm,
+        tasks_basic=crm,
+        tasks_batch=crm,
+        associations=crm,
+    )
+    return HubSpotConnector(
+        client, CallStats(), retry=partial(retry_call, sleep=lambda s: None), budget=Budget(crm.budget_seen)
+    )
 
 
 def test_whole_batch_400_is_split_until_the_bad_item_is_isolated(connector: HubSpotConnector, crm: FakeCrm) -> None:
@@ -128,9 +147,25 @@ def test_batches_hold_at_most_100(connector: HubSpotConnector, crm: FakeCrm) -> 
 
 
 def test_207_blames_named_items_and_asks_about_unconfirmed_ones(connector: HubSpotConnector, crm: FakeCrm) -> None:
-    answers = iter([Resp(207, {"results": [{"id": "1"}], "numErrors": 1, "errors": [
-        {"status": "error", "category": "OBJECT_NOT_FOUND", "message": "contact 2 not found",
-         "context": {"ids": ["2"]}}]})])
+    answers = iter(
+        [
+            Resp(
+                207,
+                {
+                    "results": [{"id": "1"}],
+                    "numErrors": 1,
+                    "errors": [
+                        {
+                            "status": "error",
+                            "category": "OBJECT_NOT_FOUND",
+                            "message": "contact 2 not found",
+                            "context": {"ids": ["2"]},
+                        }
+                    ],
+                },
+            )
+        ]
+    )
 
     def update(body: dict, **kw: Any) -> Resp:
         crm.calls.append(f"update:{len(body['inputs'])}")
@@ -142,16 +177,20 @@ def test_207_blames_named_items_and_asks_about_unconfirmed_ones(connector: HubSp
     assert outcomes[1].error == "contact 2 not found" and crm.calls == ["update:3", "update:1"]
 
 
-def test_search_is_gte_ascending_and_restarts_before_the_10000_cap(connector: HubSpotConnector,
-                                                                  crm: FakeCrm) -> None:
+def test_search_is_gte_ascending_and_restarts_before_the_10000_cap(connector: HubSpotConnector, crm: FakeCrm) -> None:
     rec = {"id": "7", "properties": {"lastmodifieddate": "2026-01-02T00:00:00.000Z"}, "updatedAt": "x"}
-    crm.search_pages = [{"results": [rec], "paging": {"next": {"after": "200"}}},
-                        {"results": [rec], "paging": {"next": {"after": "9900"}}},
-                        {"results": [rec]}]
+    crm.search_pages = [
+        {"results": [rec], "paging": {"next": {"after": "200"}}},
+        {"results": [rec], "paging": {"next": {"after": "9900"}}},
+        {"results": [rec]},
+    ]
     first = connector.search_contacts_modified(1_767_225_600_000, ["email"])
     body = crm.last_search
-    assert body["filterGroups"][0]["filters"][0] == {"propertyName": "lastmodifieddate", "operator": "GTE",
-                                                     "value": "1767225600000"}
+    assert body["filterGroups"][0]["filters"][0] == {
+        "propertyName": "lastmodifieddate",
+        "operator": "GTE",
+        "value": "1767225600000",
+    }
     assert body["sorts"] == [{"propertyName": "lastmodifieddate", "direction": "ASCENDING"}]
     assert "lastmodifieddate" in body["properties"] and body["limit"] == 200 and first.next == 200
     second = connector.search_contacts_modified(1_767_225_600_000, ["email"], after=first.next)
@@ -161,18 +200,22 @@ def test_search_is_gte_ascending_and_restarts_before_the_10000_cap(connector: Hu
     assert ("acquire", True) in crm.budget_seen
 
 
-def test_search_switches_to_paging_by_id_when_10000_share_one_millisecond(connector: HubSpotConnector,
-                                                                         crm: FakeCrm) -> None:
+def test_search_switches_to_paging_by_id_when_10000_share_one_millisecond(
+    connector: HubSpotConnector, crm: FakeCrm
+) -> None:
     rec = {"id": "7", "properties": {"lastmodifieddate": "1767225600000"}}
-    crm.search_pages = [{"results": [rec], "paging": {"next": {"after": "9900"}}},
-                        {"results": [{**rec, "id": "9"}], "paging": {"next": {"after": "9900"}}},
-                        {"results": [{**rec, "id": "12"}]}]
+    crm.search_pages = [
+        {"results": [rec], "paging": {"next": {"after": "9900"}}},
+        {"results": [{**rec, "id": "9"}], "paging": {"next": {"after": "9900"}}},
+        {"results": [{**rec, "id": "12"}]},
+    ]
     page = connector.search_contacts_modified(1_767_225_600_000, ["email"], after=9700)
     assert page.next == SearchRestart("tie", 1_767_225_600_000, "0")
     tied = connector.search_contacts_at(1_767_225_600_000, "0", ["email"], after=9700)
     assert crm.last_search["filterGroups"][0]["filters"] == [
         {"propertyName": "lastmodifieddate", "operator": "EQ", "value": "1767225600000"},
-        {"propertyName": "hs_object_id", "operator": "GT", "value": "0"}]
+        {"propertyName": "hs_object_id", "operator": "GT", "value": "0"},
+    ]
     assert crm.last_search["sorts"] == [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]
     assert tied.next == SearchRestart("tie", 1_767_225_600_000, "9")
     assert connector.search_contacts_at(1_767_225_600_000, "9", ["email"]).next is None

@@ -1,4 +1,5 @@
 """The Mailchimp connector through the official SDK, with `responses` standing in for the API."""
+
 from __future__ import annotations
 
 import json
@@ -9,11 +10,11 @@ import pytest
 import requests
 import responses
 
-from contracts.errors import FatalError, RetriableError
 from connectors.errors import COMPLIANCE, CallStats
 from connectors.mailchimp.client import default_base_url, make_mailchimp_client
 from connectors.mailchimp.sink import MailchimpConnector
 from connectors.mailchimp.translate import MemberWrite, event_id, subscriber_hash
+from contracts.errors import FatalError, RetriableError
 from syncd.retrying import retry_call
 
 KEY = "0123456789abcdef0123456789abcdef-us9"
@@ -29,18 +30,34 @@ def sleeps() -> list[float]:
 
 @pytest.fixture
 def mc(sleeps: list[float]) -> MailchimpConnector:
-    return MailchimpConnector(make_mailchimp_client(KEY, BASE), LIST, CallStats(),
-                              retry=partial(retry_call, sleep=sleeps.append), in_flight=nullcontext())
+    return MailchimpConnector(
+        make_mailchimp_client(KEY, BASE),
+        LIST,
+        CallStats(),
+        retry=partial(retry_call, sleep=sleeps.append),
+        in_flight=nullcontext(),
+    )
 
 
 def problem(status: int, title: str, detail: str = "") -> dict:
-    return {"type": "https://mailchimp.com/developer/marketing/docs/errors/", "title": title, "status": status,
-            "detail": detail, "instance": "i"}
+    return {
+        "type": "https://mailchimp.com/developer/marketing/docs/errors/",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": "i",
+    }
 
 
 def member(email: str, status: str = "subscribed") -> dict:
-    return {"id": subscriber_hash(email), "email_address": email, "status": status, "merge_fields": {},
-            "last_changed": "2026-01-01T00:00:00+00:00", "_links": [{"rel": "self"}]}
+    return {
+        "id": subscriber_hash(email),
+        "email_address": email,
+        "status": status,
+        "merge_fields": {},
+        "last_changed": "2026-01-01T00:00:00+00:00",
+        "_links": [{"rel": "self"}],
+    }
 
 
 @responses.activate
@@ -61,8 +78,13 @@ def test_503_503_200_is_retried_and_counted(mc: MailchimpConnector, sleeps: list
 
 @responses.activate
 def test_429_honours_retry_after(mc: MailchimpConnector, sleeps: list[float]) -> None:
-    responses.get(MEMBERS, json=problem(429, "Too Many Requests", "10 simultaneous connections"), status=429,
-                  headers={"Retry-After": "2"}, content_type="application/problem+json")
+    responses.get(
+        MEMBERS,
+        json=problem(429, "Too Many Requests", "10 simultaneous connections"),
+        status=429,
+        headers={"Retry-After": "2"},
+        content_type="application/problem+json",
+    )
     responses.get(MEMBERS, json={"members": [member("a@x.io")]})
     page = mc.list_members(None, offset=0, count=1000)
     assert sleeps == [2.0] and page.next is None
@@ -81,8 +103,12 @@ def test_dropped_connection_is_retriable_then_gives_up(mc: MailchimpConnector, s
 
 @responses.activate
 def test_wrong_key_is_fatal_and_secret_free(mc: MailchimpConnector) -> None:
-    responses.get(MEMBERS, json=problem(401, "API Key Invalid", f"key {KEY} is not valid"), status=401,
-                  content_type="application/problem+json")
+    responses.get(
+        MEMBERS,
+        json=problem(401, "API Key Invalid", f"key {KEY} is not valid"),
+        status=401,
+        content_type="application/problem+json",
+    )
     with pytest.raises(FatalError) as info:
         mc.list_members(None, offset=0)
     assert len(responses.calls) == 1 and KEY not in str(info.value)
@@ -91,8 +117,12 @@ def test_wrong_key_is_fatal_and_secret_free(mc: MailchimpConnector) -> None:
 @responses.activate
 def test_a_create_never_sends_status_and_a_refusal_is_an_outcome(mc: MailchimpConnector) -> None:
     url = f"{MEMBERS}/{subscriber_hash('Gone@X.io')}"
-    responses.put(url, json=problem(400, "Member In Compliance State", "gone@x.io is in a compliance state"),
-                  status=400, content_type="application/problem+json")
+    responses.put(
+        url,
+        json=problem(400, "Member In Compliance State", "gone@x.io is in a compliance state"),
+        status=400,
+        content_type="application/problem+json",
+    )
     (outcome,) = mc.write_members([MemberWrite("k", "Gone@X.io", {"FNAME": "Ada"}, create_as="subscribed")])
     assert (outcome.ok, outcome.skippable, outcome.error, outcome.key) == (False, True, COMPLIANCE, "k")
     sent = json.loads(responses.calls[0].request.body)
@@ -115,9 +145,15 @@ def _archive(results: list[dict]) -> bytes:
 @responses.activate
 def test_many_writes_go_as_batch_operations_polled_until_finished(sleeps: list[float]) -> None:
     waits: list[float] = []
-    mc = MailchimpConnector(make_mailchimp_client(KEY, BASE), LIST, CallStats(),
-                            retry=partial(retry_call, sleep=sleeps.append), in_flight=nullcontext(),
-                            direct_max=2, sleep=waits.append)
+    mc = MailchimpConnector(
+        make_mailchimp_client(KEY, BASE),
+        LIST,
+        CallStats(),
+        retry=partial(retry_call, sleep=sleeps.append),
+        in_flight=nullcontext(),
+        direct_max=2,
+        sleep=waits.append,
+    )
     started = {}
 
     def start(request: requests.PreparedRequest) -> tuple[int, dict, str]:
@@ -127,52 +163,97 @@ def test_many_writes_go_as_batch_operations_polled_until_finished(sleeps: list[f
     responses.add_callback(responses.POST, f"{BASE}/batches", callback=start, content_type="application/json")
     responses.get(f"{BASE}/batches/b1", json={"id": "b1", "status": "pending"})
     responses.get(f"{BASE}/batches/b1", json={"id": "b1", "status": "started"})
-    responses.get(f"{BASE}/batches/b1", json={"id": "b1", "status": "finished",
-                                              "response_body_url": "http://storage.test/b1.tar.gz"})
-    responses.get("http://storage.test/b1.tar.gz", body=_archive([
-        {"status_code": 200, "operation_id": "0", "response": json.dumps(member("a@x.io"))},
-        {"status_code": 200, "operation_id": "1", "response": json.dumps(member("b@x.io", "unsubscribed"))},
-        {"status_code": 400, "operation_id": "2", "response": json.dumps(
-            {**problem(400, "Invalid Resource", "The resource submitted could not be validated."),
-             "errors": [{"field": "FNAME", "message": "Value must be 255 characters or fewer"}]})},
-    ]), content_type="application/x-gzip")
-    outcomes = mc.write_members([MemberWrite("k0", "a@x.io", {"FNAME": "A"}),
-                                 MemberWrite("k1", "b@x.io", {"FNAME": "B"}),
-                                 MemberWrite("k2", "c@x.io", {"FNAME": "x" * 300}, create_as="subscribed")])
+    responses.get(
+        f"{BASE}/batches/b1",
+        json={"id": "b1", "status": "finished", "response_body_url": "http://storage.test/b1.tar.gz"},
+    )
+    responses.get(
+        "http://storage.test/b1.tar.gz",
+        body=_archive(
+            [
+                {"status_code": 200, "operation_id": "0", "response": json.dumps(member("a@x.io"))},
+                {"status_code": 200, "operation_id": "1", "response": json.dumps(member("b@x.io", "unsubscribed"))},
+                {
+                    "status_code": 400,
+                    "operation_id": "2",
+                    "response": json.dumps(
+                        {
+                            **problem(400, "Invalid Resource", "The resource submitted could not be validated."),
+                            "errors": [{"field": "FNAME", "message": "Value must be 255 characters or fewer"}],
+                        }
+                    ),
+                },
+            ]
+        ),
+        content_type="application/x-gzip",
+    )
+    outcomes = mc.write_members(
+        [
+            MemberWrite("k0", "a@x.io", {"FNAME": "A"}),
+            MemberWrite("k1", "b@x.io", {"FNAME": "B"}),
+            MemberWrite("k2", "c@x.io", {"FNAME": "x" * 300}, create_as="subscribed"),
+        ]
+    )
     assert [(o.key, o.ok) for o in outcomes] == [("k0", True), ("k1", True), ("k2", False)]
     assert outcomes[1].detail["status"] == "unsubscribed"
     assert "FNAME: Value must be 255 characters or fewer" in outcomes[2].error
-    assert [(op["method"], op["operation_id"]) for op in started["ops"]] == [("PATCH", "0"), ("PATCH", "1"), ("PUT", "2")]
+    assert [(op["method"], op["operation_id"]) for op in started["ops"]] == [
+        ("PATCH", "0"),
+        ("PATCH", "1"),
+        ("PUT", "2"),
+    ]
     assert all("status" not in json.loads(op["body"]) for op in started["ops"])
     assert waits == [0.25, 0.5]  # polled with backoff, through the injected sleep
-    assert mc.stats.snapshot()["calls"] == {"mailchimp.batches.start": 1, "mailchimp.batches.status": 3,
-                                            "mailchimp.batches.results": 1}
+    assert mc.stats.snapshot()["calls"] == {
+        "mailchimp.batches.start": 1,
+        "mailchimp.batches.status": 3,
+        "mailchimp.batches.results": 1,
+    }
 
 
 @responses.activate
 def test_set_tags_204_and_unknown_member(mc: MailchimpConnector) -> None:
     responses.post(f"{MEMBERS}/{subscriber_hash('a@x.io')}/tags", status=204)
-    responses.post(f"{MEMBERS}/{subscriber_hash('nobody@x.io')}/tags", json=problem(404, "Resource Not Found"),
-                   status=404, content_type="application/problem+json")
+    responses.post(
+        f"{MEMBERS}/{subscriber_hash('nobody@x.io')}/tags",
+        json=problem(404, "Resource Not Found"),
+        status=404,
+        content_type="application/problem+json",
+    )
     assert mc.set_tags("A@x.io", ["segment:hot"], ["segment:cold"]).ok
     body = json.loads(responses.calls[0].request.body)
-    assert body["tags"] == [{"name": "segment:hot", "status": "active"},
-                            {"name": "segment:cold", "status": "inactive"}]
+    assert body["tags"] == [{"name": "segment:hot", "status": "active"}, {"name": "segment:cold", "status": "inactive"}]
     missing = mc.set_tags("nobody@x.io", ["segment:hot"], [])
     assert not missing.ok and missing.skippable and "404" in missing.error
 
 
 @responses.activate
 def test_email_activity_flattens_with_stable_event_ids(mc: MailchimpConnector) -> None:
-    responses.get(f"{BASE}/reports/c1/email-activity", json={"campaign_id": "c1", "emails": [
-        {"email_address": "a@x.io", "activity": [
-            {"action": "open", "timestamp": "2026-01-02T10:00:00+00:00"},
-            {"action": "click", "timestamp": "2026-01-02T10:01:00+00:00", "url": "https://x.io/p"}]},
-        {"email_address": "b@x.io", "activity": [
-            {"action": "bounce", "type": "hard", "timestamp": "2026-01-02T11:00:00+00:00"}]}]})
+    responses.get(
+        f"{BASE}/reports/c1/email-activity",
+        json={
+            "campaign_id": "c1",
+            "emails": [
+                {
+                    "email_address": "a@x.io",
+                    "activity": [
+                        {"action": "open", "timestamp": "2026-01-02T10:00:00+00:00"},
+                        {"action": "click", "timestamp": "2026-01-02T10:01:00+00:00", "url": "https://x.io/p"},
+                    ],
+                },
+                {
+                    "email_address": "b@x.io",
+                    "activity": [{"action": "bounce", "type": "hard", "timestamp": "2026-01-02T11:00:00+00:00"}],
+                },
+            ],
+        },
+    )
     page = mc.email_activity("c1", since="2026-01-01T00:00:00+00:00", offset=0, count=2)
     assert [(r["email_address"], r["action"]) for r in page.records] == [
-        ("a@x.io", "open"), ("a@x.io", "click"), ("b@x.io", "bounce")]
+        ("a@x.io", "open"),
+        ("a@x.io", "click"),
+        ("b@x.io", "bounce"),
+    ]
     assert page.next == 2  # two recipients on a page of two: there may be more
     click = page.records[1]
     assert click["event_id"] == event_id("c1", "A@X.io", "click", "2026-01-02T10:01:00+00:00", "https://x.io/p")
@@ -181,8 +262,14 @@ def test_email_activity_flattens_with_stable_event_ids(mc: MailchimpConnector) -
 
 @responses.activate
 def test_unsubscribes_campaigns_and_merge_fields(mc: MailchimpConnector) -> None:
-    responses.get(f"{BASE}/reports/c1/unsubscribed", json={"unsubscribes": [
-        {"email_address": "a@x.io", "timestamp": "2026-01-03T00:00:00+00:00", "reason": "N/A", "_links": []}]})
+    responses.get(
+        f"{BASE}/reports/c1/unsubscribed",
+        json={
+            "unsubscribes": [
+                {"email_address": "a@x.io", "timestamp": "2026-01-03T00:00:00+00:00", "reason": "N/A", "_links": []}
+            ]
+        },
+    )
     responses.get(f"{BASE}/campaigns", json={"campaigns": [{"id": f"c{i}"} for i in range(1000)]})
     responses.get(f"{BASE}/campaigns", json={"campaigns": [{"id": "last"}]})
     responses.get(f"{BASE}/lists/{LIST}/merge-fields", json={"merge_fields": [{"tag": "FNAME", "name": "First"}]})
@@ -192,8 +279,9 @@ def test_unsubscribes_campaigns_and_merge_fields(mc: MailchimpConnector) -> None
     campaigns = mc.list_campaigns("2026-01-01T00:00:00+00:00")
     assert len(campaigns) == 1001 and "status=sent" in responses.calls[1].request.url
     assert f"list_id={LIST}" in responses.calls[1].request.url
-    created = mc.ensure_merge_fields([{"tag": "fname", "name": "First", "type": "text"},
-                                      {"tag": "SCORE", "name": "Score", "type": "number"}])
+    created = mc.ensure_merge_fields(
+        [{"tag": "fname", "name": "First", "type": "text"}, {"tag": "SCORE", "name": "Score", "type": "number"}]
+    )
     assert created == ["SCORE"] and json.loads(responses.calls[-1].request.body)["tag"] == "SCORE"
 
 

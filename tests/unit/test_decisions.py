@@ -2,6 +2,7 @@
 invariants 1 (no command can subscribe anyone without consent, none carries a status), 2 (no accidental
 lifecycle demotion), 3 (only owned properties written) and 6 (applying the decision's writes and deciding
 again changes nothing: no echo)."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -11,39 +12,85 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syncd.domain.decisions import (DEFAULT_STAGES, Decision, Lead, MemberView, Policy, Pushed, StoredEvent,
-                                    decide)
+from syncd.domain.decisions import DEFAULT_STAGES, Decision, Lead, MemberView, Policy, Pushed, StoredEvent, decide
 from syncd.domain.mapping import Consent, FieldMapping, Mappings
-from syncd.domain.models import EngagementEvent, ScoreResult, SegmentState
+from syncd.domain.models import EngagementEvent, ScoreResult
 from syncd.domain.routing import Routing
 from syncd.rules import load_default_rules
 
 RULES = load_default_rules()
-NOW = datetime(2026, 3, 6, 10, 0, tzinfo=UTC)   # a Friday
+NOW = datetime(2026, 3, 6, 10, 0, tzinfo=UTC)  # a Friday
 CONSENT = "Freely given consent from contact"
-OWNED = ("syncd_score", "syncd_fit_score", "syncd_engagement_score", "syncd_segment", "syncd_cadence",
-         "syncd_scored_at", "syncd_last_open", "syncd_last_click", "syncd_opens_30d", "syncd_clicks_30d",
-         "syncd_email_status", "lifecyclestage")
-MAPPINGS = Mappings(fields=(FieldMapping("firstname", "FNAME", "text"), FieldMapping("company", "COMPANY", "text"),
-                            FieldMapping("syncd_score", "SCORE", "number")),
-                    consent=Consent("hs_legal_basis", (CONSENT,)), owned_properties=OWNED)
+OWNED = (
+    "syncd_score",
+    "syncd_fit_score",
+    "syncd_engagement_score",
+    "syncd_segment",
+    "syncd_cadence",
+    "syncd_scored_at",
+    "syncd_last_open",
+    "syncd_last_click",
+    "syncd_opens_30d",
+    "syncd_clicks_30d",
+    "syncd_email_status",
+    "lifecyclestage",
+)
+MAPPINGS = Mappings(
+    fields=(
+        FieldMapping("firstname", "FNAME", "text"),
+        FieldMapping("company", "COMPANY", "text"),
+        FieldMapping("syncd_score", "SCORE", "number"),
+    ),
+    consent=Consent("hs_legal_basis", (CONSENT,)),
+    owned_properties=OWNED,
+)
 POLICY = Policy(rules=RULES, mappings=MAPPINGS, known_owners=frozenset({"7", "8"}), routing=Routing(("8",), None))
 
 
-def result(score: int = 40, segment: str = "warm", stage: str | None = "marketingqualifiedlead",
-           triggers: tuple[str, ...] = (), cadence: str = "weekly") -> ScoreResult:
-    return ScoreResult(score=score, fit_score=10.0, engagement_score=score - 10.0, ledger=(), segment=segment,
-                       segment_changed=bool(triggers), lifecycle_target=stage, cadence=cadence, open_rate=None,
-                       triggers=triggers, as_of=NOW)
+def result(
+    score: int = 40,
+    segment: str = "warm",
+    stage: str | None = "marketingqualifiedlead",
+    triggers: tuple[str, ...] = (),
+    cadence: str = "weekly",
+) -> ScoreResult:
+    return ScoreResult(
+        score=score,
+        fit_score=10.0,
+        engagement_score=score - 10.0,
+        ledger=(),
+        segment=segment,
+        segment_changed=bool(triggers),
+        lifecycle_target=stage,
+        cadence=cadence,
+        open_rate=None,
+        triggers=triggers,
+        as_of=NOW,
+    )
 
 
 def lead(**kw: Any) -> Lead:
-    props = {"email": "vera@example.com", "firstname": "Vera", "company": "Acme", "hubspot_owner_id": "7",
-             "lifecyclestage": "lead", "hs_legal_basis": CONSENT}
+    props = {
+        "email": "vera@example.com",
+        "firstname": "Vera",
+        "company": "Acme",
+        "hubspot_owner_id": "7",
+        "lifecyclestage": "lead",
+        "hs_legal_basis": CONSENT,
+    }
     props.update(kw.pop("props", {}))
-    base = dict(email="vera@example.com", subscriber_hash="h1", hubspot_id="101", properties=props,
-                member=MemberView("vera@example.com", "subscribed", {"FNAME": "Vera", "COMPANY": "Acme", "SCORE": 40},
-                                  ("cadence:weekly", "segment:warm", "stage:mql")))
+    base = dict(
+        email="vera@example.com",
+        subscriber_hash="h1",
+        hubspot_id="101",
+        properties=props,
+        member=MemberView(
+            "vera@example.com",
+            "subscribed",
+            {"FNAME": "Vera", "COMPANY": "Acme", "SCORE": 40},
+            ("cadence:weekly", "segment:warm", "stage:mql"),
+        ),
+    )
     base.update(kw)
     return Lead(**base)
 
@@ -58,30 +105,50 @@ def command(decision: Decision, kind: str) -> Any:
 
 
 def click(row: int, hours_ago: float, url: str = "https://www.example-saas.com/pricing") -> StoredEvent:
-    return StoredEvent(row, EngagementEvent("mailchimp", f"mailchimp:c{row}", "vera@example.com", "click",
-                                            NOW - timedelta(hours=hours_ago), "camp1", url))
+    return StoredEvent(
+        row,
+        EngagementEvent(
+            "mailchimp",
+            f"mailchimp:c{row}",
+            "vera@example.com",
+            "click",
+            NOW - timedelta(hours=hours_ago),
+            "camp1",
+            url,
+        ),
+    )
 
 
 # -- one per command kind -----------------------------------------------------------------------------------
+
 
 def test_changed_scores_become_one_contact_update_of_owned_properties():
     d = decide(lead(), result(55), Pushed(), POLICY, NOW)
     update = command(d, "hubspot.update_contact")
     props = update.payload["properties"]
-    assert props["syncd_score"] == "55" and props["syncd_segment"] == "warm" and props["lifecyclestage"] == \
-        "marketingqualifiedlead"
+    assert (
+        props["syncd_score"] == "55"
+        and props["syncd_segment"] == "warm"
+        and props["lifecyclestage"] == "marketingqualifiedlead"
+    )
     assert props["syncd_scored_at"] == str(int(NOW.timestamp() * 1000)) and props["syncd_email_status"] == "subscribed"
     assert update.key == "hs.props:101:1" and d.pushed["hubspot:contact:101"]["_version"] == 1
 
 
 def test_a_deliberate_demotion_clears_then_sets_and_is_audited():
     rules = RULES.model_copy(update={"lifecycle": RULES.lifecycle.model_copy(update={"allow_demotion": True})})
-    d = decide(lead(props={"lifecyclestage": "marketingqualifiedlead"}), result(5, "cold", "lead"), Pushed(),
-               replace(POLICY, rules=rules), NOW)
+    d = decide(
+        lead(props={"lifecyclestage": "marketingqualifiedlead"}),
+        result(5, "cold", "lead"),
+        Pushed(),
+        replace(POLICY, rules=rules),
+        NOW,
+    )
     demote = command(d, "hubspot.lifecycle_demote")
     assert demote.payload == {"id": "101", "steps": ["", "lead"]}
-    assert [(a.kind, a.detail["from"], a.detail["to"]) for a in d.audit] == \
-        [("lifecycle.demotion", "marketingqualifiedlead", "lead")]
+    assert [(a.kind, a.detail["from"], a.detail["to"]) for a in d.audit] == [
+        ("lifecycle.demotion", "marketingqualifiedlead", "lead")
+    ]
 
 
 def test_a_lead_going_hot_gets_one_task_for_its_owner_then_a_cooldown():
@@ -90,16 +157,20 @@ def test_a_lead_going_hot_gets_one_task_for_its_owner_then_a_cooldown():
     assert task.payload["owner_id"] == "7" and task.payload["triggers"] == ["segment:hot"]
     props = task.payload["properties"]
     assert props["hs_task_subject"].startswith("Hot lead: Vera") and props["hs_task_priority"] == "HIGH"
-    assert props["hs_timestamp"] == str(int(datetime(2026, 3, 9, 8, 0, tzinfo=UTC).timestamp() * 1000))  # Mon 09:00 Paris
+    assert props["hs_timestamp"] == str(
+        int(datetime(2026, 3, 9, 8, 0, tzinfo=UTC).timestamp() * 1000)
+    )  # Mon 09:00 Paris
     assert d.state.last_hot_task_at == NOW
-    again = decide(lead(previous=d.state), result(80, "hot", triggers=("segment:hot",)), Pushed(), POLICY,
-                   NOW + timedelta(days=1))
+    again = decide(
+        lead(previous=d.state), result(80, "hot", triggers=("segment:hot",)), Pushed(), POLICY, NOW + timedelta(days=1)
+    )
     assert "hubspot.task" not in kinds(again) and again.counts == ("tasks.cooldown",)
 
 
 def test_an_unknown_owner_routes_the_task_to_the_round_robin():
-    d = decide(lead(props={"hubspot_owner_id": "999"}), result(75, "hot", triggers=("segment:hot",)), Pushed(),
-               POLICY, NOW)
+    d = decide(
+        lead(props={"hubspot_owner_id": "999"}), result(75, "hot", triggers=("segment:hot",)), Pushed(), POLICY, NOW
+    )
     assert command(d, "hubspot.task").payload["owner_id"] == "8"
 
 
@@ -109,8 +180,9 @@ def test_new_mailchimp_engagement_becomes_one_note():
     note = command(d, "hubspot.note")
     assert note.key == "note:101:4" and d.pushed["hubspot:note:101"] == {"last_event_row": 4}
     assert note.payload["body"].count("<li>") == 2 and 'href="javascript' not in note.payload["body"]
-    assert "hubspot.note" not in kinds(decide(lead(events=events), result(), Pushed(note={"last_event_row": 4}),
-                                              POLICY, NOW))
+    assert "hubspot.note" not in kinds(
+        decide(lead(events=events), result(), Pushed(note={"last_event_row": 4}), POLICY, NOW)
+    )
 
 
 def test_a_consented_contact_without_a_member_is_created_with_status_if_new_only():
@@ -127,10 +199,17 @@ def test_changed_merge_fields_of_a_member_are_patched_without_a_status():
     d = decide(lead(props={"firstname": "Veronica"}), result(), Pushed(), POLICY, NOW)
     update = command(d, "mailchimp.update_member")
     assert update.payload == {"email_address": "vera@example.com", "merge_fields": {"FNAME": "Veronica"}}
-    gone = decide(lead(props={"firstname": "Veronica"}, member=MemberView("vera@example.com", "unsubscribed",
-                                                                          {"FNAME": "Vera"}, ())), result(), Pushed(),
-                  POLICY, NOW)
-    assert "mailchimp.update_member" not in kinds(gone)   # Mailchimp will not email them: left as they are
+    gone = decide(
+        lead(
+            props={"firstname": "Veronica"},
+            member=MemberView("vera@example.com", "unsubscribed", {"FNAME": "Vera"}, ()),
+        ),
+        result(),
+        Pushed(),
+        POLICY,
+        NOW,
+    )
+    assert "mailchimp.update_member" not in kinds(gone)  # Mailchimp will not email them: left as they are
 
 
 def test_a_segment_change_swaps_the_family_tag():
@@ -147,27 +226,49 @@ STAGES = st.sampled_from(DEFAULT_STAGES)
 
 @st.composite
 def situations(draw: Any) -> tuple[Lead, ScoreResult, Pushed]:
-    props: dict[str, Any] = {"email": "p@example.com", "firstname": draw(st.sampled_from(["Ann", "Bo", ""])),
-                             "company": draw(st.sampled_from(["Acme", "Initech"])),
-                             "hubspot_owner_id": draw(st.sampled_from(["7", "999", ""])),
-                             "lifecyclestage": draw(STAGES)}
+    props: dict[str, Any] = {
+        "email": "p@example.com",
+        "firstname": draw(st.sampled_from(["Ann", "Bo", ""])),
+        "company": draw(st.sampled_from(["Acme", "Initech"])),
+        "hubspot_owner_id": draw(st.sampled_from(["7", "999", ""])),
+        "lifecyclestage": draw(STAGES),
+    }
     if draw(st.booleans()):
         props["hs_legal_basis"] = draw(st.sampled_from([CONSENT, "Legitimate interest", f"x;{CONSENT}"]))
     if draw(st.booleans()):
         props.update(syncd_score=str(draw(st.integers(0, 100))), syncd_segment=draw(st.sampled_from(["cold", "hot"])))
     member = None
     if draw(st.booleans()):
-        member = MemberView("p@example.com", draw(st.sampled_from(STATUSES)),
-                            {"FNAME": draw(st.sampled_from(["Ann", "X"])), "SCORE": draw(st.integers(0, 100))},
-                            tuple(sorted(draw(st.sets(st.sampled_from(
-                                ["segment:cold", "segment:hot", "cadence:weekly", "stage:lead", "vip"]))))))
+        member = MemberView(
+            "p@example.com",
+            draw(st.sampled_from(STATUSES)),
+            {"FNAME": draw(st.sampled_from(["Ann", "X"])), "SCORE": draw(st.integers(0, 100))},
+            tuple(
+                sorted(
+                    draw(
+                        st.sets(st.sampled_from(["segment:cold", "segment:hot", "cadence:weekly", "stage:lead", "vip"]))
+                    )
+                )
+            ),
+        )
     events = tuple(click(i + 1, draw(st.integers(1, 400))) for i in range(draw(st.integers(0, 3))))
     in_crm = draw(st.booleans()) or member is None
-    lead_ = Lead(email="p@example.com", subscriber_hash="hx", hubspot_id="55" if in_crm else None,
-                 properties=props if in_crm else None, member=member, events=events)
+    lead_ = Lead(
+        email="p@example.com",
+        subscriber_hash="hx",
+        hubspot_id="55" if in_crm else None,
+        properties=props if in_crm else None,
+        member=member,
+        events=events,
+    )
     segment = draw(st.sampled_from(["cold", "warm", "hot", "reengage"]))
-    res = result(draw(st.integers(0, 100)), segment, draw(st.one_of(st.none(), STAGES)),
-                 draw(st.sampled_from([(), ("segment:hot",)])), draw(st.sampled_from(["weekly", "monthly"])))
+    res = result(
+        draw(st.integers(0, 100)),
+        segment,
+        draw(st.one_of(st.none(), STAGES)),
+        draw(st.sampled_from([(), ("segment:hot",)])),
+        draw(st.sampled_from(["weekly", "monthly"])),
+    )
     return lead_, res, Pushed()
 
 
@@ -218,18 +319,26 @@ def _apply(lead_: Lead, d: Decision) -> tuple[Lead, Pushed]:
         if c.kind == "hubspot.update_contact" and props is not None:
             props.update(c.payload["properties"])
         elif c.kind == "mailchimp.subscribe":
-            member = MemberView(c.payload["email_address"], "subscribed", dict(c.payload["merge_fields"]),
-                                tuple(sorted(c.payload["tags"])))
-            if props is not None:     # what the pusher writes once Mailchimp reported the new member
+            member = MemberView(
+                c.payload["email_address"],
+                "subscribed",
+                dict(c.payload["merge_fields"]),
+                tuple(sorted(c.payload["tags"])),
+            )
+            if props is not None:  # what the pusher writes once Mailchimp reported the new member
                 props["syncd_email_status"] = "subscribed"
         elif c.kind == "mailchimp.update_member" and member is not None:
             member = replace(member, merge_fields={**member.merge_fields, **c.payload["merge_fields"]})
         elif c.kind == "mailchimp.tags" and member is not None:
-            member = replace(member, tags=tuple(sorted((set(member.tags) | set(c.payload["active"]))
-                                                       - set(c.payload["inactive"]))))
+            member = replace(
+                member, tags=tuple(sorted((set(member.tags) | set(c.payload["active"])) - set(c.payload["inactive"])))
+            )
     h, hid = lead_.subscriber_hash, lead_.hubspot_id
-    pushed = Pushed(contact=d.pushed.get(f"hubspot:contact:{hid}", {}), note=d.pushed.get(f"hubspot:note:{hid}", {}),
-                    member=d.pushed.get(f"mailchimp:member:{h}", {}))
+    pushed = Pushed(
+        contact=d.pushed.get(f"hubspot:contact:{hid}", {}),
+        note=d.pushed.get(f"hubspot:note:{hid}", {}),
+        member=d.pushed.get(f"mailchimp:member:{h}", {}),
+    )
     return replace(lead_, properties=props, member=member, previous=d.state), pushed
 
 
@@ -240,8 +349,11 @@ def test_what_syncd_wrote_coming_back_causes_no_second_write(case):
     first = decide(lead_, res, pushed, POLICY, NOW)
     echoed, remembered = _apply(lead_, first)
     res_again = replace(res, triggers=(), segment_changed=False)
-    for memory in (remembered, Pushed()):   # with syncd's memory, and after losing it (the services hold it)
+    for memory in (remembered, Pushed()):  # with syncd's memory, and after losing it (the services hold it)
         again = decide(echoed, res_again, memory, POLICY, NOW)
-        echo = [c for c in again.commands if c.kind in ("hubspot.update_contact", "mailchimp.update_member",
-                                                        "mailchimp.tags", "mailchimp.subscribe")]
+        echo = [
+            c
+            for c in again.commands
+            if c.kind in ("hubspot.update_contact", "mailchimp.update_member", "mailchimp.tags", "mailchimp.subscribe")
+        ]
         assert echo == [], (first.commands, echo)

@@ -1,7 +1,8 @@
 """A world's history (SandboxConfig.history_days): the clock's own model run over the days before "now"."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from sandbox.simulation import ACTIVITY_WINDOW_MS, campaigns_between
 from sandbox.timefmt import DAY_MS, parse_ts_ms
 from sandbox.world import SandboxConfig, World
 
-START = 1_767_225_600_000   # 2026-01-01T00:00:00Z, a Thursday: "now" when the world is built
+START = 1_767_225_600_000  # 2026-01-01T00:00:00Z, a Thursday: "now" when the world is built
 DAYS = 63
 HARD = BOUNCE_TYPES["hard"]
 
@@ -32,8 +33,16 @@ def summary(w: World) -> list[tuple]:
     for c in w.mailchimp.campaigns:
         d = w.mailchimp.campaign_dict(c)
         cols = c.columns()
-        out.append((d["id"], d["send_time"], d["emails_sent"], d["report_summary"], c.unsubscribes,
-                    *(cols[k].tolist() for k in ("slot", "ts_ms", "action", "url", "bounce"))))
+        out.append(
+            (
+                d["id"],
+                d["send_time"],
+                d["emails_sent"],
+                d["report_summary"],
+                c.unsubscribes,
+                *(cols[k].tolist() for k in ("slot", "ts_ms", "action", "url", "bounce")),
+            )
+        )
     return out
 
 
@@ -54,9 +63,9 @@ def leaving_events(w: World) -> dict[int, list[tuple[int, str]]]:
 def test_campaigns_follow_the_calendar_before_now(world):
     sent = world.mailchimp.campaigns
     planned = campaigns_between(world.population.seed, START - DAYS * DAY_MS, START - 1)
-    assert [c.send_ms for c in sent] == [p.send_ms for p in planned] and len(sent) == 14   # 9 weeks: 9 + 5
+    assert [c.send_ms for c in sent] == [p.send_ms for p in planned] and len(sent) == 14  # 9 weeks: 9 + 5
     assert [c.subject for c in sent] == [p.subject for p in planned]
-    days = {datetime.fromtimestamp(c.send_ms / 1000, tz=timezone.utc).strftime("%a %H:%M") for c in sent}
+    days = {datetime.fromtimestamp(c.send_ms / 1000, tz=UTC).strftime("%a %H:%M") for c in sent}
     assert days == {"Tue 15:00", "Thu 15:00"}
     assert all(START - DAYS * DAY_MS < c.send_ms < START for c in sent)
     assert world.clock.now_ms() >= START and world.history["campaigns"] == len(sent)
@@ -69,7 +78,7 @@ def test_no_event_at_or_after_now_and_each_within_its_window(world):
         assert ts.max() <= c.send_ms + ACTIVITY_WINDOW_MS
         assert all(c.send_ms < t < START for _, t, _ in c.unsubscribes)
     changed = world.mailchimp._columns(times=True).view("changed")
-    assert changed.max() <= START      # the population draws last_changed up to "now"; events are before it
+    assert changed.max() <= START  # the population draws last_changed up to "now"; events are before it
     for rec in world.hubspot.contacts.rows.values():
         assert parse_ts_ms(rec.props["recent_conversion_date"]) < START
         assert rec.updated_ms < START and parse_ts_ms(rec.props["lastmodifieddate"]) < START
@@ -79,9 +88,10 @@ def test_zero_days_is_todays_empty_start():
     empty, default = build(days=0), World(SandboxConfig(contacts=3000, seed=21, start_ms=START))
     for w in (empty, default):
         assert w.mailchimp.campaigns == [] and w.history == {} and w.hubspot.contacts.rows == {}
-        assert w.mailchimp.status_counts() == {**dict.fromkeys(("pending", "transactional", "archived"), 0),
-                                               **{s: len(w.population.mailchimp_indices_with_status(s))
-                                                  for s in MC_STATUSES}}
+        assert w.mailchimp.status_counts() == {
+            **dict.fromkeys(("pending", "transactional", "archived"), 0),
+            **{s: len(w.population.mailchimp_indices_with_status(s)) for s in MC_STATUSES},
+        }
     assert empty.mailchimp.state() == default.mailchimp.state()
     assert np.array_equal(empty.population.interest, default.population.interest)
 
@@ -97,8 +107,9 @@ def test_same_seed_same_history_other_seed_another(world):
     again = build()
     assert summary(again) == summary(world)
     assert again.mailchimp.status_counts() == world.mailchimp.status_counts()
-    assert {k: r.props for k, r in again.hubspot.contacts.rows.items()} == \
-        {k: r.props for k, r in world.hubspot.contacts.rows.items()}
+    assert {k: r.props for k, r in again.hubspot.contacts.rows.items()} == {
+        k: r.props for k, r in world.hubspot.contacts.rows.items()
+    }
     assert summary(build(seed=22)) != summary(world)
 
 
@@ -111,16 +122,21 @@ def test_volumes_are_in_the_ranges_the_rates_imply(world):
     opens, clicks = sum(c.opens for c in camps), sum(c.clicks for c in camps)
     unsubscribes = sum(len(c.unsubscribes) for c in camps)
     assert sent > 20_000
-    assert 0.001 < hard / sent < 0.0035 and 0.0015 < soft / sent < 0.0045    # 0.2% and 0.3%
-    assert 0.20 < unique_opens / delivered < 0.34                           # 0.05 + 0.6 x interest
-    assert 1.3 < opens / unique_opens < 1.7                                  # reopens: 0.2 + 0.6 x interest
-    assert 0.02 < unique_clicks / delivered < 0.05                           # of openers 0.03 + 0.2 x interest
+    assert 0.001 < hard / sent < 0.0035 and 0.0015 < soft / sent < 0.0045  # 0.2% and 0.3%
+    assert 0.20 < unique_opens / delivered < 0.34  # 0.05 + 0.6 x interest
+    assert 1.3 < opens / unique_opens < 1.7  # reopens: 0.2 + 0.6 x interest
+    assert 0.02 < unique_clicks / delivered < 0.05  # of openers 0.03 + 0.2 x interest
     assert 0.09 < unique_clicks / unique_opens < 0.18
-    assert 1.05 < clicks / unique_clicks < 1.4                               # a second link: 0.1 + 0.2 x interest
-    assert 0.0015 < unsubscribes / delivered < 0.005                         # 0.001 + 0.005 x (1 - interest)^2
+    assert 1.05 < clicks / unique_clicks < 1.4  # a second link: 0.1 + 0.2 x interest
+    assert 0.0015 < unsubscribes / delivered < 0.005  # 0.001 + 0.005 x (1 - interest)^2
     # what the history reports having generated is what the campaigns and the CRM hold
     assert (h["open"], h["click"], h["bounce"], h["unsubscribe"], h["skipped"]) == (
-        opens, clicks, hard + soft, unsubscribes, 0)
+        opens,
+        clicks,
+        hard + soft,
+        unsubscribes,
+        0,
+    )
     forms = sum(int(r.props["num_conversion_events"]) for r in world.hubspot.contacts.rows.values())
     assert forms == h["form_submission"] > 20
 
@@ -129,7 +145,7 @@ def test_the_audience_grows_over_the_history(world):
     first, last = world.mailchimp.campaigns[0], world.mailchimp.campaigns[-1]
     signup = world.population.timestamps("mc_signup")
     newcomers = last.recipients[signup[last.recipients] > first.send_ms]
-    assert len(newcomers) > 0.1 * last.emails_sent        # signups spread over the year before now
+    assert len(newcomers) > 0.1 * last.emails_sent  # signups spread over the year before now
     assert not np.isin(newcomers, first.recipients).any() and first.emails_sent < 0.95 * last.emails_sent
 
 
@@ -169,7 +185,7 @@ def test_recipients_are_the_members_subscribed_at_each_send(world):
         expected = members[(signup <= c.send_ms) & (gone > c.send_ms)]
         assert np.array_equal(c.recipients, expected), c.subject
         events = c.columns()
-        assert np.isin(events["slot"], c.recipients).all()       # only recipients react
+        assert np.isin(events["slot"], c.recipients).all()  # only recipients react
 
 
 def test_member_stats_and_feed_agree_with_the_campaigns(world):
@@ -202,10 +218,15 @@ def test_clicks_use_links_and_forms_come_from_contacts_that_existed(world):
     assert converted
     for rec in converted:
         i = int(rec.id) - 100_000
-        first, recent = parse_ts_ms(rec.props["first_conversion_date"]), parse_ts_ms(rec.props["recent_conversion_date"])
+        first, recent = (
+            parse_ts_ms(rec.props["first_conversion_date"]),
+            parse_ts_ms(rec.props["recent_conversion_date"]),
+        )
         assert pop.timestamps("created")[i] <= first <= recent < START
-        assert rec.props["lastmodifieddate"] == rec.props["recent_conversion_date"] or \
-            rec.updated_ms == int(pop.timestamps("updated")[i]) > recent     # an earlier form keeps the later change
+        assert (
+            rec.props["lastmodifieddate"] == rec.props["recent_conversion_date"]
+            or rec.updated_ms == int(pop.timestamps("updated")[i]) > recent
+        )  # an earlier form keeps the later change
 
 
 # -- the clock continues the same calendar ------------------------------------------------------------
@@ -213,15 +234,14 @@ def test_advancing_after_the_history_continues_the_calendar():
     w = build()
     before = len(w.mailchimp.campaigns)
     last = w.mailchimp.campaigns[-1]
-    assert START - last.send_ms < ACTIVITY_WINDOW_MS           # Tuesday's newsletter: reactions run past "now"
+    assert START - last.send_ms < ACTIVITY_WINDOW_MS  # Tuesday's newsletter: reactions run past "now"
     events_then = len(last.slot)
     generated = w.advance_days(14)["generated"]
     sends = [c.send_ms for c in w.mailchimp.campaigns]
-    assert sends == [p.send_ms for p in campaigns_between(w.population.seed, START - DAYS * DAY_MS,
-                                                          w.clock.now_ms())]
+    assert sends == [p.send_ms for p in campaigns_between(w.population.seed, START - DAYS * DAY_MS, w.clock.now_ms())]
     assert generated["campaigns"] == len(sends) - before == 3  # Tuesdays 6 and 13 January, one Thursday
     ts = last.columns()["ts_ms"]
-    assert len(ts) > events_then and (ts[events_then:] >= START).all()   # its late opens came with the clock
+    assert len(ts) > events_then and (ts[events_then:] >= START).all()  # its late opens came with the clock
     for c in w.mailchimp.campaigns[before:]:
         assert c.send_ms > START and c.columns()["ts_ms"].min() > c.send_ms
 
@@ -234,8 +254,9 @@ def test_history_then_advance_is_one_advance_over_both_periods():
     plain.simulator.advance(START - 28 * DAY_MS, START + 10 * DAY_MS)
     assert summary(with_history) == summary(plain)
     assert with_history.mailchimp.status_counts() == plain.mailchimp.status_counts()
-    assert {k: r.props for k, r in with_history.hubspot.contacts.rows.items()} == \
-        {k: r.props for k, r in plain.hubspot.contacts.rows.items()}
+    assert {k: r.props for k, r in with_history.hubspot.contacts.rows.items()} == {
+        k: r.props for k, r in plain.hubspot.contacts.rows.items()
+    }
     assert np.array_equal(with_history.population.interest, plain.population.interest)
 
 
@@ -248,9 +269,9 @@ def test_a_bounce_before_the_drawn_cleaning_date_cleans_as_of_the_bounce():
     slot = int(cleaned[long_enough][0])
     cleaned_on = int(pop.timestamps("mc_last_changed")[slot])
     cid = store.add_campaign(cleaned_on - 5 * DAY_MS, "Earlier newsletter", [])
-    assert store.campaign(cid).received(slot)                # still subscribed back then
+    assert store.campaign(cid).received(slot)  # still subscribed back then
     store.record_bounce(pop.mc_email(slot), cid, cleaned_on - 5 * DAY_MS + 60_000, "hard")
     m = store.find_slot(slot)
     assert (m.status, m.last_changed_ms) == ("cleaned", cleaned_on - 5 * DAY_MS + 60_000)
-    store.record_bounce(pop.mc_email(slot), cid, cleaned_on, "hard")     # a later one changes nothing
+    store.record_bounce(pop.mc_email(slot), cid, cleaned_on, "hard")  # a later one changes nothing
     assert store.find_slot(slot).last_changed_ms == cleaned_on - 5 * DAY_MS + 60_000

@@ -1,4 +1,5 @@
 """Lifecycle targets (forward only unless demotion is allowed) and the write plan (clear, then set)."""
+
 from __future__ import annotations
 
 from syncd.domain import lifecycle
@@ -6,14 +7,22 @@ from syncd.domain.models import LifecyclePlan
 from syncd.rules import DEFAULT_RULES_PATH, load_default_rules, parse_rules
 
 RULES = load_default_rules()  # lead 10, MQL 50, SQL 80
-DEMOTING = parse_rules(DEFAULT_RULES_PATH.read_text(encoding="utf-8").replace(
-    "allow_demotion: false", "allow_demotion: true"))
+DEMOTING = parse_rules(
+    DEFAULT_RULES_PATH.read_text(encoding="utf-8").replace("allow_demotion: false", "allow_demotion: true")
+)
 
 
 def test_by_score_climbs_the_thresholds():
     assert [lifecycle.by_score(RULES, s) for s in (-5, 9, 10, 49, 50, 79, 80, 500)] == [
-        None, None, "lead", "lead", "marketingqualifiedlead", "marketingqualifiedlead",
-        "salesqualifiedlead", "salesqualifiedlead"]
+        None,
+        None,
+        "lead",
+        "lead",
+        "marketingqualifiedlead",
+        "marketingqualifiedlead",
+        "salesqualifiedlead",
+        "salesqualifiedlead",
+    ]
 
 
 def test_target_moves_forward_only():
@@ -33,8 +42,9 @@ def test_target_with_demotion_stays_within_managed_stages():
 
 def test_plan_forward_is_one_write():
     plan = lifecycle.plan("lead", "salesqualifiedlead", RULES)
-    assert plan == LifecyclePlan(("salesqualifiedlead",), False, "forward from lead to salesqualifiedlead",
-                                 "lead", "salesqualifiedlead")
+    assert plan == LifecyclePlan(
+        ("salesqualifiedlead",), False, "forward from lead to salesqualifiedlead", "lead", "salesqualifiedlead"
+    )
     assert lifecycle.plan(None, "lead", RULES).steps == ("lead",)
 
 

@@ -53,8 +53,10 @@ def test_back_to_back_acquires_fill_the_window_then_wait_for_it() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(steps=st.lists(st.tuples(st.floats(min_value=0, max_value=0.3), st.booleans()), min_size=200, max_size=200),
-       burst=st.sampled_from([100, 190, 250]))
+@given(
+    steps=st.lists(st.tuples(st.floats(min_value=0, max_value=0.3), st.booleans()), min_size=200, max_size=200),
+    burst=st.sampled_from([100, 190, 250]),
+)
 def test_no_rolling_window_ever_exceeds_the_budget(steps, burst) -> None:
     t = FakeTime()
     budget = _budget(t, burst=burst)
@@ -97,8 +99,13 @@ def test_observe_counts_requests_spent_elsewhere() -> None:
 def test_observe_lowers_burst_from_max_and_ignores_bad_headers() -> None:
     t = FakeTime()
     budget = _budget(t, burst=190)
-    budget.observe({"x-hubspot-ratelimit-max": "100", "x-hubspot-ratelimit-daily-remaining": "12345",
-                    "x-hubspot-ratelimit-remaining": "n/a"})
+    budget.observe(
+        {
+            "x-hubspot-ratelimit-max": "100",
+            "x-hubspot-ratelimit-daily-remaining": "12345",
+            "x-hubspot-ratelimit-remaining": "n/a",
+        }
+    )
     assert budget.burst == 100 and budget.capacity == 90 and budget.daily_remaining == 12345
     budget.observe({"X-HubSpot-RateLimit-Remaining": "500"})  # more than we think: nothing to learn
     assert [budget.acquire() for _ in range(90)] == [0.0] * 90

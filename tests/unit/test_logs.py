@@ -34,9 +34,13 @@ def _lines(stream: io.StringIO) -> list[dict]:
 
 def test_secret_values_are_masked_everywhere_in_the_event(out) -> None:
     log = get_logger()
-    log.info("hubspot.request_sent", url=f"https://api.hubapi.com/x?t={TOKEN}",
-             headers={"Authorization": f"Bearer {TOKEN}", "Accept": "application/json"},
-             attempts=[f"key={KEY}", 3], note=f"using {KEY}")
+    log.info(
+        "hubspot.request_sent",
+        url=f"https://api.hubapi.com/x?t={TOKEN}",
+        headers={"Authorization": f"Bearer {TOKEN}", "Accept": "application/json"},
+        attempts=[f"key={KEY}", 3],
+        note=f"using {KEY}",
+    )
     text = out.getvalue()
     assert TOKEN not in text and KEY not in text
     (line,) = _lines(out)
@@ -47,8 +51,13 @@ def test_secret_values_are_masked_everywhere_in_the_event(out) -> None:
 
 
 def test_sensitive_keys_are_masked_even_for_unregistered_values(out) -> None:
-    get_logger().warning("mailchimp.client_built", api_key="some-other-key", password="pw", list_id="abc123",
-                         key="outbox-idempotency-key")
+    get_logger().warning(
+        "mailchimp.client_built",
+        api_key="some-other-key",
+        password="pw",
+        list_id="abc123",
+        key="outbox-idempotency-key",
+    )
     (line,) = _lines(out)
     assert line["api_key"] == MASK and line["password"] == MASK
     assert line["list_id"] == "abc123" and line["key"] == "outbox-idempotency-key"

@@ -47,8 +47,12 @@ def test_schema_is_valid_draft_2020_12() -> None:
 def test_default_mappings_load() -> None:
     m = load_mappings(DEFAULT)
     assert [(f.hubspot, f.merge_tag) for f in m.fields] == [
-        ("firstname", "FNAME"), ("lastname", "LNAME"), ("company", "COMPANY"), ("jobtitle", "JOBTITLE"),
-        ("syncd_score", "SCORE")]
+        ("firstname", "FNAME"),
+        ("lastname", "LNAME"),
+        ("company", "COMPANY"),
+        ("jobtitle", "JOBTITLE"),
+        ("syncd_score", "SCORE"),
+    ]
     assert "syncd_score" in m.owned_properties and m.consent.hubspot_property == "hs_legal_basis"
     assert "email" not in m.owned_properties
 
@@ -104,11 +108,19 @@ def test_unreadable_file(tmp_path: Path) -> None:
 
 def test_apply_maps_transforms_and_types(tmp_path: Path) -> None:
     m = load_mappings(_write(tmp_path, GOOD))
-    props = {"firstname": "ada LOVELACE", "company": "Analytical Engines", "signup": "1767225600000",
-             "syncd_score": "87.0", "lastname": "Lovelace", "secret_note": "x"}
+    props = {
+        "firstname": "ada LOVELACE",
+        "company": "Analytical Engines",
+        "signup": "1767225600000",
+        "syncd_score": "87.0",
+        "lastname": "Lovelace",
+        "secret_note": "x",
+    }
     assert apply(m, props) == {"FNAME": "Ada Lovelace", "COMPANY": "Analy", "SIGNUP": "01/01/2026", "SCORE": 87}
-    assert apply(m, {"signup": "2026-03-04T23:30:00Z", "syncd_score": "12.5"}) == {"SIGNUP": "03/04/2026",
-                                                                                  "SCORE": 12.5}
+    assert apply(m, {"signup": "2026-03-04T23:30:00Z", "syncd_score": "12.5"}) == {
+        "SIGNUP": "03/04/2026",
+        "SCORE": 12.5,
+    }
     # Unknown (absent) properties are left alone; empty ones clear the merge field.
     assert apply(m, {"firstname": None, "company": ""}) == {"FNAME": "", "COMPANY": ""}
 
@@ -140,9 +152,12 @@ def test_consent_granted_splits_multi_select(tmp_path: Path) -> None:
 def test_check_against_live_schemas(tmp_path: Path) -> None:
     m = load_mappings(_write(tmp_path, GOOD))
     path = str(tmp_path / "m.yaml")
-    props = [{"name": "firstname", "type": "string"}, {"name": "signup", "type": "date"},
-             {"name": "syncd_score", "type": "number"},
-             {"name": "marketing_ok", "type": "enumeration", "options": [{"value": "yes"}, {"value": "no"}]}]
+    props = [
+        {"name": "firstname", "type": "string"},
+        {"name": "signup", "type": "date"},
+        {"name": "syncd_score", "type": "number"},
+        {"name": "marketing_ok", "type": "enumeration", "options": [{"value": "yes"}, {"value": "no"}]},
+    ]
     fields = [{"tag": "FNAME", "type": "text"}, {"tag": "COMPANY", "type": "text"}, {"tag": "SIGNUP", "type": "text"}]
     assert check_against(m, props, fields) == [
         f"{path}:3: unknown HubSpot contact property 'company' (mapped to COMPANY)",
@@ -153,5 +168,7 @@ def test_check_against_live_schemas(tmp_path: Path) -> None:
     ]
     props += [{"name": "company"}, {"name": "syncd_segment"}]
     props[3]["options"].append({"value": "double opt-in"})
-    fields = [{**f, "type": "date"} if f["tag"] == "SIGNUP" else f for f in fields] + [{"tag": "SCORE", "type": "number"}]
+    fields = [{**f, "type": "date"} if f["tag"] == "SIGNUP" else f for f in fields] + [
+        {"tag": "SCORE", "type": "number"}
+    ]
     assert check_against(m, props, fields) == []

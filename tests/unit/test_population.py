@@ -1,4 +1,5 @@
 """The simulated population: deterministic, realistic in its mix, lazy, with working lookups."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -10,11 +11,16 @@ import numpy as np
 import pytest
 
 from sandbox.population import (
-    HUBSPOT_ID_BASE, LIFECYCLE_STAGES, SENIORITIES, TITLES, Persona, Population,
+    HUBSPOT_ID_BASE,
+    LIFECYCLE_STAGES,
+    SENIORITIES,
+    TITLES,
+    Persona,
+    Population,
 )
 from sandbox.timefmt import DAY_MS
 
-START = 1_767_225_600_000   # 2026-01-01T00:00:00Z
+START = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 N = 20_000
 
 
@@ -69,7 +75,8 @@ def test_mailchimp_status_mix(pop: Population, people: list[Persona]) -> None:
     assert 0.05 < statuses["unsubscribed"] / members < 0.07
     assert 0.013 < statuses["cleaned"] / members < 0.027
     assert list(pop.mailchimp_indices_with_status("cleaned")) == [
-        p.index for p in people if p.in_mailchimp and p.mc_status == "cleaned"]
+        p.index for p in people if p.in_mailchimp and p.mc_status == "cleaned"
+    ]
 
 
 def test_consent_owner_and_stage_mix(pop: Population, people: list[Persona]) -> None:
@@ -86,8 +93,18 @@ def test_consent_owner_and_stage_mix(pop: Population, people: list[Persona]) -> 
 
 def test_owners_look_like_the_owners_api(pop: Population) -> None:
     for owner in pop.owners:
-        assert {"id", "email", "firstName", "lastName", "userId", "type", "teams", "archived",
-                "createdAt", "updatedAt"} <= owner.keys()
+        assert {
+            "id",
+            "email",
+            "firstName",
+            "lastName",
+            "userId",
+            "type",
+            "teams",
+            "archived",
+            "createdAt",
+            "updatedAt",
+        } <= owner.keys()
         assert owner["id"].isdigit() and "@" in owner["email"] and owner["archived"] is False
     assert len({o["id"] for o in pop.owners}) == len(pop.owners)
 
@@ -97,7 +114,7 @@ def test_jobs_companies_and_places(people: list[Persona]) -> None:
     assert {p.jobtitle for p in people} == {t[0] for t in TITLES}
     sizes = np.array([p.company_size for p in people])
     assert sizes.min() >= 1 and sizes.max() <= 50_000
-    assert np.median(sizes) < 200 < sizes.max()          # skewed: most small, a long tail
+    assert np.median(sizes) < 200 < sizes.max()  # skewed: most small, a long tail
     assert len({p.company for p in people}) > 1000
     assert len({p.industry for p in people}) >= 6 and len({p.country for p in people}) >= 8
     assert all(p.city and re.fullmatch(r"\+[0-9][0-9 -]+", p.phone) for p in people)
@@ -112,8 +129,7 @@ def test_timestamps_are_ordered_and_within_the_year(people: list[Persona]) -> No
 def test_emails_unique_case_insensitively_and_clean(people: list[Persona]) -> None:
     lowered = [p.email.lower() for p in people]
     assert len(set(lowered)) == N
-    assert all(p.email == p.email.strip() and re.fullmatch(r"[A-Za-z0-9._]+@[A-Za-z0-9.-]+", p.email)
-               for p in people)
+    assert all(p.email == p.email.strip() and re.fullmatch(r"[A-Za-z0-9._]+@[A-Za-z0-9.-]+", p.email) for p in people)
     assert all(p.mc_email.lower() == p.email.lower() for p in people)
     mixed = share([p.email != p.email.lower() for p in people])
     assert 0.07 < mixed < 0.13
@@ -151,7 +167,7 @@ def test_index_of_hubspot_id(pop: Population, people: list[Persona]) -> None:
 
 def test_index_of_subscriber_hash_is_built_lazily() -> None:
     pop = Population(3000, seed=5, start_ms=START)
-    assert pop._hash_index is None          # nothing hashed until the first lookup
+    assert pop._hash_index is None  # nothing hashed until the first lookup
     for i in (0, 17, 2999, *pop.mailchimp_indices[:50].tolist()):
         h = hashlib.md5(pop.mc_email(i).lower().encode()).hexdigest()
         assert pop.index_of_subscriber_hash(h) == i
@@ -159,7 +175,7 @@ def test_index_of_subscriber_hash_is_built_lazily() -> None:
     assert pop._hash_index is not None
     assert pop.index_of_subscriber_hash(hashlib.md5(b"stranger@example.com").hexdigest()) is None
     real = hashlib.md5(pop.mc_email(17).lower().encode()).hexdigest()
-    assert pop.index_of_subscriber_hash(real[:16] + "0" * 16) is None     # same first half, other address
+    assert pop.index_of_subscriber_hash(real[:16] + "0" * 16) is None  # same first half, other address
     assert pop.index_of_subscriber_hash("not-a-hash") is None
     assert pop.index_of_subscriber_hash("z" * 32) is None
 
@@ -167,7 +183,7 @@ def test_index_of_subscriber_hash_is_built_lazily() -> None:
 def test_interest_and_drift(pop: Population, people: list[Persona]) -> None:
     assert pop.interest.dtype == np.float32 and len(pop.interest) == N
     assert float(pop.interest.min()) >= 0.0 and float(pop.interest.max()) <= 1.0
-    assert (pop.drift > 0.003).mean() > 0.1 and (pop.drift < -0.003).mean() > 0.1   # some warm, some cool
+    assert (pop.drift > 0.003).mean() > 0.1 and (pop.drift < -0.003).mean() > 0.1  # some warm, some cool
     later = np.array([LIFECYCLE_STAGES.index(p.lifecyclestage) >= 2 for p in people])
     assert pop.interest[later].mean() > pop.interest[~later].mean() + 0.05
 
@@ -183,7 +199,7 @@ def test_vector_accessors_match_the_personas(pop: Population, people: list[Perso
     assert [int(updated[p.index]) for p in people[:500]] == [p.updated_ms for p in people[:500]]
     assert [int(t) for t in pop.timestamps("mc_last_changed")[:500]] == [p.mc_last_changed_ms for p in people[:500]]
     with pytest.raises(ValueError):
-        created[0] = 0                        # read-only: the population's own data
+        created[0] = 0  # read-only: the population's own data
     with pytest.raises(KeyError):
         pop.timestamps("deleted")
     assert [float(f) for f in pop.fit()[:500]] == [p.fit for p in people[:500]]

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -10,7 +10,7 @@ from contracts.errors import FatalError, RetriableError, SkippableError
 from contracts.retry import parse_retry_after, seconds_from
 from syncd.retrying import BACKOFF_CAP_S, RETRY_AFTER_CAP_S, retry_call
 
-NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 class Script:
@@ -43,15 +43,24 @@ def test_503_503_200_takes_three_calls_and_two_backoff_waits() -> None:
 
 
 def test_retry_after_is_honoured_and_capped() -> None:
-    fn, sleeps = Script(RetriableError("429", status=429, retry_after=7.0),
-                        RetriableError("429", status=429, retry_after=3600.0), 200), Sleeps()
+    fn, sleeps = (
+        Script(
+            RetriableError("429", status=429, retry_after=7.0),
+            RetriableError("429", status=429, retry_after=3600.0),
+            200,
+        ),
+        Sleeps(),
+    )
     assert retry_call(fn, sleep=sleeps, max_total_s=1000) == "ok 200"
     assert sleeps == [7.0, RETRY_AFTER_CAP_S]
 
 
 def test_fatal_and_skippable_errors_are_not_retried() -> None:
-    for error in (FatalError("401 bad token", status=401), SkippableError("bad email", record_key="x"),
-                  KeyError("not a connector error")):
+    for error in (
+        FatalError("401 bad token", status=401),
+        SkippableError("bad email", record_key="x"),
+        KeyError("not a connector error"),
+    ):
         fn, sleeps = Script(error, 200), Sleeps()
         with pytest.raises(type(error)):
             retry_call(fn, sleep=sleeps)
@@ -90,12 +99,21 @@ def test_backoff_never_exceeds_its_cap(failures: int) -> None:
     assert len(sleeps) == failures and all(0 <= s <= BACKOFF_CAP_S for s in sleeps)
 
 
-@pytest.mark.parametrize("value, expected", [
-    (None, None), ("", None), ("  ", None), ("7", 7.0), ("1.5", 1.5), ("-3", 0.0), ("soon", None),
-    ("nan", None),
-    ("Thu, 01 Jan 2026 00:00:30 GMT", 30.0),
-    ("Wed, 31 Dec 2025 23:59:00 GMT", 0.0),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (None, None),
+        ("", None),
+        ("  ", None),
+        ("7", 7.0),
+        ("1.5", 1.5),
+        ("-3", 0.0),
+        ("soon", None),
+        ("nan", None),
+        ("Thu, 01 Jan 2026 00:00:30 GMT", 30.0),
+        ("Wed, 31 Dec 2025 23:59:00 GMT", 0.0),
+    ],
+)
 def test_parse_retry_after(value: str | None, expected: float | None) -> None:
     assert parse_retry_after(value, seconds_from(NOW)) == expected
 

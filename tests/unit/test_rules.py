@@ -1,4 +1,5 @@
 """Loading scoring.yaml: the shipped file, its JSON Schema, and broken files refused with file:line."""
+
 from __future__ import annotations
 
 import json
@@ -42,9 +43,16 @@ def test_shipped_rules_load_with_the_documented_defaults():
     rules = load_rules(DEFAULT_RULES_PATH)
     points = {r.name: r.points for r in (*rules.behaviour, *rules.negative)}
     assert (points["email_open"], points["email_click"], points["pricing_click"], points["demo_request"]) == (
-        5, 10, 20, 50)
+        5,
+        10,
+        20,
+        50,
+    )
     assert [(b.name, b.min, b.max, b.cadence) for b in rules.segments.bands] == [
-        ("cold", 0, 30, "monthly"), ("warm", 31, 60, "biweekly"), ("hot", 61, None, "weekly")]
+        ("cold", 0, 30, "monthly"),
+        ("warm", 31, 60, "biweekly"),
+        ("hot", 61, None, "weekly"),
+    ]
     assert rules.lifecycle.thresholds["marketingqualifiedlead"] == 50
     assert rules.lifecycle.allow_demotion is False
     assert rules.cadence.min_open_rate == 0.15
@@ -84,8 +92,10 @@ def test_unknown_event_kind(tmp_path):
 def test_band_overlap(tmp_path):
     path, text = broken(tmp_path, ("{name: warm, min: 31", "{name: warm, min: 25"))
     (problem,) = problems(path)
-    assert problem == (f"{path}:{line_of(text, 'name: warm, min: 25')}: segments.bands[1].min: band 'warm' "
-                       "(min 25) overlaps band 'cold' (max 30); list bands from lowest to highest")
+    assert problem == (
+        f"{path}:{line_of(text, 'name: warm, min: 25')}: segments.bands[1].min: band 'warm' "
+        "(min 25) overlaps band 'cold' (max 30); list bands from lowest to highest"
+    )
 
 
 def test_negative_half_life(tmp_path):
@@ -96,8 +106,9 @@ def test_negative_half_life(tmp_path):
 
 
 def test_unknown_keys(tmp_path):
-    path, text = broken(tmp_path, ("    margin: 5\n", "    margin: 5\n    marign: 6\n"),
-                        ("version: 1\n", "version: 1\nextras: {}\n"))
+    path, text = broken(
+        tmp_path, ("    margin: 5\n", "    margin: 5\n    marign: 6\n"), ("version: 1\n", "version: 1\nextras: {}\n")
+    )
     assert problems(path) == (
         f"{path}:{line_of(text, 'extras:')}: unknown key 'extras'",
         f"{path}:{line_of(text, 'marign')}: segments.hysteresis: unknown key 'marign'",
@@ -105,25 +116,43 @@ def test_unknown_keys(tmp_path):
 
 
 def test_wrong_types(tmp_path):
-    path, text = broken(tmp_path, ("points: 5\n", "points: five\n"), ("last_sends: 5", "last_sends: '5'"),
-                        ("allow_demotion: false", "allow_demotion: 1"))
+    path, text = broken(
+        tmp_path,
+        ("points: 5\n", "points: five\n"),
+        ("last_sends: 5", "last_sends: '5'"),
+        ("allow_demotion: false", "allow_demotion: 1"),
+    )
     found = problems(path)
     assert [p.split(": ")[0] for p in found] == [
-        f"{path}:{line_of(text, 'points: five')}", f"{path}:{line_of(text, 'allow_demotion: 1')}",
-        f"{path}:{line_of(text, 'last_sends:')}"]
+        f"{path}:{line_of(text, 'points: five')}",
+        f"{path}:{line_of(text, 'allow_demotion: 1')}",
+        f"{path}:{line_of(text, 'last_sends:')}",
+    ]
     assert "valid number" in found[0] and "valid boolean" in found[1] and "valid integer" in found[2]
 
 
 def test_every_problem_is_listed_at_once(tmp_path):
     path, text = broken(
-        tmp_path, ("kind: webinar", "kind: seminar"), ("{name: warm, min: 31", "{name: warm, min: 20"),
-        ("half_life_days: 21", "half_life_days: -1"), ("  top_events: 5", "  top_events: 5\n  colour: red"),
-        ("timezone: Europe/Paris", "timezone: Mars/Olympus"), ("min_open_rate: 0.15", "min_open_rate: 15"),
-        ("url_pattern: '(?i)/(pricing|plans|quote)\\b'", "url_pattern: '(pricing'"))
+        tmp_path,
+        ("kind: webinar", "kind: seminar"),
+        ("{name: warm, min: 31", "{name: warm, min: 20"),
+        ("half_life_days: 21", "half_life_days: -1"),
+        ("  top_events: 5", "  top_events: 5\n  colour: red"),
+        ("timezone: Europe/Paris", "timezone: Mars/Olympus"),
+        ("min_open_rate: 0.15", "min_open_rate: 15"),
+        ("url_pattern: '(?i)/(pricing|plans|quote)\\b'", "url_pattern: '(pricing'"),
+    )
     found = problems(path)
     assert len(found) == 7
-    for needle in ("kind: seminar", "name: warm, min: 20", "half_life_days: -1", "colour: red",
-                   "Mars/Olympus", "min_open_rate: 15", "(pricing'"):
+    for needle in (
+        "kind: seminar",
+        "name: warm, min: 20",
+        "half_life_days: -1",
+        "colour: red",
+        "Mars/Olympus",
+        "min_open_rate: 15",
+        "(pricing'",
+    ):
         assert any(p.startswith(f"{path}:{line_of(text, needle)}: ") for p in found), needle
     assert any("invalid regular expression" in p for p in found)
     assert any("unknown time zone" in p for p in found)
@@ -154,7 +183,8 @@ def test_rule_names_must_be_unique(tmp_path, other_problem):
 
 def test_band_gap_and_open_band_not_last():
     text = DEFAULT_TEXT.replace("{name: warm, min: 31", "{name: warm, min: 35").replace(
-        "{name: cold, min: 0, max: 30,", "{name: cold, min: 0,")
+        "{name: cold, min: 0, max: 30,", "{name: cold, min: 0,"
+    )
     with pytest.raises(RulesError, match=r"only the highest band may omit max"):
         parse_rules(text, "s.yaml")
     with pytest.raises(RulesError, match=r"s\.yaml:\d+: segments\.bands\[1\]\.min: gap between"):
@@ -167,8 +197,9 @@ def test_yaml_syntax_duplicate_keys_empty_and_missing_files(tmp_path):
     dup = DEFAULT_TEXT.replace("    margin: 5\n", "    margin: 5\n    margin: 7\n")
     with pytest.raises(RulesError) as info:
         parse_rules(dup, "s.yaml")
-    assert info.value.problems == (f"s.yaml:{line_of(dup, 'margin: 7')}: duplicate key 'margin' "
-                                   f"(first on line {line_of(dup, 'margin: 5')})",)
+    assert info.value.problems == (
+        f"s.yaml:{line_of(dup, 'margin: 7')}: duplicate key 'margin' (first on line {line_of(dup, 'margin: 5')})",
+    )
     with pytest.raises(RulesError, match=r"^s\.yaml:1: the file is empty$"):
         parse_rules("# nothing\n", "s.yaml")
     with pytest.raises(RulesError, match=r"s\.yaml:1: missing key 'decay'"):

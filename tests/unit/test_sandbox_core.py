@@ -1,4 +1,5 @@
 """The sandbox's own machinery: rolling windows, in-flight limits, seeded faults, the clock."""
+
 from __future__ import annotations
 
 import pytest

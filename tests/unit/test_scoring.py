@@ -1,4 +1,5 @@
 """The scoring engine with the shipped rules: the issue's scenario, caps, specificity, fit, decay, replay."""
+
 from __future__ import annotations
 
 import random
@@ -17,16 +18,39 @@ PRICING = "https://acme.example/pricing"
 
 
 def vp_contact(stage: str = "subscriber", **extra: str) -> ContactView:
-    props = {"firstname": "Jane", "lastname": "Doe", "jobtitle": "VP Marketing", "company": "Acme",
-             "numemployees": "200", "industry": "retail", "lifecyclestage": stage,
-             "createdate": "2025-01-10T00:00:00Z", **extra}
+    props = {
+        "firstname": "Jane",
+        "lastname": "Doe",
+        "jobtitle": "VP Marketing",
+        "company": "Acme",
+        "numemployees": "200",
+        "industry": "retail",
+        "lifecyclestage": stage,
+        "createdate": "2025-01-10T00:00:00Z",
+        **extra,
+    }
     return ContactView(email=EMAIL, properties=props, hubspot_id="100001", owner_id="5001")
 
 
-def ev(event_id: str, kind: str, at: datetime, campaign: str | None = "c1", url: str | None = None,
-       bounce_type: str | None = None, source: str = "mailchimp") -> EngagementEvent:
-    return EngagementEvent(source=source, event_id=event_id, email=EMAIL, kind=kind, occurred_at=at,
-                           campaign_id=campaign, url=url, bounce_type=bounce_type)
+def ev(
+    event_id: str,
+    kind: str,
+    at: datetime,
+    campaign: str | None = "c1",
+    url: str | None = None,
+    bounce_type: str | None = None,
+    source: str = "mailchimp",
+) -> EngagementEvent:
+    return EngagementEvent(
+        source=source,
+        event_id=event_id,
+        email=EMAIL,
+        kind=kind,
+        occurred_at=at,
+        campaign_id=campaign,
+        url=url,
+        bounce_type=bounce_type,
+    )
 
 
 def scenario_week() -> list[EngagementEvent]:
@@ -108,18 +132,24 @@ def test_pricing_clicks_capped_per_week():
 
 def test_most_specific_rule_wins_for_clicks_and_bounces():
     at = T0 + timedelta(days=1)
-    events = [ev("k1", "click", T0, "c1", "https://acme.example/careers/open-roles"),
-              ev("k2", "click", T0, "c1", "https://acme.example/blog/post"),
-              ev("b1", "bounce", T0, "c2", bounce_type="hard"),
-              ev("b2", "bounce", T0, "c3", bounce_type="soft")]
+    events = [
+        ev("k1", "click", T0, "c1", "https://acme.example/careers/open-roles"),
+        ev("k2", "click", T0, "c1", "https://acme.example/blog/post"),
+        ev("b1", "bounce", T0, "c2", bounce_type="hard"),
+        ev("b2", "bounce", T0, "c3", bounce_type="soft"),
+    ]
     result = scoring.score(RULES, vp_contact(), events, at)
     by_event = {e.event_id: e.rule for e in result.ledger if e.event_id}
     assert by_event == {"k1": "careers_click", "k2": "email_click", "b1": "hard_bounce"}
 
 
 def test_fit_rules_pattern_range_in_and_missing_values():
-    contact = ContactView(EMAIL, {"jobtitle": "Marketing Intern", "numemployees": "100-500",
-                                  "industry": "Software", "country": None}, None, None)
+    contact = ContactView(
+        EMAIL,
+        {"jobtitle": "Marketing Intern", "numemployees": "100-500", "industry": "Software", "country": None},
+        None,
+        None,
+    )
     result = scoring.score(RULES, contact, [], T0)
     fit = {e.rule: e.points for e in result.ledger if e.kind == "fit"}
     assert fit == {"student_or_intern": -15, "company_size_fit": 10, "target_industry": 5}
@@ -130,8 +160,11 @@ def test_fit_rules_pattern_range_in_and_missing_values():
 
 def test_negated_fit_rule_and_number_parsing():
     text = _default_text().replace(
-        "fit:\n", "fit:\n  - name: outside_territory\n    property: country\n    in: [France, Germany]\n"
-        "    negate: true\n    points: -10\n", 1)
+        "fit:\n",
+        "fit:\n  - name: outside_territory\n    property: country\n    in: [France, Germany]\n"
+        "    negate: true\n    points: -10\n",
+        1,
+    )
     rules = parse_rules(text)
     far = scoring.score(rules, ContactView(EMAIL, {"country": "Peru"}, None, None), [], T0)
     near = scoring.score(rules, ContactView(EMAIL, {"country": "france"}, None, None), [], T0)
@@ -149,8 +182,11 @@ def test_inactivity_counts_from_creation_when_never_engaged():
 
 
 def test_replay_in_any_order_with_duplicates_gives_the_same_result():
-    events = [*scenario_week(), ev("u1", "unsubscribe", T0 + timedelta(days=5), "c2"),
-              ev("x1", "click", T0 + timedelta(days=3), "c2", "https://acme.example/jobs")]
+    events = [
+        *scenario_week(),
+        ev("u1", "unsubscribe", T0 + timedelta(days=5), "c2"),
+        ev("x1", "click", T0 + timedelta(days=3), "c2", "https://acme.example/jobs"),
+    ]
     now = T0 + timedelta(days=9)
     state = SegmentState("warm", T0, was_engaged=True)
     expected = scoring.score(RULES, vp_contact(), events, now, state)
@@ -165,12 +201,14 @@ def test_events_after_now_are_not_counted_yet():
     events = scenario_week()
     mid = T0 + timedelta(days=3)
     assert scoring.score(RULES, vp_contact(), events, mid) == scoring.score(
-        RULES, vp_contact(), [e for e in events if e.occurred_at <= mid], mid)
+        RULES, vp_contact(), [e for e in events if e.occurred_at <= mid], mid
+    )
 
 
 def test_linear_decay_keeps_points_then_fades_to_zero():
-    text = _default_text().replace("  mode: half_life\n  half_life_days: 21\n",
-                                   "  mode: linear\n  full_days: 10\n  fade_days: 20\n")
+    text = _default_text().replace(
+        "  mode: half_life\n  half_life_days: 21\n", "  mode: linear\n  full_days: 10\n  fade_days: 20\n"
+    )
     rules = parse_rules(text)
     assert [scoring.decay_factor(rules, d) for d in (0, 10, 20, 30, 45)] == [1.0, 1.0, 0.5, 0.0, 0.0]
     click = [ev("k1", "click", T0, "c1", "https://acme.example/blog")]
@@ -192,8 +230,11 @@ def test_naive_datetimes_are_refused():
 
 def test_property_changes_become_form_demo_and_webinar_events():
     old = {"num_conversion_events": "1", "recent_conversion_event_name": "Ebook"}
-    new = {"num_conversion_events": "3", "recent_conversion_event_name": "Book a demo",
-           "last_webinar_attended": "Scoring 101"}
+    new = {
+        "num_conversion_events": "3",
+        "recent_conversion_event_name": "Book a demo",
+        "last_webinar_attended": "Scoring 101",
+    }
     events = scoring.events_from_property_change(RULES, EMAIL, "100001", old, new, T0)
     assert [(e.kind, e.event_id, e.detail) for e in events] == [
         ("form_submission", "100001:conversion:2", None),
@@ -203,7 +244,10 @@ def test_property_changes_become_form_demo_and_webinar_events():
     assert scoring.events_from_property_change(RULES, EMAIL, "100001", new, new, T0) == ()
     result = scoring.score(RULES, vp_contact(), events, T0)
     assert {e.rule for e in result.ledger if e.kind == "behaviour"} == {
-        "form_submission", "demo_request", "webinar_attended"}
+        "form_submission",
+        "demo_request",
+        "webinar_attended",
+    }
     assert result.lifecycle_target == "salesqualifiedlead"  # a demo request with a good fit: SQL
 
 
@@ -213,4 +257,5 @@ def test_rounding_is_half_up():
 
 def _default_text() -> str:
     from syncd.rules import DEFAULT_RULES_PATH
+
     return DEFAULT_RULES_PATH.read_text(encoding="utf-8")

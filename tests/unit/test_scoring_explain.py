@@ -1,4 +1,5 @@
 """`syncd explain` output (table and JSON) and the hand-off task a rep reads (subject and HTML body)."""
+
 from __future__ import annotations
 
 import json
@@ -11,16 +12,38 @@ from syncd.rules import load_default_rules
 RULES = load_default_rules()
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 EMAIL = "jane.doe@acme.example"
-CONTACT = ContactView(EMAIL, {"firstname": "Jane", "lastname": "Doe", "jobtitle": "VP Marketing",
-                              "company": "Acme", "numemployees": "200", "lifecyclestage": "lead"}, "100001", "5001")
+CONTACT = ContactView(
+    EMAIL,
+    {
+        "firstname": "Jane",
+        "lastname": "Doe",
+        "jobtitle": "VP Marketing",
+        "company": "Acme",
+        "numemployees": "200",
+        "lifecyclestage": "lead",
+    },
+    "100001",
+    "5001",
+)
 
 
 def events() -> list[EngagementEvent]:
     out = [EngagementEvent("mailchimp", f"o{i}", EMAIL, "open", T0 + timedelta(days=i), f"c{i}") for i in range(2)]
-    out += [EngagementEvent("mailchimp", f"k{i}", EMAIL, "click", T0 + timedelta(days=2 + i), "c1",
-                            f"https://acme.example/pricing?v={i}") for i in range(3)]
-    out.append(EngagementEvent("mailchimp", "x1", EMAIL, "click", T0 + timedelta(days=1), "c0",
-                               "https://acme.example/careers"))
+    out += [
+        EngagementEvent(
+            "mailchimp",
+            f"k{i}",
+            EMAIL,
+            "click",
+            T0 + timedelta(days=2 + i),
+            "c1",
+            f"https://acme.example/pricing?v={i}",
+        )
+        for i in range(3)
+    ]
+    out.append(
+        EngagementEvent("mailchimp", "x1", EMAIL, "click", T0 + timedelta(days=1), "c0", "https://acme.example/careers")
+    )
     return out
 
 
@@ -65,8 +88,7 @@ def test_the_handoff_task_names_lead_trigger_and_top_events_with_links():
 
 
 def test_the_handoff_task_falls_back_to_email_and_lifecycle_trigger_and_escapes_everything():
-    bare = ContactView("x@y.example", {"lifecyclestage": "marketingqualifiedlead", "firstname": "<b>X</b>"},
-                       None, None)
+    bare = ContactView("x@y.example", {"lifecyclestage": "marketingqualifiedlead", "firstname": "<b>X</b>"}, None, None)
     demo = [EngagementEvent("hubspot", "d1", "x@y.example", "demo_request", T0, detail="Book a <demo>")]
     first = scoring.score(RULES, bare, demo, T0, None)
     assert first.triggers[0] == "segment:warm"

@@ -1,4 +1,5 @@
 """Property-based tests of the scoring core (hypothesis)."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -11,15 +12,24 @@ from syncd.domain.models import ContactView, EngagementEvent
 from syncd.rules import DEFAULT_RULES_PATH, load_default_rules, parse_rules
 
 RULES = load_default_rules()
-LINEAR = parse_rules(DEFAULT_RULES_PATH.read_text(encoding="utf-8").replace(
-    "  mode: half_life\n  half_life_days: 21\n", "  mode: linear\n  full_days: 14\n  fade_days: 45\n"))
+LINEAR = parse_rules(
+    DEFAULT_RULES_PATH.read_text(encoding="utf-8").replace(
+        "  mode: half_life\n  half_life_days: 21\n", "  mode: linear\n  full_days: 14\n  fade_days: 45\n"
+    )
+)
 NOW = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
 EMAIL = "lead@example.com"
-CONTACT = ContactView(EMAIL, {"jobtitle": "Head of Growth", "numemployees": "80",
-                              "createdate": "2024-11-01T00:00:00Z"}, "100007", None)
+CONTACT = ContactView(
+    EMAIL, {"jobtitle": "Head of Growth", "numemployees": "80", "createdate": "2024-11-01T00:00:00Z"}, "100007", None
+)
 
-POSITIVE_URLS = ["https://x.example/pricing", "https://x.example/demo", "https://x.example/blog/a",
-                 "https://x.example/case-studies/acme", None]
+POSITIVE_URLS = [
+    "https://x.example/pricing",
+    "https://x.example/demo",
+    "https://x.example/blog/a",
+    "https://x.example/case-studies/acme",
+    None,
+]
 NEGATIVE_URLS = ["https://x.example/careers", "https://x.example/jobs/42"]
 ages = st.floats(min_value=0, max_value=300, allow_nan=False)  # some before the contact was created
 
@@ -28,26 +38,35 @@ ages = st.floats(min_value=0, max_value=300, allow_nan=False)  # some before the
 def positive_event(draw: st.DrawFn, event_id: str) -> EngagementEvent:
     kind = draw(st.sampled_from(["open", "click", "form_submission", "demo_request", "webinar"]))
     return EngagementEvent(
-        source=draw(st.sampled_from(["mailchimp", "hubspot"])), event_id=event_id, email=EMAIL, kind=kind,
+        source=draw(st.sampled_from(["mailchimp", "hubspot"])),
+        event_id=event_id,
+        email=EMAIL,
+        kind=kind,
         occurred_at=NOW - timedelta(days=draw(ages)),
         campaign_id=draw(st.sampled_from(["c1", "c2", "c3", None])),
-        url=draw(st.sampled_from(POSITIVE_URLS)) if kind == "click" else None)
+        url=draw(st.sampled_from(POSITIVE_URLS)) if kind == "click" else None,
+    )
 
 
 @st.composite
 def any_event(draw: st.DrawFn, event_id: str) -> EngagementEvent:
     kind = draw(st.sampled_from(["open", "click", "bounce", "unsubscribe", "form_submission", "webinar"]))
     return EngagementEvent(
-        source="mailchimp", event_id=event_id, email=EMAIL, kind=kind,
+        source="mailchimp",
+        event_id=event_id,
+        email=EMAIL,
+        kind=kind,
         occurred_at=NOW - timedelta(days=draw(st.floats(min_value=-5, max_value=200))),
         campaign_id=draw(st.sampled_from(["c1", "c2", None])),
         url=draw(st.sampled_from(POSITIVE_URLS + NEGATIVE_URLS)) if kind == "click" else None,
-        bounce_type=draw(st.sampled_from(["hard", "soft"])) if kind == "bounce" else None)
+        bounce_type=draw(st.sampled_from(["hard", "soft"])) if kind == "bounce" else None,
+    )
 
 
 def event_logs(maker: object, max_size: int = 25) -> st.SearchStrategy[list[EngagementEvent]]:
     return st.integers(min_value=0, max_value=max_size).flatmap(
-        lambda n: st.tuples(*[maker(f"e{i}") for i in range(n)]).map(list))  # type: ignore[operator]
+        lambda n: st.tuples(*[maker(f"e{i}") for i in range(n)]).map(list)
+    )  # type: ignore[operator]
 
 
 @settings(max_examples=150, deadline=None)
@@ -85,5 +104,5 @@ def test_behaviour_points_after_decay_lie_between_zero_and_the_rule_points(log):
             assert 0.0 <= line.points_after_decay <= line.points
     # a week later nothing new happened: behaviour can only have faded
     later = scoring.score(RULES, CONTACT, log, NOW + timedelta(days=7))
-    behaviour = lambda r: sum(e.points_after_decay for e in r.ledger if e.kind == "behaviour")  # noqa: E731
+    behaviour = lambda r: sum(e.points_after_decay for e in r.ledger if e.kind == "behaviour")
     assert behaviour(later) <= behaviour(result) + 1e-9

@@ -1,4 +1,5 @@
 """Segments: bands, hysteresis (margin + dwell), re-engagement, and the state kept between scorings."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -66,8 +67,17 @@ def test_reengagement_through_full_scoring():
 
 def test_next_state_tracks_since_engagement_and_tasks():
     def result(segment: str, changed: bool) -> ScoreResult:
-        return ScoreResult(score=0, fit_score=0, engagement_score=0, ledger=(), segment=segment,
-                           segment_changed=changed, lifecycle_target=None, cadence="monthly", open_rate=None)
+        return ScoreResult(
+            score=0,
+            fit_score=0,
+            engagement_score=0,
+            ledger=(),
+            segment=segment,
+            segment_changed=changed,
+            lifecycle_target=None,
+            cadence="monthly",
+            open_rate=None,
+        )
 
     first = segments.next_state(RULES, None, result("cold", True), T0)
     assert first == SegmentState("cold", T0, was_engaged=False, last_hot_task_at=None)
@@ -80,9 +90,12 @@ def test_next_state_tracks_since_engagement_and_tasks():
 
 
 @settings(max_examples=200, deadline=None)
-@given(edge=st.sampled_from([31, 61]), start=st.integers(min_value=-5, max_value=5),
-       wiggles=st.lists(st.integers(min_value=-5, max_value=5), min_size=2, max_size=60),
-       step_hours=st.integers(min_value=1, max_value=24 * 10))
+@given(
+    edge=st.sampled_from([31, 61]),
+    start=st.integers(min_value=-5, max_value=5),
+    wiggles=st.lists(st.integers(min_value=-5, max_value=5), min_size=2, max_size=60),
+    step_hours=st.integers(min_value=1, max_value=24 * 10),
+)
 def test_oscillating_near_a_band_edge_does_not_flap(edge, start, wiggles, step_hours):
     """Scores wandering within the hysteresis margin around an edge change segment at most once."""
     margin = RULES.segments.hysteresis.margin

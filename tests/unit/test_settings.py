@@ -41,12 +41,21 @@ def test_defaults_without_config_file_or_credentials(tmp_path: Path, monkeypatch
     with pytest.raises(SettingsError) as err:
         s.require_credentials()
     assert [p.split(":")[0] for p in err.value.problems] == [
-        "env HUBSPOT_ACCESS_TOKEN", "env MAILCHIMP_API_KEY", "env MAILCHIMP_LIST_ID"]
+        "env HUBSPOT_ACCESS_TOKEN",
+        "env MAILCHIMP_API_KEY",
+        "env MAILCHIMP_LIST_ID",
+    ]
 
 
 def test_full_environment(tmp_path: Path) -> None:
-    env = {**FULL_ENV, "SYNCD_HTTP_PORT": "0", "SYNCD_LOG_FORMAT": "console", "SYNCD_LOG_LEVEL": "debug",
-           "SYNCD_DATABASE_URL": "postgresql://syncd@db/syncd", "HUBSPOT_BASE_URL": "http://127.0.0.1:9/"}
+    env = {
+        **FULL_ENV,
+        "SYNCD_HTTP_PORT": "0",
+        "SYNCD_LOG_FORMAT": "console",
+        "SYNCD_LOG_LEVEL": "debug",
+        "SYNCD_DATABASE_URL": "postgresql://syncd@db/syncd",
+        "HUBSPOT_BASE_URL": "http://127.0.0.1:9/",
+    }
     s = load_settings(env, _config(tmp_path, ""))
     s.require_credentials()
     assert s.mailchimp_base_url == "https://us21.api.mailchimp.com/3.0"
@@ -73,13 +82,23 @@ def test_secrets_from_files(tmp_path: Path) -> None:
 
 def test_every_environment_problem_at_once_without_echoing_secrets(tmp_path: Path) -> None:
     (tmp_path / "token").write_text(TOKEN)
-    env = {"HUBSPOT_ACCESS_TOKEN": TOKEN, "HUBSPOT_ACCESS_TOKEN_FILE": str(tmp_path / "token"),
-           "MAILCHIMP_API_KEY": "not-a-key-at-all", "MAILCHIMP_API_KEY_FILE": "",
-           "SYNCD_HTTP_PORT": "eighty", "SYNCD_LOG_FORMAT": "xml", "MAILCHIMP_BASE_URL": "ftp://x"}
+    env = {
+        "HUBSPOT_ACCESS_TOKEN": TOKEN,
+        "HUBSPOT_ACCESS_TOKEN_FILE": str(tmp_path / "token"),
+        "MAILCHIMP_API_KEY": "not-a-key-at-all",
+        "MAILCHIMP_API_KEY_FILE": "",
+        "SYNCD_HTTP_PORT": "eighty",
+        "SYNCD_LOG_FORMAT": "xml",
+        "MAILCHIMP_BASE_URL": "ftp://x",
+    }
     problems = _problems(env, _config(tmp_path, ""))
     assert [p.split(":")[0] for p in problems] == [
-        "env HUBSPOT_ACCESS_TOKEN", "env MAILCHIMP_API_KEY", "env MAILCHIMP_BASE_URL", "env SYNCD_HTTP_PORT",
-        "env SYNCD_LOG_FORMAT"]
+        "env HUBSPOT_ACCESS_TOKEN",
+        "env MAILCHIMP_API_KEY",
+        "env MAILCHIMP_BASE_URL",
+        "env SYNCD_HTTP_PORT",
+        "env SYNCD_LOG_FORMAT",
+    ]
     assert "both HUBSPOT_ACCESS_TOKEN and HUBSPOT_ACCESS_TOKEN_FILE are set" in problems[0]
     assert all(TOKEN not in p and "not-a-key-at-all" not in p for p in problems)
 
@@ -90,7 +109,9 @@ def test_unreadable_secret_file(tmp_path: Path) -> None:
 
 
 def test_config_problems_have_file_and_line(tmp_path: Path) -> None:
-    path = _config(tmp_path, """\
+    path = _config(
+        tmp_path,
+        """\
 intervals:
   score: 60
   pushh: 10
@@ -102,9 +123,12 @@ tasks:
   fallback_owner_id: {id: 1}
   round_robin_owner_ids: [101, "102"]
   cooldown_days: 3
-""")
+""",
+    )
     problems = _problems({"SYNCD_HTTP_PORT": "99999"}, path)
-    assert any(p.startswith(f"{path}:3: unknown key 'pushh' in intervals (the jobs are: hubspot_owners, ") for p in problems)
+    assert any(
+        p.startswith(f"{path}:3: unknown key 'pushh' in intervals (the jobs are: hubspot_owners, ") for p in problems
+    )
     assert f"{path}:4: unknown key 'intervalz'" in problems
     assert any(p.startswith(f"{path}:6: hubspot_tier: Input should be 100, 190 or 250") for p in problems)
     assert any(p.startswith(f"{path}:7: lag_window_s:") for p in problems)
@@ -123,11 +147,14 @@ def test_config_refuses_secret_looking_keys(tmp_path: Path) -> None:
 
 
 def test_config_values_and_owner_ids_as_text(tmp_path: Path) -> None:
-    path = _config(tmp_path, """\
+    path = _config(
+        tmp_path,
+        """\
 hubspot_tier: 100
 tasks: {fallback_owner_id: 77, round_robin_owner_ids: [1, "2"]}
 activity_days: 14
-""")
+""",
+    )
     cfg = load_settings({}, path).config
     assert cfg.hubspot_tier == 100 and cfg.activity_days == 14
     assert cfg.tasks.fallback_owner_id == "77" and cfg.tasks.round_robin_owner_ids == ("1", "2")

@@ -1,9 +1,10 @@
 """The campaign simulation, driven against small recording fakes of the two stores."""
+
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,7 @@ from sandbox.population import Population
 from sandbox.simulation import ACTIVITY_WINDOW_MS, FORMS, LINK_KINDS, SITE, Simulator, campaigns_between
 from sandbox.timefmt import DAY_MS
 
-START = 1_767_225_600_000   # 2026-01-01T00:00:00Z, a Thursday
+START = 1_767_225_600_000  # 2026-01-01T00:00:00Z, a Thursday
 
 
 class FakeMailchimp:
@@ -35,12 +36,21 @@ class FakeMailchimp:
     def subscribed_persona_indices(self, at_ms: int | None = None) -> np.ndarray:
         return np.array(sorted(i for i, s in self.status.items() if s == "subscribed"), dtype=np.int64)
 
-    def record_activity(self, cids: list[str], campaign: np.ndarray, slots: np.ndarray, ts: np.ndarray,
-                        action: np.ndarray, link: np.ndarray, bounce: np.ndarray) -> np.ndarray:
+    def record_activity(
+        self,
+        cids: list[str],
+        campaign: np.ndarray,
+        slots: np.ndarray,
+        ts: np.ndarray,
+        action: np.ndarray,
+        link: np.ndarray,
+        bounce: np.ndarray,
+    ) -> np.ndarray:
         """One call per row, as the real store records them; a member whose address is unknown is not."""
         recorded = np.zeros(len(slots), dtype=bool)
-        for k, (c, i, t, a, u, b) in enumerate(zip(campaign.tolist(), slots.tolist(), ts.tolist(), action.tolist(),
-                                                 link.tolist(), bounce.tolist())):
+        for k, (c, i, t, a, u, b) in enumerate(
+            zip(campaign.tolist(), slots.tolist(), ts.tolist(), action.tolist(), link.tolist(), bounce.tolist())
+        ):
             if self.by_email.get(self.pop.mc_email(i).lower()) != i:
                 continue
             cid = cids[c]
@@ -94,7 +104,7 @@ def run(w: FakeWorld, days: float, steps: int = 1) -> tuple[Simulator, Counter]:
 
 def test_calendar_tuesday_newsletters_and_alternate_thursdays() -> None:
     plans = campaigns_between(5, START, START + 28 * DAY_MS)
-    days = Counter(datetime.fromtimestamp(c.send_ms / 1000, tz=timezone.utc).strftime("%a %H:%M") for c in plans)
+    days = Counter(datetime.fromtimestamp(c.send_ms / 1000, tz=UTC).strftime("%a %H:%M") for c in plans)
     assert days == {"Tue 15:00": 4, "Thu 15:00": 2}
     for c in plans:
         assert 3 <= len(c.links) <= 5 and len(set(c.links)) == len(c.links)
@@ -169,8 +179,9 @@ def test_high_interest_engages_more_than_low_interest_over_weeks() -> None:
     per = Counter((c[0], c[1] in hot_set) for c in w.mailchimp.calls)
     assert per["open", True] > 3 * per["open", False]
     assert per["click", True] > 5 * per["click", False]
-    pricing = Counter(c[4].endswith(("/pricing", "/demo")) for c in w.mailchimp.calls
-                      if c[0] == "click" and c[1] in hot_set)
+    pricing = Counter(
+        c[4].endswith(("/pricing", "/demo")) for c in w.mailchimp.calls if c[0] == "click" and c[1] in hot_set
+    )
     assert pricing[True] > pricing[False] * 0.5
 
 
@@ -204,7 +215,7 @@ def test_interest_drifts_within_bounds_and_follows_the_persona_drift() -> None:
 
 def test_unknown_addresses_are_skipped_not_fatal() -> None:
     w = world()
-    w.mailchimp.by_email = {}        # every address "changed" through the API
+    w.mailchimp.by_email = {}  # every address "changed" through the API
     _, counts = run(w, 7)
     assert counts["skipped"] > 0 and counts["open"] == 0
 
@@ -238,8 +249,10 @@ def test_runs_against_the_real_stores_deterministically() -> None:
     def simulate() -> tuple[list, dict, dict]:
         w = World(SandboxConfig(contacts=1500, seed=9, start_ms=START))
         generated = w.advance_days(15)["generated"]
-        summaries = [(c["id"], c["settings"]["subject_line"], c["emails_sent"], c["report_summary"])
-                     for c in w.mailchimp.state()["campaigns"]]
+        summaries = [
+            (c["id"], c["settings"]["subject_line"], c["emails_sent"], c["report_summary"])
+            for c in w.mailchimp.state()["campaigns"]
+        ]
         return summaries, w.mailchimp.status_counts(), generated
 
     first, second = simulate(), simulate()

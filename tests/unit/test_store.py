@@ -1,5 +1,6 @@
 """Store behaviour on SQLite. tests/integration/test_store_postgres.py runs these same tests on PostgreSQL
 by providing its own `store_url` fixture."""
+
 from __future__ import annotations
 
 import threading
@@ -63,6 +64,7 @@ def test_migrated_schema_matches_metadata(store: Store) -> None:
     from alembic.script import ScriptDirectory
 
     from syncd.store.db import MIGRATIONS
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     assert version == ScriptDirectory.from_config(cfg).get_current_head() == "0002"
@@ -88,12 +90,15 @@ def test_concurrent_opens_of_a_fresh_database_all_succeed(store_url: str) -> Non
 
 
 def test_upsert_inserts_then_updates_and_folds_duplicate_keys(store: Store) -> None:
-    row = {"id": "7", "email": "a@x.io", "first_name": "Ann", "last_name": "Lee", "archived": False,
-           "fetched_ms": NOW}
+    row = {"id": "7", "email": "a@x.io", "first_name": "Ann", "last_name": "Lee", "archived": False, "fetched_ms": NOW}
     with store.begin() as conn:
         assert store.upsert(conn, "owners", [row], ["id"]) == 1
-        sent = store.upsert(conn, schema.owners, [{**row, "first_name": "Anna"},
-                                                   {**row, "first_name": "Annie", "fetched_ms": NOW + 1}], ["id"])
+        sent = store.upsert(
+            conn,
+            schema.owners,
+            [{**row, "first_name": "Anna"}, {**row, "first_name": "Annie", "fetched_ms": NOW + 1}],
+            ["id"],
+        )
         got = conn.execute(select(schema.owners)).mappings().all()
     assert sent == 1
     assert [dict(g) for g in got] == [{**row, "first_name": "Annie", "fetched_ms": NOW + 1}]
@@ -102,21 +107,29 @@ def test_upsert_inserts_then_updates_and_folds_duplicate_keys(store: Store) -> N
 def test_upsert_keeps_json_and_reserved_column_names(store: Store) -> None:
     values = {"hs_lead_status": "OPEN", "tags": ["segment:hot"], "n": 3}
     with store.begin() as conn:
-        store.upsert(conn, "pushed_state", [{"target": "hubspot:1", "values": values, "updated_ms": NOW}],
-                     ["target"])
+        store.upsert(conn, "pushed_state", [{"target": "hubspot:1", "values": values, "updated_ms": NOW}], ["target"])
         got = conn.execute(select(schema.pushed_state.c["values"])).scalar_one()
     assert got == values
 
 
 def test_insert_ignore_counts_only_new_rows(store: Store) -> None:
     def event(eid: str) -> dict:
-        return {"source": "mailchimp", "event_id": eid, "email": "a@x.io", "kind": "open", "occurred_ms": NOW,
-                "campaign_id": "c1", "url": None, "bounce_type": None, "detail": {}, "created_ms": NOW}
+        return {
+            "source": "mailchimp",
+            "event_id": eid,
+            "email": "a@x.io",
+            "kind": "open",
+            "occurred_ms": NOW,
+            "campaign_id": "c1",
+            "url": None,
+            "bounce_type": None,
+            "detail": {},
+            "created_ms": NOW,
+        }
 
     with store.begin() as conn:
         assert store.insert_ignore(conn, "events", [event("e1"), event("e2")], ["source", "event_id"]) == 2
-        assert store.insert_ignore(conn, "events", [event("e2"), event("e3"), event("e3")],
-                                   ["source", "event_id"]) == 1
+        assert store.insert_ignore(conn, "events", [event("e2"), event("e3"), event("e3")], ["source", "event_id"]) == 1
         assert store.insert_ignore(conn, "events", [], ["source", "event_id"]) == 0
     assert _count(store, schema.events) == 3
 
@@ -125,13 +138,11 @@ def test_cursor_moves_only_with_its_transaction(store: Store) -> None:
     with store.begin() as conn:
         assert store.get_cursor(conn, "mailchimp_members") is None
         store.set_cursor(conn, "mailchimp_members", {"last_changed": "2026-01-01T00:00:00+00:00", "offset": 3})
-    with pytest.raises(RuntimeError):
-        with store.begin() as conn:
-            store.set_cursor(conn, "mailchimp_members", {"last_changed": "later", "offset": 0})
-            raise RuntimeError("the page failed to commit")
+    with pytest.raises(RuntimeError), store.begin() as conn:
+        store.set_cursor(conn, "mailchimp_members", {"last_changed": "later", "offset": 0})
+        raise RuntimeError("the page failed to commit")
     with store.begin() as conn:
-        assert store.get_cursor(conn, "mailchimp_members") == {"last_changed": "2026-01-01T00:00:00+00:00",
-                                                               "offset": 3}
+        assert store.get_cursor(conn, "mailchimp_members") == {"last_changed": "2026-01-01T00:00:00+00:00", "offset": 3}
 
 
 def _commands(*keys: str, kind: str = "set_tags") -> list[dict]:
@@ -231,8 +242,13 @@ def test_runs_start_and_finish(store: Store) -> None:
     with store.begin() as conn:
         rows = conn.execute(select(schema.runs).order_by(schema.runs.c.id)).mappings().all()
     assert second > first
-    assert dict(rows[0]) == {"id": first, "started_ms": NOW, "finished_ms": NOW + 500, "ok": True,
-                             "summary": {"pulled": 10, "pushed": 2}}
+    assert dict(rows[0]) == {
+        "id": first,
+        "started_ms": NOW,
+        "finished_ms": NOW + 500,
+        "ok": True,
+        "summary": {"pulled": 10, "pushed": 2},
+    }
     assert rows[1]["finished_ms"] is None and rows[1]["ok"] is None
 
 

@@ -1,10 +1,11 @@
 """The status page from plain views: escaping, links, empty states, the health banner, cycles, times,
 the segment chart, and the routes (token, retry, redirects)."""
+
 from __future__ import annotations
 
 import math
-from datetime import date, timedelta
 import xml.etree.ElementTree as ET
+from datetime import date, timedelta
 from urllib.parse import urljoin
 
 import pytest
@@ -14,8 +15,18 @@ from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 from status_support import empty_workspace, parse_html, trend, view, workspace
 
-from syncd.web.status import (MAX_TREND_DAYS, PLOT_BASE, SEGMENT_COLOURS, SEGMENTS, ago, duration, parse_time,
-                              render_status, segment_chart_svg, status_routes)
+from syncd.web.status import (
+    MAX_TREND_DAYS,
+    PLOT_BASE,
+    SEGMENT_COLOURS,
+    SEGMENTS,
+    ago,
+    duration,
+    parse_time,
+    render_status,
+    segment_chart_svg,
+    status_routes,
+)
 
 SVG = "{http://www.w3.org/2000/svg}"
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>\'&amp;'
@@ -29,18 +40,49 @@ def page(*workspaces, **kw):
 def hostile_workspace() -> dict:
     def h(field: str) -> str:
         return f"{field}:{HOSTILE}"
+
     return workspace(
         name=h("name"),
         health={"state": "failing", "problems": [h("problem")]},
-        cycles=[{"job": h("job"), "started_at": "2026-01-20T11:00:00Z", "seconds": 1.0, "pulled": 1, "pushed": 1,
-                 "failed": 1, "http_429": 0, "ok": False, "error": h("error")}],
+        cycles=[
+            {
+                "job": h("job"),
+                "started_at": "2026-01-20T11:00:00Z",
+                "seconds": 1.0,
+                "pulled": 1,
+                "pushed": 1,
+                "failed": 1,
+                "http_429": 0,
+                "ok": False,
+                "error": h("error"),
+            }
+        ],
         lag=[{"stream": h("stream"), "lag_s": 1.0, "cursor_at": h("cursor_at")}],
-        tasks=[{"lead_name": h("lead_name"), "lead_email": h("lead_email"), "owner": h("owner"),
-                "trigger": h("trigger"), "reasons": [h("reason")], "created_at": h("created_at"),
-                "hubspot_url": h("url")}],
-        quarantine={"total": 1, "items": [{"id": 5, "source": h("source"), "record": h("record"),
-                                           "reason": h("qreason"), "created_at": "2026-01-20T11:00:00Z"}]},
-        config_errors=[h("config_error")])
+        tasks=[
+            {
+                "lead_name": h("lead_name"),
+                "lead_email": h("lead_email"),
+                "owner": h("owner"),
+                "trigger": h("trigger"),
+                "reasons": [h("reason")],
+                "created_at": h("created_at"),
+                "hubspot_url": h("url"),
+            }
+        ],
+        quarantine={
+            "total": 1,
+            "items": [
+                {
+                    "id": 5,
+                    "source": h("source"),
+                    "record": h("record"),
+                    "reason": h("qreason"),
+                    "created_at": "2026-01-20T11:00:00Z",
+                }
+            ],
+        },
+        config_errors=[h("config_error")],
+    )
 
 
 def test_every_hostile_value_shows_as_text_and_never_as_markup():
@@ -50,29 +92,49 @@ def test_every_hostile_value_shows_as_text_and_never_as_markup():
     assert not doc.find_all("script") and not doc.find_all("img")
     assert not [(n.tag, a) for n in doc.iter() for a in n.attrs if a.startswith("on")]
     text = doc.text()
-    for field in ("name", "problem", "job", "error", "stream", "cursor_at", "lead_name", "lead_email", "owner",
-                  "trigger", "reason", "created_at", "source", "record", "qreason", "config_error", "notice"):
+    for field in (
+        "name",
+        "problem",
+        "job",
+        "error",
+        "stream",
+        "cursor_at",
+        "lead_name",
+        "lead_email",
+        "owner",
+        "trigger",
+        "reason",
+        "created_at",
+        "source",
+        "record",
+        "qreason",
+        "config_error",
+        "notice",
+    ):
         assert f"{field}:{HOSTILE}" in text, field
 
 
-@pytest.mark.parametrize("url, linked", [
-    ("https://app.hubspot.com/contacts/123/record/0-1/42", True),
-    ("http://localhost:8080/contacts/1", True),
-    ("HTTPS://APP.HUBSPOT.COM/contacts/1", True),
-    ('https://app.hubspot.com/x"onmouseover="alert(1)', True),  # stays inside the attribute
-    ("javascript:alert(1)", False),
-    ("JavaScript:alert(1)", False),
-    (" javascript:alert(1)", False),
-    ("java\tscript:alert(1)", False),
-    ("\x01https://app.hubspot.com/x", False),
-    ("data:text/html,<script>alert(1)</script>", False),
-    ("vbscript:msgbox(1)", False),
-    ("//evil.example/x", False),
-    ("https:evil.example", False),
-    ("https:///path-only", False),
-    ("/contacts/1", False),
-    ("", False),
-])
+@pytest.mark.parametrize(
+    "url, linked",
+    [
+        ("https://app.hubspot.com/contacts/123/record/0-1/42", True),
+        ("http://localhost:8080/contacts/1", True),
+        ("HTTPS://APP.HUBSPOT.COM/contacts/1", True),
+        ('https://app.hubspot.com/x"onmouseover="alert(1)', True),  # stays inside the attribute
+        ("javascript:alert(1)", False),
+        ("JavaScript:alert(1)", False),
+        (" javascript:alert(1)", False),
+        ("java\tscript:alert(1)", False),
+        ("\x01https://app.hubspot.com/x", False),
+        ("data:text/html,<script>alert(1)</script>", False),
+        ("vbscript:msgbox(1)", False),
+        ("//evil.example/x", False),
+        ("https:evil.example", False),
+        ("https:///path-only", False),
+        ("/contacts/1", False),
+        ("", False),
+    ],
+)
 def test_task_links_are_only_absolute_http_urls(url, linked):
     ws = workspace()
     ws["tasks"][0]["hubspot_url"] = url
@@ -89,8 +151,14 @@ def test_task_links_are_only_absolute_http_urls(url, linked):
 def test_empty_workspace_reads_well_and_offers_nothing_to_retry():
     doc = page(empty_workspace())
     text = doc.text()
-    for phrase in ("no cycle yet", "quarantine is empty", "no hand-off task yet", "no stream pulled yet",
-                   "no mapping or scoring errors", "no scored leads yet"):
+    for phrase in (
+        "no cycle yet",
+        "quarantine is empty",
+        "no hand-off task yet",
+        "no stream pulled yet",
+        "no mapping or scoring errors",
+        "no scored leads yet",
+    ):
         assert phrase in text, phrase
     assert not doc.find_all("form")
     assert not doc.find_all("rect")
@@ -109,8 +177,10 @@ def test_a_missing_key_is_an_error_not_an_empty_state():
 
 
 # -- the health banner -----------------------------------------------------------------------------
-@pytest.mark.parametrize("state, label", [("ok", "OK"), ("degraded", "Degraded"), ("failing", "Failing"),
-                                          ("paused", "Unknown state: paused")])
+@pytest.mark.parametrize(
+    "state, label",
+    [("ok", "OK"), ("degraded", "Degraded"), ("failing", "Failing"), ("paused", "Unknown state: paused")],
+)
 def test_banner_class_and_label_follow_the_state(state, label):
     problems = [] if state == "ok" else ["push: failing (3 runs in a row): HubSpot 500", "store: locked"]
     doc = page(workspace(health={"state": state, "problems": problems}))
@@ -122,8 +192,14 @@ def test_banner_class_and_label_follow_the_state(state, label):
     assert [li.text() for li in banners[0].find_all("li")] == problems
 
 
-@pytest.mark.parametrize("states, title", [(("ok", "ok"), "syncd · OK"), (("ok", "degraded"), "syncd · degraded"),
-                                           (("failing", "degraded"), "syncd · failing")])
+@pytest.mark.parametrize(
+    "states, title",
+    [
+        (("ok", "ok"), "syncd · OK"),
+        (("ok", "degraded"), "syncd · degraded"),
+        (("failing", "degraded"), "syncd · failing"),
+    ],
+)
 def test_title_names_the_worst_workspace_state(states, title):
     doc = page(*(workspace(name=f"ws{i}", health={"state": s, "problems": []}) for i, s in enumerate(states)))
     assert doc.find("title").text() == title
@@ -156,24 +232,51 @@ def test_cycle_figures_and_times_in_utc_with_minutes_ago():
 
 
 def test_lag_in_human_units():
-    ws = workspace(lag=[{"stream": "a", "lag_s": 75.0, "cursor_at": "2026-01-20T11:58:45Z"},
-                        {"stream": "b", "lag_s": 7200, "cursor_at": None},
-                        {"stream": "c", "lag_s": None, "cursor_at": None}])
+    ws = workspace(
+        lag=[
+            {"stream": "a", "lag_s": 75.0, "cursor_at": "2026-01-20T11:58:45Z"},
+            {"stream": "b", "lag_s": 7200, "cursor_at": None},
+            {"stream": "c", "lag_s": None, "cursor_at": None},
+        ]
+    )
     rows = page(ws).find("div", "lag").find_all("tr")[1:]
     assert [[td.text() for td in r.find_all("td")] for r in rows] == [
-        ["a", "1 min 15 s", "2026-01-20 11:58:45 UTC 1 min ago"], ["b", "2 h", "—"], ["c", "not pulled yet", "—"]]
+        ["a", "1 min 15 s", "2026-01-20 11:58:45 UTC 1 min ago"],
+        ["b", "2 h", "—"],
+        ["c", "not pulled yet", "—"],
+    ]
 
 
-@pytest.mark.parametrize("seconds, text", [(0.42, "0.4 s"), (12.4, "12 s"), (60, "1 min"), (185, "3 min 5 s"),
-                                           (7800, "2 h 10 min"), (90061, "1 d 1 h"), (-3, "0.0 s"),
-                                           (None, "—"), (math.inf, "—"), (True, "—")])
+@pytest.mark.parametrize(
+    "seconds, text",
+    [
+        (0.42, "0.4 s"),
+        (12.4, "12 s"),
+        (60, "1 min"),
+        (185, "3 min 5 s"),
+        (7800, "2 h 10 min"),
+        (90061, "1 d 1 h"),
+        (-3, "0.0 s"),
+        (None, "—"),
+        (math.inf, "—"),
+        (True, "—"),
+    ],
+)
 def test_duration(seconds, text):
     assert duration(seconds) == text
 
 
-@pytest.mark.parametrize("then, text", [("2026-01-20T11:59:30Z", "just now"), ("2026-01-20T11:57:00Z", "3 min ago"),
-                                        ("2026-01-20T09:00:00Z", "3 h ago"), ("2026-01-17T12:00:00Z", "3 days ago"),
-                                        ("2026-01-20T12:05:00Z", "in 5 min"), ("2026-01-20T11:57:00", "3 min ago")])
+@pytest.mark.parametrize(
+    "then, text",
+    [
+        ("2026-01-20T11:59:30Z", "just now"),
+        ("2026-01-20T11:57:00Z", "3 min ago"),
+        ("2026-01-20T09:00:00Z", "3 h ago"),
+        ("2026-01-17T12:00:00Z", "3 days ago"),
+        ("2026-01-20T12:05:00Z", "in 5 min"),
+        ("2026-01-20T11:57:00", "3 min ago"),
+    ],
+)
 def test_ago(then, text):
     assert ago(parse_time(then), parse_time("2026-01-20T12:00:00Z")) == text
 
@@ -195,9 +298,13 @@ def test_quarantine_lists_reasons_with_a_retry_form_per_item_and_one_for_all():
     rows = panel.find_all("tr", "quarantined")
     assert [[td.text() for td in r.find_all("td")][:4] for r in rows] == [
         ["7", "mailchimp_members", "bad@@example", "invalid email"],
-        ["9", "mailchimp_activity", "click:abc", "event dated in the future"]]
+        ["9", "mailchimp_activity", "click:abc", "event dated in the future"],
+    ]
     assert [(f.attrs["method"], f.attrs["action"]) for f in panel.find_all("form")] == [
-        ("post", "quarantine/retry"), ("post", "quarantine/7/retry"), ("post", "quarantine/9/retry")]
+        ("post", "quarantine/retry"),
+        ("post", "quarantine/7/retry"),
+        ("post", "quarantine/9/retry"),
+    ]
     assert "Retry all 3" in panel.find_all("form")[0].text()
     assert "and 1 older, not shown" in panel.text()
 
@@ -231,8 +338,10 @@ def bars(svg: str) -> list[dict]:
     out = []
     for g in root.iter(f"{SVG}g"):
         if "bar" in (g.get("class") or "").split():
-            rects = {r.get("class").split()[1][4:]: (float(r.get("y")), float(r.get("height")), r.get("fill"))
-                     for r in g.iter(f"{SVG}rect")}
+            rects = {
+                r.get("class").split()[1][4:]: (float(r.get("y")), float(r.get("height")), r.get("fill"))
+                for r in g.iter(f"{SVG}rect")
+            }
             xs = {float(r.get("x")) for r in g.iter(f"{SVG}rect")}
             out.append({"day": g.get("data-day"), "rects": rects, "x": min(xs) if xs else None})
     return out
@@ -267,8 +376,10 @@ def test_chart_legend_and_labels_carry_todays_counts():
 
 
 def test_chart_escapes_everything_and_stays_well_formed():
-    days = [{"day": HOSTILE, "cold": 5, "warm": "<b>", "hot": -3, "reengage": math.nan},
-            {"day": "2026-01-02", "cold": True, "warm": math.inf, "hot": 2, "reengage": 1}]
+    days = [
+        {"day": HOSTILE, "cold": 5, "warm": "<b>", "hot": -3, "reengage": math.nan},
+        {"day": "2026-01-02", "cold": True, "warm": math.inf, "hot": 2, "reengage": 1},
+    ]
     svg = segment_chart_svg(days, {"cold": "9", "warm": None, "hot": 4, "reengage": 1})
     root = ET.fromstring(svg)  # raises on any markup that escaped
     assert not [e for e in root.iter() if e.tag.endswith(("script", "img"))]
@@ -282,8 +393,10 @@ def test_chart_escapes_everything_and_stays_well_formed():
 
 def test_chart_draws_the_last_days_only():
     first = date(2025, 10, 1)
-    days = [{"day": (first + timedelta(days=i)).isoformat(), "cold": 1, "warm": 1, "hot": 1, "reengage": 1}
-            for i in range(120)]
+    days = [
+        {"day": (first + timedelta(days=i)).isoformat(), "cold": 1, "warm": 1, "hot": 1, "reengage": 1}
+        for i in range(120)
+    ]
     drawn = bars(segment_chart_svg(days[::-1], {"cold": 1, "warm": 1, "hot": 1, "reengage": 1}))
     assert len(drawn) == MAX_TREND_DAYS + 1
     assert drawn[0]["day"] == days[120 - MAX_TREND_DAYS]["day"] and drawn[-2]["day"] == days[-1]["day"]
@@ -335,9 +448,14 @@ def test_without_a_token_the_page_is_open(token):
 
 def test_with_a_token_the_page_needs_it():
     client, _ = make_client("s3cret")
-    for kw in ({}, {"headers": {"Authorization": "Bearer wrong"}}, {"params": {"token": "wrong"}},
-               {"headers": {"Authorization": "Basic s3cret"}}, {"params": {"token": "s3cre"}},
-               {"params": {"token": "s3cret2"}}):
+    for kw in (
+        {},
+        {"headers": {"Authorization": "Bearer wrong"}},
+        {"params": {"token": "wrong"}},
+        {"headers": {"Authorization": "Basic s3cret"}},
+        {"params": {"token": "s3cre"}},
+        {"params": {"token": "s3cret2"}},
+    ):
         r = client.get("/", **kw)
         assert r.status_code == 401, kw
         assert r.text.startswith("unauthorized") and "s3cret" not in r.text

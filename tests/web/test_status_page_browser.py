@@ -4,6 +4,7 @@ The screenshot must show the chart's bars (the segment colours, stacked, each as
 the banner in red for a failing workspace (green once it is ok); the DOM Chromium built must hold the
 hand-off task's row and show a hostile lead name as text. Chromium gets no route off the machine.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,23 +25,32 @@ from syncd.web.status import SEGMENT_COLOURS, SEGMENTS, status_routes
 CHROMIUM = Path("/usr/bin/chromium")
 TOKEN = "t0ken&more"
 FAILING_RED = (0xB3, 0x26, 0x1E)  # .banner-failing
-OK_GREEN = (0x2E, 0x7D, 0x32)     # .banner-ok
+OK_GREEN = (0x2E, 0x7D, 0x32)  # .banner-ok
 WIDTH, HEIGHT = 1280, 2000
 HOSTILE_LEAD = "<img src=x onerror=alert(1)>"
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
-                                reason=f"no Chromium at {CHROMIUM} (.ci/run installs Debian's chromium with apt)")
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (.ci/run installs Debian's chromium with apt)"
+)
 
 
 def rgb(hex_colour: str) -> tuple[int, int, int]:
-    return tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))  # type: ignore[return-value]
+    return tuple(int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))  # type: ignore[return-value]
 
 
 def failing_workspace() -> dict:
-    ws = workspace(name="acme", health={"state": "failing",
-                                        "problems": ["push: failing (3 runs in a row): HubSpot answered 500"]})
-    ws["tasks"].append({**ws["tasks"][0], "lead_name": HOSTILE_LEAD, "lead_email": "x@example.com",
-                        "owner": "Linus", "hubspot_url": "javascript:alert(1)"})
+    ws = workspace(
+        name="acme", health={"state": "failing", "problems": ["push: failing (3 runs in a row): HubSpot answered 500"]}
+    )
+    ws["tasks"].append(
+        {
+            **ws["tasks"][0],
+            "lead_name": HOSTILE_LEAD,
+            "lead_email": "x@example.com",
+            "owner": "Linus",
+            "hubspot_url": "javascript:alert(1)",
+        }
+    )
     return ws
 
 
@@ -66,14 +76,30 @@ def site():
 def browse(url: str, tmp_path: Path):
     """Chromium's screenshot (as an RGB array) and the DOM it built, for `url`."""
     png = tmp_path / "page.png"
-    cmd = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           f"--user-data-dir={tmp_path / 'profile'}", f"--window-size={WIDTH},{HEIGHT}",
-           "--force-device-scale-factor=1", "--hide-scrollbars",
-           "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",  # no name resolves: loopback only
-           f"--screenshot={png}", "--dump-dom", url]
-    env = {**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config"),
-           "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    cmd = [
+        str(CHROMIUM),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        f"--window-size={WIDTH},{HEIGHT}",
+        "--force-device-scale-factor=1",
+        "--hide-scrollbars",
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",  # no name resolves: loopback only
+        f"--screenshot={png}",
+        "--dump-dom",
+        url,
+    ]
+    env = {
+        **os.environ,
+        "HOME": str(tmp_path),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+    }
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)  # bounded
     assert proc.returncode == 0 and png.exists(), f"chromium failed ({proc.returncode}): {proc.stderr[-2000:]}"
     with Image.open(png) as im:
@@ -99,8 +125,8 @@ def stacks(pixels: np.ndarray, region: tuple[int, int, int, int]) -> list[dict[s
     masks = {seg: mask(pixels, c) for seg, c in colours.items()}
     left, top, right, bottom = region
     cold = masks["cold"]
-    row = top + int(np.argmax(cold[top:bottom + 1, left:right + 1].sum(axis=1)))  # the row crossing every bar
-    xs = np.nonzero(cold[row, left:right + 1])[0] + left
+    row = top + int(np.argmax(cold[top : bottom + 1, left : right + 1].sum(axis=1)))  # the row crossing every bar
+    xs = np.nonzero(cold[row, left : right + 1])[0] + left
     runs = np.split(xs, np.nonzero(np.diff(xs) > 1)[0] + 1)
     out = []
     for run in runs:
@@ -151,16 +177,22 @@ def test_a_person_sees_the_chart_the_failing_banner_and_the_tasks(site, tmp_path
     # The hand-off tasks: lead and owner in a row; a hostile name is text, its bad link no link.
     rows = dom.find_all("tr", "task")
     assert [(r.find("td", "lead").text(), r.find("td", "owner").text()) for r in rows] == [
-        ("Ada Lovelaceada@example.com", "Grace Hopper"), (HOSTILE_LEAD + "x@example.com", "Linus")]
+        ("Ada Lovelaceada@example.com", "Grace Hopper"),
+        (HOSTILE_LEAD + "x@example.com", "Linus"),
+    ]
     assert not dom.find_all("img") and not dom.find_all("script")
     assert [a.attrs["href"] for a in dom.find_all("a")] == [ws["tasks"][0]["hubspot_url"]]
 
 
 def test_the_banner_turns_green_when_the_workspace_is_ok(site, tmp_path):
     url, shown = site
-    shown["view"] = view(workspace(name="acme", health={"state": "ok", "problems": []},
-                                   segments={"current": {"cold": 10, "warm": 5, "hot": 2, "reengage": 1},
-                                             "trend": trend(3)}))
+    shown["view"] = view(
+        workspace(
+            name="acme",
+            health={"state": "ok", "problems": []},
+            segments={"current": {"cold": 10, "warm": 5, "hot": 2, "reengage": 1}, "trend": trend(3)},
+        )
+    )
     pixels, dom = browse(url, tmp_path)
     green = bbox(mask(pixels, OK_GREEN))
     assert green[2] - green[0] > WIDTH // 2 and green[3] - green[1] > 20, green

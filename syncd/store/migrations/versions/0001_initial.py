@@ -7,6 +7,7 @@ Create Date: 2026-01-01
 Written out rather than taken from schema.py, so that later changes to schema.py never rewrite history;
 tests/unit/test_store.py checks that the migrated database matches schema.metadata.
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -34,7 +35,8 @@ def upgrade() -> None:
         sa.Column("email", EMAIL, nullable=False),
         sa.Column("hubspot_id", sa.String(32)),
         sa.Column("subscriber_hash", sa.String(32)),
-        _ms("created_ms"), _ms("updated_ms"),
+        _ms("created_ms"),
+        _ms("updated_ms"),
         sa.PrimaryKeyConstraint("id", name="pk_identities"),
         sa.UniqueConstraint("email", name="uq_identities_email"),
         sa.UniqueConstraint("hubspot_id", name="uq_identities_hubspot_id"),
@@ -58,7 +60,8 @@ def upgrade() -> None:
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("merge_fields", JSON),
         sa.Column("tags", JSON),
-        _ms("last_changed_ms", True), _ms("fetched_ms"),
+        _ms("last_changed_ms", True),
+        _ms("fetched_ms"),
         sa.PrimaryKeyConstraint("subscriber_hash", name="pk_mailchimp_members"),
     )
     op.create_table(
@@ -115,7 +118,8 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.Text()),
         sa.Column("result", JSON),
-        _ms("created_ms"), _ms("updated_ms"),
+        _ms("created_ms"),
+        _ms("updated_ms"),
         sa.PrimaryKeyConstraint("id", name="pk_outbox"),
         sa.UniqueConstraint("key", name="uq_outbox_key"),
     )
@@ -139,7 +143,8 @@ def upgrade() -> None:
         sa.Column("lifecycle_target", sa.String(64)),
         sa.Column("cadence", sa.String(32)),
         sa.Column("ledger", JSON),
-        _ms("scored_ms"), _ms("last_task_ms", True),
+        _ms("scored_ms"),
+        _ms("last_task_ms", True),
         sa.PrimaryKeyConstraint("email", name="pk_scores"),
     )
     op.create_table(
@@ -157,7 +162,8 @@ def upgrade() -> None:
     op.create_table(
         "runs",
         sa.Column("id", ID, nullable=False, autoincrement=True),
-        _ms("started_ms"), _ms("finished_ms", True),
+        _ms("started_ms"),
+        _ms("finished_ms", True),
         sa.Column("ok", sa.Boolean()),
         sa.Column("summary", JSON),
         sa.PrimaryKeyConstraint("id", name="pk_runs"),
@@ -181,6 +187,20 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for name in ("audit", "leases", "runs", "quarantine", "scores", "pushed_state", "outbox", "cursors",
-                 "events", "campaigns", "owners", "mailchimp_members", "hubspot_contacts", "identities"):
+    for name in (
+        "audit",
+        "leases",
+        "runs",
+        "quarantine",
+        "scores",
+        "pushed_state",
+        "outbox",
+        "cursors",
+        "events",
+        "campaigns",
+        "owners",
+        "mailchimp_members",
+        "hubspot_contacts",
+        "identities",
+    ):
         op.drop_table(name)

@@ -8,6 +8,7 @@ Create Date: 2026-12-01
 peer is ready; a replica whose jobs nobody has run for several periods is not), which per-process
 memory cannot answer.
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
