@@ -138,7 +138,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from syncd.demo import run_demo
 
-    return run_demo(contacts=args.contacts, weeks=args.weeks, seed=args.seed, json_out=args.json)
+    return run_demo(
+        contacts=args.contacts, weeks=args.weeks, seed=args.seed, json_out=args.json, history_days=args.history_days
+    )
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
@@ -240,6 +242,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--contacts", type=int, default=400)
     d.add_argument("--weeks", type=int, default=6)
     d.add_argument("--seed", type=int, default=42)
+    d.add_argument(
+        "--history-days",
+        type=int,
+        default=90,
+        help="days of past campaigns and engagement the sandbox starts with (a real account's past)",
+    )
     d.add_argument("--json", action="store_true", help="print the report as JSON")
     d.set_defaults(func=_cmd_demo)
 

@@ -23,7 +23,9 @@ def _owner_names(state: dict) -> dict[str, str]:
     }
 
 
-def run_demo(contacts: int = 400, weeks: int = 6, seed: int = 42, json_out: bool = False, out=print) -> int:
+def run_demo(
+    contacts: int = 400, weeks: int = 6, seed: int = 42, json_out: bool = False, out=print, history_days: int = 90
+) -> int:
     from sandbox.server import SandboxServer
     from sandbox.world import SandboxConfig
     from syncd.app import build_context
@@ -33,7 +35,7 @@ def run_demo(contacts: int = 400, weeks: int = 6, seed: int = 42, json_out: bool
 
     started = time.monotonic()
     workdir = tempfile.mkdtemp(prefix="syncd-demo-")
-    cfg = SandboxConfig(contacts=contacts, seed=seed, rate_scale=DEMO_RATE_SCALE)
+    cfg = SandboxConfig(contacts=contacts, seed=seed, rate_scale=DEMO_RATE_SCALE, history_days=history_days)
     with SandboxServer(cfg) as sb:
         env = {
             **sb.env,
@@ -53,8 +55,8 @@ def run_demo(contacts: int = 400, weeks: int = 6, seed: int = 42, json_out: bool
         logging.getLogger().setLevel(logging.WARNING)
         if not json_out:
             out(
-                f"syncd demo: sandbox at {sb.url} with {contacts} simulated leads (seed {seed}), "
-                f"limits x{DEMO_RATE_SCALE:g}; data in {workdir}"
+                f"syncd demo: sandbox at {sb.url} with {contacts} simulated leads (seed {seed}) and "
+                f"{history_days:g} days of past campaigns, limits x{DEMO_RATE_SCALE:g}; data in {workdir}"
             )
         steps = []
         s = run_cycle(ctx)

@@ -125,6 +125,7 @@ class SyncConfig(_Frozen):
     paths: Paths = Paths()
     rate_scale: float = Field(1.0, gt=0, le=1000)
     activity_days: int = Field(30, gt=0, le=3650)
+    backfill_days: int = Field(90, gt=0, le=3650)
     rescore_hours: float = Field(6, gt=0, le=24 * 365)
     future_skew_s: int = Field(300, ge=0, le=86_400)
     lease_ttl_s: int = Field(30, ge=5, le=600)

@@ -362,18 +362,25 @@ class MailchimpCampaigns(Stream):
         ctx.store.upsert(conn, t.campaigns, rows, ["id"])
 
 
-def recent_campaigns(ctx: Context) -> list[tuple[str, int]]:
-    """(id, send time) of the campaigns sent in the last `activity_days`, oldest first."""
-    window = ctx.clock() - int(ctx.settings.config.activity_days * DAY_MS)
+def recent_campaigns(ctx: Context, stream: str) -> list[tuple[str, int]]:
+    """(id, send time) of the campaigns whose reports `stream` reads now, oldest first: those sent in the last
+    `activity_days`, and those sent in the last `backfill_days` it never read (a first run's past)."""
+    cfg = ctx.settings.config
+    now = ctx.clock()
+    poll, backfill = now - int(cfg.activity_days * DAY_MS), now - int(cfg.backfill_days * DAY_MS)
+    c = t.campaigns.c
     with ctx.store.begin() as conn:
-        return [
-            (r.id, r.send_time_ms)
-            for r in conn.execute(
-                sa.select(t.campaigns.c.id, t.campaigns.c.send_time_ms)
-                .where(t.campaigns.c.send_time_ms >= window)
-                .order_by(t.campaigns.c.send_time_ms)
+        rows = conn.execute(
+            sa.select(c.id, c.send_time_ms).where(c.send_time_ms >= min(poll, backfill)).order_by(c.send_time_ms)
+        ).all()
+        read = {
+            str(k).split(":", 1)[1]
+            for k, value in conn.execute(
+                sa.select(t.cursors.c.stream, t.cursors.c.value).where(t.cursors.c.stream.like(f"{stream}:%"))
             )
-        ]
+            if (value or {}).get("complete")
+        }
+    return [(r.id, r.send_time_ms) for r in rows if r.send_time_ms >= poll or r.id not in read]
 
 
 ACTIVITY_OVERLAP_MS = 3_600_000  # re-read the last hour: Mailchimp may report an event a little late
@@ -389,7 +396,7 @@ class MailchimpActivity(Stream):
 
     def partitions(self, ctx: Context) -> Sequence[str | None]:
         # send times for `start`, for this run (the stream's job never runs twice at once)
-        self._sent = dict(recent_campaigns(ctx))
+        self._sent = dict(recent_campaigns(ctx, self.name))
         return list(self._sent)
 
     def start(self, ctx: Context, partition: str | None, stored: dict[str, Any] | None) -> dict[str, Any]:
@@ -402,9 +409,9 @@ class MailchimpActivity(Stream):
         if page.next is not None:
             return Step(page.records, {**cursor, "offset": page.next}, True)
         sent = self._sent[str(partition)]
-        return Step(
-            page.records, {"since": iso(max(sent - 1000, cursor["signpost"] - ACTIVITY_OVERLAP_MS)), "offset": 0}, False
-        )
+        since = iso(max(sent - 1000, cursor["signpost"] - ACTIVITY_OVERLAP_MS))
+        # "complete": the whole report was read once (a campaign older than activity_days is then left alone)
+        return Step(page.records, {"since": since, "offset": 0, "complete": True}, False)
 
     def rows(self, ctx: Context, conn: sa.Connection, partition: str | None, records: list[dict[str, Any]]) -> None:
         pull.store_events(
@@ -432,14 +439,17 @@ class MailchimpUnsubscribes(Stream):
     name, system, cursor_kind, default_interval_s = "mailchimp_unsubscribes", "mailchimp", "per campaign: offset", 900
 
     def partitions(self, ctx: Context) -> Sequence[str | None]:
-        return [cid for cid, _ in recent_campaigns(ctx)]
+        return [cid for cid, _ in recent_campaigns(ctx, self.name)]
 
     def start(self, ctx: Context, partition: str | None, stored: dict[str, Any] | None) -> dict[str, Any]:
         return stored or {"offset": 0}
 
     def fetch(self, ctx: Context, partition: str | None, cursor: dict[str, Any]) -> Step:
         page: Page = ctx.mailchimp.unsubscribes(str(partition), cursor["offset"], count=_page(ctx))
-        return Step(page.records, {"offset": cursor["offset"] + len(page.records)}, page.next is not None)
+        complete = bool(cursor.get("complete")) or page.next is None  # the whole report read once
+        return Step(
+            page.records, {"offset": cursor["offset"] + len(page.records), "complete": complete}, page.next is not None
+        )
 
     def rows(self, ctx: Context, conn: sa.Connection, partition: str | None, records: list[dict[str, Any]]) -> None:
         pull.store_events(
