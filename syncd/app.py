@@ -36,7 +36,7 @@ def build_context(
     configure_logging(settings.log_format, settings.log_level, settings.secrets())
     cfg = settings.config
     rules, mappings = config or load_config(settings)
-    store = store or open_store(settings.database_url)
+    store = store or open_store(settings.database_url, schema=settings.database_schema)
     stats = CallStats()
     retry = retrying.retry_call  # the one retry policy, injected into both connectors
     hubspot = HubSpotConnector(

@@ -43,13 +43,34 @@ def _cmd_sandbox(args: argparse.Namespace) -> int:
     return 0
 
 
-def _settings():
-    from syncd.settings import SettingsError, load_settings
+_SELECTED: dict[str, str | None] = {"workspace": None}  # --workspace, set by main
+
+
+def _all_settings():
+    """The settings of every workspace (one, "default", without a `workspaces` list), or the one picked
+    with --workspace."""
+    from syncd.settings import SettingsError, load_workspaces
 
     try:
-        return load_settings()
+        spaces = load_workspaces()
     except SettingsError as exc:
         raise CommandError(str(exc)) from None
+    chosen = _SELECTED["workspace"]
+    if chosen is None:
+        return spaces
+    picked = [s for s in spaces if s.workspace == chosen]
+    if not picked:
+        raise CommandError(f"no workspace {chosen!r}; this deployment serves: {', '.join(s.workspace for s in spaces)}")
+    return picked
+
+
+def _settings():
+    """The settings of the one workspace a command works on."""
+    spaces = _all_settings()
+    if len(spaces) > 1:
+        names = ", ".join(s.workspace for s in spaces)
+        raise CommandError(f"this deployment serves several workspaces ({names}): pick one with --workspace NAME")
+    return spaces[0]
 
 
 def _config(settings):
@@ -93,45 +114,58 @@ def _print_summary(summary: dict) -> None:
 
 
 def _cmd_once(args: argparse.Namespace) -> int:
+    """One cycle of each workspace (or of the one --workspace names), in turn."""
     import json
 
     from syncd.pipeline import run_cycle
 
-    ctx = _context()
-    summary = run_cycle(ctx)
-    if args.json:
-        print(json.dumps(summary, sort_keys=True))
-    else:
-        _print_summary(summary)
-    if not summary["ok"]:
-        for stage, reason in (summary.get("stage_errors") or {}).items():
-            print(f"syncd once: {stage}: {reason}", file=sys.stderr)
-    return 0 if summary["ok"] else 1
+    spaces = _all_settings()
+    ok = True
+    for settings in spaces:
+        ctx = _context(settings)
+        summary = run_cycle(ctx)
+        if len(spaces) > 1:
+            summary["workspace"] = settings.workspace
+        if args.json:
+            print(json.dumps(summary, sort_keys=True))
+        else:
+            if len(spaces) > 1:
+                print(f"workspace {settings.workspace}:")
+            _print_summary(summary)
+        if not summary["ok"]:
+            ok = False
+            where = f"{settings.workspace}: " if len(spaces) > 1 else ""
+            for stage, reason in (summary.get("stage_errors") or {}).items():
+                print(f"syncd once: {where}{stage}: {reason}", file=sys.stderr)
+    return 0 if ok else 1
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    """The daemon. Bad settings or rule files stop it at once (exit 1); a bad environment (database or
-    vendor unreachable, credentials refused) does not: it serves /healthz, reports the problem in /readyz
-    and on the status page, and retries with backoff."""
+    """The daemon, for every workspace. Bad settings or rule files stop it at once (exit 1); a bad
+    environment (database or vendor unreachable, credentials refused) does not: it serves /healthz,
+    reports the problem in /readyz and on the status page, and retries with backoff."""
     from syncd.app import build_context
     from syncd.logs import configure_logging
     from syncd.scheduler import Daemon
     from syncd.settings import SettingsError
 
-    settings = _settings()
-    try:
-        settings.require_credentials()
-    except SettingsError as exc:
-        raise CommandError(str(exc)) from None
-    config = _config(settings)
-    configure_logging(settings.log_format, settings.log_level, settings.secrets())
-    daemon = Daemon(
-        settings, config, connect=lambda rules_and_mappings: build_context(settings, config=rules_and_mappings)
-    )
-    if settings.http_port:
+    spaces = _all_settings()
+    problems = []
+    for settings in spaces:
+        try:
+            settings.require_credentials()
+        except SettingsError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise CommandError("; ".join(problems))
+    configs = [_config(settings) for settings in spaces]
+    first = spaces[0]
+    configure_logging(first.log_format, first.log_level, [secret for s in spaces for secret in s.secrets()])
+    daemon = Daemon(spaces, configs, connect=lambda settings, config: build_context(settings, config=config))
+    if first.http_port:
         from syncd.web.server import start_web
 
-        start_web(daemon, settings.http_port)
+        start_web(daemon, first.http_port, first.http_host)
     return daemon.serve()
 
 
@@ -208,6 +242,11 @@ def _cmd_mappings_check(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="syncd", description=__doc__)
+    p.add_argument(
+        "--workspace",
+        metavar="NAME",
+        help="with several workspaces in config/syncd.yaml: the one to work on (once and run: all by default)",
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sb = sub.add_parser("sandbox", help="serve a local HubSpot + Mailchimp with a simulated population")
@@ -279,6 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from syncd.store.db import StoreError
 
     args = build_parser().parse_args(argv)
+    _SELECTED["workspace"] = args.workspace
     try:
         return int(args.func(args) or 0)
     except CommandError as exc:

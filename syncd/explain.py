@@ -24,7 +24,7 @@ def explain(settings: Any, email: str, clock: Any = None, store: Any = None) -> 
     norm = normalize_email(email)
     if norm is None:
         raise LookupError(f"{email!r} is not an email address")
-    store = store or open_store(settings.database_url)
+    store = store or open_store(settings.database_url, schema=settings.database_schema)
     clock = clock or Clock(settings.clock_url)
     ctx = Context(
         settings=settings,

@@ -55,6 +55,11 @@ class Redactor:
         return text
 
 
+# Every secret any configuration registered in this process: a daemon serving several workspaces builds
+# each one's context (which configures logging with its secrets) and must keep masking the others'.
+_REGISTERED: set[str] = set()
+
+
 def _shared_processors() -> list[Any]:
     return [
         structlog.contextvars.merge_contextvars,
@@ -69,7 +74,8 @@ def configure_logging(
     """Configure structlog and the standard library's root logger.
 
     `fmt` is "json" (one object per line) or "console"; `level` a level name; `secrets` the values to
-    mask (Settings.secrets()); `stream` defaults to stderr. Raises ValueError for an unknown fmt or level.
+    mask (Settings.secrets(); added to those registered before, which stay masked); `stream` defaults to
+    stderr. Raises ValueError for an unknown fmt or level.
     """
     if fmt not in ("json", "console"):
         raise ValueError(f"unknown log format {fmt!r} (json or console)")
@@ -77,7 +83,8 @@ def configure_logging(
     if not isinstance(numeric, int):
         raise ValueError(f"unknown log level {level!r}")
     out = stream or sys.stderr
-    redact = Redactor(secrets)
+    _REGISTERED.update(s for s in secrets if s)
+    redact = Redactor(_REGISTERED)
     renderer: Any = (
         structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
     )

@@ -53,8 +53,16 @@ def _parallel(kind: str, call: Callable[[Any], Any], rows: list) -> list[Any]:
         return list(pool.map(guarded, rows))
 
 
-def push(ctx: Context, should_stop: Callable[[], bool] = lambda: False, errors: dict[str, str] | None = None) -> int:
+def push(
+    ctx: Context,
+    should_stop: Callable[[], bool] = lambda: False,
+    errors: dict[str, str] | None = None,
+    fence: tuple[str, str, str] | None = None,
+) -> int:
     """Drain every pending command. Returns how many were completed (done or failed for good).
+
+    With `fence` (lease job, holder, token) commands are claimed only while that lease is held (the daemon's
+    pushers); `should_stop` is asked before each claim, so a pusher that lost its lease stops there.
 
     A kind whose service fails as a whole (unreachable, credentials refused) stops there; its commands
     stay pending and the other kinds still go. With `errors`, such failures are recorded in it (by
@@ -70,7 +78,7 @@ def push(ctx: Context, should_stop: Callable[[], bool] = lambda: False, errors: 
             while not should_stop():
                 with ctx.store.begin() as conn:
                     size = ONE_BY_ONE_CLAIM.get(kind, ctx.settings.config.batch_sizes.outbox_claim)
-                    rows = [SimpleNamespace(**r) for r in ctx.store.claim(conn, size, kinds=[kind])]
+                    rows = [SimpleNamespace(**r) for r in ctx.store.claim(conn, size, kinds=[kind], fence=fence)]
                 if not rows:
                     break
                 handled += HANDLERS[kind](ctx, rows)
@@ -272,14 +280,17 @@ def _learn_members(ctx: Context, conn: Any, results: list[tuple[Any, Outcome]], 
 def _tags(ctx: Context, rows: list) -> int:
     """Tags are static segments: members are grouped per tag and (un)tagged 500 per call, so a cycle costs
     a few calls per tag instead of one per member."""
+    # several commands for one member: the later one wins for each tag (rows come oldest first), so a
+    # tag added by one and taken off by the next is taken off, never both in one call
+    net: dict[str, dict[str, bool]] = {}
+    for r in sorted(rows, key=lambda r: r.id):
+        wanted = net.setdefault(r.payload["email_address"].strip(), {})
+        wanted.update(dict.fromkeys(r.payload["active"], True) | dict.fromkeys(r.payload["inactive"], False))
     adds: dict[str, list[str]] = {}
     removes: dict[str, list[str]] = {}
-    for r in rows:
-        email = r.payload["email_address"].strip()
-        for name in r.payload["active"]:
-            adds.setdefault(name, []).append(email)
-        for name in r.payload["inactive"]:
-            removes.setdefault(name, []).append(email)
+    for email, wanted in net.items():
+        for name, on in wanted.items():
+            (adds if on else removes).setdefault(name, []).append(email)
     ids = ctx.mailchimp.tag_ids()
     failed: dict[str, str] = {}
     for name in sorted(set(adds) | set(removes)):
@@ -311,14 +322,17 @@ def _record_tags(ctx: Context, conn: Any, rows: list) -> None:
 
     from syncd.store import schema as t
 
-    changes = {r.target.rsplit(":", 1)[1]: r.payload for r in rows}
+    changes: dict[str, list[Any]] = {}
+    for r in sorted(rows, key=lambda r: r.id):  # applied oldest first, as `_tags` sent them
+        changes.setdefault(r.target.rsplit(":", 1)[1], []).append(r.payload)
     members = t.mailchimp_members
     found = ctx.store.rows_in(
         conn, members, "subscriber_hash", list(changes), [members.c.subscriber_hash, members.c.tags]
     )
     for h, tags in sorted(found):  # hash order, as the member pull writes them (one lock order)
-        payload = changes[h]
-        have = (set(tags or []) | set(payload["active"])) - set(payload["inactive"])
+        have = set(tags or [])
+        for payload in changes[h]:
+            have = (have | set(payload["active"])) - set(payload["inactive"])
         conn.execute(sa.update(members).where(members.c.subscriber_hash == h).values(tags=sorted(have)))
 
 

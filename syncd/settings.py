@@ -24,7 +24,16 @@ from syncd.yamlfile import line_of as _line_of
 DEFAULT_CONFIG_PATH = "config/syncd.yaml"
 
 # Secrets may also come from NAME_FILE (Docker/Kubernetes secrets mounted as files).
-SECRET_ENV = ("HUBSPOT_ACCESS_TOKEN", "MAILCHIMP_API_KEY")
+SECRET_ENV = ("HUBSPOT_ACCESS_TOKEN", "MAILCHIMP_API_KEY", "SYNCD_STATUS_TOKEN")
+# A workspace's own variables: these names behind its prefix (<PREFIX>_HUBSPOT_ACCESS_TOKEN ...).
+WORKSPACE_ENV = (
+    "HUBSPOT_ACCESS_TOKEN",
+    "HUBSPOT_BASE_URL",
+    "MAILCHIMP_API_KEY",
+    "MAILCHIMP_BASE_URL",
+    "MAILCHIMP_LIST_ID",
+    "SYNCD_CLOCK_URL",  # each sandbox has its own clock
+)
 
 # Environment variable -> Settings field.
 ENV_FIELDS = {
@@ -39,6 +48,8 @@ ENV_FIELDS = {
     "SYNCD_LOG_FORMAT": "log_format",
     "SYNCD_LOG_LEVEL": "log_level",
     "SYNCD_CLOCK_URL": "clock_url",
+    "SYNCD_HTTP_HOST": "http_host",
+    "SYNCD_STATUS_TOKEN": "status_token",
 }
 _FIELD_ENV = {v: k for k, v in ENV_FIELDS.items()}
 
@@ -110,6 +121,21 @@ class Tasks(_Frozen):
         return value
 
 
+class Workspace(_Frozen):
+    """One HubSpot account and one Mailchimp audience served by this deployment. Its credentials are the
+    usual variables with the workspace's prefix: <PREFIX>_HUBSPOT_ACCESS_TOKEN (or _FILE),
+    <PREFIX>_MAILCHIMP_API_KEY (or _FILE), <PREFIX>_MAILCHIMP_LIST_ID, <PREFIX>_HUBSPOT_BASE_URL,
+    <PREFIX>_MAILCHIMP_BASE_URL. Its data lives apart from the others' (a schema of its own on PostgreSQL,
+    a file of its own on SQLite)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,30}$", description="lower-case, letters, digits and _")
+    env_prefix: str = Field(pattern=r"^[A-Z][A-Z0-9_]{0,40}$")
+    mailchimp_list_id: str | None = None  # or <PREFIX>_MAILCHIMP_LIST_ID
+    mappings: str | None = None  # default: paths.mappings
+    scoring: str | None = None  # default: paths.scoring
+    hubspot_portal_id: int | None = Field(None, gt=0)  # default: the top level's
+
+
 class Notes(_Frozen):
     enabled: bool = True
 
@@ -132,6 +158,25 @@ class SyncConfig(_Frozen):
     drain_s: float = Field(8, ge=0, le=300)
     tasks: Tasks = Tasks()
     notes: Notes = Notes()
+    workspaces: tuple[Workspace, ...] = ()
+    # the status page links each task's lead to its HubSpot record when the account (portal) id is known
+    hubspot_portal_id: int | None = Field(None, gt=0)
+    hubspot_app_url: str = Field("https://app.hubspot.com", pattern=r"^https://[a-z0-9.-]+$")
+
+    @field_validator("workspaces", mode="before")
+    @classmethod
+    def _as_tuple(cls, value: Any) -> Any:
+        return tuple(value) if isinstance(value, list) else value
+
+    @field_validator("workspaces")
+    @classmethod
+    def _unique_workspaces(cls, value: tuple[Workspace, ...]) -> tuple[Workspace, ...]:
+        for attr in ("name", "env_prefix"):
+            seen = [getattr(w, attr) for w in value]
+            twice = sorted({v for v in seen if seen.count(v) > 1})
+            if twice:
+                raise ValueError(f"workspace {attr} {twice[0]!r} is used twice")
+        return value
 
     @field_validator("intervals")
     @classmethod
@@ -165,6 +210,10 @@ class Settings(BaseModel):
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     clock_url: str | None = None  # a sandbox's /_sandbox/clock: follow its simulated time
+    http_host: str = "127.0.0.1"  # the image sets 0.0.0.0
+    status_token: SecretStr | None = None  # when set, the status page and its actions require it
+    workspace: str = "default"  # the workspace these settings are for (see SyncConfig.workspaces)
+    database_schema: str | None = None  # PostgreSQL: the workspace's own schema
     config: SyncConfig = SyncConfig()
 
     @field_validator("mailchimp_api_key")
@@ -199,7 +248,9 @@ class Settings(BaseModel):
 
     def secrets(self) -> list[str]:
         """Return the secret values that are set (for log redaction)."""
-        return [s.get_secret_value() for s in (self.hubspot_access_token, self.mailchimp_api_key) if s]
+        return [
+            s.get_secret_value() for s in (self.hubspot_access_token, self.mailchimp_api_key, self.status_token) if s
+        ]
 
     def require_credentials(self) -> None:
         """Raise SettingsError naming every credential a command talking to the vendors still lacks."""
@@ -236,6 +287,69 @@ def load_settings(env: Mapping[str, str] | None = None, config_path: str | None 
     if problems or settings is None:
         raise SettingsError(problems)
     return settings
+
+
+def load_workspaces(env: Mapping[str, str] | None = None, config_path: str | None = None) -> list[Settings]:
+    """The settings of every workspace this deployment serves: the config file's `workspaces`, each with
+    its prefixed variables, its data apart and its rule files; without any, one workspace "default" from
+    the plain variables (what `load_settings` returns). Raises SettingsError listing every problem."""
+    env = os.environ if env is None else env
+    base = load_settings(env, config_path)
+    if not base.config.workspaces:
+        return [base]
+    problems: list[str] = []
+    out = []
+    vendor = {n for name in WORKSPACE_ENV for n in (name, f"{name}_FILE")}
+    for ws in base.config.workspaces:
+        prefix = f"{ws.env_prefix}_"
+        scoped = {k: v for k, v in env.items() if k not in vendor}
+        scoped.update({name: env[prefix + name] for name in vendor if env.get(prefix + name)})
+        if ws.mailchimp_list_id and not scoped.get("MAILCHIMP_LIST_ID"):
+            scoped["MAILCHIMP_LIST_ID"] = ws.mailchimp_list_id
+        try:
+            settings = load_settings(scoped, config_path)
+        except SettingsError as exc:
+            problems += [f"workspace {ws.name}: {_prefixed(problem, prefix, vendor)}" for problem in exc.problems]
+            continue
+        paths = settings.config.paths.model_copy(
+            update={k: v for k, v in (("mappings", ws.mappings), ("scoring", ws.scoring)) if v}
+        )
+        url, schema = workspace_database(settings.database_url, ws.name)
+        out.append(
+            settings.model_copy(
+                update={
+                    "workspace": ws.name,
+                    "database_url": url,
+                    "database_schema": schema,
+                    "config": settings.config.model_copy(
+                        update={"paths": paths}
+                        | ({"hubspot_portal_id": ws.hubspot_portal_id} if ws.hubspot_portal_id else {})
+                    ),
+                }
+            )
+        )
+    if problems:
+        raise SettingsError(problems)
+    return out
+
+
+def _prefixed(problem: str, prefix: str, names: set[str]) -> str:
+    """A problem about the variable NAME, told about the workspace's <PREFIX>_NAME."""
+    return re.sub(
+        r"\benv ([A-Z_]+)", lambda m: "env " + (prefix + m.group(1) if m.group(1) in names else m.group(1)), problem
+    )
+
+
+def workspace_database(url: str, name: str) -> tuple[str, str | None]:
+    """(database URL, PostgreSQL schema) of workspace `name`: on PostgreSQL the same database with a schema
+    of its own (`syncd_<name>`); on SQLite a file of its own next to the configured one."""
+    if url.startswith(("postgresql", "postgres")):
+        return url, f"syncd_{name}"
+    if url.startswith("sqlite:///") and not url.endswith(":memory:"):
+        folder, _, file = url.rpartition("/")
+        stem, dot, ext = file.rpartition(".")
+        return (f"{folder}/{stem}-{name}.{ext}" if dot else f"{url}-{name}"), None
+    return url, None
 
 
 def _read_env(env: Mapping[str, str], problems: list[str]) -> dict[str, Any]:

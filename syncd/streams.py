@@ -69,6 +69,16 @@ class Stream:
         """Tick start minus the lag window: nothing later is taken in this run."""
         return ctx.clock() - int(ctx.settings.config.lag_window_s * 1000)
 
+    def position(self, cursor: dict[str, Any]) -> int | None:
+        """The service time (epoch ms) a stored cursor has caught up to, or None when the cursor is not
+        a time (an offset, a page) or not yet one (a backfill under way). For the lag metric."""
+        return None
+
+    def watched(self, ctx: Context) -> Sequence[str | None]:
+        """The partitions whose cursors the lag is measured on (default: `partitions`). Must not change
+        the stream's state: it is called while the stream's job may be running."""
+        return self.partitions(ctx)
+
 
 class Registry:
     """The streams, in pull order. Later streams may read what earlier ones stored (activity is pulled
@@ -192,6 +202,13 @@ class HubSpotContacts(Stream):
     def rows(self, ctx: Context, conn: sa.Connection, partition: str | None, records: list[dict[str, Any]]) -> None:
         pull.ingest_contacts(ctx, conn, records)
 
+    def position(self, cursor: dict[str, Any]) -> int | None:
+        if cursor.get("mode") == "tie":
+            return int(cursor["at_ms"])
+        if cursor.get("mode") != "incremental":
+            return None
+        return max(int(cursor["since_ms"]), int(cursor.get("checked_ms") or 0))
+
     @staticmethod
     def _backfill(ctx: Context, cur: dict, props: list[str]) -> tuple[list[dict], dict, bool]:
         page = ctx.hubspot.list_contacts(cur.get("after"), props, limit=ctx.settings.config.batch_sizes.hubspot_page)
@@ -256,6 +273,8 @@ class HubSpotContacts(Stream):
         }
         if cur.get("exclusive") and max_ms == since:
             new["exclusive"] = True  # nothing after the tied millisecond yet: stay strictly after it
+        if not (capped and not beyond):
+            new["checked_ms"] = signpost  # every change up to here was read (for the lag metric)
         # the 10,000-result cap: a new pass from the highest committed value
         return records, new, capped and not beyond
 
@@ -326,6 +345,9 @@ class MailchimpMembers(Stream):
     def rows(self, ctx: Context, conn: sa.Connection, partition: str | None, records: list[dict[str, Any]]) -> None:
         pull.ingest_members(ctx, conn, records)
 
+    def position(self, cursor: dict[str, Any]) -> int | None:
+        return epoch_ms(cursor.get("since"))  # the bound of the last pass that ended
+
 
 class MailchimpCampaigns(Stream):
     """Campaigns of the audience sent since the cursor (the latest send time committed, up to the
@@ -344,7 +366,10 @@ class MailchimpCampaigns(Stream):
             return Step(page.records, {**cursor, "offset": page.next}, True)
         reached = [ms for ms in kept if ms is not None and ms <= cursor["signpost"]]
         done = max(reached + ([since] if since else [])) if reached or since else None
-        return Step(page.records, {"since_ms": done}, False)
+        return Step(page.records, {"since_ms": done, "checked_ms": cursor["signpost"]}, False)
+
+    def position(self, cursor: dict[str, Any]) -> int | None:
+        return cursor.get("checked_ms") or cursor.get("since_ms")
 
     def rows(self, ctx: Context, conn: sa.Connection, partition: str | None, records: list[dict[str, Any]]) -> None:
         now = ctx.clock()
@@ -398,6 +423,13 @@ class MailchimpActivity(Stream):
         # send times for `start`, for this run (the stream's job never runs twice at once)
         self._sent = dict(recent_campaigns(ctx, self.name))
         return list(self._sent)
+
+    def watched(self, ctx: Context) -> Sequence[str | None]:
+        return [cid for cid, _ in recent_campaigns(ctx, self.name)]
+
+    def position(self, cursor: dict[str, Any]) -> int | None:
+        since = epoch_ms(cursor.get("since"))
+        return None if since is None else since + ACTIVITY_OVERLAP_MS  # the signpost it was moved from
 
     def start(self, ctx: Context, partition: str | None, stored: dict[str, Any] | None) -> dict[str, Any]:
         sent = self._sent[str(partition)]
@@ -480,3 +512,29 @@ REGISTRY = Registry(
         MailchimpUnsubscribes(),
     ]
 )
+
+
+def lag(ctx: Context, registry: Registry = REGISTRY) -> list[dict[str, Any]]:
+    """Per stream: how far behind now its cursors are. `lag_s` is the services' now minus the time the
+    stream has caught up to (the oldest of its watched partitions); for a cursor that is not a time (an
+    offset, a page, a backfill under way) it is how long ago the cursor last moved. `cursor_at` is that
+    time (ISO 8601); both None when the stream was never pulled."""
+    c = t.cursors.c
+    with ctx.store.begin() as conn:
+        stored = {
+            r.stream: (r.value or {}, r.updated_ms) for r in conn.execute(sa.select(c.stream, c.value, c.updated_ms))
+        }
+    out: list[dict[str, Any]] = []
+    for stream in registry:
+        keys = [stream.name if p is None else f"{stream.name}:{p}" for p in stream.watched(ctx)]
+        found = [stored[k] for k in keys if k in stored]
+        if not found:
+            out.append({"stream": stream.name, "lag_s": None, "cursor_at": None})
+            continue
+        positions = [stream.position(value) for value, _ in found]
+        if all(p is not None for p in positions):
+            at, now = min(p for p in positions if p is not None), ctx.clock()
+        else:
+            at, now = max(updated for _, updated in found), ctx.store.clock()
+        out.append({"stream": stream.name, "lag_s": max(0.0, (now - at) / 1000), "cursor_at": iso(at)})
+    return out

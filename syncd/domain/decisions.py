@@ -25,9 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 from syncd.domain import diff, lifecycle, segments
 from syncd.domain.cadence import cooldown_allows, due_date
+from syncd.domain.explain import lead_name
 from syncd.domain.mapping import Mappings, apply, consent_granted
 from syncd.domain.models import ContactView, EngagementEvent, ScoreResult, SegmentState
-from syncd.domain.render import NOTE_KINDS, note_html, task_html, task_subject
+from syncd.domain.render import NOTE_KINDS, note_html, task_html, task_subject, top_reasons
 from syncd.domain.routing import Routing, pick_owner
 
 if TYPE_CHECKING:
@@ -284,6 +285,12 @@ def _task(
                 "contact_id": lead.hubspot_id,
                 "owner_id": owner,
                 "triggers": fired,
+                # for the status page (HubSpot gets only the properties)
+                "lead": {
+                    "email": lead.email,
+                    "name": lead_name(view),
+                    "reasons": top_reasons(result, rules.top_events),
+                },
                 "properties": {
                     "hs_task_subject": task_subject(result, view),
                     "hs_task_body": task_html(result, view, events, rules.top_events),
@@ -400,7 +407,10 @@ def _mailchimp(
             )
             after.update(merge_fields={**sent, **changed}, _version=version)
     if pushed.get("tags") != tags:  # what was sent is not re-sent before the snapshot catches up
-        active, inactive = diff.tag_changes(tags, member.tags)
+        # add what the member is not seen with; take off every family tag it is seen with or that syncd
+        # sent before (that command may still wait in the outbox, so the snapshot cannot show it yet)
+        active, _ = diff.tag_changes(tags, member.tags)
+        _, inactive = diff.tag_changes(tags, {*member.tags, *(pushed.get("tags") or ())})
         version = int(after.get("_tags_version", 0)) + 1
         if active or inactive:
             commands.append(

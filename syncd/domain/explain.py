@@ -78,14 +78,18 @@ def result_to_dict(result: ScoreResult) -> dict[str, Any]:
     }
 
 
+def lead_name(contact: ContactView) -> str:
+    """ "First Last", or the email when the contact has no name."""
+    props = contact.properties
+    parts = ((props.get("firstname") or "").strip(), (props.get("lastname") or "").strip())
+    return " ".join(p for p in parts if p) or contact.email
+
+
 def handoff_subject(result: ScoreResult, contact: ContactView) -> str:
     """The hand-off task's subject: the trigger and the lead ("Hot lead: Jane Doe (VP Marketing, Acme) —
     score 72"). The body is rendered by syncd.domain.render.task_html."""
     props = contact.properties
-    name = (
-        " ".join(p for p in ((props.get("firstname") or "").strip(), (props.get("lastname") or "").strip()) if p)
-        or contact.email
-    )
+    name = lead_name(contact)
     role = ", ".join(p for p in ((props.get("jobtitle") or "").strip(), (props.get("company") or "").strip()) if p)
     return f"{trigger_label(result)}: {name}{f' ({role})' if role else ''} — score {result.score}"
 

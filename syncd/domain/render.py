@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from syncd.domain.explain import handoff_subject, totals, trigger_label
+from syncd.domain.explain import handoff_subject, lead_name, totals, trigger_label
 from syncd.domain.models import ContactView, EngagementEvent, LedgerEntry, ScoreResult
 from syncd.domain.text import clean_text, escape, link_html
 
@@ -27,11 +27,7 @@ def task_html(result: ScoreResult, contact: ContactView, events: Mapping[str, En
     """The hand-off task's body: who and why (the trigger), the `top_n` events that counted most with
     their dates and links, fit and penalties, and the score breakdown. `events` by ledger event id give
     the events' URLs."""
-    props = contact.properties
-    name = (
-        " ".join(p for p in ((props.get("firstname") or "").strip(), (props.get("lastname") or "").strip()) if p)
-        or contact.email
-    )
+    name = lead_name(contact)
     when = f" on {result.as_of:%Y-%m-%d}" if result.as_of else ""
     out = [
         f"<p><strong>{escape(trigger_label(result))}</strong>: {escape(name)} &lt;{escape(contact.email)}&gt; "
@@ -39,10 +35,7 @@ def task_html(result: ScoreResult, contact: ContactView, events: Mapping[str, En
         f"<p>Segment: {escape(result.segment)}. Lifecycle stage: {escape(result.lifecycle_target or 'unset')}. "
         f"Suggested contact cadence: {escape(result.cadence)}.</p>",
     ]
-    top = sorted(
-        (e for e in result.ledger if e.event_id is not None and e.points_after_decay > 0),
-        key=lambda e: (-e.points_after_decay, -(e.occurred_at.timestamp() if e.occurred_at else 0)),
-    )[:top_n]
+    top = top_activity(result, top_n)
     out.append("<p><strong>Top contributing activity</strong></p>")
     out.append(_list([_activity(e, events.get(e.event_id or "")) for e in top]) if top else "<p>none</p>")
     fit = [e for e in result.ledger if e.kind == "fit"]
@@ -66,6 +59,21 @@ def task_html(result: ScoreResult, contact: ContactView, events: Mapping[str, En
         f"{t['negative']:.1f} = {result.score}</p>"
     )
     return "\n".join(out)
+
+
+def top_activity(result: ScoreResult, top_n: int) -> list[LedgerEntry]:
+    """The `top_n` events that counted most (then the most recent first)."""
+    return sorted(
+        (e for e in result.ledger if e.event_id is not None and e.points_after_decay > 0),
+        key=lambda e: (-e.points_after_decay, -(e.occurred_at.timestamp() if e.occurred_at else 0)),
+    )[:top_n]
+
+
+def top_reasons(result: ScoreResult, top_n: int) -> list[str]:
+    """The same top activity as plain text lines (for the status page and reports)."""
+    return [
+        clean_text(f"{_day(e.occurred_at)} {e.detail} {e.points_after_decay:+.1f}") for e in top_activity(result, top_n)
+    ]
 
 
 def _activity(entry: LedgerEntry, event: EngagementEvent | None) -> str:

@@ -7,13 +7,15 @@ open their own short transactions. Everything goes in and out as plain dicts and
 
 from __future__ import annotations
 
+import re
+import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, delete, event, func, select, text, update
+from sqlalchemy import Connection, Engine, Table, and_, case, create_engine, delete, event, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
@@ -37,16 +39,17 @@ def database_url(url: str) -> str:
     return url
 
 
-def open_store(url: str, *, clock: Callable[[], int] | None = None) -> Store:
+def open_store(url: str, *, clock: Callable[[], int] | None = None, schema: str | None = None) -> Store:
     """Open the database at `url`, create or upgrade its schema, and return a Store.
 
     Idempotent, and safe when several processes open the same database at once (PostgreSQL: an
     advisory lock held for the migration; SQLite: the migration runs in a BEGIN IMMEDIATE transaction).
     `clock` returns epoch milliseconds for updated_ms/created_ms columns (default: the wall clock).
+    `schema` (PostgreSQL): the tables live in that schema, created when missing (one per workspace).
     Raises StoreError when the database cannot be reached or migrated (the URL's password is hidden).
     """
     try:
-        engine = _engine(database_url(url))
+        engine = _engine(database_url(url), schema)
     except Exception as exc:  # a malformed URL or an unknown driver
         raise StoreError(f"cannot open database {_safe_url(url)}: {_first_line(exc)}") from None
     try:
@@ -72,9 +75,20 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(inner).__name__}: {text[0]}" if text else type(inner).__name__
 
 
-def _engine(url: str) -> Engine:
+def _engine(url: str, schema: str | None = None) -> Engine:
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
+        if schema is None:
+            return create_engine(url, pool_pre_ping=True)
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", schema):
+            raise ValueError(f"not a schema name: {schema!r}")
+        engine = create_engine(url, pool_pre_ping=True)
+        with engine.begin() as conn:  # the workspace's schema, before the first connection uses it
+            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        engine.dispose()
+        # every connection of the workspace's engine works in its schema (tables, the migration table)
+        engine = create_engine(url, pool_pre_ping=True)
+        event.listen(engine, "connect", lambda dbapi, _rec: _search_path(dbapi, schema))
+        return engine
     # The pool hands a connection to one thread at a time, so sqlite3's same-thread check only gets in
     # the way of a daemon whose jobs run on worker threads.
     engine = create_engine(url, connect_args={"check_same_thread": False})
@@ -84,6 +98,13 @@ def _engine(url: str) -> Engine:
     # and then writes fails at once with SQLITE_BUSY instead of waiting for busy_timeout.
     event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
     return engine
+
+
+def _search_path(dbapi_conn: Any, schema: str) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute(f'SET search_path TO "{schema}"')
+    cur.close()
+    dbapi_conn.commit()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, memory: bool) -> None:
@@ -278,18 +299,43 @@ class Store:
         ]
         return self.insert_ignore(conn, schema.outbox, rows, ["key"])
 
-    def claim(self, conn: Connection, limit: int, kinds: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    def claim(
+        self,
+        conn: Connection,
+        limit: int,
+        kinds: Sequence[str] | None = None,
+        fence: tuple[str, str, str] | None = None,
+    ) -> list[dict[str, Any]]:
         """Return up to `limit` pending or attempted outbox rows, oldest first (optionally of `kinds`).
 
-        On PostgreSQL the rows stay locked until the caller's transaction ends (other replicas skip them).
+        With `fence` = (lease job, holder, token), the rows are claimed in one UPDATE that records the
+        holder and the token, and only while that holder still holds that lease: a pusher that lost its
+        lease claims nothing (and its later writes about the rows can be told apart). On PostgreSQL the
+        rows stay locked until the caller's transaction ends (other replicas skip them).
         """
         ob = schema.outbox
-        query = select(ob).where(ob.c.state.in_(("pending", "attempted"))).order_by(ob.c.id).limit(limit)
+        query = select(ob.c.id).where(ob.c.state.in_(("pending", "attempted"))).order_by(ob.c.id).limit(limit)
         if kinds is not None:
             query = query.where(ob.c.kind.in_(list(kinds)))
         if self.dialect == "postgresql":
             query = query.with_for_update(skip_locked=True)
-        return [dict(r) for r in conn.execute(query).mappings()]
+        if fence is None:
+            ids = [r[0] for r in conn.execute(query)]
+            return [dict(r) for r in conn.execute(select(ob).where(ob.c.id.in_(ids)).order_by(ob.c.id)).mappings()]
+        job, holder, token = fence
+        ls = schema.leases
+        held = (
+            select(ls.c.job)
+            .where(ls.c.job == job, ls.c.holder == holder, ls.c.token == token, ls.c.expires_ms > self.clock())
+            .exists()
+        )
+        stmt = (
+            update(ob)
+            .where(ob.c.id.in_(query.scalar_subquery() if self.dialect != "postgresql" else query), held)
+            .values(claimed_by=holder, claim_token=token)
+            .returning(*ob.c)
+        )
+        return sorted((dict(r) for r in conn.execute(stmt).mappings()), key=lambda r: r["id"])
 
     def mark(self, conn: Connection, id: int, state: str, error: str | None = None, result: Any = None) -> None:
         """Set outbox row `id` to `state`; attempted and failed count one more attempt.
@@ -342,20 +388,51 @@ class Store:
         )
         conn.execute(stmt, row)
 
-    def acquire(self, job: str, holder: str, ttl_s: float, now_ms: int) -> bool:
-        """Take or renew the lease on `job` for `holder` until now + ttl; return whether it is held.
+    def requeue_quarantined(self, record_id: int | None = None) -> int:
+        """Queue again the failed outbox commands behind quarantine row `record_id` (None: every row) and
+        drop those rows (a command that fails again is quarantined again). Rows a pull quarantined (a bad
+        record read from a service) have no command behind them and stay until the record is fixed there.
+        Returns how many commands went back to pending."""
+        q, ob = schema.quarantine, schema.outbox
+        with self.begin() as conn:
+            query = select(q.c.id, q.c.record_key, q.c.reason)
+            if record_id is not None:
+                query = query.where(q.c.id == record_id)
+            requeued = 0
+            for row in conn.execute(query).all():
+                failed = (ob.c.target == row.record_key) & (ob.c.state == "failed") & (ob.c.last_error == row.reason)
+                n = conn.execute(
+                    update(ob).where(failed).values(state="pending", attempts=0, updated_ms=self.clock())
+                ).rowcount
+                if n:
+                    conn.execute(delete(q).where(q.c.id == row.id))
+                    requeued += n
+            return requeued
+
+    def acquire(self, job: str, holder: str, ttl_s: float, now_ms: int) -> str | None:
+        """Take or renew the lease on `job` for `holder` until now + ttl; return its token, or None when
+        another holder has it. Taking a lease gives it a new token; renewing one's own keeps the token.
 
         Atomic in one statement: insert, or take over when the current lease expired, or renew our own.
         """
         ls = schema.leases
-        stmt = self._insert(ls).values(job=job, holder=holder, expires_ms=now_ms + int(ttl_s * 1000))
+        fresh = secrets.token_hex(8)
+        stmt = self._insert(ls).values(job=job, holder=holder, expires_ms=now_ms + int(ttl_s * 1000), token=fresh)
         stmt = stmt.on_conflict_do_update(
             index_elements=["job"],
-            set_={"holder": stmt.excluded.holder, "expires_ms": stmt.excluded.expires_ms},
+            set_={
+                "holder": stmt.excluded.holder,
+                "expires_ms": stmt.excluded.expires_ms,
+                # our own live lease keeps its token; a lapsed one (even ours) is taken anew
+                "token": case(
+                    (and_(ls.c.holder == holder, ls.c.expires_ms > now_ms), ls.c.token), else_=stmt.excluded.token
+                ),
+            },
             where=(ls.c.expires_ms <= now_ms) | (ls.c.holder == holder),
-        ).returning(ls.c.job)
+        ).returning(ls.c.token)
         with self.begin() as conn:
-            return conn.execute(stmt).first() is not None
+            row = conn.execute(stmt).first()
+        return None if row is None else str(row[0])
 
     def release(self, job: str, holder: str) -> bool:
         """Give up `holder`'s lease on `job`; return False when it held none (expired and taken)."""
@@ -397,6 +474,60 @@ class Store:
         """Every job's shared status row, by job name."""
         with self.begin() as conn:
             return {r["job"]: dict(r) for r in conn.execute(select(schema.jobs)).mappings()}
+
+    def heartbeat(self, holder: str, now_ms: int, started_ms: int) -> None:
+        """Record that replica `holder` is alive (it spreads the workspaces with the others alive)."""
+        rp = schema.replicas
+        stmt = self._insert(rp).values(holder=holder, started_ms=started_ms, seen_ms=now_ms)
+        stmt = stmt.on_conflict_do_update(index_elements=["holder"], set_={"seen_ms": stmt.excluded.seen_ms})
+        with self.begin() as conn:
+            conn.execute(stmt)
+
+    def live_replicas(self, now_ms: int, within_ms: int) -> list[str]:
+        """The replicas that beat within the last `within_ms`; replicas silent for an hour are forgotten."""
+        rp = schema.replicas
+        with self.begin() as conn:
+            conn.execute(delete(rp).where(rp.c.seen_ms < now_ms - 3_600_000))
+            return sorted(r[0] for r in conn.execute(select(rp.c.holder).where(rp.c.seen_ms >= now_ms - within_ms)))
+
+    def forget_replica(self, holder: str) -> None:
+        rp = schema.replicas
+        with self.begin() as conn:
+            conn.execute(delete(rp).where(rp.c.holder == holder))
+
+    def record_job_run(
+        self, job: str, holder: str, started_ms: int, finished_ms: int, error: str | None, figures: Mapping[str, Any]
+    ) -> None:
+        """One row of the run history (kept for the last 1,000 runs of each job)."""
+        jr = schema.job_runs
+        with self.begin() as conn:
+            conn.execute(
+                jr.insert().values(
+                    job=job,
+                    holder=holder,
+                    started_ms=started_ms,
+                    finished_ms=finished_ms,
+                    ok=error is None,
+                    error=error[:ERROR_LIMIT] if error else None,
+                    figures=dict(figures),
+                )
+            )
+            keep = select(jr.c.id).where(jr.c.job == job).order_by(jr.c.id.desc()).offset(1000).limit(1)
+            cutoff = conn.execute(keep).scalar()
+            if cutoff is not None:
+                conn.execute(delete(jr).where(jr.c.job == job, jr.c.id <= cutoff))
+
+    def record_segment_day(self, now_ms: int) -> None:
+        """Store today's segment distribution (the day of `now_ms`, UTC) for the status page's trend."""
+        from datetime import UTC, datetime
+
+        sc = schema.scores
+        with self.begin() as conn:
+            counts = {
+                str(seg): int(n) for seg, n in conn.execute(select(sc.c.segment, func.count()).group_by(sc.c.segment))
+            }
+            day = datetime.fromtimestamp(now_ms / 1000, tz=UTC).strftime("%Y-%m-%d")
+            self.upsert(conn, schema.segment_days, [{"day": day, "counts": counts, "updated_ms": now_ms}], ["day"])
 
     def lease_holders(self) -> dict[str, tuple[str, int]]:
         """job -> (holder, expires_ms) for every lease row."""

@@ -135,6 +135,8 @@ outbox = Table(
     Column("result", JSONType),
     Column("created_ms", MS, nullable=False),
     Column("updated_ms", MS, nullable=False),
+    Column("claimed_by", String(200)),  # the pusher that claimed it last...
+    Column("claim_token", String(32)),  # ...under this push lease token (fencing)
     Index(None, "state", "id"),
 )
 
@@ -192,6 +194,37 @@ leases = Table(
     Column("job", String(200), primary_key=True),
     Column("holder", String(200), nullable=False),
     Column("expires_ms", MS, nullable=False),
+    Column("token", String(32)),  # new each time the lease is taken, kept while it is renewed
+)
+
+replicas = Table(
+    "replicas",
+    metadata,
+    Column("holder", String(200), primary_key=True),
+    Column("started_ms", MS, nullable=False),
+    Column("seen_ms", MS, nullable=False),
+)
+
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("id", ID, primary_key=True, autoincrement=True),
+    Column("job", String(200), nullable=False),
+    Column("holder", String(200), nullable=False),
+    Column("started_ms", MS, nullable=False),
+    Column("finished_ms", MS, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("error", Text),
+    Column("figures", JSONType),
+    Index(None, "job", "started_ms"),
+)
+
+segment_days = Table(
+    "segment_days",
+    metadata,
+    Column("day", String(10), primary_key=True),  # YYYY-MM-DD on the services' clock
+    Column("counts", JSONType, nullable=False),
+    Column("updated_ms", MS, nullable=False),
 )
 
 jobs = Table(

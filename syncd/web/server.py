@@ -10,7 +10,8 @@ import uvicorn
 from syncd.web.app import build_web
 
 
-def start_web(daemon: Any, port: int, host: str = "0.0.0.0") -> uvicorn.Server:
+def start_web(daemon: Any, port: int, host: str = "127.0.0.1") -> uvicorn.Server:
+    """Listen on `host`:`port` (SYNCD_HTTP_HOST, SYNCD_HTTP_PORT; the image sets the host to 0.0.0.0)."""
     server = uvicorn.Server(
         uvicorn.Config(build_web(daemon), host=host, port=port, log_level="warning", access_log=False, lifespan="off")
     )

@@ -31,9 +31,10 @@ shown as "unknown" in amber; a segment count that is not a finite non-negative n
 `MAX_TREND_DAYS` days of the trend, in day order.
 
 `status_routes(get_view, retry, token)` gives the routes to add to the daemon's Starlette app:
-`GET /` (the page), `POST /quarantine/{id}/retry` and `POST /quarantine/retry` (call `retry(id)` or
-`retry(None)`, which return how many records were queued again, then redirect back with 303). With a
-token, all three require it (`Authorization: Bearer <token>` or `?token=<token>`), else 401.
+`GET /` (the page), `POST /quarantine/{id}/retry[?workspace=name]` and `POST /quarantine/retry` (call
+`retry(id, workspace)` or `retry(None, None)`, which return how many records were queued again, then
+redirect back with 303). With a token, all three require it (`Authorization: Bearer <token>` or
+`?token=<token>`), else 401.
 """
 
 from __future__ import annotations
@@ -383,7 +384,7 @@ def _health(health: Mapping[str, Any]) -> dict[str, Any]:
     return {"state": state, "label": label, "problems": problems, "summary": summary}
 
 
-def _workspace(ws: Mapping[str, Any], now: datetime | None, link_query: str) -> dict[str, Any]:
+def _workspace(ws: Mapping[str, Any], now: datetime | None, token: str | None, several: bool) -> dict[str, Any]:
     cycles = [
         {
             **c,
@@ -421,7 +422,7 @@ def _workspace(ws: Mapping[str, Any], now: datetime | None, link_query: str) -> 
         {
             **item,
             "since": _when(item["created_at"], now),
-            "action": f"quarantine/{_number(item['id'])}/retry{link_query}",
+            "action": f"quarantine/{_number(item['id'])}/retry{_query(token, ws['name'] if several else None)}",
         }
         for item in q["items"]
     ]
@@ -440,6 +441,12 @@ def _workspace(ws: Mapping[str, Any], now: datetime | None, link_query: str) -> 
     }
 
 
+def _query(token: str | None, workspace: str | None = None) -> str:
+    """ "?workspace=...&token=..." for the page's links and forms ("" when neither is needed)."""
+    pairs = ({"workspace": workspace} if workspace else {}) | ({"token": token} if token else {})
+    return "?" + urlencode(pairs) if pairs else ""
+
+
 def _worst(states: Sequence[str]) -> str:
     rank = {"ok": 0, "unknown": 1, "degraded": 1, "failing": 2}
     return max(states, key=lambda s: rank[s]) if states else "unknown"
@@ -452,8 +459,9 @@ def render_status(view: Mapping[str, Any], *, token: str | None = None, notice: 
     opened the page with it in the query); `notice` is a one-line message shown at the top (the outcome
     of a retry). Pure: the same arguments give the same page. Raises KeyError when a key is missing."""
     now = parse_time(view["generated_at"])
-    link_query = "?" + urlencode({"token": token}) if token else ""
-    workspaces = [_workspace(ws, now, link_query) for ws in view["workspaces"]]
+    link_query = _query(token)
+    several = len(view["workspaces"]) > 1
+    workspaces = [_workspace(ws, now, token, several) for ws in view["workspaces"]]
     overall = _worst([ws["health"]["state"] for ws in workspaces])
     return (
         _templates()
@@ -493,13 +501,14 @@ def _retried_notice(raw: str | None) -> str | None:
 
 
 def status_routes(
-    get_view: Callable[[], Mapping[str, Any]], retry: Callable[[int | None], int], token: str | None
+    get_view: Callable[[], Mapping[str, Any]], retry: Callable[[int | None, str | None], int], token: str | None
 ) -> list[Route]:
     """The status page's routes, to add to the daemon's app next to /healthz, /readyz and /metrics.
 
     - `GET /`: `render_status(get_view())`.
-    - `POST /quarantine/{id}/retry`, `POST /quarantine/retry`: `retry(id)`, `retry(None)` (all), then a
-      303 back to the page, which says how many records `retry` reported queued.
+    - `POST /quarantine/{id}/retry[?workspace=name]`, `POST /quarantine/retry`: `retry(id, workspace)`
+      (workspace None when the view has one), `retry(None, None)` (all of every workspace), then a 303
+      back to the page, which says how many records `retry` reported queued.
     `get_view` and `retry` are called in a worker thread (they may block on the database). With a
     non-empty `token`, every route requires it, as `Authorization: Bearer <token>` or `?token=<token>`
     (compared in constant time), else 401; a token given in the query is kept in the page's links.
@@ -555,7 +564,9 @@ def status_routes(
         if refusal is not None:
             return refusal
         try:
-            n = await run_in_threadpool(retry, record_id)
+            n = await run_in_threadpool(
+                retry, record_id, request.query_params.get("workspace") if record_id is not None else None
+            )
         except Exception as exc:
             log.exception("web.retry_failed", record_id=record_id, error_type=type(exc).__name__)
             return PlainTextResponse(f"retry failed ({type(exc).__name__}); see the daemon's log\n", status_code=500)

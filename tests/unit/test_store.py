@@ -67,7 +67,7 @@ def test_migrated_schema_matches_metadata(store: Store) -> None:
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    assert version == ScriptDirectory.from_config(cfg).get_current_head() == "0002"
+    assert version == ScriptDirectory.from_config(cfg).get_current_head() == "0003"
 
 
 def test_open_is_idempotent_and_keeps_data(store_url: str, store: Store) -> None:
@@ -232,7 +232,8 @@ def test_lease_race_has_exactly_one_winner(store_url: str, store: Store) -> None
     finally:
         for s in stores:
             s.close()
-    assert sorted(results, key=str) == [False, False, False, True]
+    assert sorted(bool(r) for r in results) == [False, False, False, True]
+    assert all(r is None or (isinstance(r, str) and len(r) == 16) for r in results)  # the winner holds a token
 
 
 def test_runs_start_and_finish(store: Store) -> None:
@@ -262,3 +263,22 @@ def test_unreachable_database_is_a_store_error_without_password() -> None:
     with pytest.raises(StoreError) as err:
         open_store("postgresql://syncd:hunter2@127.0.0.1:1/none?connect_timeout=2")
     assert "hunter2" not in str(err.value) and "127.0.0.1" in str(err.value)
+
+
+def test_lease_tokens_fence_outbox_claims(store: Store) -> None:
+    first = store.acquire("push", "replica-a", ttl_s=30, now_ms=NOW)
+    assert first and store.acquire("push", "replica-a", ttl_s=30, now_ms=NOW + 10_000) == first  # renewed: same
+    with store.begin() as conn:
+        store.enqueue(conn, [{"key": f"k{i}", "kind": "hubspot.note", "target": "t", "payload": {}} for i in range(3)])
+    store.clock = lambda: NOW + 20_000
+    with store.begin() as conn:
+        claimed = store.claim(conn, 2, fence=("push", "replica-a", first))
+    assert [r["key"] for r in claimed] == ["k0", "k1"] and {r["claimed_by"] for r in claimed} == {"replica-a"}
+    # replica-a stalls past its lease; replica-b takes the lease (a new token) and claims
+    second = store.acquire("push", "replica-b", ttl_s=30, now_ms=NOW + 60_000)
+    assert second and second != first
+    store.clock = lambda: NOW + 61_000
+    with store.begin() as conn:
+        assert store.claim(conn, 5, fence=("push", "replica-a", first)) == []  # the stale pusher claims nothing
+        taken = store.claim(conn, 5, fence=("push", "replica-b", second))
+    assert [r["key"] for r in taken] == ["k0", "k1", "k2"] and {r["claim_token"] for r in taken} == {second}

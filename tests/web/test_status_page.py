@@ -314,6 +314,14 @@ def test_with_several_workspaces_retry_all_is_offered_once_and_says_it_covers_th
     forms = [f for f in doc.find_all("form") if f.attrs["action"] == "quarantine/retry"]
     assert len(forms) == 1 and forms[0].text() == "Retry all 6"
     assert "every workspace" in doc.find("header").text()
+    # quarantine ids are per workspace: each retry form names its workspace
+    actions = [f.attrs["action"] for f in doc.find_all("form") if f.attrs["action"] != "quarantine/retry"]
+    assert actions == [
+        "quarantine/7/retry?workspace=a",
+        "quarantine/9/retry?workspace=a",
+        "quarantine/7/retry?workspace=b",
+        "quarantine/9/retry?workspace=b",
+    ]
 
 
 def test_a_query_token_is_kept_in_forms_and_the_refresh_link():
@@ -414,7 +422,7 @@ class Backend:
     """get_view and retry as the daemon would give them, recording the retries asked for."""
 
     def __init__(self, fail: Exception | None = None) -> None:
-        self.retries: list[int | None] = []
+        self.retries: list[tuple[int | None, str | None]] = []
         self.fail = fail
 
     def get_view(self) -> dict:
@@ -422,8 +430,8 @@ class Backend:
             raise self.fail
         return view(workspace())
 
-    def retry(self, record_id: int | None) -> int:
-        self.retries.append(record_id)
+    def retry(self, record_id: int | None, workspace: str | None) -> int:
+        self.retries.append((record_id, workspace))
         return 1 if record_id is not None else 3
 
 
@@ -480,17 +488,23 @@ def test_the_page_is_served_with_restrictive_headers():
 def test_retry_one_calls_back_and_redirects_to_the_page_with_the_outcome():
     client, backend = make_client()
     r = client.post("/quarantine/7/retry")
-    assert r.status_code == 303 and backend.retries == [7]
+    assert r.status_code == 303 and backend.retries == [(7, None)]
     back = urljoin(str(r.url), r.headers["location"])
     assert back == "http://testserver/?retried=1"
     notice = parse_html(client.get(back).text).find("p", "notice").text()
     assert notice == "1 quarantined record queued for retry."
 
 
+def test_retry_one_names_the_workspace_given_in_the_query():
+    client, backend = make_client()
+    assert client.post("/quarantine/7/retry", params={"workspace": "emea"}).status_code == 303
+    assert backend.retries == [(7, "emea")]
+
+
 def test_retry_all_calls_back_with_none():
     client, backend = make_client()
     r = client.post("/quarantine/retry")
-    assert r.status_code == 303 and backend.retries == [None]
+    assert r.status_code == 303 and backend.retries == [(None, None)]
     assert urljoin(str(r.url), r.headers["location"]) == "http://testserver/?retried=3"
     assert "3 quarantined records queued for retry." in client.get("/?retried=3").text
     assert "Nothing to retry" in client.get("/?retried=0").text
@@ -505,11 +519,11 @@ def test_retry_needs_the_token_and_keeps_it_on_the_way_back():
     doc = parse_html(client.get("/", params={"token": "s3&cr=t"}).text)
     action = doc.find("div", "quarantine").find_all("form")[1].attrs["action"]  # as the browser would post it
     r = client.post(urljoin("http://testserver/", action))
-    assert r.status_code == 303 and backend.retries == [7]
+    assert r.status_code == 303 and backend.retries == [(7, None)]
     back = urljoin(str(r.url), r.headers["location"])
     assert client.get(back).status_code == 200
     assert client.post("/quarantine/retry", headers={"Authorization": "Bearer s3&cr=t"}).status_code == 303
-    assert backend.retries == [7, None]
+    assert backend.retries == [(7, None), (None, None)]
 
 
 def test_a_retry_posted_from_another_site_is_refused():
@@ -518,7 +532,7 @@ def test_a_retry_posted_from_another_site_is_refused():
     assert client.post("/quarantine/retry", headers={"Sec-Fetch-Site": "same-site"}).status_code == 403
     assert backend.retries == []
     assert client.post("/quarantine/7/retry", headers={"Sec-Fetch-Site": "same-origin"}).status_code == 303
-    assert backend.retries == [7]
+    assert backend.retries == [(7, None)]
 
 
 def test_mounted_under_a_prefix_the_retry_comes_back_to_the_page():
@@ -528,7 +542,7 @@ def test_mounted_under_a_prefix_the_retry_comes_back_to_the_page():
     assert urljoin(str(r.url), r.headers["location"]) == "http://testserver/status/?retried=1"
     r = client.post("/status/quarantine/retry")
     assert urljoin(str(r.url), r.headers["location"]) == "http://testserver/status/?retried=3"
-    assert backend.retries == [9, None]
+    assert backend.retries == [(9, None), (None, None)]
 
 
 def test_a_failing_view_is_a_short_500_that_shows_no_details():
