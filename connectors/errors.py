@@ -37,6 +37,7 @@ __all__ = [
     "classify_mailchimp",
     "classify_transport",
     "mailchimp_problem",
+    "missing_scopes",
     "redact",
     "retry_hook",
 ]
@@ -210,7 +211,39 @@ def classify_hubspot(
     retry_after = parse_retry_after(_header(headers, "Retry-After"))
     if status == 429 and retry_after is None:
         retry_after = HUBSPOT_DEFAULT_WAIT_S
-    return _status_family(status, "hubspot", message, record_key=record_key, retry_after=retry_after)
+    error = _status_family(status, "hubspot", message, record_key=record_key, retry_after=retry_after)
+    if status == 403:
+        error.subject = missing_scopes(info)
+    return error
+
+
+def missing_scopes(body: Mapping[str, Any]) -> str | None:
+    """What a HubSpot 403 MISSING_SCOPES body says is missing, for a person: "scope a", "scopes a, b" (each
+    required) or "one of the scopes a, b"; None when the body names none. HubSpot lists them in
+    `errors[].context.requiredGranularScopes` ("One or more of the following scopes are required." for
+    alternatives, "All of the following ..." otherwise); older answers use `requiredScopes`."""
+    contexts = [(str(body.get("message") or ""), body.get("context"))]
+    contexts += [
+        (str(e.get("message") or ""), e.get("context")) for e in body.get("errors") or [] if isinstance(e, dict)
+    ]
+    each: list[str] = []
+    alternatives: list[list[str]] = []
+    for text, context in contexts:
+        found = (
+            context.get("requiredGranularScopes") or context.get("requiredScopes")
+            if isinstance(context, dict)
+            else None
+        )
+        if not isinstance(found, list) or not found:
+            continue
+        names = [str(s) for s in found]
+        if len(names) > 1 and text.lower().startswith("one or more"):
+            alternatives.append(names)
+        else:
+            each += [n for n in names if n not in each]
+    parts = [("scope " if len(each) == 1 else "scopes ") + ", ".join(each)] if each else []
+    parts += ["one of the scopes " + ", ".join(names) for names in alternatives]
+    return " and ".join(parts) or None
 
 
 # --------------------------------------------------------------------------- Mailchimp

@@ -240,6 +240,20 @@ def _cmd_mappings_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_check(args: argparse.Namespace) -> int:
+    """Read-only: every check on one line (ok / FAIL with a fix / skip / note); exit 1 when one fails."""
+    import json
+
+    from syncd.check import failed, render, report, run_checks
+
+    checks = run_checks(_settings())
+    print(json.dumps(report(checks), sort_keys=True) if args.json else render(checks))
+    bad = failed(checks)
+    if bad:
+        print(f"syncd check: {len(bad)} check(s) failed: {', '.join(c.name for c in bad)}", file=sys.stderr)
+    return 1 if bad else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="syncd", description=__doc__)
     p.add_argument(
@@ -248,6 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="with several workspaces in config/syncd.yaml: the one to work on (once and run: all by default)",
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    ck = sub.add_parser(
+        "check", help="check credentials, scopes, audience and schemas against HubSpot and Mailchimp, writing nothing"
+    )
+    ck.add_argument("--json", action="store_true", help="print one JSON object: ok and every check")
+    ck.set_defaults(func=_cmd_check)
 
     sb = sub.add_parser("sandbox", help="serve a local HubSpot + Mailchimp with a simulated population")
     sb.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (0 picks a free one)")

@@ -50,6 +50,12 @@ def _connector(exc: ConnectorError, settings: Any) -> str:
         return f"cannot reach {service}{where}: {detail}; check {_BASE_URL.get(exc.service, 'the URL')} and the network"
     if exc.kind == "auth":
         return f"{service} refused the credentials ({detail}); check {_CREDENTIAL.get(exc.service, 'the credentials')}"
+    if exc.kind == "forbidden" and exc.service == "hubspot" and exc.subject:
+        call = ": ".join(detail.split(": ")[:2])  # "endpoint: 403 MISSING_SCOPES"; HubSpot's sentence says no more
+        return (
+            f"HubSpot refused the call ({call}): the HUBSPOT_ACCESS_TOKEN lacks the {exc.subject}; add it to "
+            "the Service Key or the private app in HubSpot (see the README)"
+        )
     if exc.kind == "forbidden":
         return (
             f"{service} refused the call ({detail}); the {_CREDENTIAL.get(exc.service, 'credential')} "

@@ -194,20 +194,9 @@ class HubSpotSink(HubSpotSource):
         ids: list[str] = []
         after: str | None = None
         while True:
-            reply = self._call(
-                "hubspot.associations.list",
-                self.client.associations.get_page,
-                "contacts",
-                str(contact_id),
-                object_type,
-                after=after,
-                limit=t.ASSOCIATIONS_PAGE_MAX,
-                retried=retried,
-                record_key=str(contact_id),
-            )
-            body = reply.body or {}
-            ids.extend(str(r["toObjectId"]) for r in body.get("results") or [])
-            after = t.next_after(body)
+            page = self.associations_page(contact_id, object_type, after, retried=retried, record_key=str(contact_id))
+            ids.extend(str(r["toObjectId"]) for r in page.records)
+            after = page.next
             if after is None:
                 return list(dict.fromkeys(ids))
 

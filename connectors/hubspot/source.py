@@ -1,4 +1,5 @@
-"""Reading from HubSpot: contact pages, incremental search, batch reads, owners, property schemas."""
+"""Reading from HubSpot: contact pages, incremental search, batch reads, owners, property schemas, task and
+note pages, and the tasks or notes associated with a contact."""
 
 from __future__ import annotations
 
@@ -123,11 +124,15 @@ class HubSpotSource(HubSpotCalls):
         found = {r["id"] for r in records}
         return ReadResult(records, [i for i in wanted if i not in found])
 
-    def owners_page(self, after: str | None) -> Page:
-        """One page of active owners as GET /crm/v3/owners returns them (next: the `after` of the following
-        page, or None). Raises FatalError/RetriableError."""
+    def owners_page(self, after: str | None, limit: int = OWNERS_PAGE_MAX) -> Page:
+        """One page of at most `limit` active owners as GET /crm/v3/owners returns them (next: the `after` of
+        the following page, or None). Raises FatalError/RetriableError."""
         reply = self._call(
-            "hubspot.owners.list", self.client.owners.get_page, limit=OWNERS_PAGE_MAX, after=after, archived=False
+            "hubspot.owners.list",
+            self.client.owners.get_page,
+            limit=max(1, min(int(limit), OWNERS_PAGE_MAX)),
+            after=after,
+            archived=False,
         )
         body = reply.body or {}
         return Page(list(body.get("results") or []), t.next_after(body))
@@ -146,3 +151,48 @@ class HubSpotSource(HubSpotCalls):
         """The property definitions of `object_type`. Raises FatalError/RetriableError."""
         reply = self._call("hubspot.properties.list", self.client.properties.get_all, object_type, archived=False)
         return list((reply.body or {}).get("results") or [])
+
+    def engagements_page(self, object_type: str, after: str | None = None, limit: int = LIST_PAGE_MAX) -> Page:
+        """One page of tasks or notes (`object_type` "tasks" | "notes"), GET /crm/v3/objects/{type}, with only
+        their ids and default properties. Raises ValueError (bad object_type), FatalError, RetriableError."""
+        apis = {"tasks": self.client.tasks_basic, "notes": self.client.notes_basic}
+        if object_type not in apis:
+            raise ValueError(f"object_type must be 'tasks' or 'notes', not {object_type!r}")
+        reply = self._call(
+            f"hubspot.{object_type}.list",
+            apis[object_type].get_page,
+            limit=max(1, min(int(limit), LIST_PAGE_MAX)),
+            after=after,
+            archived=False,
+        )
+        body = reply.body or {}
+        return Page(list(body.get("results") or []), t.next_after(body))
+
+    def associations_page(
+        self,
+        contact_id: str,
+        object_type: str,
+        after: str | None = None,
+        limit: int = t.ASSOCIATIONS_PAGE_MAX,
+        *,
+        retried: bool = True,
+        record_key: str | None = None,
+    ) -> Page:
+        """One page of the `object_type` records ("tasks", "notes") associated with a contact, as GET
+        /crm/v4/objects/contacts/{id}/associations/{type} lists them ({toObjectId, associationTypes}); next:
+        the following `after`, or None.
+        `record_key` makes a refusal about this contact skippable. Raises FatalError, RetriableError,
+        SkippableError (with `record_key`)."""
+        reply = self._call(
+            "hubspot.associations.list",
+            self.client.associations.get_page,
+            "contacts",
+            str(contact_id),
+            object_type,
+            after=after,
+            limit=max(1, min(int(limit), t.ASSOCIATIONS_PAGE_MAX)),
+            retried=retried,
+            record_key=record_key,
+        )
+        body = reply.body or {}
+        return Page(list(body.get("results") or []), t.next_after(body))

@@ -1,4 +1,5 @@
-"""Reading from Mailchimp: members, sent campaigns, email activity, unsubscribes, merge fields."""
+"""Reading from Mailchimp: the API's health, the audience, members, sent campaigns, email activity,
+unsubscribes, merge fields."""
 
 from __future__ import annotations
 
@@ -11,6 +12,18 @@ from contracts.records import Page
 
 class MailchimpSource(MailchimpCalls):
     """Read side of the Mailchimp connector (see MailchimpCalls for the constructor)."""
+
+    def ping(self) -> dict[str, Any]:
+        """GET /ping: Mailchimp's health check, which needs a valid key and nothing else ({"health_status"}).
+        Raises FatalError (refused key), RetriableError."""
+        return self._call("mailchimp.ping", self.api.ping.get)
+
+    def get_audience(self) -> dict[str, Any]:
+        """The audience syncd works on (GET /lists/{list_id}: id, name, member count). Raises FatalError (a
+        404 names the audience as its subject), RetriableError."""
+        return self._call(
+            "mailchimp.lists.get", self.api.lists.get_list, self.list_id, fields=["id", "name", "stats.member_count"]
+        )
 
     def list_members(self, since_last_changed: str | None, offset: int, count: int = t.PAGE_MAX) -> Page:
         """One page of audience members changed after `since_last_changed` (ISO 8601; None = all),
