@@ -246,12 +246,21 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
     from syncd.check import failed, render, report, run_checks
 
-    checks = run_checks(_settings())
-    print(json.dumps(report(checks), sort_keys=True) if args.json else render(checks))
-    bad = failed(checks)
-    if bad:
-        print(f"syncd check: {len(bad)} check(s) failed: {', '.join(c.name for c in bad)}", file=sys.stderr)
-    return 1 if bad else 0
+    spaces = _all_settings()  # every workspace, or the one --workspace names
+    bad_anywhere = False
+    for settings in spaces:
+        checks = run_checks(settings)
+        where = f"workspace {settings.workspace}: " if len(spaces) > 1 else ""
+        if args.json:
+            print(json.dumps(report(checks) | ({"workspace": settings.workspace} if where else {}), sort_keys=True))
+        else:
+            print(f"{where}\n{render(checks)}" if where else render(checks))
+        bad = failed(checks)
+        if bad:
+            bad_anywhere = True
+            names = ", ".join(c.name for c in bad)
+            print(f"syncd check: {where}{len(bad)} check(s) failed: {names}", file=sys.stderr)
+    return 1 if bad_anywhere else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -263,7 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     ck = sub.add_parser(
-        "check", help="check credentials, scopes, audience and schemas against HubSpot and Mailchimp, writing nothing"
+        "check",
+        help="check credentials, scopes, audience and schemas against HubSpot and Mailchimp, writing nothing"
+        " (every workspace, or --workspace)",
     )
     ck.add_argument("--json", action="store_true", help="print one JSON object: ok and every check")
     ck.set_defaults(func=_cmd_check)
@@ -334,13 +345,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from contracts.errors import ConnectorError
     from syncd.clock import ClockError
     from syncd.failures import explain
+    from syncd.mappings import MappingsError
+    from syncd.rules import RulesError
+    from syncd.settings import SettingsError
     from syncd.store.db import StoreError
 
     args = build_parser().parse_args(argv)
     _SELECTED["workspace"] = args.workspace
     try:
         return int(args.func(args) or 0)
-    except CommandError as exc:
+    except (CommandError, RulesError, MappingsError, SettingsError) as exc:
         print(f"syncd {args.command}: {exc}", file=sys.stderr)
         return 1
     except (ConnectorError, StoreError, ClockError) as exc:

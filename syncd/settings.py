@@ -213,6 +213,7 @@ class Settings(BaseModel):
     http_host: str = "127.0.0.1"  # the image sets 0.0.0.0
     status_token: SecretStr | None = None  # when set, the status page and its actions require it
     workspace: str = "default"  # the workspace these settings are for (see SyncConfig.workspaces)
+    env_prefix: str = ""  # "<PREFIX>_" of the workspace's variables ("" without workspaces)
     database_schema: str | None = None  # PostgreSQL: the workspace's own schema
     config: SyncConfig = SyncConfig()
 
@@ -255,12 +256,13 @@ class Settings(BaseModel):
     def require_credentials(self) -> None:
         """Raise SettingsError naming every credential a command talking to the vendors still lacks."""
         missing = []
+        p, ws = self.env_prefix, f" (workspace {self.workspace})" if self.env_prefix else ""
         if self.hubspot_access_token is None:
-            missing.append("env HUBSPOT_ACCESS_TOKEN: required (or HUBSPOT_ACCESS_TOKEN_FILE)")
+            missing.append(f"env {p}HUBSPOT_ACCESS_TOKEN: required{ws} (or {p}HUBSPOT_ACCESS_TOKEN_FILE)")
         if self.mailchimp_api_key is None:
-            missing.append("env MAILCHIMP_API_KEY: required (or MAILCHIMP_API_KEY_FILE)")
+            missing.append(f"env {p}MAILCHIMP_API_KEY: required{ws} (or {p}MAILCHIMP_API_KEY_FILE)")
         if not self.mailchimp_list_id:
-            missing.append("env MAILCHIMP_LIST_ID: required")
+            missing.append(f"env {p}MAILCHIMP_LIST_ID: required{ws}")
         if missing:
             raise SettingsError(missing)
 
@@ -319,6 +321,7 @@ def load_workspaces(env: Mapping[str, str] | None = None, config_path: str | Non
             settings.model_copy(
                 update={
                     "workspace": ws.name,
+                    "env_prefix": prefix,
                     "database_url": url,
                     "database_schema": schema,
                     "config": settings.config.model_copy(
