@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from connectors.mailchimp.client import API_KEY as MAILCHIMP_KEY
 from connectors.mailchimp.client import default_base_url
@@ -248,10 +250,16 @@ class Settings(BaseModel):
         return data
 
     def secrets(self) -> list[str]:
-        """Return the secret values that are set (for log redaction)."""
-        return [
+        """Return the secret values that are set (for log redaction): the vendor credentials, the status
+        page's token and the database URL's password."""
+        found = [
             s.get_secret_value() for s in (self.hubspot_access_token, self.mailchimp_api_key, self.status_token) if s
         ]
+        try:
+            password = make_url(self.database_url).password
+        except ArgumentError:
+            password = None  # an unparsable URL fails where it is opened, with its own message
+        return found + ([str(password)] if password else [])
 
     def require_credentials(self) -> None:
         """Raise SettingsError naming every credential a command talking to the vendors still lacks."""
