@@ -2,7 +2,7 @@
 # demo runs it). Secrets come from the environment or from files (HUBSPOT_ACCESS_TOKEN_FILE,
 # MAILCHIMP_API_KEY_FILE, SYNCD_STATUS_TOKEN_FILE: Docker or Kubernetes secrets). The admin's files are
 # read from the working directory, /app: config/syncd.yaml, config/scoring.yaml, mappings/default.yaml (the
-# shipped ones are here; mount your own over /app/config and /app/mappings). README: "Deploy as a container".
+# shipped ones are here; mount your own over /app/config and /app/mappings). README: "Deploying as a container".
 # The Python version is the one requirements.lock is resolved for (`make lock`).
 FROM python:3.11-slim
 
