@@ -28,6 +28,8 @@ from syncd.resources import SHIPPED
 from tests.container_support import dockerfile
 
 ROOT = Path(__file__).resolve().parents[2]
+# one venv for the module: under `pytest -n 2 --dist loadgroup` (make test) its tests share a worker
+pytestmark = pytest.mark.xdist_group("installed_wheel")
 IMAGE = dockerfile(ROOT / "Dockerfile")
 # what .dockerignore keeps from the builder among the folders the Dockerfile copies
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.db", "*.db-wal", "*.db-shm")
