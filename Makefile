@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test lint bench install clean
+.PHONY: demo test lint bench install lock clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,10 +25,23 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 test: lint
-	$(PY) -m pytest -n 2 -q
+	$(PY) -m pytest -n 2 --dist loadgroup -q
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py
+
+# requirements.lock: every package the image installs (the runtime dependencies, the `sandbox` extra that
+# `syncd sandbox` and the compose demo need, and the build backend), exact versions with their hashes, for
+# Python 3.11 on Linux like the image. It keeps the pins it holds unless pyproject.toml needs others;
+# `make lock LOCK_ARGS=--upgrade` moves every package to its newest allowed version.
+LOCK_TOOL ?= uv==0.13.8
+LOCK_ARGS ?=
+lock: $(STAMP)
+	$(PY) -m pip install --quiet $(LOCK_TOOL)
+	$(PY) -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires'], sep='\n')" \
+	  | $(VENV)/bin/uv pip compile --quiet pyproject.toml - --extra sandbox --generate-hashes \
+	    --python-version 3.11 --python-platform linux --custom-compile-command 'make lock' \
+	    $(LOCK_ARGS) -o requirements.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache bench/results

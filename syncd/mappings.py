@@ -19,10 +19,12 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from syncd.domain.mapping import DATE_TRANSFORM, SIMPLE_TRANSFORMS, TRUNCATE_TRANSFORM, Consent, FieldMapping, Mappings
+from syncd.resources import MAPPINGS_SCHEMA, shipped
 from syncd.yamlfile import YamlFileError, read_yaml
 from syncd.yamlfile import line_of as _line_of
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "mappings" / "schema.json"
+# Shipped in the package (syncd/resources.py); the admin-facing copy is mappings/schema.json.
+SCHEMA_PATH = shipped(MAPPINGS_SCHEMA)
 
 # Mailchimp merge tags: at most 10 characters of A-Z, 0-9 and _.
 MERGE_TAG = re.compile(r"^[A-Z0-9_]{1,10}$")

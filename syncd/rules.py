@@ -30,10 +30,12 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from syncd.domain.models import EVENT_KINDS
+from syncd.resources import DEFAULT_SCORING, shipped
 from syncd.yamlfile import YamlFileError, parse_yaml_text, read_yaml
 from syncd.yamlfile import line_of as _line_of
 
-DEFAULT_RULES_PATH = Path(__file__).resolve().parent.parent / "config" / "scoring.yaml"
+# Shipped in the package (syncd/resources.py); the admin-facing copy is config/scoring.yaml.
+DEFAULT_RULES_PATH = shipped(DEFAULT_SCORING)
 
 # The event kinds are defined once, in the pure core; the rules accept exactly those (an enum in the schema).
 EventKind = Literal[EVENT_KINDS]  # type: ignore[valid-type]
@@ -406,8 +408,9 @@ def load_rules(path: str | Path) -> Rules:
 
 
 def load_default_rules() -> Rules:
-    """Load the shipped config/scoring.yaml. Raises `RulesError` if it is broken."""
-    return load_rules(DEFAULT_RULES_PATH)
+    """Load the scoring rules shipped in the package (a copy of config/scoring.yaml). Raises `RulesError` if
+    it is broken."""
+    return parse_rules(DEFAULT_RULES_PATH.read_text(encoding="utf-8"), str(DEFAULT_RULES_PATH))
 
 
 def parse_rules(text: str, source: str = "<scoring.yaml>") -> Rules:
