@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from syncd_harness import ROOT, Engine, make_lead
+from syncd_harness import ROOT, Engine, engine_hash, make_lead
 
 from sandbox.world import SandboxConfig
 from syncd import push
@@ -134,6 +134,14 @@ def test_names_travel_both_ways_and_quiet_cycles_write_nothing(sandbox, hubspot_
     assert engine.member(lead["email"], state)["merge_fields"]["FNAME"] == "Vera-Lynn"
 
 
+def _contacts_with(engine: Engine, email: str) -> list[dict]:
+    return [
+        c
+        for c in engine.state()["hubspot"]["contacts"]
+        if (c["properties"].get("email") or "").lower() == email.lower()
+    ]
+
+
 def test_a_mailchimp_signup_becomes_exactly_one_hubspot_contact(sandbox, hubspot_mailchimp, tmp_path) -> None:
     hs, mc = hubspot_mailchimp
     email = "Signup.Form@Example.org"
@@ -145,17 +153,14 @@ def test_a_mailchimp_signup_becomes_exactly_one_hubspot_contact(sandbox, hubspot
     engine.settle()
     summary = engine.cycle()
     assert summary["commands"]["pushed"].get("hubspot.create_contact", 0) >= 1
-    mine = [
-        c
-        for c in engine.state()["hubspot"]["contacts"]
-        if (c["properties"].get("email") or "").lower() == email.lower()
-    ]
+    mine = _contacts_with(engine, email)
     assert len(mine) == 1
     props = mine[0]["properties"]
     assert (props["firstname"], props["lastname"], props["syncd_source"]) == ("Sina", "Form", "mailchimp")
     # a crash after HubSpot created it, before syncd recorded it: the create runs again and links instead
     with engine.ctx.store.begin() as conn:
-        conn.execute(sa.update(t.outbox).where(t.outbox.c.kind == "hubspot.create_contact").values(state="attempted"))
+        mine_only = t.outbox.c.key == f"hs.create:{engine_hash(email)}"
+        conn.execute(sa.update(t.outbox).where(mine_only).values(state="attempted"))
         conn.execute(sa.update(t.identities).values(hubspot_id=None).where(t.identities.c.email == email.lower()))
     engine.ctx.counters.clear()
     push.push(engine.ctx)
@@ -164,11 +169,7 @@ def test_a_mailchimp_signup_becomes_exactly_one_hubspot_contact(sandbox, hubspot
     engine.cycle()
     engine.settle()
     engine.cycle()
-    mine = [
-        c
-        for c in engine.state()["hubspot"]["contacts"]
-        if (c["properties"].get("email") or "").lower() == email.lower()
-    ]
+    mine = _contacts_with(engine, email)
     assert len(mine) == 1
     with engine.ctx.store.begin() as conn:
         ident = conn.execute(sa.select(t.identities).where(t.identities.c.email == email.lower())).one()
