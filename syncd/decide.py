@@ -74,9 +74,10 @@ def field_schemas(stored: Any) -> FieldSchemas:
     )
 
 
-def score_and_decide(ctx: Context, rescore_after_ms: int | None = None) -> int:
+def score_and_decide(ctx: Context, rescore_after_ms: int | None = None, only: Sequence[str] | None = None) -> int:
     """Score every identity whose contact, member or events changed since its last score (or whose score
-    is older than `rescore_after_ms`, for decay), chunk by chunk. Returns how many were scored."""
+    is older than `rescore_after_ms`, for decay), chunk by chunk; with `only`, just those of these
+    normalized emails. Returns how many were scored."""
     now = ctx.clock()
     stale = now - (
         rescore_after_ms if rescore_after_ms is not None else int(ctx.settings.config.rescore_hours * 3_600_000)
@@ -89,7 +90,7 @@ def score_and_decide(ctx: Context, rescore_after_ms: int | None = None) -> int:
             rows = conn.execute(
                 sa.select(ident)
                 .outerjoin(s, s.c.email == ident.c.email)
-                .where(ident.c.id > last_id)
+                .where(ident.c.id > last_id, ident.c.email.in_(list(only)) if only is not None else sa.true())
                 .where(
                     sa.or_(s.c.email.is_(None), ident.c.updated_ms > s.c.scored_ms, s.c.scored_ms < stale, newer_event)
                 )

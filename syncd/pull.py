@@ -93,7 +93,7 @@ def ingest_contacts(ctx: Context, conn: sa.Connection, records: Iterable[dict]) 
     by_email = {r.email: r for r in ctx.store.rows_in(conn, t.identities, "email", [v[2] for v in valid])}
     snapshots: list[dict[str, Any]] = []
     new_identities: list[dict[str, Any]] = []
-    two_way = sorted({f.hubspot for f in ctx.mappings.two_way})
+    two_way = sorted({f.hubspot for f in ctx.mappings.two_way}) if ctx.mappings is not None else []
     for hid, props, email, rec in valid:
         merged = [m for m in str(props.get("hs_merged_object_ids") or "").split(";") if m and m != hid]
         modified = parse_ms(props.get("lastmodifieddate")) or now
@@ -146,7 +146,7 @@ def attach_history(ctx: Context, records: list[dict]) -> None:
     what syncd itself wrote), read when they changed from HubSpot's property history (100 a call) and keep
     it on the record as `history_ms` {property: epoch ms}. First sightings are not read: their
     lastmodifieddate bounds the change."""
-    names = sorted({f.hubspot for f in ctx.mappings.two_way})
+    names = sorted({f.hubspot for f in ctx.mappings.two_way}) if ctx.mappings is not None else []
     if not names or not records:
         return
     ids = [str(r["id"]) for r in records]

@@ -18,11 +18,11 @@ from contracts.records import Outcome
 from syncd.context import Context
 
 ORDER = (
+    "hubspot.create_contact",  # first: the leads it creates are decided again and drain with the rest
     "mailchimp.unsubscribe",
     "mailchimp.subscribe",
     "mailchimp.update_member",
     "mailchimp.tags",
-    "hubspot.create_contact",
     "hubspot.update_contact",
     "hubspot.lifecycle_demote",
     "hubspot.task",
@@ -228,6 +228,14 @@ def _create_contacts(ctx: Context, rows: list) -> int:
         if o.ok:
             ctx.count("contacts.linked" if o.detail.get("existing") else "contacts.created")
     _finish_all(ctx, results, also=lambda conn: _link_created(ctx, conn, results))
+    # the new contacts are leads now: decided at once, their writes drain in this same push (the kinds
+    # after this one), so the next cycle finds nothing left to do for them
+    from contracts.identity import normalize_email
+    from syncd.decide import score_and_decide
+
+    created = [normalize_email(r.payload["email"]) for r, o in results if o.ok and not o.detail.get("existing")]
+    if created:
+        score_and_decide(ctx, only=[e for e in created if e])
     return len(rows)
 
 
@@ -245,11 +253,28 @@ def _link_created(ctx: Context, conn: Any, results: list[tuple[Any, Outcome]]) -
         taken = conn.execute(sa.select(ident.c.id).where(ident.c.hubspot_id == str(hid))).first()
         if taken is not None:
             continue  # the contact pull linked it already
-        conn.execute(
+        linked = conn.execute(
             sa.update(ident)
             .where(ident.c.subscriber_hash == row.payload["subscriber_hash"], ident.c.hubspot_id.is_(None))
             .values(hubspot_id=str(hid), updated_ms=now)
-        )
+            .returning(ident.c.email)
+        ).first()
+        if linked is None or outcome.detail.get("existing"):
+            continue  # an existing contact's properties are unknown here: the contact pull brings them
+        # the contact as syncd created it, until the contact pull reads it back
+        props = {**row.payload["properties"], "hs_object_id": str(hid)}
+        two_way = {f.hubspot: now for f in ctx.mappings.two_way}
+        snapshot = {
+            "hubspot_id": str(hid),
+            "email": linked.email,
+            "properties": props,
+            "lastmodified_ms": now,
+            "merged_ids": [],
+            "archived": False,
+            "fetched_ms": now,
+            "field_ms": two_way,
+        }
+        ctx.store.insert_ignore(conn, t.hubspot_contacts, [snapshot], ["hubspot_id"])
 
 
 def _learn_members(ctx: Context, conn: Any, results: list[tuple[Any, Outcome]], report_status: bool) -> None:

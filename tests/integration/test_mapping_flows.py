@@ -195,3 +195,27 @@ def test_a_hubspot_opt_out_unsubscribes_the_member(sandbox, hubspot_mailchimp, t
     assert engine.contact(lead["id"], state)["properties"]["syncd_email_status"] == "unsubscribed"
     unsubscribes = engine.outbox(f"mailchimp:member:{lead['hash']}")
     assert [r.kind for r in unsubscribes].count("mailchimp.unsubscribe") == 1
+
+
+STAGE_DROPDOWN = """\
+fields:
+  - {hubspot: lifecyclestage, merge_tag: STAGE, type: dropdown}
+consent:
+  hubspot_property: hs_legal_basis
+  granted_values: [Freely given consent from contact]
+owned_properties: [syncd_score]
+"""
+
+
+def test_a_dropdown_is_created_with_the_hubspot_options_and_gets_labels(sandbox, hubspot_mailchimp, tmp_path) -> None:
+    hs, mc = hubspot_mailchimp
+    lead = make_lead(sandbox, hs, mc, "stage@example.org")
+    engine = Engine(sandbox, tmp_path, **_config(tmp_path, STAGE_DROPDOWN))
+    engine.settle()
+    engine.cycle()
+    stage = next(
+        m for m in mc.lists.get_list_merge_fields(sandbox.world.list_id)["merge_fields"] if m["tag"] == "STAGE"
+    )
+    options = hs.crm.properties.core_api.get_by_name("contacts", "lifecyclestage").options
+    assert stage["type"] == "dropdown" and stage["options"]["choices"] == [o.label for o in options]
+    assert engine.member(lead["email"])["merge_fields"]["STAGE"] == "Subscriber"
