@@ -18,6 +18,7 @@ from contracts.identity import subscriber_hash
 from syncd.context import Context
 from syncd.domain import scoring
 from syncd.domain.decisions import DEFAULT_STAGES, Lead, MemberView, Policy, Pushed, StoredEvent, decide
+from syncd.domain.mapping import NO_SCHEMAS, FieldSchemas, MergeInfo, PropertyInfo
 from syncd.domain.models import EngagementEvent, ScoreResult, SegmentState, Send
 from syncd.domain.routing import Routing
 from syncd.store import schema as t
@@ -39,7 +40,7 @@ def ms_of(d: datetime | None) -> int | None:
     return None if d is None else int(d.timestamp() * 1000)
 
 
-def policy_of(ctx: Context, known_owners: frozenset[str] = frozenset()) -> Policy:
+def policy_of(ctx: Context, known_owners: frozenset[str] = frozenset(), schemas: FieldSchemas = NO_SCHEMAS) -> Policy:
     """The configuration decisions read, from the context."""
     tasks = ctx.settings.config.tasks
     return Policy(
@@ -49,12 +50,34 @@ def policy_of(ctx: Context, known_owners: frozenset[str] = frozenset()) -> Polic
         known_owners=known_owners,
         routing=Routing(tasks.round_robin_owner_ids, tasks.fallback_owner_id),
         notes=ctx.settings.config.notes.enabled,
+        schemas=schemas,
     )
 
 
-def score_and_decide(ctx: Context, rescore_after_ms: int | None = None) -> int:
+def field_schemas(stored: Any) -> FieldSchemas:
+    """The property and merge field definitions setup stored ({"properties": {name: {type, fieldType,
+    options}}, "merge_fields": {tag: {type, date_format, choices}}}), for the conversions."""
+    stored = stored or {}
+    return FieldSchemas(
+        properties={
+            name: PropertyInfo(
+                p.get("type") or "string",
+                p.get("fieldType") or "text",
+                tuple((str(o[0]), str(o[1])) for o in p.get("options") or ()),
+            )
+            for name, p in (stored.get("properties") or {}).items()
+        },
+        merge_fields={
+            tag: MergeInfo(m.get("type") or "text", m.get("date_format") or "", tuple(m.get("choices") or ()))
+            for tag, m in (stored.get("merge_fields") or {}).items()
+        },
+    )
+
+
+def score_and_decide(ctx: Context, rescore_after_ms: int | None = None, only: Sequence[str] | None = None) -> int:
     """Score every identity whose contact, member or events changed since its last score (or whose score
-    is older than `rescore_after_ms`, for decay), chunk by chunk. Returns how many were scored."""
+    is older than `rescore_after_ms`, for decay), chunk by chunk; with `only`, just those of these
+    normalized emails. Returns how many were scored."""
     now = ctx.clock()
     stale = now - (
         rescore_after_ms if rescore_after_ms is not None else int(ctx.settings.config.rescore_hours * 3_600_000)
@@ -67,7 +90,7 @@ def score_and_decide(ctx: Context, rescore_after_ms: int | None = None) -> int:
             rows = conn.execute(
                 sa.select(ident)
                 .outerjoin(s, s.c.email == ident.c.email)
-                .where(ident.c.id > last_id)
+                .where(ident.c.id > last_id, ident.c.email.in_(list(only)) if only is not None else sa.true())
                 .where(
                     sa.or_(s.c.email.is_(None), ident.c.updated_ms > s.c.scored_ms, s.c.scored_ms < stale, newer_event)
                 )
@@ -80,7 +103,8 @@ def score_and_decide(ctx: Context, rescore_after_ms: int | None = None) -> int:
                 r.id for r in conn.execute(sa.select(t.owners.c.id).where(t.owners.c.archived.is_(False)))
             )
             chunk = Chunk(ctx, conn, rows, now)
-            policy = policy_of(ctx, owners)
+            schemas = field_schemas((ctx.store.get_cursor(conn, "setup") or {}).get("fields"))
+            policy = policy_of(ctx, owners, schemas)
             for row in rows:
                 lead = chunk.lead(row)
                 result = chunk.score(lead)
@@ -102,6 +126,7 @@ class Chunk:
         store = ctx.store
         hids = [i.hubspot_id for i in idents if i.hubspot_id]
         hashes = [i.subscriber_hash for i in idents if i.subscriber_hash]
+        self.hids, self.hashes = hids, [i.subscriber_hash or subscriber_hash(i.email) for i in idents]
         emails = [i.email for i in idents]
         self.contacts = {r.hubspot_id: r for r in store.rows_in(conn, t.hubspot_contacts, "hubspot_id", hids)}
         self.members = {
@@ -130,6 +155,7 @@ class Chunk:
         self.pushed_writes: dict[str, dict] = {}
         self.commands: list[dict] = []
         self.audit: list[dict] = []
+        self.problems: list[tuple[str, str, dict]] = []
 
     def lead(self, ident: Any) -> Lead:
         """The plain values the pure functions take, for one identity."""
@@ -153,9 +179,17 @@ class Chunk:
             properties=dict(contact.properties) if contact is not None else None,
             member=None
             if member is None
-            else MemberView(member.email, member.status, dict(member.merge_fields or {}), tuple(member.tags or ())),
+            else MemberView(
+                member.email,
+                member.status,
+                dict(member.merge_fields or {}),
+                tuple(member.tags or ()),
+                member.last_changed_ms,
+            ),
             events=tuple(StoredEvent(r.id, _event(r)) for r in self.events.get(ident.email, [])),
             previous=previous,
+            contact_modified_ms=contact.lastmodified_ms if contact is not None else None,
+            field_ms=dict(contact.field_ms or {}) if contact is not None else {},
         )
 
     def score(self, lead: Lead) -> ScoreResult:
@@ -179,6 +213,16 @@ class Chunk:
     def record(self, lead: Lead, result: ScoreResult, decision: Any) -> None:
         for name in decision.counts:
             self.ctx.count(name)
+        for p in decision.problems:
+            # invariant 8: the field is skipped for this lead, quarantined with what and why; all else flows
+            key = f"hubspot:contact:{p.contact_id}" if p.contact_id else f"mailchimp:member:{lead.subscriber_hash}"
+            reason = f"{p.field}: {p.reason}"
+            self.problems.append(
+                (key, reason, {"email": p.email, "contact_id": p.contact_id, "field": p.field, "value": p.value})
+            )
+        for w in decision.warnings:
+            self.ctx.count("mapping.truncated")
+            self.ctx.log.warning("mapping.truncated", email=lead.email, detail=w)
         for c in decision.commands:
             self.commands.append({"key": c.key, "kind": c.kind, "target": c.target, "payload": dict(c.payload)})
             self.ctx.count(f"enqueued.{c.kind}")
@@ -218,6 +262,22 @@ class Chunk:
             store.enqueue(self.conn, self.commands)
         if self.audit:
             self.conn.execute(sa.insert(t.audit), self.audit)
+        # a value fixed since (or a field no longer mapped) leaves the quarantine
+        keys = [f"hubspot:contact:{h}" for h in self.hids] + [f"mailchimp:member:{h}" for h in self.hashes]
+        now_bad = {(k, r) for k, r, _ in self.problems}
+        q = t.quarantine
+        stale = [
+            r.id
+            for r in store.rows_in(self.conn, q, "record_key", keys, [q.c.id, q.c.source, q.c.record_key, q.c.reason])
+            if r.source == "mapping" and (r.record_key, r.reason) not in now_bad
+        ]
+        if stale:
+            self.conn.execute(sa.delete(q).where(q.c.id.in_(stale)))
+        for key, reason, payload in sorted(self.problems, key=lambda p: p[:2]):
+            store.quarantine(self.conn, "mapping", key, reason, payload, self.ctx.run_id)
+            self.ctx.count("quarantined")
+            self.ctx.count("mapping.skipped_values")
+            self.ctx.log.warning("mapping.value_skipped", record=key, reason=reason)
 
 
 def _event(r: Any) -> EngagementEvent:

@@ -18,7 +18,22 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
-from syncd.domain.mapping import DATE_TRANSFORM, SIMPLE_TRANSFORMS, TRUNCATE_TRANSFORM, Consent, FieldMapping, Mappings
+from syncd.domain.mapping import (
+    CHOICE_TYPES,
+    CONDITION_OPS,
+    DATE_TRANSFORM,
+    NEVER_WRITTEN,
+    ONE_WAY_TYPES,
+    SIMPLE_TRANSFORMS,
+    TRUNCATE_TRANSFORM,
+    Condition,
+    Consent,
+    ContactsFromMailchimp,
+    FieldMapping,
+    Mappings,
+    OptOuts,
+    TagRule,
+)
 from syncd.resources import MAPPINGS_SCHEMA, shipped
 from syncd.yamlfile import YamlFileError, read_yaml
 from syncd.yamlfile import line_of as _line_of
@@ -28,8 +43,8 @@ SCHEMA_PATH = shipped(MAPPINGS_SCHEMA)
 
 # Mailchimp merge tags: at most 10 characters of A-Z, 0-9 and _.
 MERGE_TAG = re.compile(r"^[A-Z0-9_]{1,10}$")
-# Identity and bookkeeping properties: syncd must never rewrite them, whatever the file says.
-NEVER_OWNED = frozenset({"email", "hs_object_id", "createdate", "lastmodifieddate"})
+# Identity and bookkeeping properties (and the opt-out): syncd must never rewrite them, whatever the file says.
+NEVER_OWNED = NEVER_WRITTEN
 _CHECKED_SEMANTICALLY = {"merge_tag", "transform"}  # their schema errors are replaced by clearer ones
 
 
@@ -106,6 +121,8 @@ def _semantic_problems(name: str, root: yaml.Node, data: dict[str, Any]) -> list
                 f"{name}:{_line_of(root, ['fields', i, 'transform'])}: unknown transform "
                 f"{transform!r} (none, upper, lower, title, date:YYYY-MM-DD, truncate:N)"
             )
+        problems += _direction_problems(name, root, data, i, item)
+    problems += _target_problems(name, root, data)
     listed = data.get("owned_properties")
     owned: list[Any] = listed if isinstance(listed, list) else []
     for i, prop in enumerate(owned):
@@ -114,6 +131,67 @@ def _semantic_problems(name: str, root: yaml.Node, data: dict[str, Any]) -> list
                 f"{name}:{_line_of(root, ['owned_properties', i])}: '{prop}' cannot be owned: "
                 "syncd never rewrites identity properties"
             )
+    return problems
+
+
+def _direction_problems(name: str, root: yaml.Node, data: dict[str, Any], i: int, item: dict) -> list[str]:
+    """A field's direction, conflict and choices against what they can mean (the schema checked the names)."""
+    problems: list[str] = []
+    direction, kind, prop = item.get("direction", "to_mailchimp"), item.get("type"), item.get("hubspot")
+    if "conflict" in item and direction != "both":
+        problems.append(
+            f"{name}:{_line_of(root, ['fields', i, 'conflict'])}: conflict only applies to direction both "
+            f"(this field's direction is {direction})"
+        )
+    if direction in ("to_hubspot", "both"):
+        line = _line_of(root, ["fields", i, "direction"])
+        consent = (data.get("consent") or {}).get("hubspot_property") if isinstance(data.get("consent"), dict) else None
+        if prop in NEVER_WRITTEN:
+            problems.append(f"{name}:{line}: '{prop}' cannot receive values from Mailchimp: syncd never writes it")
+        elif prop is not None and prop == consent:
+            problems.append(
+                f"{name}:{line}: '{prop}' is the consent property: Mailchimp can never grant marketing consent"
+            )
+        if kind in ONE_WAY_TYPES:
+            problems.append(f"{name}:{line}: a {kind} merge field cannot flow to HubSpot (direction {direction})")
+    if "choices" in item and kind not in CHOICE_TYPES:
+        problems.append(f"{name}:{_line_of(root, ['fields', i, 'choices'])}: choices only apply to radio and dropdown")
+    return problems
+
+
+def _target_problems(name: str, root: yaml.Node, data: dict[str, Any]) -> list[str]:
+    """Two fields writing one HubSpot property (from Mailchimp); tag rules and contact creation against
+    the properties syncd may not write."""
+    problems: list[str] = []
+    found = data.get("fields")
+    seen: dict[str, int] = {}
+    for i, item in enumerate(found if isinstance(found, list) else []):
+        if not isinstance(item, dict) or item.get("direction") not in ("to_hubspot", "both"):
+            continue
+        prop, line = item.get("hubspot"), _line_of(root, ["fields", i, "hubspot"])
+        if isinstance(prop, str) and prop in seen:
+            problems.append(
+                f"{name}:{line}: HubSpot property '{prop}' receives two merge fields (first on line {seen[prop]})"
+            )
+        if isinstance(prop, str):
+            seen.setdefault(prop, line)
+    rules = data.get("tag_rules")
+    for i, rule in enumerate(rules if isinstance(rules, list) else []):
+        if isinstance(rule, dict) and "from_mailchimp_tags" in rule and rule.get("hubspot") in NEVER_WRITTEN:
+            problems.append(
+                f"{name}:{_line_of(root, ['tag_rules', i, 'hubspot'])}: '{rule['hubspot']}' cannot be written"
+            )
+        if isinstance(rule, dict) and "from_mailchimp_tags" in rule and rule.get("hubspot") in seen:
+            problems.append(
+                f"{name}:{_line_of(root, ['tag_rules', i, 'hubspot'])}: HubSpot property '{rule['hubspot']}' "
+                f"is also the target of a field (line {seen[rule['hubspot']]})"
+            )
+    created = data.get("contacts_from_mailchimp")
+    if isinstance(created, dict) and created.get("source_property") in NEVER_WRITTEN:
+        problems.append(
+            f"{name}:{_line_of(root, ['contacts_from_mailchimp', 'source_property'])}: "
+            f"'{created['source_property']}' cannot be the source property"
+        )
     return problems
 
 
@@ -138,11 +216,42 @@ def _build(data: dict[str, Any], root: yaml.Node, name: str) -> Mappings:
             type=f["type"],
             transform=f.get("transform", "none"),
             line=_line_of(root, ["fields", i]),
+            direction=f.get("direction", "to_mailchimp"),
+            conflict=f.get("conflict", "newest"),
+            choices=tuple(f["choices"]) if isinstance(f.get("choices"), list) else "hubspot",
+            send=f.get("send", "label"),
         )
         for i, f in enumerate(data["fields"])
     )
     consent = Consent(data["consent"]["hubspot_property"], tuple(data["consent"]["granted_values"]))
-    return Mappings(fields=fields, consent=consent, owned_properties=tuple(data["owned_properties"]), source=name)
+    created = data.get("contacts_from_mailchimp") or {}
+    opt_outs = data.get("opt_outs") or {}
+    return Mappings(
+        fields=fields,
+        consent=consent,
+        owned_properties=tuple(data["owned_properties"]),
+        source=name,
+        contacts_from_mailchimp=ContactsFromMailchimp(
+            enabled=bool(created.get("enabled", False)),
+            statuses=tuple(created.get("statuses") or ("subscribed",)),
+            source_property=created.get("source_property", "syncd_source"),
+        ),
+        opt_outs=OptOuts(opt_outs.get("hubspot_property", "hs_email_optout")),
+        tag_rules=tuple(
+            _tag_rule(r, _line_of(root, ["tag_rules", i])) for i, r in enumerate(data.get("tag_rules") or [])
+        ),
+    )
+
+
+def _tag_rule(rule: dict[str, Any], line: int) -> TagRule:
+    if "family" in rule:
+        return TagRule("family", rule["hubspot"], family=rule["family"], line=line)
+    if "from_mailchimp_tags" in rule:
+        return TagRule("from_mailchimp", rule["hubspot"], tags=tuple(rule["from_mailchimp_tags"]), line=line)
+    when = rule["when"]
+    op = next(k for k in when if k in CONDITION_OPS)
+    value = tuple(when[op]) if op == "in" else when[op]
+    return TagRule("condition", when["hubspot"], tag=rule["tag"], when=Condition(when["hubspot"], op, value), line=line)
 
 
 def check_against(

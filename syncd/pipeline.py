@@ -17,29 +17,43 @@ from syncd.owned import CONTACT_PROPERTIES, GROUP
 
 
 def setup(ctx: Context) -> None:
-    """Create syncd's property group and properties, and mapped merge fields, when they are missing
-    (once per definition change), and learn the portal's lifecycle stage order."""
+    """Create syncd's property group and properties (with those the mappings add), and mapped merge fields
+    (radio and dropdown ones with their choices), when they are missing (once per definition change);
+    learn the portal's lifecycle stage order and the definitions the field conversions read."""
+    from syncd.owned import mapped_properties, schemas_json
+
+    extra = mapped_properties(ctx.mappings)
     merge_fields = ctx.mappings.merge_field_defs()
-    defs = {"group": GROUP, "properties": CONTACT_PROPERTIES, "merge_fields": merge_fields}
+    defs = {
+        "group": GROUP,
+        "properties": CONTACT_PROPERTIES + extra,
+        "merge_fields": merge_fields,
+        "fields": repr(ctx.mappings.fields),
+    }
     digest = hashlib.sha1(json.dumps(defs, sort_keys=True).encode()).hexdigest()
     with ctx.store.begin() as conn:
         done = ctx.store.get_cursor(conn, "setup") or {}
     if done.get("digest") != digest:
+        props = ctx.hubspot.get_properties("contacts")
         ctx.hubspot.ensure_property_group("contacts", GROUP["name"], GROUP["label"])
-        ctx.hubspot.ensure_properties("contacts", CONTACT_PROPERTIES)
+        ctx.hubspot.ensure_properties("contacts", CONTACT_PROPERTIES + extra)
+        known = props + [d for d in CONTACT_PROPERTIES + extra if d["name"] not in {p.get("name") for p in props}]
+        # radio/dropdown choices come from the HubSpot options: never created with `choices: []`
+        merge_fields = ctx.mappings.merge_field_defs(decide.field_schemas(schemas_json(ctx.mappings, known, [])))
         if merge_fields:
             ctx.mailchimp.ensure_merge_fields(merge_fields)
-        stages = _stage_order(ctx)
-        done = {"digest": digest, "stages": stages}
+        live = ctx.mailchimp.get_merge_fields() if ctx.mappings.fields else []
+        stages = _stage_order(ctx, props)
+        done = {"digest": digest, "stages": stages, "fields": schemas_json(ctx.mappings, known, live)}
         with ctx.store.begin() as conn:
             ctx.store.set_cursor(conn, "setup", done)
-        ctx.log.info("setup.done", properties=len(CONTACT_PROPERTIES), merge_fields=len(defs["merge_fields"]))
+        ctx.log.info("setup.done", properties=len(CONTACT_PROPERTIES) + len(extra), merge_fields=len(merge_fields))
     ctx.stage_order = tuple(done.get("stages") or decide.DEFAULT_STAGES)
 
 
-def _stage_order(ctx: Context) -> list[str]:
+def _stage_order(ctx: Context, props: list[dict[str, Any]]) -> list[str]:
     """Lifecycle stages are customisable per portal: read their order from the property's options."""
-    for p in ctx.hubspot.get_properties("contacts"):
+    for p in props:
         if p.get("name") == "lifecyclestage" and p.get("options"):
             opts = sorted(p["options"], key=lambda o: o.get("displayOrder", 0))
             return [o["value"] for o in opts]

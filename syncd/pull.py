@@ -93,17 +93,20 @@ def ingest_contacts(ctx: Context, conn: sa.Connection, records: Iterable[dict]) 
     by_email = {r.email: r for r in ctx.store.rows_in(conn, t.identities, "email", [v[2] for v in valid])}
     snapshots: list[dict[str, Any]] = []
     new_identities: list[dict[str, Any]] = []
+    two_way = sorted({f.hubspot for f in ctx.mappings.two_way}) if ctx.mappings is not None else []
     for hid, props, email, rec in valid:
         merged = [m for m in str(props.get("hs_merged_object_ids") or "").split(";") if m and m != hid]
+        modified = parse_ms(props.get("lastmodifieddate")) or now
         snapshots.append(
             {
                 "hubspot_id": hid,
                 "email": email,
                 "properties": props,
-                "lastmodified_ms": parse_ms(props.get("lastmodifieddate")) or now,
+                "lastmodified_ms": modified,
                 "merged_ids": merged,
                 "archived": bool(rec.get("archived")),
                 "fetched_ms": now,
+                "field_ms": _field_times(two_way, old.get(hid), props, modified, rec.get("history_ms") or {}),
             }
         )
     ctx.store.upsert(conn, t.hubspot_contacts, snapshots, ["hubspot_id"])
@@ -119,6 +122,58 @@ def ingest_contacts(ctx: Context, conn: sa.Connection, records: Iterable[dict]) 
             _absorb_merged(ctx, conn, m, email)
         _conversion_events(ctx, conn, hid, email, old_props, props, now)
     ctx.store.add_identities(conn, new_identities)
+
+
+def _field_times(names: list[str], prior: Any, props: dict, modified: int, history: dict) -> dict[str, int]:
+    """When HubSpot's value of each two-way property changed: the property history's time when it was
+    read, else (a value first seen, or changed since the last snapshot) the contact's lastmodifieddate, an
+    upper bound; an unchanged value keeps its time."""
+    before = dict(prior.field_ms or {}) if prior is not None else {}
+    old_props = dict(prior.properties or {}) if prior is not None else None
+    out: dict[str, int] = {}
+    for name in names:
+        if name in history:
+            out[name] = int(history[name])
+        elif old_props is None or old_props.get(name) != props.get(name) or name not in before:
+            out[name] = modified
+        else:
+            out[name] = int(before[name])
+    return out
+
+
+def attach_history(ctx: Context, records: list[dict]) -> None:
+    """For the contacts of a page whose two-way properties changed since their last snapshot (and not to
+    what syncd itself wrote), read when they changed from HubSpot's property history (100 a call) and keep
+    it on the record as `history_ms` {property: epoch ms}. First sightings are not read: their
+    lastmodifieddate bounds the change."""
+    names = sorted({f.hubspot for f in ctx.mappings.two_way}) if ctx.mappings is not None else []
+    if not names or not records:
+        return
+    ids = [str(r["id"]) for r in records]
+    hc, ps = t.hubspot_contacts, t.pushed_state
+    with ctx.store.begin() as conn:
+        old = {
+            r.hubspot_id: dict(r.properties or {})
+            for r in ctx.store.rows_in(conn, hc, "hubspot_id", ids, [hc.c.hubspot_id, hc.c.properties])
+        }
+        sent = {
+            r.target: dict(r._mapping["values"] or {})
+            for r in ctx.store.rows_in(conn, ps, "target", [f"hubspot:contact:{i}" for i in ids])
+        }
+    wanted = []
+    for r in records:
+        rid, props = str(r["id"]), r.get("properties") or {}
+        if rid not in old:
+            continue
+        ours = sent.get(f"hubspot:contact:{rid}", {})
+        if any(props.get(n) != old[rid].get(n) and props.get(n) != ours.get(n) for n in names if n in props):
+            wanted.append(rid)
+    if not wanted:
+        return
+    times = ctx.hubspot.property_history(wanted, names)
+    for r in records:
+        if str(r["id"]) in times:
+            r["history_ms"] = times[str(r["id"])]
 
 
 def _rekey_events(conn: sa.Connection, old_email: str, new_email: str) -> None:

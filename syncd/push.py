@@ -18,6 +18,8 @@ from contracts.records import Outcome
 from syncd.context import Context
 
 ORDER = (
+    "hubspot.create_contact",  # first: the leads it creates are decided again and drain with the rest
+    "mailchimp.unsubscribe",
     "mailchimp.subscribe",
     "mailchimp.update_member",
     "mailchimp.tags",
@@ -30,7 +32,12 @@ ORDER = (
 # 2,500 keep five batches at work; tags are grouped per tag, 500 members a call; contact updates 100 a call),
 # except the kinds made one call each, whose claim is marked `attempted` before any call: a crash then costs
 # one lookup per claimed command, so few are claimed at a time.
-ONE_BY_ONE_CLAIM = {"hubspot.task": 50, "hubspot.note": 50, "hubspot.lifecycle_demote": 50}
+ONE_BY_ONE_CLAIM = {
+    "hubspot.task": 50,
+    "hubspot.note": 50,
+    "hubspot.lifecycle_demote": 50,
+    "hubspot.create_contact": 100,
+}
 # Calls that exist only one record at a time run side by side: Mailchimp serves 10 connections at once
 # (the connector's InFlight keeps us under it); HubSpot's budget is shared by the connector's limiter.
 PARALLEL = {"mailchimp": 8, "hubspot": 4}
@@ -189,6 +196,85 @@ def _update_members(ctx: Context, rows: list) -> int:
         also=lambda conn: _learn_members(ctx, conn, results, report_status=False),
     )
     return len(rows)
+
+
+def _unsubscribe(ctx: Context, rows: list) -> int:
+    """Members whose contact opted out of email in HubSpot, unsubscribed in Mailchimp: a PATCH of
+    `status: unsubscribed` alone (the only status syncd sends to an existing member). What Mailchimp
+    reports is recorded and its status written to HubSpot."""
+    writes = [MemberWrite(key=r.key, email=r.payload["email_address"], unsubscribe=True) for r in rows]
+    outcomes = ctx.mailchimp.write_members(writes)
+    results = list(zip(rows, outcomes))
+    _finish_all(
+        ctx,
+        [(r, Outcome(key=r.key, ok=o.ok, error=o.error, detail={} if o.ok else o.detail)) for r, o in results],
+        also=lambda conn: _learn_members(ctx, conn, results, report_status=True),
+    )
+    return len(rows)
+
+
+def _create_contacts(ctx: Context, rows: list) -> int:
+    """Mailchimp subscribers who are not in HubSpot, created as contacts (100 a call), exactly once: the
+    claim is marked `attempted` before the call, and a retry after a crash (or a contact that appeared
+    meanwhile) gets HubSpot's 409 "Contact already exists", which links the existing one instead. The
+    lead's identity learns its contact in the same transaction as the outcome, so its engagement counts
+    for that contact from the next decision on."""
+    with ctx.store.begin() as conn:
+        for r in rows:
+            ctx.store.mark(conn, r.id, "attempted")
+    outcomes = ctx.hubspot.create_contacts([{"key": r.key, "properties": r.payload["properties"]} for r in rows])
+    results = list(zip(rows, outcomes))
+    for o in outcomes:
+        if o.ok:
+            ctx.count("contacts.linked" if o.detail.get("existing") else "contacts.created")
+    _finish_all(ctx, results, also=lambda conn: _link_created(ctx, conn, results))
+    # the new contacts are leads now: decided at once, their writes drain in this same push (the kinds
+    # after this one), so the next cycle finds nothing left to do for them
+    from contracts.identity import normalize_email
+    from syncd.decide import score_and_decide
+
+    created = [normalize_email(r.payload["email"]) for r, o in results if o.ok and not o.detail.get("existing")]
+    if created:
+        score_and_decide(ctx, only=[e for e in created if e])
+    return len(rows)
+
+
+def _link_created(ctx: Context, conn: Any, results: list[tuple[Any, Outcome]]) -> None:
+    import sqlalchemy as sa
+
+    from syncd.store import schema as t
+
+    now = ctx.clock()
+    ident = t.identities
+    for row, outcome in sorted(results, key=lambda ro: ro[0].payload["subscriber_hash"]):
+        hid = outcome.detail.get("id") if outcome.ok else None
+        if not hid:
+            continue
+        taken = conn.execute(sa.select(ident.c.id).where(ident.c.hubspot_id == str(hid))).first()
+        if taken is not None:
+            continue  # the contact pull linked it already
+        linked = conn.execute(
+            sa.update(ident)
+            .where(ident.c.subscriber_hash == row.payload["subscriber_hash"], ident.c.hubspot_id.is_(None))
+            .values(hubspot_id=str(hid), updated_ms=now)
+            .returning(ident.c.email)
+        ).first()
+        if linked is None or outcome.detail.get("existing"):
+            continue  # an existing contact's properties are unknown here: the contact pull brings them
+        # the contact as syncd created it, until the contact pull reads it back
+        props = {**row.payload["properties"], "hs_object_id": str(hid)}
+        two_way = {f.hubspot: now for f in ctx.mappings.two_way}
+        snapshot = {
+            "hubspot_id": str(hid),
+            "email": linked.email,
+            "properties": props,
+            "lastmodified_ms": now,
+            "merged_ids": [],
+            "archived": False,
+            "fetched_ms": now,
+            "field_ms": two_way,
+        }
+        ctx.store.insert_ignore(conn, t.hubspot_contacts, [snapshot], ["hubspot_id"])
 
 
 def _learn_members(ctx: Context, conn: Any, results: list[tuple[Any, Outcome]], report_status: bool) -> None:
@@ -407,9 +493,11 @@ def _note(ctx: Context, rows: list) -> int:
 
 
 HANDLERS: dict[str, Callable[[Context, list], int]] = {
+    "mailchimp.unsubscribe": _unsubscribe,
     "mailchimp.subscribe": _subscribe,
     "mailchimp.update_member": _update_members,
     "mailchimp.tags": _tags,
+    "hubspot.create_contact": _create_contacts,
     "hubspot.update_contact": _update_contacts,
     "hubspot.lifecycle_demote": _demote,
     "hubspot.task": _task,

@@ -195,6 +195,7 @@ class HubSpotContacts(Stream):
             records, new, more = self._tie(ctx, state, props)
         else:
             records, new, more = self._incremental(ctx, state, props, signpost)
+        pull.attach_history(ctx, records)  # when two-way properties changed, for their conflict rule
         ctx.log.info("hubspot.contacts_page", records=len(records), mode=state["mode"])
         # the run's own keys travel with the cursor but are never stored (see rows)
         return Step(records, {**new, "_signpost": signpost, "_props": props}, more)

@@ -110,6 +110,71 @@ class HubSpotSink(HubSpotSource):
             else:  # neither confirmed nor blamed: ask about it alone
                 self._update_batch([item], outcomes)
 
+    def create_contacts(self, inputs: Sequence[dict[str, Any]]) -> list[Outcome]:
+        """Batch-create contacts ({"key", "properties"} with "email"), 100 per call. Returns one Outcome per
+        input, in order: ok with detail {"id", "existing": False} for a contact created now, or {"id",
+        "existing": True} when HubSpot answers that a contact with that email exists (409 CONFLICT "Contact
+        already exists. Existing ID: N", for a whole batch or, in a 207, for an item): already there, so
+        linked rather than created again. Other refusals of one input are skippable failures (a batch
+        refused as a whole is split in halves until the bad input is alone). Raises FatalError,
+        RetriableError for the batch as a whole."""
+        outcomes: dict[str, Outcome] = {}
+        for chunk in t.chunks(list(inputs), self.batch_size):
+            self._create_batch(list(chunk), outcomes)
+        return [outcomes[str(i["key"])] for i in inputs]
+
+    def _create_batch(self, items: list[dict[str, Any]], outcomes: dict[str, Outcome]) -> None:
+        single = len(items) == 1
+        try:
+            reply = self._call(
+                "hubspot.contacts.batch_create",
+                self.client.contacts_batch.create,
+                {"inputs": [{"properties": dict(i["properties"]), "associations": []} for i in items]},
+                record_key=str(items[0]["key"]) if single else None,
+            )
+        except (SkippableError, FatalError) as exc:
+            if isinstance(exc, FatalError) and (exc.status not in _PER_RECORD or single):
+                raise
+            found = t.existing_id({"message": str(exc)}) if exc.status == 409 else None
+            if single:
+                key = str(items[0]["key"])
+                outcomes[key] = (
+                    Outcome(key, True, detail={"id": found, "existing": True})
+                    if found
+                    else Outcome(key, False, error=str(exc), skippable=True, detail={"status": exc.status})
+                )
+                return
+            middle = len(items) // 2
+            self._create_batch(items[:middle], outcomes)
+            self._create_batch(items[middle:], outcomes)
+            return
+        body = reply.body or {}
+        by_email = {
+            str((r.get("properties") or {}).get("email") or "").strip().lower(): str(r.get("id"))
+            for r in body.get("results") or []
+        }
+        errors = body.get("errors") or []
+        for item in items:
+            key, email = str(item["key"]), str(item["properties"].get("email") or "").strip().lower()
+            if email in by_email:
+                outcomes[key] = Outcome(key, True, detail={"id": by_email[email], "existing": False})
+        left = [i for i in items if str(i["key"]) not in outcomes]
+        if not left:
+            return
+        if single or len(left) == 1:
+            # a 207 naming the conflict of this one input (or not naming it at all)
+            key = str(left[0]["key"])
+            found = next((t.existing_id(e) for e in errors if e.get("category") == "CONFLICT"), None)
+            message = "; ".join(str(e.get("message", "")) for e in errors)[:500] or "no result reported"
+            outcomes[key] = (
+                Outcome(key, True, detail={"id": found, "existing": True})
+                if found
+                else Outcome(key, False, error=message, skippable=True, detail={"status": reply.status})
+            )
+            return
+        for item in left:  # several unconfirmed: each alone tells which conflict is whose
+            self._create_batch([item], outcomes)
+
     # -- tasks and notes, exactly once ----------------------------------------------------------------
     def create_task(
         self,

@@ -124,6 +124,21 @@ class HubSpotSource(HubSpotCalls):
         found = {r["id"] for r in records}
         return ReadResult(records, [i for i in wanted if i not in found])
 
+    def property_history(self, ids: Sequence[str], names: Sequence[str]) -> dict[str, dict[str, int]]:
+        """When each of `names` last changed on each contact of `ids`: a batch read with
+        `propertiesWithHistory` (100 per call), the newest history entry's timestamp in epoch ms. Returns
+        {id: {name: ms}} (contacts and properties without history are left out). Raises FatalError,
+        RetriableError."""
+        out: dict[str, dict[str, int]] = {}
+        for chunk in t.chunks([str(i) for i in dict.fromkeys(ids)], self.batch_size):
+            body_in = {"inputs": [{"id": i} for i in chunk], "properties": [], "propertiesWithHistory": list(names)}
+            reply = self._call("hubspot.contacts.batch_read", self.client.contacts_batch.read, body_in, archived=False)
+            for record in (reply.body or {}).get("results") or []:
+                times = t.history_times(record.get("propertiesWithHistory") or {})
+                if times:
+                    out[str(record["id"])] = times
+        return out
+
     def owners_page(self, after: str | None, limit: int = OWNERS_PAGE_MAX) -> Page:
         """One page of at most `limit` active owners as GET /crm/v3/owners returns them (next: the `after` of
         the following page, or None). Raises FatalError/RetriableError."""

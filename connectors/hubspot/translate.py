@@ -98,6 +98,30 @@ def modified_ms(record: dict[str, Any]) -> int | None:
     return epoch_ms((record.get("properties") or {}).get("lastmodifieddate") or record.get("updatedAt"))
 
 
+def history_times(history: dict[str, Any]) -> dict[str, int]:
+    """{property: epoch ms of its newest change} from a record's `propertiesWithHistory` (each a list of
+    {value, timestamp, sourceType, ...}; HubSpot lists the newest first, the max is taken regardless)."""
+    out: dict[str, int] = {}
+    for name, entries in history.items():
+        stamps = [ms for e in entries or [] if (ms := epoch_ms((e or {}).get("timestamp"))) is not None]
+        if stamps:
+            out[name] = max(stamps)
+    return out
+
+
+_EXISTING_ID = re.compile(r"Existing ID:\s*(\d+)")
+
+
+def existing_id(error: dict[str, Any]) -> str | None:
+    """The id HubSpot names in a CONFLICT error ("Contact already exists. Existing ID: 123"), or None."""
+    context = error.get("context") or {}
+    found = context.get("existingId") or []
+    if found:
+        return str(found[0] if isinstance(found, list) else found)
+    match = _EXISTING_ID.search(str(error.get("message") or ""))
+    return match.group(1) if match else None
+
+
 def error_ids(errors: list[dict[str, Any]]) -> set[str]:
     """Ids named by HubSpot batch errors (`context.ids`, or `context.id`)."""
     ids: set[str] = set()

@@ -79,24 +79,32 @@ class MemberWrite:
     * `create_as` set: PUT /lists/{id}/members/{hash} with `status_if_new` (used by Mailchimp only when
       the member does not exist yet; an existing member keeps its status, whatever it is), and the merge
       fields;
-    * `create_as` None: PATCH of the merge fields alone.
+    * `create_as` None: PATCH of the merge fields alone;
+    * `unsubscribe` True: PATCH `{"status": "unsubscribed"}` alone (a HubSpot opt-out): the one status syncd
+      ever sends to an existing member, towards less email.
 
-    Neither can carry `status`, so no request syncd sends can move an existing member to subscribed: a
-    member unsubscribed by an admin or through the API would be re-subscribed by a plain `status:
-    subscribed` write, and one syncd has not read yet may exist.
+    None can carry `status: subscribed` (or pending) for an existing member, so no request syncd sends can
+    move one to subscribed: a member unsubscribed by an admin or through the API would be re-subscribed by
+    a plain `status: subscribed` write, and one syncd has not read yet may exist.
     """
 
     key: str  # the caller's id for the outcome
     email: str
     merge_fields: dict[str, Any] = field(default_factory=dict)
     create_as: str | None = None  # "subscribed" | "pending" | ... for a member that may not exist
+    unsubscribe: bool = False
 
 
 NEW_MEMBER_STATUSES = ("subscribed", "pending", "transactional", "unsubscribed")
 
 
 def member_write(write: MemberWrite) -> tuple[str, dict[str, Any]]:
-    """(method, body) of `write`. Raises ValueError for an unknown `create_as`."""
+    """(method, body) of `write`. Raises ValueError for an unknown `create_as`, or an unsubscribe that
+    carries anything else."""
+    if write.unsubscribe:
+        if write.create_as is not None or write.merge_fields:
+            raise ValueError("an unsubscribe carries nothing but the status")
+        return "PATCH", {"status": "unsubscribed"}
     if write.create_as is None:
         return "PATCH", {"merge_fields": dict(write.merge_fields)}
     if write.create_as not in NEW_MEMBER_STATUSES:

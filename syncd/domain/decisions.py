@@ -9,9 +9,15 @@ The invariants this module keeps (each has a property test in tests/unit/test_de
 1. No command can subscribe anyone: a new member only for a contact with the consent the mappings require,
    through `status_if_new`; an existing member only gets merge fields and tags, never a status.
 2. `lifecyclestage` never moves backwards unless demotion is allowed, and then clear-then-set, audited.
-3. Only properties the mappings let syncd own are written.
+   A contact who opted out of email in HubSpot is never subscribed; its member is unsubscribed (a status
+   of `unsubscribed`, the only status syncd ever sends to an existing member).
+3. Only properties the mappings let syncd write (owned, or the target of a field flowing to HubSpot) are
+   written; identity properties, the opt-out and the consent property never.
 6. Nothing is re-sent that was sent or that the service already holds, so a value syncd wrote coming back
-   is not a change.
+   is not a change. A two-way field keeps the value both sides last agreed on (`synced`); only a side that
+   moved from it is a change, and a write syncd sent that a snapshot does not show yet counts as made.
+8. A value that cannot be converted skips that field of that lead (a `FieldProblem` to quarantine); the
+   rest of the lead and every other lead flow.
 """
 
 from __future__ import annotations
@@ -26,7 +32,21 @@ from typing import TYPE_CHECKING, Any
 from syncd.domain import diff, lifecycle, segments
 from syncd.domain.cadence import cooldown_allows, due_date
 from syncd.domain.explain import lead_name
-from syncd.domain.mapping import Mappings, apply, consent_granted
+from syncd.domain.mapping import (
+    NO_SCHEMAS,
+    ConversionError,
+    FieldMapping,
+    FieldSchemas,
+    Mappings,
+    consent_granted,
+    merge_values,
+    opted_out,
+    rule_tags,
+    same,
+    tags_property,
+    to_merge,
+    to_property,
+)
 from syncd.domain.models import ContactView, EngagementEvent, ScoreResult, SegmentState
 from syncd.domain.render import NOTE_KINDS, note_html, task_html, task_subject, top_reasons
 from syncd.domain.routing import Routing, pick_owner
@@ -35,6 +55,8 @@ if TYPE_CHECKING:
     from syncd.rules import Rules
 
 TASK_TRIGGERS = ("segment:hot", "lifecycle:salesqualifiedlead")
+# Member statuses a HubSpot opt-out unsubscribes (syncd never sends any other status to an existing member).
+UNSUBSCRIBABLE = ("subscribed", "pending")
 # Members Mailchimp emails: their merge fields follow. Unsubscribed, cleaned and archived members are left
 # as they are (Mailchimp will not email them); their tags still follow, for marketers' reports.
 MAILED_STATUSES = ("subscribed", "pending", "transactional")
@@ -58,6 +80,7 @@ class MemberView:
     status: str
     merge_fields: Mapping[str, Any] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
+    last_changed_ms: int | None = None  # Mailchimp's last_changed: the member's own change time
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +102,8 @@ class Lead:
     member: MemberView | None = None  # None: syncd knows no member (it may exist)
     events: tuple[StoredEvent, ...] = ()
     previous: SegmentState | None = None  # the segment state after the last scoring
+    contact_modified_ms: int | None = None  # the contact's lastmodifieddate
+    field_ms: Mapping[str, int] = field(default_factory=dict)  # when HubSpot's value of a property changed
 
     @property
     def view(self) -> ContactView:
@@ -110,6 +135,7 @@ class Policy:
     known_owners: frozenset[str] = frozenset()
     routing: Routing = Routing()
     notes: bool = True
+    schemas: FieldSchemas = NO_SCHEMAS  # the live property and merge field definitions conversions read
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,15 +156,44 @@ class Audit:
 
 
 @dataclass(frozen=True, slots=True)
+class FieldProblem:
+    """A value that could not cross: `field` "firstname -> FNAME" (or "FNAME -> firstname"), the value and
+    why. The field is skipped for this lead; the caller quarantines it."""
+
+    email: str
+    contact_id: str | None
+    field: str
+    value: Any
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     """The commands, the targets' new "last pushed" values (only those that changed), the lead's next
-    segment state, audit entries, and counters worth reporting ("tasks.cooldown")."""
+    segment state, audit entries, counters worth reporting ("tasks.cooldown"), the values that could not
+    be converted and the warnings (text cut to 255 characters)."""
 
     commands: tuple[Command, ...]
     pushed: Mapping[str, Mapping[str, Any]]
     state: SegmentState
     audit: tuple[Audit, ...] = ()
     counts: tuple[str, ...] = ()
+    problems: tuple[FieldProblem, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass
+class Flow:
+    """What the field mappings make of one lead: merge values for Mailchimp, property values for HubSpot,
+    the values two-way fields now agree on, and what could not be converted."""
+
+    to_mailchimp: dict[str, Any] = field(default_factory=dict)  # one-way fields (diffed against what was sent)
+    two_way_mailchimp: dict[str, Any] = field(default_factory=dict)  # both-fields HubSpot won (sent as they are)
+    to_hubspot: dict[str, str] = field(default_factory=dict)  # one-way fields (diffed against what was sent)
+    two_way_hubspot: dict[str, str] = field(default_factory=dict)  # both-fields Mailchimp won
+    synced: dict[str, Any] = field(default_factory=dict)
+    problems: list[FieldProblem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def ms(moment: datetime) -> int:
@@ -153,14 +208,158 @@ def decide(lead: Lead, result: ScoreResult, pushed: Pushed, policy: Policy, now:
     counts: list[str] = []
     stage = (lead.properties or {}).get("lifecyclestage") or None
     task_made = False
+    flow = fields_flow(lead, result, pushed, policy)
     if lead.properties is not None and lead.hubspot_id:
-        stage = _hubspot(lead, result, pushed.contact, policy, now, commands, new_pushed, audit)
+        stage = _hubspot(lead, result, pushed.contact, policy, now, commands, new_pushed, audit, flow)
         task_made = _task(lead, result, policy, now, commands, counts)
         if policy.notes:
             _note(lead, pushed.note, now, commands, new_pushed)
-    _mailchimp(lead, result, pushed.member, policy, stage, commands, new_pushed)
+    _mailchimp(lead, result, pushed.member, policy, stage, commands, new_pushed, flow, now)
+    _create_contact(lead, pushed.member, policy, commands, new_pushed, flow)
     state = segments.next_state(policy.rules, lead.previous, result, now, hot_task_created=task_made)
-    return Decision(tuple(commands), new_pushed, state, tuple(audit), tuple(counts))
+    return Decision(
+        tuple(commands), new_pushed, state, tuple(audit), tuple(counts), tuple(flow.problems), tuple(flow.warnings)
+    )
+
+
+# -- the field mappings: both directions ---------------------------------------------------------------------
+
+
+def _problem(lead: Lead, label: str, value: Any, reason: str) -> FieldProblem:
+    return FieldProblem(lead.email, lead.hubspot_id, label, value, reason)
+
+
+def fields_flow(lead: Lead, result: ScoreResult, pushed: Pushed, policy: Policy) -> Flow:
+    """Which values cross for `lead`, each field by its direction (two-way fields by their conflict rule)."""
+    m, schemas, flow = policy.mappings, policy.schemas, Flow()
+    props, member = lead.properties, lead.member
+    if props is not None:
+        view = {
+            **props,
+            "syncd_score": str(result.score),
+            "syncd_segment": result.segment,
+            "syncd_cadence": result.cadence,
+        }
+        # a lead syncd knows no member of gets the two-way fields too (its subscribe carries them)
+        one_way = [f for f in m.fields if f.direction == "to_mailchimp" or (member is None and f.direction == "both")]
+        values, problems, warnings = merge_values(m, view, schemas, only=one_way)
+        flow.to_mailchimp.update(values)
+        flow.warnings += warnings
+        flow.problems += [_problem(lead, f"{f.hubspot} -> {f.merge_tag}", v, why) for f, v, why in problems]
+    if member is None:
+        return flow
+    for f in m.fields:
+        if f.direction != "to_hubspot" or f.merge_tag not in member.merge_fields:
+            continue
+        try:
+            flow.to_hubspot[f.hubspot] = to_property(f, member.merge_fields[f.merge_tag], schemas)
+        except ConversionError as exc:
+            flow.problems.append(
+                _problem(lead, f"{f.merge_tag} -> {f.hubspot}", member.merge_fields[f.merge_tag], str(exc))
+            )
+    for rule in m.tag_rules:
+        if rule.kind == "from_mailchimp":
+            flow.to_hubspot[rule.hubspot] = tags_property(rule, member.tags)
+    if props is not None:
+        for f in m.two_way:
+            _two_way(lead, f, pushed, policy, flow)
+    return flow
+
+
+def _two_way(lead: Lead, f: FieldMapping, pushed: Pushed, policy: Policy, flow: Flow) -> None:
+    props, member, schemas = lead.properties or {}, lead.member, policy.schemas
+    assert member is not None
+    if f.hubspot not in props or f.merge_tag not in member.merge_fields:
+        return  # a side that does not show the field says nothing about it
+    raw = props.get(f.hubspot)
+    sent_hs = pushed.contact.get(f.hubspot)
+    sent_hs_ms = (pushed.contact.get("_sent_ms") or {}).get(f.hubspot)
+    stale = sent_hs_ms is not None and (lead.field_ms.get(f.hubspot) or 0) < sent_hs_ms
+    if sent_hs is not None and stale and raw != sent_hs:
+        raw = sent_hs  # the snapshot predates syncd's write: HubSpot holds (or will hold) what was sent
+    try:
+        hs, _ = to_merge(f, raw, schemas)
+    except ConversionError as exc:
+        flow.problems.append(_problem(lead, f"{f.hubspot} -> {f.merge_tag}", raw, str(exc)))
+        return
+    mc = member.merge_fields.get(f.merge_tag)
+    sent_mc = (pushed.member.get("merge_fields") or {}).get(f.merge_tag)
+    sent_mc_ms = (pushed.member.get("_sent_ms") or {}).get(f.merge_tag)
+    behind = sent_mc_ms is not None and (member.last_changed_ms or 0) < sent_mc_ms
+    if sent_mc is not None and behind and not same(mc, sent_mc):
+        mc = sent_mc  # the member was read before syncd's write reached it
+    base = (pushed.member.get("synced") or {}).get(f.merge_tag)
+    if same(hs, mc):
+        flow.synced[f.merge_tag] = hs
+        return
+    hs_moved = base is None or not same(hs, base)
+    mc_moved = base is None or not same(mc, base)
+    if hs_moved and not mc_moved:
+        winner = "hubspot"
+    elif mc_moved and not hs_moved:
+        winner = "mailchimp"
+    elif base is None and (hs in (None, "")) != (mc in (None, "")):
+        winner = "hubspot" if mc in (None, "") else "mailchimp"  # a first sync fills in, it never wipes
+    elif f.conflict in ("hubspot", "mailchimp"):
+        winner = f.conflict
+    else:  # newest by each side's own change time; HubSpot, the record of the CRM, wins a tie
+        hs_ms = lead.field_ms.get(f.hubspot) or lead.contact_modified_ms or 0
+        winner = "hubspot" if hs_ms >= (member.last_changed_ms or 0) else "mailchimp"
+    if winner == "hubspot":
+        if member.status in MAILED_STATUSES:  # others keep their merge fields (and the old agreement)
+            flow.two_way_mailchimp[f.merge_tag] = hs
+            flow.synced[f.merge_tag] = hs
+        return
+    try:
+        flow.two_way_hubspot[f.hubspot] = to_property(f, mc, schemas)
+    except ConversionError as exc:
+        flow.problems.append(_problem(lead, f"{f.merge_tag} -> {f.hubspot}", mc, str(exc)))
+        return
+    flow.synced[f.merge_tag] = mc
+
+
+def _create_contact(
+    lead: Lead,
+    pushed: Mapping[str, Any],
+    policy: Policy,
+    commands: list[Command],
+    new_pushed: dict[str, Mapping[str, Any]],
+    flow: Flow,
+) -> None:
+    """A Mailchimp member who is not in HubSpot becomes one HubSpot contact (once: the key is the member's),
+    with the fields flowing to HubSpot and the source property."""
+    cfg, member = policy.mappings.contacts_from_mailchimp, lead.member
+    if not cfg.enabled or member is None or lead.properties is not None or lead.hubspot_id:
+        return
+    if member.status not in cfg.statuses or pushed.get("contact_created"):
+        return
+    writable = policy.mappings.writable_properties
+    props: dict[str, str] = {}
+    for f in policy.mappings.fields:
+        value = member.merge_fields.get(f.merge_tag)
+        if not f.to_hubspot or value in (None, "") or f.hubspot not in writable:
+            continue
+        try:
+            props[f.hubspot] = to_property(f, value, policy.schemas)
+        except ConversionError as exc:
+            flow.problems.append(_problem(lead, f"{f.merge_tag} -> {f.hubspot}", value, str(exc)))
+    for rule in policy.mappings.tag_rules:
+        if rule.kind == "from_mailchimp" and rule.hubspot in writable and tags_property(rule, member.tags):
+            props[rule.hubspot] = tags_property(rule, member.tags)
+    if cfg.source_property in writable:
+        props[cfg.source_property] = "mailchimp"
+    props["email"] = member.email.strip()  # the one identity property syncd sets: on a contact it creates
+    key = f"hs.create:{lead.subscriber_hash}"
+    commands.append(
+        Command(
+            key,
+            "hubspot.create_contact",
+            f"hubspot:contact:new:{lead.subscriber_hash}",
+            {"email": member.email, "subscriber_hash": lead.subscriber_hash, "properties": props},
+        )
+    )
+    target = f"mailchimp:member:{lead.subscriber_hash}"
+    new_pushed[target] = {**new_pushed.get(target, pushed), "contact_created": key}
 
 
 # -- HubSpot: properties, lifecycle stage, task, note ------------------------------------------------------
@@ -196,8 +395,10 @@ def _hubspot(
     commands: list[Command],
     new_pushed: dict[str, Mapping[str, Any]],
     audit: list[Audit],
+    flow: Flow | None = None,
 ) -> str | None:
-    """syncd's properties and the lifecycle stage; returns the stage the contact will be at."""
+    """syncd's properties, the fields flowing to HubSpot and the lifecycle stage; returns the stage the
+    contact will be at."""
     props = lead.properties or {}
     target = f"hubspot:contact:{lead.hubspot_id}"
     # whole points: decimals of decay would rewrite every engaged contact on every cycle
@@ -212,7 +413,11 @@ def _hubspot(
     # the status Mailchimp reported, never the one syncd hopes for: a subscribe still to be sent (or
     # refused) says nothing yet; the pusher writes the status Mailchimp reports once it reports it
     desired.update(engagement_properties(lead.events, lead.member.status if lead.member else None, now))
+    if flow is not None:
+        desired.update(flow.to_hubspot)
     changes = diff.property_changes(desired, props, pushed)
+    two_way = {} if flow is None else {k: v for k, v in flow.two_way_hubspot.items() if props.get(k) != v}
+    changes.update(two_way)
     if scored_changes:
         changes["syncd_scored_at"] = str(ms(now))
     current = props.get("lifecyclestage") or None
@@ -243,9 +448,9 @@ def _hubspot(
             )
         elif pushed.get("lifecyclestage") != goal and current != goal:
             changes["lifecyclestage"] = goal
-    # invariant 3: only properties the mappings file lets syncd own are ever written
-    owned = set(policy.mappings.owned_properties)
-    changes = {k: v for k, v in changes.items() if k in owned}
+    # invariant 3: only properties the mappings file lets syncd write are ever written
+    writable = policy.mappings.writable_properties
+    changes = {k: v for k, v in changes.items() if k in writable}
     if changes:
         version = int(pushed.get("_version", 0)) + 1
         commands.append(
@@ -256,7 +461,11 @@ def _hubspot(
                 {"id": lead.hubspot_id, "properties": changes},
             )
         )
-        new_pushed[target] = {**pushed, **changes, "_version": version}
+        after = {**pushed, **changes, "_version": version}
+        sent_at = {k: ms(now) for k in two_way if k in changes}
+        if sent_at:
+            after["_sent_ms"] = {**(pushed.get("_sent_ms") or {}), **sent_at}
+        new_pushed[target] = after
     return effective
 
 
@@ -341,32 +550,29 @@ def _mailchimp(
     stage: str | None,
     commands: list[Command],
     new_pushed: dict[str, Mapping[str, Any]],
+    flow: Flow | None = None,
+    now: datetime | None = None,
 ) -> None:
     h = lead.subscriber_hash
     target = f"mailchimp:member:{h}"
     tags = diff.desired_tags(result.segment, stage, result.cadence)
     props = lead.properties
-    merge_fields = (
-        apply(
-            policy.mappings,
-            {
-                **props,
-                "syncd_score": str(result.score),
-                "syncd_segment": result.segment,
-                "syncd_cadence": result.cadence,
-            },
-        )
-        if props is not None
-        else {}
-    )
+    families: tuple[str, ...] = ()
+    exact: frozenset[str] = frozenset()
+    if props is not None and policy.mappings.tag_rules:
+        ruled, families, exact = rule_tags(policy.mappings, props)
+        tags = sorted({*tags, *ruled})
+    flow = flow if flow is not None else fields_flow(lead, result, Pushed(member=pushed), policy)
+    merge_fields = dict(flow.to_mailchimp)
     email = ((props or {}).get("email") or lead.email).strip()
     after = dict(pushed)
     member = lead.member
+    out = props is not None and opted_out(policy.mappings, props)
     if member is None:
-        # invariant 1: only contacts with the required consent become members, created with
-        # status_if_new (a member that exists after all keeps its status). A subscribe Mailchimp refused
-        # is sent again only once what it would send changes.
-        if props is None or not consent_granted(policy.mappings, props):
+        # invariant 1: only contacts with the required consent (and no opt-out) become members, created
+        # with status_if_new (a member that exists after all keeps its status). A subscribe Mailchimp
+        # refused is sent again only once what it would send changes.
+        if props is None or out or not consent_granted(policy.mappings, props):
             return
         digest = hashlib.sha1(json.dumps([email.lower(), merge_fields], sort_keys=True).encode()).hexdigest()[:12]
         if pushed.get("subscribe_digest") == digest:
@@ -388,11 +594,29 @@ def _mailchimp(
         )
         new_pushed[target] = {**after, "subscribe_digest": digest, "merge_fields": merge_fields, "tags": tags}
         return
+    if out and member.status in UNSUBSCRIBABLE and not pushed.get("unsubscribe_sent"):
+        # opted out of email in HubSpot: unsubscribed in Mailchimp, once (never the reverse)
+        version = int(pushed.get("_unsubscribe_version", 0)) + 1
+        commands.append(
+            Command(
+                f"mc.unsubscribe:{h}:{version}",
+                "mailchimp.unsubscribe",
+                target,
+                {"email_address": member.email, "contact_id": lead.hubspot_id},
+            )
+        )
+        after.update(unsubscribe_sent=True, _unsubscribe_version=version)
+    elif not out and pushed.get("unsubscribe_sent"):
+        after.pop("unsubscribe_sent")  # a later opt-out is acted on again
+    if flow.synced and flow.synced != (pushed.get("synced") or {}):
+        after["synced"] = {**(pushed.get("synced") or {}), **flow.synced}
     if member.status in MAILED_STATUSES:
         sent = dict(pushed.get("merge_fields") or {})
         changed = {
             k: v for k, v in sorted(merge_fields.items()) if member.merge_fields.get(k) != v and sent.get(k) != v
         }
+        two_way = {k: v for k, v in flow.two_way_mailchimp.items() if not same(member.merge_fields.get(k), v)}
+        changed.update(two_way)
         if changed:
             version = int(pushed.get("_version", 0)) + 1
             # the merge fields alone (PATCH): never a status, so the write cannot re-subscribe anyone who
@@ -402,15 +626,17 @@ def _mailchimp(
                     f"mc.member:{h}:{version}",
                     "mailchimp.update_member",
                     target,
-                    {"email_address": member.email, "merge_fields": changed},
+                    {"email_address": member.email, "merge_fields": dict(sorted(changed.items()))},
                 )
             )
             after.update(merge_fields={**sent, **changed}, _version=version)
+            if two_way and now is not None:
+                after["_sent_ms"] = {**(pushed.get("_sent_ms") or {}), **dict.fromkeys(two_way, ms(now))}
     if pushed.get("tags") != tags:  # what was sent is not re-sent before the snapshot catches up
         # add what the member is not seen with; take off every family tag it is seen with or that syncd
         # sent before (that command may still wait in the outbox, so the snapshot cannot show it yet)
-        active, _ = diff.tag_changes(tags, member.tags)
-        _, inactive = diff.tag_changes(tags, {*member.tags, *(pushed.get("tags") or ())})
+        active, _ = diff.tag_changes(tags, member.tags, families, exact)
+        _, inactive = diff.tag_changes(tags, {*member.tags, *(pushed.get("tags") or ())}, families, exact)
         version = int(after.get("_tags_version", 0)) + 1
         if active or inactive:
             commands.append(

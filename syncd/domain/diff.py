@@ -32,11 +32,18 @@ def desired_tags(segment: str, stage: str | None, cadence: str) -> list[str]:
     return sorted(tags)
 
 
-def tag_changes(desired: Iterable[str], current: Iterable[str]) -> tuple[list[str], list[str]]:
-    """(tags to activate, syncd-family tags to deactivate). Tags outside syncd's families are never touched."""
+def tag_changes(
+    desired: Iterable[str],
+    current: Iterable[str],
+    families: tuple[str, ...] = (),
+    exact: frozenset[str] = frozenset(),
+) -> tuple[list[str], list[str]]:
+    """(tags to activate, managed tags to deactivate). Managed: syncd's families, the tag rules' `families`
+    ("industry:") and `exact` tags ("plan:enterprise"); every other tag is never touched."""
     want, have = set(desired), set(current)
+    prefixes = TAG_FAMILIES + tuple(families)
     active = sorted(want - have)
-    inactive = sorted(t for t in have - want if t.startswith(TAG_FAMILIES))
+    inactive = sorted(t for t in have - want if t.startswith(prefixes) or t in exact)
     return active, inactive
 
 

@@ -60,6 +60,7 @@ hubspot_contacts = Table(
     Column("merged_ids", JSONType),
     Column("archived", Boolean, nullable=False, default=False),
     Column("fetched_ms", MS, nullable=False),
+    Column("field_ms", JSONType),  # property -> when HubSpot's value changed (two-way fields' "newest")
 )
 
 mailchimp_members = Table(

@@ -202,7 +202,7 @@ def test_after_a_first_run_the_schemas_exist_and_a_wrongly_typed_one_fails(sandb
     assert proc.returncode == 0, proc.stdout
     assert checks["hubspot.syncd_properties"]["detail"] == "all exist with syncd's types"
     assert checks["mailchimp.merge_fields"]["detail"] == "all exist with the mapped types"
-    assert checks["hubspot.mapped"]["detail"] == "16 exist"
+    assert checks["hubspot.mapped"]["detail"] == "17 exist"
     _assert_only_reads(stats)
 
     # an admin's own SCORE of the wrong type, and a syncd_segment without an option syncd writes

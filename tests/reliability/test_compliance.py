@@ -30,9 +30,10 @@ ADMIN = "N/A (Unsubscribed by admin)"
 
 
 def _carries_status(body: object) -> bool:
-    """Whether a request body sets `status` anywhere (a member's own, or one of a batch's members)."""
+    """Whether a request body sets a `status` anywhere (a member's own, or one of a batch's members) other
+    than `unsubscribed`, the one status syncd sends to an existing member (a HubSpot opt-out)."""
     if isinstance(body, dict):
-        return "status" in body or any(_carries_status(v) for v in body.values())
+        return body.get("status", "unsubscribed") != "unsubscribed" or any(_carries_status(v) for v in body.values())
     if isinstance(body, list):
         return any(_carries_status(v) for v in body)
     return False
@@ -170,7 +171,8 @@ def test_no_request_syncd_sends_could_resubscribe_anyone(tmp_path: Path) -> None
     writes = [e for e in journal if e["status"] and e["status"] < 300]
     assert created_blind > 0 and len(writes) > 100, (created_blind, len(writes))
     assert any(e["via"] == "batch" for e in journal) and any(e["via"] == "api" for e in journal)
-    # no request could re-subscribe anyone: none carries `status` for a member that existed
+    # no request could re-subscribe anyone: none carries a `status` for a member that existed, except
+    # `unsubscribed` (a HubSpot opt-out: towards less email)
     carrying = [
         (e["seq"], e["method"], e["template"], m["email_address"], m["before"])
         for e in journal

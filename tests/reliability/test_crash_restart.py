@@ -42,7 +42,7 @@ ENDPOINTS = {
     "hubspot.property_groups.create": False,
     "hubspot.properties.list": True,
     "hubspot.properties.create": True,
-    "mailchimp.merge_fields.list": False,
+    "mailchimp.merge_fields.list": True,  # before creating the mapped fields, and after (their formats)
     "mailchimp.merge_fields.create": True,
     "hubspot.owners.list": False,
     "hubspot.contacts.list": True,
@@ -58,6 +58,7 @@ ENDPOINTS = {
     "mailchimp.segments.list": False,
     "mailchimp.segments.create": True,
     "mailchimp.segments.members": True,
+    "hubspot.contacts.batch_create": False,  # Mailchimp subscribers not in HubSpot become contacts
     "hubspot.contacts.batch_update": True,
     "hubspot.tasks.create": True,
     "hubspot.notes.create": True,
