@@ -209,35 +209,46 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _cmd_mappings_check(args: argparse.Namespace) -> int:
-    from syncd.mappings import MappingsError, check_against, load_mappings
+    """Every problem of the mappings file as file:line:column: message, then a count line; exit 1 on any
+    error. Against the live schemas (credentials needed), or --offline against HubSpot's standard contact
+    properties; --fix creates the missing merge fields and properties, then checks again."""
+    import json
+
+    from syncd import mapcheck
 
     settings = _settings()
     path = args.file or settings.config.paths.mappings
-    try:
-        mappings = load_mappings(path)
-    except MappingsError as exc:
-        raise CommandError(str(exc)) from None
-    print(f"{path}: valid against mappings/schema.json")
+    connectors = None
     if args.offline:
-        return 0
-    from syncd.owned import CONTACT_PROPERTIES
+        schemas = mapcheck.offline_schemas()
+    else:
+        from connectors.errors import CallStats
+        from syncd.app import build_connectors
+        from syncd.settings import SettingsError
 
-    ctx = _context(settings)
-    live_props, live_fields = ctx.hubspot.get_properties("contacts"), ctx.mailchimp.get_merge_fields()
-    will_create = [*CONTACT_PROPERTIES, *mappings.merge_field_defs()]
-    problems = check_against(mappings, live_props, live_fields, will_create)
-    names = {p.get("name") for p in live_props} | {f.get("tag") for f in live_fields}
-    missing = sorted(
-        str(d.get("name") or d.get("tag")) for d in will_create if (d.get("name") or d.get("tag")) not in names
-    )
-    if missing:
-        print(f"syncd creates on its first run: {', '.join(missing)}")
-    for p in problems:
-        print(p)
-    if problems:
-        raise CommandError(f"{len(problems)} problem(s) against the live HubSpot and Mailchimp schemas")
-    print("mappings match the live HubSpot properties and Mailchimp merge fields")
-    return 0
+        try:
+            settings.require_credentials()
+        except SettingsError as exc:
+            raise CommandError(f"{exc} (or check the names offline: syncd mappings check --offline)") from None
+        connectors = build_connectors(settings, CallStats())
+        schemas = mapcheck.live_schemas(*connectors)
+    report = mapcheck.check_file(path, schemas)
+    if args.fix and connectors is not None and report.creations:
+        print("will create:")
+        for creation in report.creations:
+            print(f"  {creation.describe()}")
+        created = mapcheck.fix(report, *connectors)
+        for what in created:
+            print(f"created {what}")
+        report = mapcheck.check_file(path, mapcheck.live_schemas(*connectors))
+    elif args.fix and args.offline:
+        raise CommandError("--fix creates through the live APIs: leave out --offline")
+    if args.json:
+        print(json.dumps(report.as_json(), sort_keys=True))
+    else:
+        for line in report.lines():
+            print(line)
+    return 1 if report.errors else 0
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -332,9 +343,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("mappings", help="field mappings")
     msub = m.add_subparsers(dest="mappings_command", required=True, metavar="SUBCOMMAND")
-    mc = msub.add_parser("check", help="validate the mappings file, then against live HubSpot/Mailchimp schemas")
+    mc = msub.add_parser(
+        "check",
+        help="every problem of the mappings file (file:line:column), against the live HubSpot properties and"
+        " Mailchimp merge fields",
+    )
     mc.add_argument("--file", help="mappings file (default: from config)")
-    mc.add_argument("--offline", action="store_true", help="only validate the file")
+    mc.add_argument(
+        "--offline",
+        action="store_true",
+        help="no API calls: check names against HubSpot's standard contact properties (custom ones are listed)",
+    )
+    mc.add_argument(
+        "--fix", action="store_true", help="create the missing merge fields (with choices) and HubSpot properties"
+    )
+    mc.add_argument("--json", action="store_true", help="print one JSON object: ok, problems, not_checked")
     mc.set_defaults(func=_cmd_mappings_check)
     return p
 
