@@ -192,19 +192,18 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
+    """What the next cycle would change: a summary, then --sample N contacts' diffs; --json for all of it."""
     import json
 
-    from syncd.plan import plan
+    from syncd.plan import plan, render, summarize
 
     ctx = _context()
-    commands = plan(ctx, pull_first=not args.no_pull)
+    result = summarize(plan(ctx, pull_first=not args.no_pull))
     if args.json:
-        print(json.dumps(commands, sort_keys=True))
+        print(json.dumps(result, sort_keys=True, default=str))
     else:
-        if not commands:
-            print("nothing to change")
-        for c in commands:
-            print(f"{c['kind']:<26} {c['target']:<40} {json.dumps(c['payload'], sort_keys=True)[:200]}")
+        for line in render(result, args.sample):
+            print(line)
     return 0
 
 
@@ -248,7 +247,9 @@ def _cmd_mappings_check(args: argparse.Namespace) -> int:
     else:
         for line in report.lines():
             print(line)
-    return 1 if report.errors else 0
+    if report.errors:
+        raise CommandError(report.count_line())
+    return 0
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -337,8 +338,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_cmd_explain)
 
     pl = sub.add_parser("plan", help="what the next cycle would change, writing nothing")
-    pl.add_argument("--json", action="store_true")
+    pl.add_argument(
+        "--json", action="store_true", help="print one JSON object: summary, records (per-contact diffs), commands"
+    )
     pl.add_argument("--no-pull", action="store_true", help="decide from the stored snapshot only")
+    pl.add_argument(
+        "--sample", type=int, default=0, metavar="N", help="after the summary, N contacts' diffs (before -> after)"
+    )
     pl.set_defaults(func=_cmd_plan)
 
     m = sub.add_parser("mappings", help="field mappings")

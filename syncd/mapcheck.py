@@ -40,6 +40,7 @@ FIELD_ENUMS: dict[str, tuple[str, ...]] = {
     "send": ("label", "value"),
 }
 CHOICE_TYPES = ("radio", "dropdown")
+MERGE_TYPES = ("text", "number", "address", "phone", "date", "url", "imageurl", "radio", "dropdown", "birthday", "zip")
 TO_HUBSPOT = ("to_hubspot", "both")
 MERGE_TAG_MAX = 10  # Mailchimp: a merge tag has at most 10 characters
 MISSPELT = 0.8  # difflib ratio above which an unknown name is taken for a misspelling of a known one
@@ -272,7 +273,7 @@ def _names(root: yaml.Node, data: dict[str, Any], schemas: Schemas, report: Repo
             found.append(problem)
         prop = props.get(prop_name) or next((d for d in CONTACT_PROPERTIES if d["name"] == prop_name), None)
         tline, tcolumn = position_of(root, ["fields", i, "type"], value=True)
-        if prop is not None and isinstance(mtype, str):
+        if prop is not None and mtype in MERGE_TYPES:
             clash = type_clash(prop, mtype, item.get("direction", "to_mailchimp"), item.get("choices"))
             if clash:
                 found.append(Finding(tline, tcolumn, clash))
@@ -286,6 +287,8 @@ def _names(root: yaml.Node, data: dict[str, Any], schemas: Schemas, report: Repo
                     " options: list them under `choices:`",
                 )
             )
+        if mtype not in MERGE_TYPES:
+            continue  # the wrong type name is reported; comparing it with anything says nothing more
         if schemas.merge_fields is not None and isinstance(tag, str) and len(tag) <= MERGE_TAG_MAX:
             found += _merge_field(root, i, item, tags, choices, report)
     _other_properties(root, data, unknown, found)
