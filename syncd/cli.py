@@ -252,6 +252,49 @@ def _cmd_mappings_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_quarantine_list(args: argparse.Namespace) -> int:
+    """id, when, kind (push, pull, mapping), record, field, value (truncated), reason; oldest first."""
+    import json
+
+    from syncd.quarantine import describe, table
+    from syncd.store.db import open_store
+
+    settings = _settings()
+    store = open_store(settings.database_url, schema=settings.database_schema)
+    try:
+        rows = [describe(r) for r in store.quarantined(limit=args.limit)]
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(rows, sort_keys=True, default=str))
+    else:
+        for line in table(rows):
+            print(line)
+    return 0
+
+
+def _cmd_quarantine_retry(args: argparse.Namespace) -> int:
+    """Push-side rows requeue their commands, pull-side contacts and members are read again and ingested,
+    mapping rows make their lead be decided again; one line per row; exit 1 when one could not be retried."""
+    from syncd.quarantine import retry
+
+    if (args.id is None) == (not args.all):
+        raise CommandError("name one quarantine row (syncd quarantine retry ID) or every row (--all)")
+    ctx = _context()
+    try:
+        done = retry(ctx, None if args.all else args.id)
+    except LookupError as exc:
+        raise CommandError(str(exc)) from None
+    if not done:
+        print("the quarantine is empty")
+    for r in done:
+        print(f"{r.id:>6}  {r.kind:<7}  {r.record}: {r.outcome}")
+    bad = [r for r in done if not r.ok]
+    if bad:
+        raise CommandError(f"{len(bad)} of {len(done)} row(s) not retried or still bad")
+    return 0
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     """Read-only: every check on one line (ok / FAIL with a fix / skip / note); exit 1 when one fails."""
     import json
@@ -365,6 +408,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mc.add_argument("--json", action="store_true", help="print one JSON object: ok, problems, not_checked")
     mc.set_defaults(func=_cmd_mappings_check)
+    q = sub.add_parser("quarantine", help="records and commands set aside with a reason, and retrying them")
+    qsub = q.add_subparsers(dest="quarantine_command", required=True, metavar="SUBCOMMAND")
+    ql = qsub.add_parser("list", help="id, when, kind, record, field, value (truncated) and reason of each row")
+    ql.add_argument("--json", action="store_true", help="print the rows as one JSON list")
+    ql.add_argument("--limit", type=int, default=None, metavar="N", help="the N oldest rows only")
+    ql.set_defaults(func=_cmd_quarantine_list)
+    qr = qsub.add_parser(
+        "retry",
+        help="push-side rows: queue their commands again; pull-side rows: read the record again and store it",
+    )
+    qr.add_argument("id", nargs="?", type=int, help="the row to retry (from syncd quarantine list)")
+    qr.add_argument("--all", action="store_true", help="retry every row")
+    qr.set_defaults(func=_cmd_quarantine_retry)
     return p
 
 
