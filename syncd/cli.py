@@ -158,10 +158,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
             problems.append(str(exc))
     if problems:
         raise CommandError("; ".join(problems))
-    configs = [_config(settings) for settings in spaces]
+    from syncd.configfiles import StartupRefused, startup
+
+    try:
+        # broken files with a last good version stored: that one runs, and the error is shown everywhere
+        started = [startup(settings) for settings in spaces]
+    except StartupRefused as exc:
+        raise CommandError(str(exc)) from None
     first = spaces[0]
     configure_logging(first.log_format, first.log_level, [secret for s in spaces for secret in s.secrets()])
-    daemon = Daemon(spaces, configs, connect=lambda settings, config: build_context(settings, config=config))
+    daemon = Daemon(
+        spaces,
+        [config for config, _, _ in started],
+        connect=lambda settings, config: build_context(settings, config=config),
+        files=[files for _, files, _ in started],
+        refused=[error for _, _, error in started],
+    )
     if first.http_port:
         from syncd.web.server import start_web
 
