@@ -227,6 +227,8 @@ def _cmd_mappings_check(args: argparse.Namespace) -> int:
 
     from syncd import mapcheck
 
+    if args.fix and args.offline:
+        raise CommandError("--fix creates through the live APIs: leave out --offline")
     settings = _settings()
     path = args.file or settings.config.paths.mappings
     connectors = None
@@ -252,8 +254,6 @@ def _cmd_mappings_check(args: argparse.Namespace) -> int:
         for what in created:
             print(f"created {what}")
         report = mapcheck.check_file(path, mapcheck.live_schemas(*connectors))
-    elif args.fix and args.offline:
-        raise CommandError("--fix creates through the live APIs: leave out --offline")
     if args.json:
         print(json.dumps(report.as_json(), sort_keys=True))
     else:

@@ -196,8 +196,10 @@ def _file_findings(name: str, root: yaml.Node, data: dict[str, Any], text: str) 
     found: list[Finding] = []
     for err in m._schema_errors(data):
         at = list(err.absolute_path)
-        if err.validator == "enum" and len(at) == 3 and at[0] == "fields" and at[2] in FIELD_ENUMS:
+        if len(at) == 3 and at[0] == "fields" and at[2] in FIELD_ENUMS and err.validator == "enum":
             continue  # reported below, with its suggestion
+        if len(at) >= 3 and at[0] == "fields" and at[2] == "choices" and err.instance == []:
+            continue  # empty choices: reported below, saying what to do
         for path, at_value, message in m.schema_details(err):
             line, column = position_of(root, path, value=at_value)
             found.append(Finding(line, column, message))
