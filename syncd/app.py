@@ -23,21 +23,39 @@ def build_context(
     """Everything a cycle needs (`config`: rules and mappings already loaded). Raises SettingsError
     (missing credentials), RulesError, MappingsError, StoreError (database unreachable)."""
     from connectors.errors import CallStats
+    from syncd.logs import configure_logging
+    from syncd.store.db import open_store
+
+    settings.require_credentials()
+    configure_logging(settings.log_format, settings.log_level, settings.secrets())
+    rules, mappings = config or load_config(settings)
+    store = store or open_store(settings.database_url, schema=settings.database_schema)
+    stats = CallStats()
+    hubspot, mailchimp = build_connectors(settings, stats)
+    clock = clock or Clock(settings.clock_url)
+    return Context(
+        settings=settings,
+        store=store,
+        hubspot=hubspot,
+        mailchimp=mailchimp,
+        rules=rules,
+        mappings=mappings,
+        clock=clock,
+        calls=stats,
+    )
+
+
+def build_connectors(settings: Any, stats: Any) -> tuple[Any, Any]:
+    """The HubSpot and Mailchimp connectors of `settings` (credentials present), counting calls in `stats`;
+    for the commands that talk to the vendors without a store (`syncd mappings check`)."""
     from connectors.hubspot.client import make_hubspot_client
     from connectors.hubspot.sink import HubSpotConnector
     from connectors.limiter import HubSpotBudget, InFlight
     from connectors.mailchimp.client import make_mailchimp_client
     from connectors.mailchimp.sink import MailchimpConnector
     from syncd import retrying
-    from syncd.logs import configure_logging
-    from syncd.store.db import open_store
 
-    settings.require_credentials()
-    configure_logging(settings.log_format, settings.log_level, settings.secrets())
     cfg = settings.config
-    rules, mappings = config or load_config(settings)
-    store = store or open_store(settings.database_url, schema=settings.database_schema)
-    stats = CallStats()
     retry = retrying.retry_call  # the one retry policy, injected into both connectors
     hubspot = HubSpotConnector(
         make_hubspot_client(settings.hubspot_access_token.get_secret_value(), settings.hubspot_base_url),
@@ -57,14 +75,4 @@ def build_context(
         direct_max=cfg.batch_sizes.mailchimp_direct_max,
         batch_size=cfg.batch_sizes.mailchimp_batch,
     )
-    clock = clock or Clock(settings.clock_url)
-    return Context(
-        settings=settings,
-        store=store,
-        hubspot=hubspot,
-        mailchimp=mailchimp,
-        rules=rules,
-        mappings=mappings,
-        clock=clock,
-        calls=stats,
-    )
+    return hubspot, mailchimp

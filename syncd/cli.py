@@ -158,10 +158,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
             problems.append(str(exc))
     if problems:
         raise CommandError("; ".join(problems))
-    configs = [_config(settings) for settings in spaces]
+    from syncd.configfiles import StartupRefused, startup
+
+    try:
+        # broken files with a last good version stored: that one runs, and the error is shown everywhere
+        started = [startup(settings) for settings in spaces]
+    except StartupRefused as exc:
+        raise CommandError(str(exc)) from None
     first = spaces[0]
     configure_logging(first.log_format, first.log_level, [secret for s in spaces for secret in s.secrets()])
-    daemon = Daemon(spaces, configs, connect=lambda settings, config: build_context(settings, config=config))
+    daemon = Daemon(
+        spaces,
+        [config for config, _, _ in started],
+        connect=lambda settings, config: build_context(settings, config=config),
+        files=[files for _, files, _ in started],
+        refused=[error for _, _, error in started],
+    )
     if first.http_port:
         from syncd.web.server import start_web
 
@@ -192,51 +204,106 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
+    """What the next cycle would change: a summary, then --sample N contacts' diffs; --json for all of it."""
     import json
 
-    from syncd.plan import plan
+    from syncd.plan import plan, render, summarize
 
     ctx = _context()
-    commands = plan(ctx, pull_first=not args.no_pull)
+    result = summarize(plan(ctx, pull_first=not args.no_pull))
     if args.json:
-        print(json.dumps(commands, sort_keys=True))
+        print(json.dumps(result, sort_keys=True, default=str))
     else:
-        if not commands:
-            print("nothing to change")
-        for c in commands:
-            print(f"{c['kind']:<26} {c['target']:<40} {json.dumps(c['payload'], sort_keys=True)[:200]}")
+        for line in render(result, args.sample):
+            print(line)
     return 0
 
 
 def _cmd_mappings_check(args: argparse.Namespace) -> int:
-    from syncd.mappings import MappingsError, check_against, load_mappings
+    """Every problem of the mappings file as file:line:column: message, then a count line; exit 1 on any
+    error. Against the live schemas (credentials needed), or --offline against HubSpot's standard contact
+    properties; --fix creates the missing merge fields and properties, then checks again."""
+    import json
 
+    from syncd import mapcheck
+
+    if args.fix and args.offline:
+        raise CommandError("--fix creates through the live APIs: leave out --offline")
     settings = _settings()
     path = args.file or settings.config.paths.mappings
-    try:
-        mappings = load_mappings(path)
-    except MappingsError as exc:
-        raise CommandError(str(exc)) from None
-    print(f"{path}: valid against mappings/schema.json")
+    connectors = None
     if args.offline:
-        return 0
-    from syncd.owned import CONTACT_PROPERTIES
+        schemas = mapcheck.offline_schemas()
+    else:
+        from connectors.errors import CallStats
+        from syncd.app import build_connectors
+        from syncd.settings import SettingsError
 
-    ctx = _context(settings)
-    live_props, live_fields = ctx.hubspot.get_properties("contacts"), ctx.mailchimp.get_merge_fields()
-    will_create = [*CONTACT_PROPERTIES, *mappings.merge_field_defs()]
-    problems = check_against(mappings, live_props, live_fields, will_create)
-    names = {p.get("name") for p in live_props} | {f.get("tag") for f in live_fields}
-    missing = sorted(
-        str(d.get("name") or d.get("tag")) for d in will_create if (d.get("name") or d.get("tag")) not in names
-    )
-    if missing:
-        print(f"syncd creates on its first run: {', '.join(missing)}")
-    for p in problems:
-        print(p)
-    if problems:
-        raise CommandError(f"{len(problems)} problem(s) against the live HubSpot and Mailchimp schemas")
-    print("mappings match the live HubSpot properties and Mailchimp merge fields")
+        try:
+            settings.require_credentials()
+        except SettingsError as exc:
+            raise CommandError(f"{exc} (or check the names offline: syncd mappings check --offline)") from None
+        connectors = build_connectors(settings, CallStats())
+        schemas = mapcheck.live_schemas(*connectors)
+    report = mapcheck.check_file(path, schemas)
+    if args.fix and connectors is not None and report.creations:
+        print("will create:")
+        for creation in report.creations:
+            print(f"  {creation.describe()}")
+        created = mapcheck.fix(report, *connectors)
+        for what in created:
+            print(f"created {what}")
+        report = mapcheck.check_file(path, mapcheck.live_schemas(*connectors))
+    if args.json:
+        print(json.dumps(report.as_json(), sort_keys=True))
+    else:
+        for line in report.lines():
+            print(line)
+    if report.errors:
+        raise CommandError(report.count_line())
+    return 0
+
+
+def _cmd_quarantine_list(args: argparse.Namespace) -> int:
+    """id, when, kind (push, pull, mapping), record, field, value (truncated), reason; oldest first."""
+    import json
+
+    from syncd.quarantine import describe, table
+    from syncd.store.db import open_store
+
+    settings = _settings()
+    store = open_store(settings.database_url, schema=settings.database_schema)
+    try:
+        rows = [describe(r) for r in store.quarantined(limit=args.limit)]
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(rows, sort_keys=True, default=str))
+    else:
+        for line in table(rows):
+            print(line)
+    return 0
+
+
+def _cmd_quarantine_retry(args: argparse.Namespace) -> int:
+    """Push-side rows requeue their commands, pull-side contacts and members are read again and ingested,
+    mapping rows make their lead be decided again; one line per row; exit 1 when one could not be retried."""
+    from syncd.quarantine import retry
+
+    if (args.id is None) == (not args.all):
+        raise CommandError("name one quarantine row (syncd quarantine retry ID) or every row (--all)")
+    ctx = _context()
+    try:
+        done = retry(ctx, None if args.all else args.id)
+    except LookupError as exc:
+        raise CommandError(str(exc)) from None
+    if not done:
+        print("the quarantine is empty")
+    for r in done:
+        print(f"{r.id:>6}  {r.kind:<7}  {r.record}: {r.outcome}")
+    bad = [r for r in done if not r.ok]
+    if bad:
+        raise CommandError(f"{len(bad)} of {len(done)} row(s) not retried or still bad")
     return 0
 
 
@@ -326,16 +393,46 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=_cmd_explain)
 
     pl = sub.add_parser("plan", help="what the next cycle would change, writing nothing")
-    pl.add_argument("--json", action="store_true")
+    pl.add_argument(
+        "--json", action="store_true", help="print one JSON object: summary, records (per-contact diffs), commands"
+    )
     pl.add_argument("--no-pull", action="store_true", help="decide from the stored snapshot only")
+    pl.add_argument(
+        "--sample", type=int, default=0, metavar="N", help="after the summary, N contacts' diffs (before -> after)"
+    )
     pl.set_defaults(func=_cmd_plan)
 
     m = sub.add_parser("mappings", help="field mappings")
     msub = m.add_subparsers(dest="mappings_command", required=True, metavar="SUBCOMMAND")
-    mc = msub.add_parser("check", help="validate the mappings file, then against live HubSpot/Mailchimp schemas")
+    mc = msub.add_parser(
+        "check",
+        help="every problem of the mappings file (file:line:column), against the live HubSpot properties and"
+        " Mailchimp merge fields",
+    )
     mc.add_argument("--file", help="mappings file (default: from config)")
-    mc.add_argument("--offline", action="store_true", help="only validate the file")
+    mc.add_argument(
+        "--offline",
+        action="store_true",
+        help="no API calls: check names against HubSpot's standard contact properties (custom ones are listed)",
+    )
+    mc.add_argument(
+        "--fix", action="store_true", help="create the missing merge fields (with choices) and HubSpot properties"
+    )
+    mc.add_argument("--json", action="store_true", help="print one JSON object: ok, problems, not_checked")
     mc.set_defaults(func=_cmd_mappings_check)
+    q = sub.add_parser("quarantine", help="records and commands set aside with a reason, and retrying them")
+    qsub = q.add_subparsers(dest="quarantine_command", required=True, metavar="SUBCOMMAND")
+    ql = qsub.add_parser("list", help="id, when, kind, record, field, value (truncated) and reason of each row")
+    ql.add_argument("--json", action="store_true", help="print the rows as one JSON list")
+    ql.add_argument("--limit", type=int, default=None, metavar="N", help="the N oldest rows only")
+    ql.set_defaults(func=_cmd_quarantine_list)
+    qr = qsub.add_parser(
+        "retry",
+        help="push-side rows: queue their commands again; pull-side rows: read the record again and store it",
+    )
+    qr.add_argument("id", nargs="?", type=int, help="the row to retry (from syncd quarantine list)")
+    qr.add_argument("--all", action="store_true", help="retry every row")
+    qr.set_defaults(func=_cmd_quarantine_retry)
     return p
 
 

@@ -8,6 +8,7 @@ mean (properties in, merge fields out) is pure and lives in syncd/domain/mapping
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -88,16 +89,41 @@ def _schema_errors(data: Any) -> list[Any]:
 
 
 def _schema_problem(name: str, root: yaml.Node, err: Any) -> str:
+    """One schema error as "file:line: reason" (the first unknown key of an object, with a suggestion)."""
+    path, _, message = schema_details(err)[0]
+    return f"{name}:{_line_of(root, path)}: {message}"
+
+
+def schema_details(err: Any) -> list[tuple[list[Any], bool, str]]:
+    """What one jsonschema error says, as (path in the file, whether the path names the offending value
+    rather than its key, message), one per unknown key of an object; enum and unknown-key errors end with
+    "did you mean 'x'?" when a known name is close (difflib)."""
     path = list(err.absolute_path)
-    if err.validator == "additionalProperties" and isinstance(err.instance, dict):
-        extra = [k for k in err.instance if k not in err.schema.get("properties", {})]
-        if extra:
-            where = ".".join(str(p) for p in path)
-            return f"{name}:{_line_of(root, [*path, extra[0]])}: unknown key '{extra[0]}'" + (
-                f" in {where}" if where else ""
-            )
     where = ".".join(str(p) for p in path)
-    return f"{name}:{_line_of(root, path)}: " + (f"{where}: " if where else "") + err.message
+    if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+        known = list(err.schema.get("properties", {}))
+        extra = [k for k in err.instance if k not in known]
+        if extra:
+            return [
+                (
+                    [*path, key],
+                    False,
+                    f"unknown key '{key}'" + (f" in {where}" if where else "") + did_you_mean(str(key), known),
+                )
+                for key in extra
+            ]
+    message = err.message
+    if err.validator == "enum" and isinstance(err.instance, str):
+        message += did_you_mean(err.instance, [str(v) for v in err.validator_value])
+    return [(path, True, (f"{where}: " if where else "") + message)]
+
+
+def did_you_mean(word: str, known: Iterable[str], cutoff: float = 0.6) -> str:
+    """ "; did you mean 'x'?" for the known name closest to `word` (difflib), or "" when none is close."""
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=cutoff)
+    if not close and word.lower() != word:
+        close = difflib.get_close_matches(word.lower(), list(known), n=1, cutoff=cutoff)
+    return f"; did you mean '{close[0]}'?" if close and close[0] != word else ""
 
 
 def _semantic_problems(name: str, root: yaml.Node, data: dict[str, Any]) -> list[str]:

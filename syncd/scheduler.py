@@ -20,8 +20,11 @@ replica at a time runs each job; replicas that spread the workspaces between the
   backoff.
 * Signals: SIGTERM and SIGINT stop taking runs, let running jobs finish their page or batch, drain each
   workspace's outbox under its push lease within `drain_s` seconds in all, release the leases and exit 0.
-  SIGHUP reloads the scoring rules and the mappings (a broken edit is refused and the last good files keep
-  running).
+  SIGHUP reloads the scoring rules and the mappings.
+* Rule files: an edit is noticed by its content within half a second (SIGHUP re-reads at once); a valid
+  one applies from the next job on and is stored as the last good version (a change of the field mappings
+  has every lead decided again); a broken one is refused (log event, /readyz, /metrics, the status page)
+  and the last good files keep running, across restarts too (see syncd/configfiles.py).
 """
 
 from __future__ import annotations
@@ -97,6 +100,14 @@ class Space:
         self.next_attempt = 0.0
         self.replicas: list[str] = []  # live replicas, as of the last heartbeat
         self.first_pulls_done = False  # every stream finished once: scoring may begin
+        # the rule files: the version running (`files`), the content last looked at (`seen`, so a refused
+        # edit is reported once, not at every look), refusals so far, work left for the next connect
+        self.files: Any = None  # configfiles.Files of the running config (None: given by the caller)
+        self.seen: dict[str, str] = {}
+        self.reload_failures = 0
+        self.reloaded_ms: int | None = None
+        self.save_pending = False  # the running files are not stored as the last good version yet
+        self.resync_pending = False  # field mappings changed before the store was connected
 
 
 class Daemon:
@@ -110,8 +121,24 @@ class Daemon:
         configs: list[tuple[Any, Any]],
         connect: Callable[[Any, tuple[Any, Any]], Context],
         holder: str | None = None,
+        files: list[Any] | None = None,
+        refused: list[str | None] | None = None,
     ) -> None:
         self.spaces = [Space(s, c) for s, c in zip(workspaces, configs, strict=True)]
+        # `files`: the configfiles.Files each config was loaded from (stored as the last good version once
+        # the store is connected); `refused`: the error of files that were broken at start (the last good
+        # version runs instead), reported like a refused reload
+        for i, space in enumerate(self.spaces):
+            space.files = files[i] if files else None
+            space.seen = space.files.digests if space.files is not None else {}
+            space.save_pending = space.files is not None and not (refused and refused[i])
+            error = refused[i] if refused else None
+            if error:
+                from syncd import configfiles
+
+                space.problems["reload"] = f"{error} (running the last good version stored in the database)"
+                space.reload_failures = 1
+                space.seen = configfiles.read(space.settings).digests  # the broken files: reported once
         self.by_name = {space.name: space for space in self.spaces}
         self.settings = workspaces[0]  # the deployment-wide settings (intervals, leases, HTTP) are the same
         self.jobs = jobs()
@@ -152,6 +179,13 @@ class Daemon:
                     space.ctx.should_stop = self._should_stop
                     space.problems.pop("store", None)
                     self._beat(space)  # known to the other replicas before its first job
+                if space.save_pending and space.files is not None:
+                    from syncd import configfiles
+
+                    configfiles.save_last_good(space.ctx.store, space.files)
+                    space.save_pending = False
+                if space.resync_pending:
+                    self._resync(space)
                 pipeline.setup(space.ctx)
                 space.setup_done = True
                 space.problems.pop("setup", None)
@@ -397,7 +431,7 @@ class Daemon:
         last runs, and every job ran successfully somewhere recently (a standby replica whose peer does the
         work is ready)."""
         problems = [f"{area}: {reason}" for area, reason in sorted(space.problems.items())]
-        detail: dict[str, Any] = {"leases": {}, "replicas": list(space.replicas)}
+        detail: dict[str, Any] = {"leases": {}, "replicas": list(space.replicas), "config": config_detail(space)}
         ctx = space.ctx
         if ctx is None:
             return False, problems or ["store: not connected yet"], detail
@@ -450,28 +484,73 @@ class Daemon:
         self.scheduler.start()
         self._beater.start()
 
-    def reload(self) -> bool:
-        """Re-read scoring.yaml and the mappings of every workspace (SIGHUP). A valid edit applies from the
-        next job on; an invalid one is refused with every problem logged, and the last good files keep
-        running."""
-        from syncd.app import load_config
+    def reload(self, force: bool = False) -> bool:
+        """Look at scoring.yaml and the mappings of every workspace: a file whose content changed since it
+        was last looked at (or any, with `force`: SIGHUP) is validated; a valid edit applies from the next
+        job on, is stored as the last good version, and when the field mappings changed every lead is
+        decided again (the score job's chunks, then the pusher's batches); an invalid one is refused with
+        every problem (file:line) logged, counted and shown on /readyz, /metrics and the status page, and
+        the last good files keep running. Returns False when a workspace refused its files."""
+        from syncd import configfiles
 
         ok = True
         for space in self.spaces:
+            files = configfiles.read(space.settings)
+            digests = files.digests
+            if not force and digests == space.seen:
+                if "reload" in space.problems:
+                    ok = False
+                continue
+            space.seen = digests
+            running = space.files.digests if space.files is not None else None
             try:
-                rules, mappings = load_config(space.settings)
+                rules, mappings = configfiles.load(files)
             except Exception as exc:
-                space.problems["reload"] = describe(exc)
-                self._log("error", "config.reload_refused", space, error=space.problems["reload"])
+                error = configfiles.describe_error(exc)
+                space.problems["reload"] = f"{error} (the last good version keeps running)"
+                space.reload_failures += 1
+                changed = [name for name in configfiles.FILES if running is None or running[name] != digests[name]]
+                self._log("error", "config.reload_refused", space, error=error, files=changed)
                 ok = False
                 continue
             space.problems.pop("reload", None)
-            space.config = (rules, mappings)
+            before = space.config[1]
+            changed = [name for name in configfiles.FILES if running is None or running[name] != digests[name]]
+            space.config, space.files = (rules, mappings), files
+            space.reloaded_ms = wall_ms()
+            fields_changed = _meaning(before) != _meaning(mappings)
             if space.ctx is not None:
                 space.ctx.rules, space.ctx.mappings = rules, mappings
                 space.setup_done = False  # merge fields a new mapping needs are created before the next run
-            self._log("info", "config.reloaded", space)
+                try:
+                    configfiles.save_last_good(space.ctx.store, files)
+                except Exception as exc:
+                    space.save_pending = True
+                    space.problems["store"] = describe(exc)
+            else:
+                space.save_pending = True
+            if fields_changed:
+                space.resync_pending = True
+                if space.ctx is not None:
+                    self._resync(space)
+            self._log("info", "config.reloaded", space, files=changed, mappings_changed=fields_changed)
         return ok
+
+    def _resync(self, space: Space) -> None:
+        """After the mappings changed: every lead is decided again by the next score job (in its chunks),
+        and what changed for it is pushed in the pusher's batches."""
+        ctx = space.ctx
+        assert ctx is not None
+        from syncd.store import schema as t
+
+        try:
+            with ctx.store.begin() as conn:
+                n = conn.execute(t.identities.update().values(updated_ms=ctx.clock())).rowcount
+        except Exception as exc:
+            space.problems["store"] = describe(exc)
+            return
+        space.resync_pending = False
+        self._log("info", "config.resync", space, leads=n)
 
     def stop(self) -> None:
         """Stop taking runs, let running jobs finish their page, drain each workspace's outbox under its push
@@ -513,10 +592,14 @@ class Daemon:
             signal.signal(signal.SIGHUP, lambda *_: reload_wanted.set())
         self.start()
         self._log("info", "daemon.started", workspaces=[s.name for s in self.spaces], jobs=list(self.jobs))
+        for space in self.spaces:
+            if "reload" in space.problems:
+                self._log("error", "config.refused_at_start", space, error=space.problems["reload"])
         while not done.wait(0.5):
-            if reload_wanted.is_set():
-                reload_wanted.clear()
-                self.reload()
+            # an edited rule file is noticed by its content within a turn of this loop; SIGHUP re-reads both
+            forced = reload_wanted.is_set()
+            reload_wanted.clear()
+            self.reload(force=forced)
             self.retry_environment()
         self.stop()
         return 0
@@ -532,6 +615,36 @@ class Daemon:
                 now = datetime.now(UTC)
                 for job in self.jobs:
                     self.scheduler.modify_job(f"{space.name}:{job}", next_run_time=now)
+
+
+def _meaning(mappings: Any) -> Any:
+    """What the mappings mean, without the line numbers their entries were read from (an edit of a comment
+    moves lines; it changes no value)."""
+    import dataclasses
+
+    def strip(value: Any) -> Any:
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return {f.name: strip(getattr(value, f.name)) for f in dataclasses.fields(value) if f.name != "line"}
+        if isinstance(value, (list, tuple)):
+            return [strip(v) for v in value]
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items()}
+        return value
+
+    return strip(mappings)
+
+
+def config_detail(space: Space) -> dict[str, Any]:
+    """The rule files a workspace runs on, for /readyz: paths and content hashes of the running version,
+    the refused edit's problems (None when the files on disk are the ones running), refusals so far."""
+    files = space.files
+    return {
+        "files": dict(files.paths) if files is not None else {},
+        "running_sha256": files.digests if files is not None else {},
+        "refused": space.problems.get("reload"),
+        "reload_failures": space.reload_failures,
+        "reloaded_ms": space.reloaded_ms,
+    }
 
 
 def run_figures(

@@ -21,10 +21,12 @@ _ALLOWED_CONTROLS = {"\t", "\n", "\r"}
 
 
 class YamlFileError(ValueError):
-    """A YAML file could not be read. `problems` lists each as "file:line: reason"."""
+    """A YAML file could not be read. `problems` lists each as "file:line: reason"; `columns` holds the
+    1-based column of each problem where the reader knows it (a syntax error's mark), else None."""
 
-    def __init__(self, problems: Sequence[str]) -> None:
+    def __init__(self, problems: Sequence[str], columns: Sequence[int | None] | None = None) -> None:
         self.problems = list(problems)
+        self.columns = list(columns) if columns is not None else [None] * len(self.problems)
         super().__init__("\n".join(self.problems))
 
 
@@ -75,7 +77,7 @@ def parse_yaml_text(text: str, name: str) -> tuple[yaml.Node | None, Any]:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
         reason = f"{exc.context} {exc.problem}" if exc.context else str(exc.problem)
-        raise YamlFileError([f"{name}:{line}: not valid YAML: {reason}"]) from None
+        raise YamlFileError([f"{name}:{line}: not valid YAML: {reason}"], [mark.column + 1 if mark else 1]) from None
     except yaml.YAMLError as exc:
         raise YamlFileError([f"{name}:1: not valid YAML: {exc}"]) from None
     finally:
@@ -121,15 +123,28 @@ def line_of(root: yaml.Node, path: Sequence[Any]) -> int:
     """1-based line of the deepest node found along `path` (mapping keys and sequence indexes; a mapping
     key's own line). Parts that are not in the file (e.g. the union tags in pydantic error locations, or
     a missing key) are skipped, so the answer is the closest enclosing node."""
-    node, line = root, root.start_mark.line + 1
+    return position_of(root, path)[0]
+
+
+def position_of(root: yaml.Node, path: Sequence[Any], value: bool = False) -> tuple[int, int]:
+    """(line, column), both 1-based, of the deepest node found along `path`, as `line_of` finds it: a
+    mapping key's own position, or with `value` the position of the value the whole path names (the
+    misspelt word itself, for an error about a value)."""
+    node, mark = root, root.start_mark
+    found_all = True
     for part in path:
         if isinstance(node, yaml.MappingNode):
             hit = next(
                 ((k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and str(k.value) == str(part)), None
             )
             if hit is not None:
-                line, node = hit[0].start_mark.line + 1, hit[1]
+                mark, node = hit[0].start_mark, hit[1]
+                continue
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
             node = node.value[part]
-            line = node.start_mark.line + 1
-    return line
+            mark = node.start_mark
+            continue
+        found_all = False
+    if value and found_all:
+        mark = node.start_mark
+    return mark.line + 1, mark.column + 1

@@ -7,6 +7,7 @@ from typing import Any
 
 from connectors.mailchimp import translate as t
 from connectors.mailchimp.client import MailchimpCalls
+from contracts.errors import FatalError, SkippableError
 from contracts.records import Page
 
 
@@ -24,6 +25,23 @@ class MailchimpSource(MailchimpCalls):
         return self._call(
             "mailchimp.lists.get", self.api.lists.get_list, self.list_id, fields=["id", "name", "stats.member_count"]
         )
+
+    def get_member(self, subscriber_hash: str) -> dict[str, Any] | None:
+        """One member as GET /lists/{id}/members/{hash} returns it (minus _links), None when the audience has
+        no such member (404). Raises FatalError, RetriableError."""
+        try:
+            body = self._call(
+                "mailchimp.members.get",
+                self.api.lists.get_list_member,
+                self.list_id,
+                subscriber_hash,
+                record_key=subscriber_hash,
+            )
+        except SkippableError as exc:
+            if exc.status == 404:
+                return None
+            raise FatalError(str(exc), service="mailchimp", status=exc.status) from None
+        return t.without_links(body)
 
     def list_members(self, since_last_changed: str | None, offset: int, count: int = t.PAGE_MAX) -> Page:
         """One page of audience members changed after `since_last_changed` (ISO 8601; None = all),

@@ -409,6 +409,17 @@ class Store:
                     requeued += n
             return requeued
 
+    def quarantined(self, record_id: int | None = None, limit: int | None = None) -> list[Any]:
+        """Quarantine rows, oldest first (or the one row `record_id`)."""
+        q = schema.quarantine
+        query = select(q).order_by(q.c.id)
+        if record_id is not None:
+            query = query.where(q.c.id == record_id)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.begin() as conn:
+            return list(conn.execute(query).all())
+
     def acquire(self, job: str, holder: str, ttl_s: float, now_ms: int) -> str | None:
         """Take or renew the lease on `job` for `holder` until now + ttl; return its token, or None when
         another holder has it. Taking a lease gives it a new token; renewing one's own keeps the token.

@@ -9,6 +9,8 @@
     syncd_quarantined_records{workspace}
     syncd_leads{workspace,segment}
     syncd_workspace_ready{workspace}                         1 when /readyz has no problem for it
+    syncd_config_error{workspace}                            1 while an edited rule file is refused
+    syncd_config_reload_failures_total{workspace}            rule file edits refused so far
     syncd_api_calls_total / syncd_api_429_total / syncd_api_retries_total{workspace,endpoint}
     syncd_stage_total{workspace,name}                        pulled, pushed, failed, quarantined ...
 
@@ -88,6 +90,16 @@ class DaemonCollector:
             "quarantine": GaugeMetricFamily("syncd_quarantined_records", "Records in quarantine", labels=["workspace"]),
             "leads": GaugeMetricFamily("syncd_leads", "Scored leads by segment", labels=["workspace", "segment"]),
             "ready": GaugeMetricFamily("syncd_workspace_ready", "1 when the workspace is ready", labels=["workspace"]),
+            "config_error": GaugeMetricFamily(
+                "syncd_config_error",
+                "1 while an edited rule file is refused (the last good version keeps running)",
+                labels=["workspace"],
+            ),
+            "reload_failures": CounterMetricFamily(
+                "syncd_config_reload_failures",
+                "Rule file edits refused (at a reload, or at start with the last good version)",
+                labels=["workspace"],
+            ),
             "calls": CounterMetricFamily("syncd_api_calls", "API calls by endpoint", labels=["workspace", "endpoint"]),
             "429": CounterMetricFamily("syncd_api_429", "429 answers by endpoint", labels=["workspace", "endpoint"]),
             "retries": CounterMetricFamily(
@@ -100,6 +112,8 @@ class DaemonCollector:
         for space in self.daemon.spaces:
             ok, _problems, _detail = self.daemon.space_readiness(space)
             fam["ready"].add_metric([space.name], 1 if ok else 0)
+            fam["config_error"].add_metric([space.name], 1 if "reload" in space.problems else 0)
+            fam["reload_failures"].add_metric([space.name], space.reload_failures)
             ctx = space.ctx
             if ctx is None:
                 continue

@@ -155,7 +155,8 @@ def test_plan_lists_the_next_cycles_changes_and_writes_nothing(world, tmp_path):
 
     proc = _run(["plan", "--json"], env, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    planned = json.loads(proc.stdout)
+    result = json.loads(proc.stdout)
+    planned = result["commands"]
     stats = requests.get(f"{world.url}/_sandbox/stats", timeout=10).json()
     assert _writes(stats) == {}, stats["requests"]  # nothing written to either service
     assert stats["total"] > 0  # (it did read: plan pulls first)
@@ -168,9 +169,24 @@ def test_plan_lists_the_next_cycles_changes_and_writes_nothing(world, tmp_path):
     update = next(c for c in planned if c["kind"] == "hubspot.update_contact")
     assert set(update["payload"]["properties"]) >= {"syncd_score", "syncd_fit_score"}
 
-    table = _run(["plan"], env, tmp_path)
+    # the summary: per field and direction, how many values change; and the lead's own diff
+    summary = result["summary"]
+    fields = {(f["field"], f["direction"]): f["changes"] for f in summary["fields"]}
+    assert fields[("JOBTITLE", "to_mailchimp")] == 1 and fields[("syncd_score", "to_hubspot")] >= 1
+    assert summary["commands"] == len(planned) and summary["notes"] >= 1
+    record = next(r for r in result["records"] if r["email"] == lead["email"])
+    jobtitle = next(ch for ch in record["changes"] if ch["field"] == "JOBTITLE")
+    assert jobtitle["after"] == "Marketing Intern" and jobtitle["before"] != "Marketing Intern"
+    assert "note of Mailchimp engagement" in record["actions"]
+
+    table = _run(["plan", "--sample", "50"], env, tmp_path)
     assert table.returncode == 0
-    assert f"hubspot:contact:{lead['id']}" in table.stdout and "hubspot.update_contact" in table.stdout
+    lines = table.stdout.splitlines()
+    assert lines[0] == f"the next cycle would send {len(planned)} command(s) about {summary['records']} contact(s):"
+    assert any(line.split() == ["JOBTITLE", "to_mailchimp", "1"] for line in lines), table.stdout
+    assert f"  {lead['email']}  [" in table.stdout
+    assert f"    JOBTITLE (to_mailchimp): {jobtitle['before']!r} -> 'Marketing Intern'" in lines, table.stdout
+    assert "sample (" not in _run(["plan"], env, tmp_path).stdout  # no diffs without --sample
 
     # the next real cycle does exactly what the plan said
     outbox_before = len(before["outbox"])
@@ -194,48 +210,65 @@ def _broken_mappings(tmp_path, good: str, bad: str):
 
 def test_mappings_check_passes_against_the_sandbox_and_fails_on_a_broken_file(world, tmp_path):
     env = subprocess_env(world, tmp_path)
-    assert _run(["once"], env, tmp_path).returncode == 0  # syncd's properties now exist
+    assert _run(["once"], env, tmp_path).returncode == 0  # syncd's properties and merge fields now exist
     ok = _run(["mappings", "check"], env, tmp_path)
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert "mappings match the live HubSpot properties and Mailchimp merge fields" in ok.stdout
+    assert ok.stdout.splitlines()[-1].startswith("0 errors, 0 warnings in ")
+    assert ok.stdout.splitlines()[-1].endswith(" against the live HubSpot properties and Mailchimp merge fields")
 
-    # against the schema (offline or not): file:line and the reason, exit 1
+    # against the schema (offline or not): file:line:column, the reason and the suggestion, exit 1
     path, line = _broken_mappings(
         tmp_path, "    merge_tag: JOBTITLE\n    type: text", "    merge_tag: JOBTITLE\n    type: txt"
     )
     for extra in ([], ["--offline"]):
         bad = _run(["mappings", "check", "--file", str(path), *extra], env, tmp_path)
         assert bad.returncode == 1
-        assert f"{path}:{line + 1}: " in bad.stderr and "'txt'" in bad.stderr, bad.stderr
+        assert f"{path}:{line + 1}:11: fields.3.type: 'txt' is not one of " in bad.stdout, bad.stdout
+        assert "did you mean 'text'?" in bad.stdout
+        assert bad.stderr.startswith("syncd mappings: 1 error, ") and bad.stderr.count("\n") == 1
 
-    # against the live schemas: an unknown HubSpot property, named with its line
+    # against the live schemas: an unknown HubSpot property, named with its line and column
     path, line = _broken_mappings(tmp_path, "  - hubspot: jobtitle", "  - hubspot: job_title_typo")
     bad = _run(["mappings", "check", "--file", str(path)], env, tmp_path)
     assert bad.returncode == 1
     problem = [x for x in bad.stdout.splitlines() if "job_title_typo" in x]
-    assert len(problem) == 1 and f"{path}:{line}: unknown HubSpot contact property" in problem[0], bad.stdout
-    assert bad.stderr.startswith("syncd mappings: 1 problem(s)") and bad.stderr.count("\n") == 1
+    assert len(problem) == 1 and problem[0].startswith(f"{path}:{line}:14: unknown HubSpot property"), bad.stdout
 
 
 def test_mappings_check_names_each_problem_once(world, tmp_path):
     env = subprocess_env(world, tmp_path)
     path, line = _broken_mappings(tmp_path, "  - hubspot: jobtitle", "  - hubspot: job_title_typo")
     bad = _run(["mappings", "check", "--file", str(path)], env, tmp_path)
-    problem = next(x for x in bad.stdout.splitlines() if "job_title_typo" in x)
-    assert problem.startswith(f"{path}:{line}: ")
+    problem = [x for x in bad.stdout.splitlines() if "job_title_typo" in x]
+    assert len(problem) == 1 and problem[0].startswith(f"{path}:{line}:14: ")
 
 
 def test_mappings_check_passes_on_a_fresh_account(world, tmp_path):
     ok = _run(["mappings", "check"], subprocess_env(world, tmp_path), tmp_path)
     assert ok.returncode == 0, ok.stdout
-    assert "syncd creates on its first run: " in ok.stdout and "syncd_score" in ok.stdout
+    # SCORE is syncd's: created by its first run, said as a warning
+    assert "warning: Mailchimp merge field SCORE does not exist in the audience" in ok.stdout
 
 
 # -- --help -------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    "args", [[], ["sandbox"], ["once"], ["run"], ["demo"], ["explain"], ["plan"], ["mappings"], ["mappings", "check"]]
+    "args",
+    [
+        [],
+        ["sandbox"],
+        ["once"],
+        ["run"],
+        ["demo"],
+        ["explain"],
+        ["plan"],
+        ["mappings"],
+        ["mappings", "check"],
+        ["quarantine"],
+        ["quarantine", "list"],
+        ["quarantine", "retry"],
+    ],
 )
 def test_every_command_has_help(args, tmp_path):
     proc = _run([*args, "--help"], {"PATH": "/usr/bin:/bin"}, tmp_path, timeout=60)
