@@ -123,7 +123,7 @@ def _cmd_once(args: argparse.Namespace) -> int:
     from syncd.logs import configure_logging
     from syncd.pipeline import run_cycle
 
-    if args.progress_interval <= 0:
+    if args.progress_interval is not None and args.progress_interval <= 0:
         raise CommandError(f"--progress-interval must be above 0 seconds, not {args.progress_interval:g}")
     spaces = _all_settings()
     ok = True
@@ -136,7 +136,7 @@ def _cmd_once(args: argparse.Namespace) -> int:
             # log lines go through the bars' stderr while they are shown, above them
             configure_logging(settings.log_format, settings.log_level, settings.secrets(), stream=progress.STDERR)
         else:
-            reporter = progress.LogReporter(interval_s=args.progress_interval)
+            reporter = progress.LogReporter(interval_s=args.progress_interval or settings.config.progress_interval_s)
         store_from = ctx.store.clock()
         try:
             with progress.showing(reporter), progress.reporting(reporter):
@@ -328,9 +328,10 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument(
         "--progress-interval",
         type=float,
-        default=5.0,
+        default=None,
         metavar="S",
-        help="without a terminal: log each long pull's progress every S seconds (default 5)",
+        help="without a terminal: log each long pull's progress every S seconds (default: progress_interval_s"
+        " in config/syncd.yaml, 5)",
     )
     o.set_defaults(func=_cmd_once)
 

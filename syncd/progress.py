@@ -206,8 +206,8 @@ class RichReporter:
         self.clock = clock
         self.console = console or Console(stderr=True)
         self.progress = Progress(
-            TextColumn("{task.description:<24}"),
-            BarColumn(bar_width=30),
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=20),
             _CountColumn(),
             _RateColumn(),
             _EtaColumn(),
@@ -326,8 +326,9 @@ def reporting(reporter: Reporter) -> Iterator[Reporter]:
         _current.reset(token)
 
 
-def track(stream: str, partitions: int = 1, unit: str = "records") -> Tracker:
-    """A tracker for one run of `stream` on the reporter in force (by default log lines every 5 s)."""
-    reporter = _current.get() or LogReporter()
+def track(stream: str, partitions: int = 1, unit: str = "records", interval_s: float | None = None) -> Tracker:
+    """A tracker for one run of `stream` on the reporter in force; by default log lines every `interval_s`
+    seconds (DEFAULT_INTERVAL_S when None)."""
+    reporter = _current.get() or LogReporter(DEFAULT_INTERVAL_S if interval_s is None else interval_s)
     clock = getattr(reporter, "clock", time.monotonic)
     return Tracker(reporter, stream, partitions, unit, clock)

@@ -123,7 +123,7 @@ def run(ctx: Context, stream: Stream) -> int:
     rows committed together with the cursor after them. Returns the number of records stored."""
     pulled = 0
     parts = list(stream.partitions(ctx))
-    tracker = progress.track(stream.name, len(parts), stream.progress_unit)
+    tracker = progress.track(stream.name, len(parts), stream.progress_unit, ctx.settings.config.progress_interval_s)
     ok = False
     try:
         for partition in parts:
