@@ -8,10 +8,14 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Page:
-    """One page of records. `next` is the opaque position of the following page, None at the end."""
+    """One page of records. `next` is the opaque position of the following page, None at the end.
+    `total` is how many items the whole listing holds when the vendor says so (Mailchimp's
+    `total_items`, HubSpot search's `total`; list endpoints give none), counted in the vendor's units
+    (recipients for an email-activity report, not events)."""
 
     records: list[dict[str, Any]]
     next: Any = None
+    total: int | None = None
 
 
 @dataclass(frozen=True)

@@ -114,24 +114,47 @@ def _print_summary(summary: dict) -> None:
 
 
 def _cmd_once(args: argparse.Namespace) -> int:
-    """One cycle of each workspace (or of the one --workspace names), in turn."""
+    """One cycle of each workspace (or of the one --workspace names), in turn. On a terminal each stream's
+    pull shows a progress bar (stderr); otherwise progress is logged every --progress-interval seconds.
+    The counts are followed by what changed: who went hot, the tasks created, the problems."""
     import json
 
+    from syncd import progress, report
+    from syncd.logs import configure_logging
     from syncd.pipeline import run_cycle
 
+    if args.progress_interval is not None and args.progress_interval <= 0:
+        raise CommandError(f"--progress-interval must be above 0 seconds, not {args.progress_interval:g}")
     spaces = _all_settings()
     ok = True
     for settings in spaces:
         ctx = _context(settings)
-        summary = run_cycle(ctx)
+        bars = sys.stderr.isatty()
+        reporter: progress.Reporter
+        if bars:
+            reporter = progress.RichReporter()
+            # log lines go through the bars' stderr while they are shown, above them
+            configure_logging(settings.log_format, settings.log_level, settings.secrets(), stream=progress.STDERR)
+        else:
+            reporter = progress.LogReporter(interval_s=args.progress_interval or settings.config.progress_interval_s)
+        store_from = ctx.store.clock()
+        try:
+            with progress.showing(reporter), progress.reporting(reporter):
+                summary = run_cycle(ctx)
+        finally:
+            if bars:
+                configure_logging(settings.log_format, settings.log_level, settings.secrets())
+        window = report.window_of(ctx.store, ctx.run_id, store_from, ctx.store.clock())
+        changes = report.cycle_report(ctx.store, ctx.rules, window, summary.get("stage_errors"))
         if len(spaces) > 1:
             summary["workspace"] = settings.workspace
         if args.json:
-            print(json.dumps(summary, sort_keys=True))
+            print(json.dumps({**summary, "report": changes}, sort_keys=True))
         else:
             if len(spaces) > 1:
                 print(f"workspace {settings.workspace}:")
             _print_summary(summary)
+            print(report.render(changes))
         if not summary["ok"]:
             ok = False
             where = f"{settings.workspace}: " if len(spaces) > 1 else ""
@@ -368,7 +391,15 @@ def build_parser() -> argparse.ArgumentParser:
     sb.set_defaults(func=_cmd_sandbox)
 
     o = sub.add_parser("once", help="run one full cycle (pull, merge, score, decide, push)")
-    o.add_argument("--json", action="store_true", help="print one JSON summary object")
+    o.add_argument("--json", action="store_true", help="print one JSON summary object (with a `report` of changes)")
+    o.add_argument(
+        "--progress-interval",
+        type=float,
+        default=None,
+        metavar="S",
+        help="without a terminal: log each long pull's progress every S seconds (default: progress_interval_s"
+        " in config/syncd.yaml, 5)",
+    )
     o.set_defaults(func=_cmd_once)
 
     r = sub.add_parser("run", help="run the daemon (health, metrics and status on SYNCD_HTTP_PORT)")

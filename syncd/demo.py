@@ -98,6 +98,11 @@ def _step_line(label: str, s: dict) -> str:
 
 
 def _report(ctx: Any, state: dict, t: Any, sa: Any) -> dict[str, Any]:
+    """The report, read at one moment: the store's scores and the sandbox's state, fetched after the last
+    cycle. Segment and cadence counts are over the Mailchimp members (the population syncd tags), so they
+    can be set beside the tag counts; leads only in HubSpot are counted apart."""
+    from contracts.identity import subscriber_hash
+
     owners = _owner_names(state)
     with ctx.store.begin() as conn:
         linked = conn.execute(
@@ -107,26 +112,42 @@ def _report(ctx: Any, state: dict, t: Any, sa: Any) -> dict[str, Any]:
         ).scalar_one()
         identities = conn.execute(sa.select(sa.func.count()).select_from(t.identities)).scalar_one()
         events = dict(conn.execute(sa.select(t.events.c.kind, sa.func.count()).group_by(t.events.c.kind)).all())
-        segments = dict(conn.execute(sa.select(t.scores.c.segment, sa.func.count()).group_by(t.scores.c.segment)).all())
+        scored = conn.execute(
+            sa.select(t.identities.c.subscriber_hash, t.scores.c.email, t.scores.c.segment, t.scores.c.cadence).join(
+                t.scores, t.scores.c.email == t.identities.c.email
+            )
+        ).all()
         hot = conn.execute(
             sa.select(t.scores).where(t.scores.c.segment == "hot").order_by(t.scores.c.score.desc()).limit(5)
         ).all()
         quarantined = conn.execute(sa.select(t.quarantine.c.reason)).scalars().all()
     contacts_by_id = {c["id"]: c for c in state["hubspot"]["contacts"]}
+    contacts_by_email = {
+        str(c["properties"].get("email") or "").strip().lower(): c["properties"] for c in state["hubspot"]["contacts"]
+    }
+    member_hashes = {m.get("id") or subscriber_hash(m["email_address"]) for m in state["mailchimp"]["members"]}
+    by_hash = {r.subscriber_hash or subscriber_hash(r.email): r for r in scored}
+    in_audience = [by_hash[h] for h in member_hashes if h in by_hash]
+    crm_only = [r for r in scored if (r.subscriber_hash or subscriber_hash(r.email)) not in member_hashes]
     tasks = []
-    for task in state["hubspot"]["tasks"]:
+    for task in sorted(state["hubspot"]["tasks"], key=lambda x: (x.get("createdAt") or "", x["id"])):
         p = task["properties"]
         cid = (task.get("associations") or {}).get("contacts", [None])[0]
         contact = contacts_by_id.get(str(cid), {}).get("properties", {})
+        owner_id = p.get("hubspot_owner_id")
         tasks.append(
             {
+                "id": task["id"],
                 "subject": p.get("hs_task_subject"),
-                "owner": owners.get(str(p.get("hubspot_owner_id")), p.get("hubspot_owner_id")),
-                "contact": contact.get("email"),
-                "due": p.get("hs_timestamp"),
-                "reason": _text_lines(p.get("hs_task_body"))[:4],
+                "lead": _name(contact) or contact.get("email") or f"contact {cid}",
+                "email": contact.get("email"),
+                "owner": owners.get(str(owner_id), f"owner {owner_id}") if owner_id else "unassigned",
+                "created": _day(task.get("createdAt") or p.get("hs_createdate")),
+                "due": _day(p.get("hs_timestamp")),
+                "reasons": _reasons(p.get("hs_task_body")),
             }
         )
+    # the tags as Mailchimp holds them now, on the same members
     tags = collections.Counter(
         tg["name"] if isinstance(tg, dict) else tg for m in state["mailchimp"]["members"] for tg in m.get("tags", [])
     )
@@ -136,6 +157,7 @@ def _report(ctx: Any, state: dict, t: Any, sa: Any) -> dict[str, Any]:
         why.append(
             {
                 "email": row.email,
+                "name": _name(contacts_by_email.get(row.email, {})) or row.email,
                 "score": int(row.score),
                 "because": [
                     f"{e['rule']} ({e['points_after_decay']:+.0f}) {e.get('detail') or ''}".strip() for e in top
@@ -148,13 +170,44 @@ def _report(ctx: Any, state: dict, t: Any, sa: Any) -> dict[str, Any]:
         "identities": identities,
         "linked": linked,
         "events": events,
-        "segments": segments,
+        "segments": _count(r.segment for r in in_audience),
+        "cadences": _count(r.cadence for r in in_audience),
+        "segments_crm_only": _count(r.segment for r in crm_only),
         "tasks": tasks,
         "notes": len(state["hubspot"]["notes"]),
         "tags": dict(sorted((k, v) for k, v in tags.items() if k.startswith(("segment:", "stage:", "cadence:")))),
         "hot_leads": why,
         "quarantined": collections.Counter(r.split(" ")[0] for r in quarantined),
     }
+
+
+def _count(values: Any) -> dict[str, int]:
+    return dict(sorted(collections.Counter(str(v) for v in values).items()))
+
+
+def _name(props: dict) -> str:
+    return " ".join(p for p in ((props.get("firstname") or "").strip(), (props.get("lastname") or "").strip()) if p)
+
+
+def _day(value: Any) -> str | None:
+    """YYYY-MM-DD of an API time (ISO 8601, or epoch ms as text)."""
+    from contracts.timeparse import epoch_ms, iso
+
+    ms = epoch_ms(value)
+    return None if ms is None else iso(ms)[:10]
+
+
+def _reasons(body: str | None, n: int = 3) -> list[str]:
+    """The first `n` items of the task body's "Top contributing activity", as the rep reads them."""
+    lines = [line for line in _text_lines(body) if line]
+    if "Top contributing activity" not in lines:
+        return []
+    out = []
+    for line in lines[lines.index("Top contributing activity") + 1 :]:
+        if line in ("Fit", "Penalties", "none") or line.startswith(("Score breakdown", "syncd-ref")):
+            break
+        out.append(line)
+    return out[:n]
 
 
 def _text_lines(body: str | None) -> list[str]:
@@ -173,23 +226,30 @@ def _print_report(r: dict, out) -> None:
         f"{r['members']} Mailchimp members ({r['identities']} identities)"
     )
     out("Events merged:   " + ", ".join(f"{k} {v}" for k, v in sorted(r["events"].items())))
-    out(
-        "Segments:        " + ", ".join(f"{k} {v}" for k, v in sorted(r["segments"].items(), key=lambda kv: str(kv[0])))
-    )
+    audience = sum(r["segments"].values())
+    out(f"Segments:        {_pairs(r['segments'])} (the {audience} Mailchimp members scored)")
+    if r["segments_crm_only"]:
+        out(f"                 and in HubSpot only, not tagged: {_pairs(r['segments_crm_only'])}")
+    out(f"Cadences:        {_pairs(r['cadences'])}")
     out("Tags applied:    " + ", ".join(f"{k} {v}" for k, v in r["tags"].items()))
     out(f"Notes written:   {r['notes']} (one per contact per cycle with new engagement)")
     if r["quarantined"]:
         out("Quarantined:     " + ", ".join(f"{k} {v}" for k, v in r["quarantined"].items()))
     out(f"\nTasks created for sales: {len(r['tasks'])}")
-    for task in r["tasks"][:10]:
-        out(f"  - {task['subject']}  -> owner {task['owner']}")
-        for line in task["reason"][1:3]:
-            if line.strip():
-                out(f"      {line.strip()}")
-    if len(r["tasks"]) > 10:
-        out(f"  ... and {len(r['tasks']) - 10} more")
+    for task in r["tasks"]:
+        email = f" <{task['email']}>" if task["email"] and task["email"] != task["lead"] else ""
+        out(f"  - {task['created']}  {task['lead']}{email} -> {task['owner']} (due {task['due']})")
+        for line in task["reasons"]:
+            out(f"      {line}")
     if r["hot_leads"]:
-        out("\nWho is hot and why:")
+        hot = r["segments"].get("hot", 0) + r["segments_crm_only"].get("hot", 0)
+        top = f" (the {len(r['hot_leads'])} highest of {hot})" if hot > len(r["hot_leads"]) else ""
+        out(f"\nWho is hot and why{top}:")
         for h in r["hot_leads"]:
-            out(f"  {h['email']} (score {h['score']}): " + "; ".join(h["because"]))
+            who = h["email"] if h["name"] == h["email"] else f"{h['name']} <{h['email']}>"
+            out(f"  {who} (score {h['score']}): " + "; ".join(h["because"]))
     out(f"\n{r['cycles']} cycles, {r['api_calls']} API calls, {r['http_429_seen']} 429s, {r['seconds']} s")
+
+
+def _pairs(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.items()) or "none"

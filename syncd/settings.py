@@ -156,6 +156,7 @@ class SyncConfig(_Frozen):
     backfill_days: int = Field(90, gt=0, le=3650)
     rescore_hours: float = Field(6, gt=0, le=24 * 365)
     future_skew_s: int = Field(300, ge=0, le=86_400)
+    progress_interval_s: float = Field(5, gt=0, le=3600)  # a long pull's progress log line (syncd/progress.py)
     lease_ttl_s: int = Field(30, ge=5, le=600)
     drain_s: float = Field(8, ge=0, le=300)
     tasks: Tasks = Tasks()

@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from contracts.records import Page
 from contracts.timeparse import epoch_ms, iso
-from syncd import pull
+from syncd import progress, pull
 from syncd.context import Context
 from syncd.store import schema as t
 
@@ -38,6 +38,10 @@ class Step:
     records: list[dict[str, Any]]
     cursor: dict[str, Any]
     more: bool
+    # for the progress figures (syncd/progress.py): items the vendor says were left to read from this page
+    # on, this page included (None: no total), and the items this page covered when not one per record
+    remaining: int | None = None
+    units: int | None = None
 
 
 class Stream:
@@ -48,6 +52,7 @@ class Stream:
     system: str = ""  # "hubspot", "mailchimp" or another source's name
     cursor_kind: str = ""  # what the cursor is, for people ("lastmodifieddate + ids at it")
     default_interval_s: int = 300  # between two runs of the stream's job in the daemon
+    progress_unit: str = "records"  # what the progress figures count
 
     def partitions(self, ctx: Context) -> Sequence[str | None]:
         """The parts pulled separately, each with its own cursor (default: one, None)."""
@@ -117,24 +122,41 @@ def run(ctx: Context, stream: Stream) -> int:
     """Pull `stream` from its cursors until it has caught up (or the daemon asks to stop), each page's
     rows committed together with the cursor after them. Returns the number of records stored."""
     pulled = 0
-    for partition in stream.partitions(ctx):
-        key = stream.name if partition is None else f"{stream.name}:{partition}"
-        with ctx.store.begin() as conn:
-            cursor = stream.start(ctx, partition, ctx.store.get_cursor(conn, key))
-        while True:
-            step = stream.fetch(ctx, partition, cursor)
+    parts = list(stream.partitions(ctx))
+    tracker = progress.track(stream.name, len(parts), stream.progress_unit, ctx.settings.config.progress_interval_s)
+    ok = False
+    try:
+        for partition in parts:
+            key = stream.name if partition is None else f"{stream.name}:{partition}"
             with ctx.store.begin() as conn:
-                stream.rows(ctx, conn, partition, step.records)
-                # keys beginning with "_" live for this run only (the signpost, the properties asked for)
-                ctx.store.set_cursor(conn, key, {k: v for k, v in step.cursor.items() if not k.startswith("_")})
-            pulled += len(step.records)
-            cursor = step.cursor
-            if not step.more or ctx.should_stop():
-                break  # caught up (or SIGTERM / a lost lease: the committed cursor resumes)
-        if ctx.should_stop():
-            break
+                cursor = stream.start(ctx, partition, ctx.store.get_cursor(conn, key))
+            tracker.begin_partition()
+            while True:
+                step = stream.fetch(ctx, partition, cursor)
+                with ctx.store.begin() as conn:
+                    stream.rows(ctx, conn, partition, step.records)
+                    # keys beginning with "_" live for this run only (the signpost, the properties asked for)
+                    ctx.store.set_cursor(conn, key, {k: v for k, v in step.cursor.items() if not k.startswith("_")})
+                pulled += len(step.records)
+                cursor = step.cursor
+                tracker.advance(len(step.records) if step.units is None else step.units, step.remaining)
+                if not step.more or ctx.should_stop():
+                    break  # caught up (or SIGTERM / a lost lease: the committed cursor resumes)
+            if ctx.should_stop():
+                break
+            tracker.end_partition()
+        ok = not ctx.should_stop()
+    finally:
+        tracker.finish(ok)
     ctx.count(f"pulled.{stream.name}", pulled)
     return pulled
+
+
+def _left(page: Page, position: Any) -> int | None:
+    """Items left to read from `position` on, by the page's vendor total (None without one)."""
+    if page.total is None or not isinstance(position, int):
+        return None
+    return max(0, page.total - position)
 
 
 # -- HubSpot ----------------------------------------------------------------------------------------
@@ -144,6 +166,7 @@ class HubSpotOwners(Stream):
     """Every owner, read again each run (owners leave and join; there are a handful)."""
 
     name, system, cursor_kind, default_interval_s = "hubspot_owners", "hubspot", "page after", 3600
+    progress_unit = "owners"
 
     def start(self, ctx: Context, partition: str | None, stored: dict[str, Any] | None) -> dict[str, Any]:
         return {"after": (stored or {}).get("after")}
@@ -179,7 +202,7 @@ class HubSpotContacts(Stream):
     the next pass starts strictly after it.
     """
 
-    name, system, default_interval_s = "hubspot_contacts", "hubspot", 300
+    name, system, default_interval_s, progress_unit = "hubspot_contacts", "hubspot", 300, "contacts"
     cursor_kind = "backfill page, then lastmodifieddate with the ids at it (or by id within one millisecond)"
 
     def start(self, ctx: Context, partition: str | None, stored: dict[str, Any] | None) -> dict[str, Any]:
@@ -189,16 +212,38 @@ class HubSpotContacts(Stream):
     def fetch(self, ctx: Context, partition: str | None, cursor: dict[str, Any]) -> Step:
         props, signpost = cursor["_props"], cursor["_signpost"]
         state = {k: v for k, v in cursor.items() if not k.startswith("_")}
+        extra: dict[str, Any] = {}
         if state["mode"] == "backfill":
+            left = cursor["_left"] if "_left" in cursor else self._backfill_left(ctx)
             records, new, more = self._backfill(ctx, state, props)
+            if new["mode"] == "backfill" and left is not None:
+                extra["_left"] = max(0, left - len(records))
         elif state["mode"] == "tie":
-            records, new, more = self._tie(ctx, state, props)
+            records, new, more, left = self._tie(ctx, state, props)
         else:
-            records, new, more = self._incremental(ctx, state, props, signpost)
+            records, new, more, left = self._incremental(ctx, state, props, signpost)
         pull.attach_history(ctx, records)  # when two-way properties changed, for their conflict rule
         ctx.log.info("hubspot.contacts_page", records=len(records), mode=state["mode"])
         # the run's own keys travel with the cursor but are never stored (see rows)
-        return Step(records, {**new, "_signpost": signpost, "_props": props}, more)
+        return Step(records, {**new, "_signpost": signpost, "_props": props, **extra}, more, remaining=left)
+
+    @staticmethod
+    def _backfill_left(ctx: Context) -> int | None:
+        """Contacts this backfill still has to read, for its progress: the account's count (the list endpoint
+        gives no total; one search of one result does) minus the contacts stored by an earlier run of it.
+        None when HubSpot gives no count: the progress then shows a count and a rate."""
+        from contracts.errors import ConnectorError
+
+        try:
+            total = ctx.hubspot.count_contacts()
+        except ConnectorError as exc:  # the figures are a nicety: the backfill goes on without them
+            ctx.log.info("hubspot.contacts_count_unknown", error=str(exc))
+            return None
+        if total is None:
+            return None
+        with ctx.store.begin() as conn:
+            stored = conn.execute(sa.select(sa.func.count()).select_from(t.hubspot_contacts)).scalar_one()
+        return max(0, int(total) - int(stored))
 
     def rows(self, ctx: Context, conn: sa.Connection, partition: str | None, records: list[dict[str, Any]]) -> None:
         pull.ingest_contacts(ctx, conn, records)
@@ -231,7 +276,9 @@ class HubSpotContacts(Stream):
         )
 
     @staticmethod
-    def _incremental(ctx: Context, cur: dict, props: list[str], signpost: int) -> tuple[list[dict], dict, bool]:
+    def _incremental(
+        ctx: Context, cur: dict, props: list[str], signpost: int
+    ) -> tuple[list[dict], dict, bool, int | None]:
         since, seen = cur["since_ms"], set(cur.get("ids_at_since", []))
         page = ctx.hubspot.search_contacts_modified(
             since,
@@ -240,6 +287,7 @@ class HubSpotContacts(Stream):
             limit=ctx.settings.config.batch_sizes.hubspot_search_page,
             exclusive=bool(cur.get("exclusive")),
         )
+        left = _left(page, cur.get("after") or 0)
         records, beyond = [], False
         for r in page.records:
             lm = epoch_ms(r["properties"].get("lastmodifieddate")) or 0
@@ -260,9 +308,9 @@ class HubSpotContacts(Stream):
         if capped and page.next[0] == "tie" and not beyond:
             # 10,000 contacts at `since`: read that millisecond by id from the start (what was read already
             # is upserted again, harmlessly), then go on strictly after it
-            return records, {"mode": "tie", "at_ms": since, "after_id": "0", "after": None}, True
+            return records, {"mode": "tie", "at_ms": since, "after_id": "0", "after": None}, True, left
         if page.next and not beyond and not capped:
-            return records, {**cur, "after": page.next, "max_ms": max_ms, "ids_at_max": ids_at_max}, True
+            return records, {**cur, "after": page.next, "max_ms": max_ms, "ids_at_max": ids_at_max}, True, left
         ids = sorted(set(ids_at_max) | (seen if max_ms == since else set()))
         new = {
             "mode": "incremental",
@@ -277,10 +325,10 @@ class HubSpotContacts(Stream):
         if not (capped and not beyond):
             new["checked_ms"] = signpost  # every change up to here was read (for the lag metric)
         # the 10,000-result cap: a new pass from the highest committed value
-        return records, new, capped and not beyond
+        return records, new, capped and not beyond, None if beyond else left
 
     @staticmethod
-    def _tie(ctx: Context, cur: dict, props: list[str]) -> tuple[list[dict], dict, bool]:
+    def _tie(ctx: Context, cur: dict, props: list[str]) -> tuple[list[dict], dict, bool, int | None]:
         page = ctx.hubspot.search_contacts_at(
             cur["at_ms"],
             cur["after_id"],
@@ -288,10 +336,11 @@ class HubSpotContacts(Stream):
             after=cur.get("after"),
             limit=ctx.settings.config.batch_sizes.hubspot_search_page,
         )
+        left = _left(page, cur.get("after") or 0)
         if isinstance(page.next, tuple):  # the cap again: a new query from the last id read
-            return page.records, {**cur, "after_id": page.next[2], "after": None}, True
+            return page.records, {**cur, "after_id": page.next[2], "after": None}, True, left
         if page.next:
-            return page.records, {**cur, "after": page.next}, True
+            return page.records, {**cur, "after": page.next}, True, left
         at = cur["at_ms"]
         return (
             page.records,
@@ -305,6 +354,7 @@ class HubSpotContacts(Stream):
                 "ids_at_max": [],
             },
             True,
+            left,
         )
 
 
@@ -326,7 +376,7 @@ class MailchimpMembers(Stream):
     signpost. Upserts are idempotent, so the small overlap between pages costs reads, not correctness.
     """
 
-    name, system, default_interval_s = "mailchimp_members", "mailchimp", 300
+    name, system, default_interval_s, progress_unit = "mailchimp_members", "mailchimp", 300, "members"
     cursor_kind = "last_changed with an offset"
 
     def start(self, ctx: Context, partition: str | None, stored: dict[str, Any] | None) -> dict[str, Any]:
@@ -339,9 +389,11 @@ class MailchimpMembers(Stream):
 
     def fetch(self, ctx: Context, partition: str | None, cursor: dict[str, Any]) -> Step:
         page = ctx.mailchimp.list_members(cursor["since"], cursor["offset"], count=_page(ctx))
+        left = _left(page, cursor["offset"])
         if page.next is not None:
-            return Step(page.records, {**cursor, "offset": max(cursor["offset"] + 1, page.next - MEMBER_OVERLAP)}, True)
-        return Step(page.records, {"since": iso(cursor["signpost"]), "offset": 0}, False)
+            after = {**cursor, "offset": max(cursor["offset"] + 1, page.next - MEMBER_OVERLAP)}
+            return Step(page.records, after, True, remaining=left)
+        return Step(page.records, {"since": iso(cursor["signpost"]), "offset": 0}, False, remaining=left)
 
     def rows(self, ctx: Context, conn: sa.Connection, partition: str | None, records: list[dict[str, Any]]) -> None:
         pull.ingest_members(ctx, conn, records)
@@ -355,6 +407,7 @@ class MailchimpCampaigns(Stream):
     signpost), 1,000 a page."""
 
     name, system, cursor_kind, default_interval_s = "mailchimp_campaigns", "mailchimp", "send time", 900
+    progress_unit = "campaigns"
 
     def start(self, ctx: Context, partition: str | None, stored: dict[str, Any] | None) -> dict[str, Any]:
         return {"since_ms": (stored or {}).get("since_ms"), "offset": 0, "signpost": self.signpost(ctx)}
@@ -363,11 +416,12 @@ class MailchimpCampaigns(Stream):
         since = cursor["since_ms"]
         page = ctx.mailchimp.campaigns_page(iso(since) if since else None, cursor["offset"], count=_page(ctx))
         kept = [epoch_ms(c.get("send_time")) for c in page.records]
+        left = _left(page, cursor["offset"])
         if page.next is not None:
-            return Step(page.records, {**cursor, "offset": page.next}, True)
+            return Step(page.records, {**cursor, "offset": page.next}, True, remaining=left)
         reached = [ms for ms in kept if ms is not None and ms <= cursor["signpost"]]
         done = max(reached + ([since] if since else [])) if reached or since else None
-        return Step(page.records, {"since_ms": done, "checked_ms": cursor["signpost"]}, False)
+        return Step(page.records, {"since_ms": done, "checked_ms": cursor["signpost"]}, False, remaining=left)
 
     def position(self, cursor: dict[str, Any]) -> int | None:
         return cursor.get("checked_ms") or cursor.get("since_ms")
@@ -417,7 +471,7 @@ class MailchimpActivity(Stream):
     the send (without `since` the report lists every recipient, engaged or not); later passes start an
     hour before the previous signpost, and events already stored are ignored by their id."""
 
-    name, system, default_interval_s = "mailchimp_activity", "mailchimp", 900
+    name, system, default_interval_s, progress_unit = "mailchimp_activity", "mailchimp", 900, "recipients"
     cursor_kind = "per campaign: activity since a time, with an offset"
 
     def partitions(self, ctx: Context) -> Sequence[str | None]:
@@ -439,12 +493,14 @@ class MailchimpActivity(Stream):
 
     def fetch(self, ctx: Context, partition: str | None, cursor: dict[str, Any]) -> Step:
         page = ctx.mailchimp.email_activity(str(partition), cursor["since"], cursor["offset"], count=_page(ctx))
+        # the report pages by recipient (each with their events): the progress counts recipients
+        offset, left = cursor["offset"], _left(page, cursor["offset"])
         if page.next is not None:
-            return Step(page.records, {**cursor, "offset": page.next}, True)
+            return Step(page.records, {**cursor, "offset": page.next}, True, remaining=left, units=page.next - offset)
         sent = self._sent[str(partition)]
         since = iso(max(sent - 1000, cursor["signpost"] - ACTIVITY_OVERLAP_MS))
         # "complete": the whole report was read once (a campaign older than activity_days is then left alone)
-        return Step(page.records, {"since": since, "offset": 0, "complete": True}, False)
+        return Step(page.records, {"since": since, "offset": 0, "complete": True}, False, remaining=left, units=left)
 
     def rows(self, ctx: Context, conn: sa.Connection, partition: str | None, records: list[dict[str, Any]]) -> None:
         pull.store_events(
@@ -470,6 +526,7 @@ class MailchimpUnsubscribes(Stream):
     """Each recent campaign's unsubscribes from its cursor's offset on (the report only grows)."""
 
     name, system, cursor_kind, default_interval_s = "mailchimp_unsubscribes", "mailchimp", "per campaign: offset", 900
+    progress_unit = "unsubscribes"
 
     def partitions(self, ctx: Context) -> Sequence[str | None]:
         return [cid for cid, _ in recent_campaigns(ctx, self.name)]
@@ -481,7 +538,10 @@ class MailchimpUnsubscribes(Stream):
         page: Page = ctx.mailchimp.unsubscribes(str(partition), cursor["offset"], count=_page(ctx))
         complete = bool(cursor.get("complete")) or page.next is None  # the whole report read once
         return Step(
-            page.records, {"offset": cursor["offset"] + len(page.records), "complete": complete}, page.next is not None
+            page.records,
+            {"offset": cursor["offset"] + len(page.records), "complete": complete},
+            page.next is not None,
+            remaining=_left(page, cursor["offset"]),
         )
 
     def rows(self, ctx: Context, conn: sa.Connection, partition: str | None, records: list[dict[str, Any]]) -> None:

@@ -61,7 +61,7 @@ class MailchimpSource(MailchimpCalls):
             params["since_last_changed"] = since_last_changed
         body = self._call("mailchimp.members.list", self.api.lists.get_list_members_info, self.list_id, **params)
         members = [t.without_links(m) for m in body.get("members") or []]
-        return Page(members, t.next_offset(int(offset), count, len(members)))
+        return Page(members, t.next_offset(int(offset), count, len(members)), _total(body))
 
     def campaigns_page(self, since_send_time: str | None, offset: int, count: int = t.PAGE_MAX) -> Page:
         """One page of this audience's sent campaigns sent after `since_send_time` (ISO 8601; None = all),
@@ -74,7 +74,7 @@ class MailchimpSource(MailchimpCalls):
             **self._campaign_params(since_send_time),
         )
         campaigns = [t.without_links(c) for c in body.get("campaigns") or []]
-        return Page(campaigns, t.next_offset(int(offset), count, len(campaigns)))
+        return Page(campaigns, t.next_offset(int(offset), count, len(campaigns)), _total(body))
 
     def list_campaigns(self, since_send_time: str | None) -> list[dict[str, Any]]:
         """Every such campaign (all pages). Raises FatalError, RetriableError."""
@@ -119,7 +119,7 @@ class MailchimpSource(MailchimpCalls):
             "mailchimp.reports.email_activity", self.api.reports.get_email_activity_for_campaign, campaign_id, **params
         )
         emails = body.get("emails") or []
-        return Page(t.flatten_activity(body, campaign_id), t.next_offset(int(offset), count, len(emails)))
+        return Page(t.flatten_activity(body, campaign_id), t.next_offset(int(offset), count, len(emails)), _total(body))
 
     def unsubscribes(self, campaign_id: str, offset: int, count: int = t.PAGE_MAX) -> Page:
         """One page of a campaign's unsubscribes (API records minus _links, plus a stable event_id).
@@ -133,10 +133,20 @@ class MailchimpSource(MailchimpCalls):
             offset=int(offset),
         )
         raw = body.get("unsubscribes") or []
-        return Page([t.unsubscribe_record(u, campaign_id) for u in raw], t.next_offset(int(offset), count, len(raw)))
+        return Page(
+            [t.unsubscribe_record(u, campaign_id) for u in raw],
+            t.next_offset(int(offset), count, len(raw)),
+            _total(body),
+        )
 
     def get_merge_fields(self) -> list[dict[str, Any]]:
         """The audience's merge fields (minus _links). Raises FatalError, RetriableError."""
         return self._every_page(
             "mailchimp.merge_fields.list", self.api.lists.get_list_merge_fields, "merge_fields", self.list_id
         )
+
+
+def _total(body: dict[str, Any]) -> int | None:
+    """A listing's `total_items` (every item matching the query, all pages), when it is a number."""
+    value = body.get("total_items")
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) else None

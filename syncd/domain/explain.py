@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from syncd.domain.models import ContactView, LedgerEntry, ScoreResult
+from syncd.domain.segments import band_of
+
+if TYPE_CHECKING:
+    from syncd.rules import Rules
 
 _DETAIL_WIDTH = 56
 _STAGE_LABELS = {
@@ -76,6 +80,75 @@ def result_to_dict(result: ScoreResult) -> dict[str, Any]:
             for e in result.ledger
         ],
     }
+
+
+def segment_reason(
+    rules: Rules,
+    score: int,
+    segment: str,
+    since: datetime | None,
+    now: datetime,
+    entry_score: int | None = None,
+    last_engaged_at: datetime | None = None,
+) -> str:
+    """Why a lead scoring `score` at `now` is in `segment` (entered at `since`, scoring `entry_score`
+    then), in one sentence that `syncd explain` prints after "why <segment>: ": its band, or the hysteresis
+    holding it in a higher one ("59 and still hot: it entered hot at 64 on 2026-11-02 and stays until it
+    falls below 56"), or the re-engagement window."""
+    seg = rules.segments
+    entered = _entered(segment, since, entry_score)
+    if segment == seg.reengagement.name and seg.band_named(segment) is None:
+        cfg, entered = seg.reengagement, _entered(segment, since, None)  # silence, not a score, put it there
+        if last_engaged_at is None:
+            return f"once {' or '.join(cfg.from_segments)}, then silent{entered}"
+        ends = last_engaged_at + timedelta(days=cfg.silent_days + cfg.window_days)
+        return (
+            f"once {' or '.join(cfg.from_segments)}, silent since {last_engaged_at:%Y-%m-%d} "
+            f"({cfg.silent_days:g} days or more){entered}; back to its score's band ({band_of(rules, score).name}) "
+            f"from {ends:%Y-%m-%d} unless it engages again"
+        )
+    current, raw = seg.band_named(segment), band_of(rules, score)
+    if current is None:
+        return f"a segment the scoring rules no longer define{entered}"
+    if seg.bands.index(raw) >= seg.bands.index(current):
+        return f"score {score} is in {segment}'s band ({_range(current.min, current.max)}){entered}"
+    hyst = seg.hysteresis
+    exit_below = current.min - hyst.margin
+    dwell_end = since + timedelta(days=hyst.min_dwell_days) if since is not None else None
+    head = f"{score} and still {segment}: it entered {segment}{_at(entry_score, current)}{_on(since)}"
+    if score >= exit_below:
+        rule = (
+            f" and stays until it falls below {exit_below} ({hyst.margin} under {segment}'s floor of "
+            f"{current.min}, against flapping)"
+        )
+        if dwell_end is not None and now < dwell_end:
+            rule += f", and not before {dwell_end:%Y-%m-%d %H:%M} ({hyst.min_dwell_days:g} days in it)"
+        return head + rule
+    until = f" until {dwell_end:%Y-%m-%d %H:%M}" if dwell_end is not None else ""
+    return (
+        f"{head}; a lead leaves a segment only after {hyst.min_dwell_days:g} days in it, so it stays{until}, "
+        f"then moves to {raw.name} unless its score is back at {exit_below} or more"
+    )
+
+
+def _entered(segment: str, since: datetime | None, entry_score: int | None) -> str:
+    if since is None:
+        return ""
+    return f" (in {segment} since {since:%Y-%m-%d}{'' if entry_score is None else f', at {entry_score}'})"
+
+
+def _at(entry_score: int | None, band: Any) -> str:
+    # a score recomputed today for an old moment can differ (the contact's properties are today's)
+    inside = entry_score is not None and entry_score >= band.min and (band.max is None or entry_score <= band.max)
+    return f" at {entry_score}" if inside else ""
+
+
+def _on(since: datetime | None) -> str:
+    return "" if since is None else f" on {since:%Y-%m-%d}"
+
+
+def _range(low: int, high: int | None) -> str:
+    return f"{low} and up" if high is None else f"{low} to {high}"
 
 
 def lead_name(contact: ContactView) -> str:

@@ -46,7 +46,7 @@ ENDPOINTS = {
     "mailchimp.merge_fields.create": True,
     "hubspot.owners.list": False,
     "hubspot.contacts.list": True,
-    "hubspot.contacts.search": False,
+    "hubspot.contacts.search": True,  # the backfill's count (for its progress), then the catch-up search
     "mailchimp.members.list": False,
     "mailchimp.campaigns.list": False,
     "mailchimp.reports.email_activity": False,
