@@ -1,8 +1,9 @@
 """push: drain the outbox in batches, in a fixed order of kinds, marking each command done or failed.
 
 Property and member writes are idempotent. Tasks and notes are not, so they are marked `attempted`
-(committed) before the call; a command found `attempted` after a crash is first looked up in HubSpot by
-its idempotency key (kept in the body) and only created if absent (invariant 4).
+(committed) before the call, then created 100 a batch call; a command found `attempted` after a crash is
+first looked up in HubSpot by its idempotency key (kept in the body) and only created if absent
+(invariant 4).
 """
 
 from __future__ import annotations
@@ -30,11 +31,11 @@ ORDER = (
 )
 # Commands claimed at once per kind: batch_sizes.outbox_claim (member writes go 500 to a Mailchimp batch, so
 # 2,500 keep five batches at work; tags are grouped per tag, 500 members a call; contact updates 100 a call),
-# except the kinds made one call each, whose claim is marked `attempted` before any call: a crash then costs
-# one lookup per claimed command, so few are claimed at a time.
-ONE_BY_ONE_CLAIM = {
-    "hubspot.task": 50,
-    "hubspot.note": 50,
+# except these: tasks and notes (their claim is marked `attempted` before any call; a crash then costs a
+# lookup of the claim, a few batch reads), demotions (one call each) and contact creates.
+CLAIM = {
+    "hubspot.task": 400,  # tasks and notes: 100 a batch call, four batches side by side
+    "hubspot.note": 400,
     "hubspot.lifecycle_demote": 50,
     "hubspot.create_contact": 100,
 }
@@ -65,8 +66,10 @@ def push(
     should_stop: Callable[[], bool] = lambda: False,
     errors: dict[str, str] | None = None,
     fence: tuple[str, str, str] | None = None,
+    kinds: tuple[str, ...] = ORDER,
 ) -> int:
-    """Drain every pending command. Returns how many were completed (done or failed for good).
+    """Drain every pending command (of `kinds`, in ORDER). Returns how many were completed (done or failed
+    for good).
 
     With `fence` (lease job, holder, token) commands are claimed only while that lease is held (the daemon's
     pushers); `should_stop` is asked before each claim, so a pusher that lost its lease stops there.
@@ -78,13 +81,13 @@ def push(
 
     handled = 0
     failed: dict[str, ConnectorError] = {}
-    for kind in ORDER:
+    for kind in [k for k in ORDER if k in kinds]:
         if kind.split(".")[0] in failed:
             continue  # this service already failed as a whole in this drain
         try:
             while not should_stop():
                 with ctx.store.begin() as conn:
-                    size = ONE_BY_ONE_CLAIM.get(kind, ctx.settings.config.batch_sizes.outbox_claim)
+                    size = CLAIM.get(kind, ctx.settings.config.batch_sizes.outbox_claim)
                     rows = [SimpleNamespace(**r) for r in ctx.store.claim(conn, size, kinds=[kind], fence=fence)]
                 if not rows:
                     break
@@ -446,50 +449,98 @@ def _demote(ctx: Context, rows: list) -> int:
     return _one_by_one(ctx, rows, call)
 
 
-def _exactly_once(ctx: Context, rows: list, object_type: str, create: Callable[[Any], str]) -> int:
+def _exactly_once(ctx: Context, rows: list, object_type: str, properties: Callable[[Any], dict[str, Any]]) -> int:
+    """Tasks or notes, 100 a call, at most once each (invariant 4). Every claimed row is marked `attempted`
+    (committed) before any call; a row that was `attempted` already (a crash or a lost answer since) is
+    looked up by its key before it is sent again. Batches run side by side (HubSpot's budget paces them)."""
     kind = rows[0].kind
-    # a row already `attempted` may have been created before a crash: look for its key first
-    retried = [r for r in rows if r.state == "attempted"]
-    found = _parallel(kind, lambda r: ctx.hubspot.find_by_key(r.payload["contact_id"], object_type, r.key), retried)
-    todo = [r for r in rows if r.state != "attempted"]
-    for r, existing in zip(retried, found):
-        if isinstance(existing, str) and existing:
-            ctx.count(f"recovered.{r.kind}")
-            _finish(ctx, r, Outcome(key=r.key, ok=True, detail={"id": existing, "recovered": True}))
-        elif isinstance(existing, Outcome):
-            _finish(ctx, r, existing)
-        else:
-            todo.append(r)
-    # committed before any create: a crash after this point is recovered by the lookup above
+    maybe = {r.id for r in rows if r.state == "attempted"}
     with ctx.store.begin() as conn:
-        for r in todo:
-            ctx.store.mark(conn, r.id, "attempted")
+        for r in rows:
+            if r.id not in maybe:
+                ctx.store.mark(conn, r.id, "attempted")
+    size = ctx.hubspot.batch_size
+    chunks = [rows[i : i + size] for i in range(0, len(rows), size)]
 
-    def one(r: Any) -> Outcome:
-        return Outcome(key=r.key, ok=True, detail={"id": create(r)})
+    def one(chunk: list) -> list[Outcome] | ConnectorError:
+        items = [
+            {"key": r.key, "contact_id": r.payload["contact_id"], "properties": properties(r), "maybe": r.id in maybe}
+            for r in chunk
+        ]
+        try:
+            return ctx.hubspot.create_engagements(object_type, items)
+        except ConnectorError as exc:  # the batch as a whole: its rows stay `attempted`, looked up next time
+            return exc
 
-    _finish_all(ctx, list(zip(todo, _parallel(kind, one, todo))))
+    workers = min(PARALLEL["hubspot"], len(chunks))
+    if workers <= 1:
+        answers = [one(c) for c in chunks]
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="push") as pool:
+            answers = list(pool.map(one, chunks))
+    results: list[tuple[Any, Outcome]] = []
+    for chunk, answer in zip(chunks, answers):
+        if isinstance(answer, list):
+            results.extend(zip(chunk, answer))
+    for _, outcome in results:
+        if outcome.ok and (outcome.detail or {}).get("recovered"):
+            ctx.count(f"recovered.{kind}")
+    _finish_all(ctx, results)
+    failure = next((a for a in answers if isinstance(a, ConnectorError)), None)
+    if failure is not None:
+        raise failure
     return len(rows)
 
 
+def _task_properties(r: Any) -> dict[str, Any]:
+    props = dict(r.payload["properties"])
+    if r.payload.get("owner_id"):
+        props["hubspot_owner_id"] = str(r.payload["owner_id"])
+    return props
+
+
+def _note_properties(r: Any) -> dict[str, Any]:
+    return {"hs_timestamp": str(int(r.payload["timestamp_ms"])), "hs_note_body": r.payload["body"]}
+
+
 def _task(ctx: Context, rows: list) -> int:
-    return _exactly_once(
-        ctx,
-        rows,
-        "tasks",
-        lambda r: ctx.hubspot.create_task(
-            r.payload["contact_id"], r.payload.get("owner_id"), r.payload["properties"], r.key
-        ),
-    )
+    return _exactly_once(ctx, rows, "tasks", _task_properties)
 
 
 def _note(ctx: Context, rows: list) -> int:
-    return _exactly_once(
-        ctx,
-        rows,
-        "notes",
-        lambda r: ctx.hubspot.create_note(r.payload["contact_id"], r.payload["body"], r.payload["timestamp_ms"], r.key),
-    )
+    return _exactly_once(ctx, rows, "notes", _note_properties)
+
+
+def push_side_by_side(
+    ctx: Context,
+    should_stop: Callable[[], bool] = lambda: False,
+    errors: dict[str, str] | None = None,
+    fence: tuple[str, str, str] | None = None,
+) -> int:
+    """`push`, with HubSpot's and Mailchimp's commands drained at the same time: the two vendors' limits are
+    independent, so a drain costs the longer of the two rather than their sum. Contact creates go first
+    (the leads they create are decided at once and drain with the rest); then the two vendors side by side;
+    then one more pass in ORDER for what the drain itself enqueued (the email status Mailchimp reported,
+    written to HubSpot after it reported it)."""
+    handled = push(ctx, should_stop, errors, fence, kinds=("hubspot.create_contact",))
+    groups = [
+        tuple(k for k in ORDER if k.startswith(f"{system}.") and k != "hubspot.create_contact")
+        for system in ("hubspot", "mailchimp")
+    ]
+    raised: list[BaseException] = []
+
+    def drain(group: tuple[str, ...]) -> int:
+        try:
+            return push(ctx, should_stop, errors, fence, kinds=group)
+        except BaseException as exc:  # re-raised below, after the other vendor's drain finished
+            raised.append(exc)
+            return 0
+
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="drain") as pool:
+        handled += sum(pool.map(drain, groups))
+    if raised:
+        raise raised[0]
+    return handled + push(ctx, should_stop, errors, fence)
 
 
 HANDLERS: dict[str, Callable[[Context, list], int]] = {
@@ -503,4 +554,4 @@ HANDLERS: dict[str, Callable[[Context, list], int]] = {
     "hubspot.task": _task,
     "hubspot.note": _note,
 }
-__all__ = ["push", "ORDER", "ConnectorError"]
+__all__ = ["push", "push_side_by_side", "ORDER", "ConnectorError"]

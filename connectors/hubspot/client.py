@@ -97,6 +97,10 @@ class HubSpotClient:
     def associations(self) -> Any:
         return self.sdk.crm.associations.v4.basic_api
 
+    @cached_property
+    def associations_batch(self) -> Any:
+        return self.sdk.crm.associations.v4.batch_api
+
 
 def make_hubspot_client(
     token: str, base_url: str = DEFAULT_BASE_URL, *, timeout: tuple[float, float] = DEFAULT_TIMEOUT

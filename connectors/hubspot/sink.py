@@ -11,7 +11,7 @@ from typing import Any
 from connectors.errors import retry_hook
 from connectors.hubspot import translate as t
 from connectors.hubspot.source import HubSpotSource
-from contracts.errors import FatalError, SkippableError
+from contracts.errors import FatalError, RetriableError, SkippableError
 from contracts.records import Outcome
 
 _PER_RECORD = (400, 404, 409, 422)  # a whole-batch failure that one bad item can cause
@@ -207,6 +207,161 @@ class HubSpotSink(HubSpotSource):
         RetriableError."""
         props = {"hs_timestamp": str(int(timestamp_ms)), "hs_note_body": t.with_marker(body_html, idempotency_key)}
         return self._create_once("notes", contact_id, props, idempotency_key, check_existing)
+
+    def create_engagements(self, object_type: str, items: Sequence[dict[str, Any]]) -> list[Outcome]:
+        """Create tasks or notes (`object_type` "tasks" | "notes") 100 a call
+        (POST /crm/v3/objects/{type}/batch/create), each at most once per its key.
+
+        `items`: {"key", "contact_id", "properties", "maybe"}; `properties` as HubSpot takes them
+        (hs_timestamp, hs_task_subject / hs_task_body, hubspot_owner_id..., or hs_note_body); the key is
+        appended to the body as its last line `syncd-ref: <key>`. `maybe` says an earlier attempt may
+        have created it (its outbox row was left `attempted`): such items are looked up by key first, and
+        so is every item of a batch whose answer was lost (timeout, dropped connection, 5xx) before the
+        batch is sent again. A lookup costs one v4 association batch read per 1,000 contacts and one batch
+        read per 100 of their engagements.
+
+        HubSpot does not promise the results in the order of the inputs, so each result is matched to its
+        item by the marker in its body. Returns one Outcome per item, in order: ok with detail {"id"}
+        (plus "recovered": True when found rather than created), or a skippable failure with HubSpot's
+        message: a batch refused as a whole (400/404/409/422, as one bad owner or contact id makes it)
+        is split in halves until the refused item is alone. Raises ValueError (bad object_type, an empty
+        key), FatalError and RetriableError for a batch as a whole."""
+        if object_type not in _ENGAGEMENT_TYPES:
+            raise ValueError(f"object_type must be 'tasks' or 'notes', not {object_type!r}")
+        prop = t.BODY_PROPERTY[object_type]
+        prepared = []
+        for item in items:
+            key = str(item["key"])
+            props = {**item["properties"], prop: t.with_marker(item["properties"].get(prop, ""), key)}
+            prepared.append(
+                {
+                    "key": key,
+                    "marker": t.marker_value(key),
+                    "contact_id": str(item["contact_id"]),
+                    "properties": props,
+                    "maybe": bool(item.get("maybe")),
+                }
+            )
+        outcomes: dict[str, Outcome] = {}
+        for chunk in t.chunks(prepared, self.batch_size):
+            self._engagement_batch(object_type, list(chunk), outcomes)
+        return [outcomes[str(i["key"])] for i in items]
+
+    def _engagement_batch(self, object_type: str, items: list[dict[str, Any]], outcomes: dict[str, Outcome]) -> None:
+        batch = self.client.tasks_batch if object_type == "tasks" else self.client.notes_batch
+        endpoint = f"hubspot.{object_type}.batch_create"
+        type_id = _ENGAGEMENT_TYPES[object_type]
+        maybe = {i["key"] for i in items if i["maybe"]}
+
+        def attempt() -> list[dict[str, Any]]:
+            """Send what is neither found nor created yet; returns the items still unaccounted for."""
+            pending = [i for i in items if i["key"] not in outcomes]
+            look = [i for i in pending if i["key"] in maybe]
+            if look:
+                found = self._find_markers(object_type, look, retried=False)
+                for i in look:
+                    if i["marker"] in found:
+                        outcomes[i["key"]] = Outcome(
+                            i["key"], True, detail={"id": found[i["marker"]], "recovered": True}
+                        )
+                pending = [i for i in pending if i["key"] not in outcomes]
+            if not pending:
+                return []
+            inputs = [
+                {"properties": i["properties"], "associations": t.association(i["contact_id"], type_id)}
+                for i in pending
+            ]
+            try:
+                reply = self._call(
+                    endpoint,
+                    batch.create,
+                    {"inputs": inputs},
+                    retried=False,
+                    record_key=pending[0]["key"] if len(pending) == 1 else None,
+                )
+            except RetriableError:
+                maybe.update(i["key"] for i in pending)  # the batch may have landed: look before sending again
+                raise
+            created: dict[str, str] = {}
+            for record in (reply.body or {}).get("results") or []:
+                for marker in t.markers_in((record.get("properties") or {}).get(t.BODY_PROPERTY[object_type])):
+                    created[marker] = str(record.get("id"))
+            for i in pending:
+                if i["marker"] in created:
+                    outcomes[i["key"]] = Outcome(i["key"], True, detail={"id": created[i["marker"]]})
+            left = [i for i in pending if i["key"] not in outcomes]
+            errors = (reply.body or {}).get("errors") or []
+            if left and len(pending) == 1:
+                message = "; ".join(str(e.get("message", "")) for e in errors)[:500] or "no result reported"
+                outcomes[left[0]["key"]] = Outcome(
+                    left[0]["key"], False, error=message, skippable=True, detail={"status": reply.status}
+                )
+                return []
+            maybe.update(i["key"] for i in left)  # neither confirmed nor blamed: each alone, after a look
+            return left
+
+        try:
+            left = self._retry(attempt, on_retry=retry_hook(self.stats, endpoint))
+        except SkippableError as exc:  # the one item left was refused
+            key = next(i["key"] for i in items if i["key"] not in outcomes)
+            outcomes[key] = Outcome(key, False, error=str(exc), skippable=True, detail={"status": exc.status})
+            return
+        except FatalError as exc:
+            pending = [i for i in items if i["key"] not in outcomes]
+            if exc.status not in _PER_RECORD or len(pending) <= 1:
+                raise
+            for i in pending:  # refused as a whole: nothing of this send was created
+                i["maybe"] = i["key"] in maybe
+            middle = len(pending) // 2
+            self._engagement_batch(object_type, pending[:middle], outcomes)
+            self._engagement_batch(object_type, pending[middle:], outcomes)
+            return
+        for i in left:
+            i["maybe"] = True
+            self._engagement_batch(object_type, [i], outcomes)
+
+    def _find_markers(self, object_type: str, items: list[dict[str, Any]], *, retried: bool) -> dict[str, str]:
+        """{marker: engagement id} for the markers of `items` found on their contacts' engagements."""
+        wanted = {i["marker"] for i in items}
+        ids = self._associated_ids_batch(sorted({i["contact_id"] for i in items}), object_type, retried)
+        batch = self.client.tasks_batch if object_type == "tasks" else self.client.notes_batch
+        prop = t.BODY_PROPERTY[object_type]
+        found: dict[str, str] = {}
+        for chunk in t.chunks(ids, self.batch_size):
+            reply = self._call(
+                f"hubspot.{object_type}.batch_read",
+                batch.read,
+                {"inputs": [{"id": i} for i in chunk], "properties": [prop]},
+                archived=False,
+                retried=retried,
+            )
+            for record in (reply.body or {}).get("results") or []:
+                for marker in t.markers_in((record.get("properties") or {}).get(prop)) & wanted:
+                    found[marker] = str(record["id"])
+        return found
+
+    def _associated_ids_batch(self, contact_ids: list[str], object_type: str, retried: bool) -> list[str]:
+        """The ids of every `object_type` record associated with any of `contact_ids` (v4 batch reads,
+        reading on with each input's own `after` while HubSpot pages it). A contact with none (or one that
+        no longer exists) is an error item of the 207, which is no error here."""
+        ids: list[str] = []
+        todo: list[tuple[str, str | None]] = [(c, None) for c in contact_ids]
+        while todo:
+            chunk, todo = todo[: t.ASSOCIATIONS_BATCH_MAX], todo[t.ASSOCIATIONS_BATCH_MAX :]
+            reply = self._call(
+                "hubspot.associations.batch_read",
+                self.client.associations_batch.get_page,
+                "contacts",
+                object_type,
+                {"inputs": [{"id": c, **({"after": a} if a else {})} for c, a in chunk]},
+                retried=retried,
+            )
+            for result in (reply.body or {}).get("results") or []:
+                ids.extend(str(link["toObjectId"]) for link in result.get("to") or [])
+                after = ((result.get("paging") or {}).get("next") or {}).get("after")
+                if after:
+                    todo.append((str((result.get("from") or {}).get("id")), str(after)))
+        return list(dict.fromkeys(ids))
 
     def find_by_key(self, contact_id: str, object_type: str, key: str) -> str | None:
         """The id of the task or note (`object_type` "tasks" | "notes") of `contact_id` whose body carries

@@ -15,6 +15,7 @@ BATCH_MAX = 100  # batch read/update/create: 100 inputs per call
 SEARCH_PAGE_MAX = 200  # search: limit <= 200 per page
 SEARCH_RESULT_CAP = 10_000  # search: a query pages through at most 10,000 results, beyond -> 400
 ASSOCIATIONS_PAGE_MAX = 500  # associations v4 GET: up to 500 per page
+ASSOCIATIONS_BATCH_MAX = 1000  # associations v4 batch read: up to 1,000 inputs per call
 TASK_TO_CONTACT = 204  # HUBSPOT_DEFINED association type ids (hubspot.crm.association_type)
 NOTE_TO_CONTACT = 202
 BODY_PROPERTY = {"tasks": "hs_task_body", "notes": "hs_note_body"}
