@@ -60,7 +60,7 @@ def jobs() -> dict[str, Callable[..., Any]]:
     """The daemon's jobs: one per registered stream (syncd/streams.py), then score and push."""
     out: dict[str, Callable[..., Any]] = {s.name: _stream_job(s) for s in streams.REGISTRY}
     out["score"] = decide.score_and_decide
-    out["push"] = push.push
+    out["push"] = push.push_side_by_side
     return out
 
 

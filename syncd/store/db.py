@@ -111,7 +111,9 @@ def _sqlite_pragmas(dbapi_conn: Any, memory: bool) -> None:
     dbapi_conn.isolation_level = None  # let the "begin" listener emit BEGIN itself
     cur = dbapi_conn.cursor()
     # first, so that switching the journal mode below waits for a concurrent opener instead of failing
-    cur.execute("PRAGMA busy_timeout=5000")  # wait up to 5 s for another writer
+    # wait up to 60 s for another writer: HubSpot's and Mailchimp's streams, score and push commit side by side;
+    # each transaction is a page's worth, but a loaded machine can stretch one past a few seconds
+    cur.execute("PRAGMA busy_timeout=60000")
     if not memory:
         _enable_wal(cur)  # readers do not block the writer
         cur.execute("PRAGMA synchronous=NORMAL")  # durable enough with WAL, far fewer fsyncs
