@@ -297,6 +297,14 @@ class HubSpotContacts(Stream):
             if lm == since and str(r["id"]) in seen:
                 continue
             records.append(r)
+        if cur.get("after") is None and not beyond and _relist_is_faster(ctx, page.total):
+            # most of the CRM changed (after syncd's own first writes, an import, a bulk edit): reading the
+            # list (100 a page at the general rate) is faster than searching (200 a page at 4 a second).
+            # The list is read like a backfill, then the changes made meanwhile are caught up from its start.
+            ctx.log.info("hubspot.contacts_relist", changed=page.total)
+            ctx.count("contacts.relists")
+            relist = {"mode": "backfill", "after": None, "started_ms": ctx.clock(), "relist": True, "_left": None}
+            return records, relist, True, None
         max_ms, ids_at_max = cur.get("max_ms", since), list(cur.get("ids_at_max", []))
         for r in records:
             lm = epoch_ms(r["properties"].get("lastmodifieddate")) or 0
@@ -356,6 +364,23 @@ class HubSpotContacts(Stream):
             True,
             left,
         )
+
+
+RELIST_MIN_SAVING_S = 1.0  # switch to the list only when it saves at least this long at the configured limits
+
+
+def _relist_is_faster(ctx: Context, changed: int | None) -> bool:
+    """Whether reading every contact through the list is faster than searching the `changed` ones, at the
+    limits syncd paces itself to (`hubspot_tier` requests per 10 s and 4 searches a second, times
+    `rate_scale`), by at least RELIST_MIN_SAVING_S."""
+    if not changed:
+        return False
+    cfg = ctx.settings.config
+    with ctx.store.begin() as conn:
+        stored = int(conn.execute(sa.select(sa.func.count()).select_from(t.hubspot_contacts)).scalar_one())
+    search_s = -(-int(changed) // cfg.batch_sizes.hubspot_search_page) / (4.0 * cfg.rate_scale)
+    list_s = -(-stored // cfg.batch_sizes.hubspot_page) / (cfg.hubspot_tier * cfg.rate_scale / 10.0)
+    return search_s - list_s >= RELIST_MIN_SAVING_S
 
 
 # -- Mailchimp --------------------------------------------------------------------------------------
@@ -463,6 +488,31 @@ def recent_campaigns(ctx: Context, stream: str) -> list[tuple[str, int]]:
     return [(r.id, r.send_time_ms) for r in rows if r.send_time_ms >= poll or r.id not in read]
 
 
+def report_totals(ctx: Context, sent: dict[str, int]) -> dict[str, dict[str, int]]:
+    """The report totals (GET /reports, one call per 1,000 campaigns) of the campaigns in `sent` (id -> send
+    time); {} when there are none to read, or when the reports cannot be listed (then every report is read,
+    as without totals)."""
+    from contracts.errors import ConnectorError
+
+    if not sent:
+        return {}
+    try:
+        totals = ctx.mailchimp.report_totals(iso(min(sent.values()) - 1000))
+    except ConnectorError as exc:
+        ctx.log.info("mailchimp.report_totals_unavailable", error=str(exc))
+        return {}
+    return {cid: totals[cid] for cid in sent if cid in totals}
+
+
+def _unmoved(cursor: dict[str, Any], total: int | None) -> bool:
+    """Whether a campaign report's pass can be skipped: its last pass read it to the end, at the total the
+    report has now (and no pass is half way: activity passes restart at offset 0, the unsubscribed report's
+    offset only grows)."""
+    if total is None or not cursor.get("complete") or cursor.get("total") != total:
+        return False
+    return "since" not in cursor or not cursor.get("offset")
+
+
 ACTIVITY_OVERLAP_MS = 3_600_000  # re-read the last hour: Mailchimp may report an event a little late
 
 
@@ -477,6 +527,7 @@ class MailchimpActivity(Stream):
     def partitions(self, ctx: Context) -> Sequence[str | None]:
         # send times for `start`, for this run (the stream's job never runs twice at once)
         self._sent = dict(recent_campaigns(ctx, self.name))
+        self._totals = report_totals(ctx, self._sent)
         return list(self._sent)
 
     def watched(self, ctx: Context) -> Sequence[str | None]:
@@ -492,15 +543,20 @@ class MailchimpActivity(Stream):
         return cursor if "signpost" in cursor else {**cursor, "signpost": self.signpost(ctx)}
 
     def fetch(self, ctx: Context, partition: str | None, cursor: dict[str, Any]) -> Step:
+        sent = self._sent[str(partition)]
+        total = self._totals.get(str(partition), {}).get("activity")
+        done = {"since": iso(max(sent - 1000, cursor["signpost"] - ACTIVITY_OVERLAP_MS)), "offset": 0, "complete": True}
+        if _unmoved(cursor, total):  # no open, click or bounce since the last pass: nothing to read
+            return Step([], {**done, "total": total}, False, remaining=0)
         page = ctx.mailchimp.email_activity(str(partition), cursor["since"], cursor["offset"], count=_page(ctx))
         # the report pages by recipient (each with their events): the progress counts recipients
         offset, left = cursor["offset"], _left(page, cursor["offset"])
         if page.next is not None:
             return Step(page.records, {**cursor, "offset": page.next}, True, remaining=left, units=page.next - offset)
-        sent = self._sent[str(partition)]
-        since = iso(max(sent - 1000, cursor["signpost"] - ACTIVITY_OVERLAP_MS))
-        # "complete": the whole report was read once (a campaign older than activity_days is then left alone)
-        return Step(page.records, {"since": since, "offset": 0, "complete": True}, False, remaining=left, units=left)
+        # "complete": the whole report was read once (a campaign older than activity_days is then left alone);
+        # "total": the report's total when this pass began, so every event it counts has been read
+        done = {**done, "total": total} if total is not None else done
+        return Step(page.records, done, False, remaining=left, units=left)
 
     def rows(self, ctx: Context, conn: sa.Connection, partition: str | None, records: list[dict[str, Any]]) -> None:
         pull.store_events(
@@ -529,20 +585,24 @@ class MailchimpUnsubscribes(Stream):
     progress_unit = "unsubscribes"
 
     def partitions(self, ctx: Context) -> Sequence[str | None]:
-        return [cid for cid, _ in recent_campaigns(ctx, self.name)]
+        recent = recent_campaigns(ctx, self.name)
+        self._totals = report_totals(ctx, dict(recent))
+        return [cid for cid, _ in recent]
 
     def start(self, ctx: Context, partition: str | None, stored: dict[str, Any] | None) -> dict[str, Any]:
-        return stored or {"offset": 0}
+        cursor = stored or {"offset": 0}
+        return {**cursor, "_total": self._totals.get(str(partition), {}).get("unsubscribes")}
 
     def fetch(self, ctx: Context, partition: str | None, cursor: dict[str, Any]) -> Step:
+        total = cursor.get("_total")
+        if _unmoved(cursor, total):  # nobody unsubscribed through this campaign since the last pass
+            return Step([], cursor, False, remaining=0)
         page: Page = ctx.mailchimp.unsubscribes(str(partition), cursor["offset"], count=_page(ctx))
         complete = bool(cursor.get("complete")) or page.next is None  # the whole report read once
-        return Step(
-            page.records,
-            {"offset": cursor["offset"] + len(page.records), "complete": complete},
-            page.next is not None,
-            remaining=_left(page, cursor["offset"]),
-        )
+        new = {"offset": cursor["offset"] + len(page.records), "complete": complete, "_total": total}
+        if page.next is None and total is not None:
+            new["total"] = total  # the report's total when this pass began: all of it has been read
+        return Step(page.records, new, page.next is not None, remaining=_left(page, cursor["offset"]))
 
     def rows(self, ctx: Context, conn: sa.Connection, partition: str | None, records: list[dict[str, Any]]) -> None:
         pull.store_events(
