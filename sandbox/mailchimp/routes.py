@@ -496,6 +496,35 @@ class MailchimpRoutes:
     async def get_campaign(self, request: Request) -> Response:
         return _respond(request, self.campaign_body(request, self.campaign(request)))
 
+    async def list_reports(self, request: Request) -> Response:
+        """GET /reports: the sent campaigns' reports, with `since_send_time` / `before_send_time` (exclusive, to
+        the second, as the campaign list), `type` (only regular campaigns exist), `count`/`offset` and
+        `fields`/`exclude_fields`."""
+        store: MailchimpStore = self.world.mailchimp
+        count, offset = q.paging(request)
+        kind = q.query_choice(request, "type", ("regular", "plaintext", "absplit", "rss", "variate"))
+        since, before = q.query_ts(request, "since_send_time"), q.query_ts(request, "before_send_time")
+        found = [
+            c
+            for c in store.campaigns
+            if kind in (None, "regular")
+            and (since is None or c.send_ms // 1000 > since // 1000)
+            and (before is None or c.send_ms // 1000 < before // 1000)
+        ]
+        reports = []
+        for c in found[offset : offset + count]:
+            links = [_link(request, "self", f"/reports/{c.id}"), _link(request, "parent", "/reports")]
+            reports.append({**store.campaign_report(c), "_links": links})
+        return _respond(
+            request,
+            {"reports": reports, "total_items": len(found), "_links": [_link(request, "self", "/reports")]},
+        )
+
+    async def get_report(self, request: Request) -> Response:
+        c = self.campaign(request)
+        links = [_link(request, "self", f"/reports/{c.id}"), _link(request, "parent", "/reports")]
+        return _respond(request, {**self.world.mailchimp.campaign_report(c), "_links": links})
+
     async def email_activity(self, request: Request) -> Response:
         c = self.campaign(request)
         count, offset = q.paging(request)
@@ -577,6 +606,8 @@ class MailchimpRoutes:
             Route(lst + "/segments/{segment_id}/members", self.segment_members, methods=["GET"]),
             Route("/3.0/campaigns", self.list_campaigns, methods=["GET"]),
             Route("/3.0/campaigns/{campaign_id}", self.get_campaign, methods=["GET"]),
+            Route("/3.0/reports", self.list_reports, methods=["GET"]),
+            Route("/3.0/reports/{campaign_id}", self.get_report, methods=["GET"]),
             Route("/3.0/reports/{campaign_id}/email-activity", self.email_activity, methods=["GET"]),
             Route("/3.0/reports/{campaign_id}/unsubscribed", self.unsubscribed, methods=["GET"]),
         ]

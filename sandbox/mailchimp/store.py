@@ -999,6 +999,39 @@ class MailchimpStore:
             )
         return total, out
 
+    def campaign_report(self, c: Campaign) -> dict[str, Any]:
+        """The campaign's report as GET /reports and GET /reports/{id} return it (without _links): its totals
+        move with every open, click, bounce and unsubscribe recorded (the activity and unsubscribed reports
+        list the same events one by one)."""
+        delivered = max(c.emails_sent - c.hard_bounces - c.soft_bounces, 1)
+        return {
+            "id": c.id,
+            "campaign_title": c.title,
+            "type": "regular",
+            "list_id": self.list_id,
+            "list_is_active": True,
+            "list_name": LIST_NAME,
+            "subject_line": c.subject,
+            "preview_text": "",
+            "emails_sent": c.emails_sent,
+            "abuse_reports": 0,
+            "unsubscribed": len(c.unsubscribes),
+            "send_time": mailchimp_ts(c.send_ms),
+            "bounces": {"hard_bounces": c.hard_bounces, "soft_bounces": c.soft_bounces, "syntax_errors": 0},
+            "forwards": {"forwards_count": 0, "forwards_opens": 0},
+            "opens": {
+                "opens_total": c.opens,
+                "unique_opens": c.unique_opens,
+                "open_rate": round(c.unique_opens / delivered, 4),
+            },
+            "clicks": {
+                "clicks_total": c.clicks,
+                "unique_clicks": c.unique_clicks,
+                "unique_subscriber_clicks": c.unique_clicks,
+                "click_rate": round(c.unique_clicks / delivered, 4),
+            },
+        }
+
     def unsubscribes(self, c: Campaign, offset: int, count: int) -> tuple[int, list[dict]]:
         out = []
         for slot, ts, reason in c.unsubscribes[offset : offset + count]:

@@ -197,3 +197,21 @@ def test_sandbox_state_lists_members_and_campaigns(sandbox, campaign):
     assert len(state["members"]) == len(sandbox.world.population.mailchimp_indices)
     assert {"email_address", "status", "merge_fields", "tags", "last_changed", "id"} <= set(state["members"][0])
     assert [c["id"] for c in state["campaigns"]] == [campaign]
+
+
+def test_campaign_reports_list_totals_that_move_with_each_event(mailchimp, sandbox, campaign, first_member):
+    listed = mailchimp.reports.get_all_campaign_reports(count=1000)
+    validate_response("GET", "/reports", listed)
+    assert listed["total_items"] == 1 and [r["id"] for r in listed["reports"]] == [campaign]
+    before = listed["reports"][0]
+    assert before["opens"]["opens_total"] == 1 and before["clicks"]["clicks_total"] == 1
+    assert before["emails_sent"] == mailchimp.campaigns.get(campaign)["emails_sent"]
+    one = mailchimp.reports.get_campaign_report(campaign)
+    validate_response("GET", "/reports/{campaign_id}", one)
+    assert {k: v for k, v in one.items() if k != "_links"} == {k: v for k, v in before.items() if k != "_links"}
+    email, now = first_member["email_address"], sandbox.world.clock.now_ms()
+    sandbox.world.mailchimp.record_open(email, campaign, now)
+    sandbox.world.mailchimp.record_unsubscribe(email, campaign, now, "Too many emails")
+    after = mailchimp.reports.get_all_campaign_reports(fields=["reports.id", "reports.opens", "reports.unsubscribed"])
+    assert after["reports"] == [{"id": campaign, "opens": {**before["opens"], "opens_total": 2}, "unsubscribed": 1}]
+    assert mailchimp.reports.get_all_campaign_reports(since_send_time="2100-01-01T00:00:00+00:00")["reports"] == []

@@ -64,18 +64,39 @@ def test_a_first_cycle_brings_the_accounts_past_engagement_and_scores_by_it(sand
     assert {r.segment for r in scores.values()} & {"warm", "hot"}
     assert all(behaviour.get(e, 0) == 0 for e in in_crm if e not in engaged)
 
-    # a later cycle polls only the campaigns of the last activity_days: the older reports are not read again
+    # a later cycle with no new engagement reads no report: one call lists the report totals of the recent
+    # campaigns, none moved since the first cycle read them to the end
     engine.reset_stats()
     engine.settle()
     engine.cycle()
-    polled = {k for k in engine.stats()["requests"] if "email-activity" in k}
-    reads = sum(engine.stats()["requests"][k] for k in polled)
-    recent = sum(
-        1
+    calls = engine.stats()["requests"]
+    assert not [k for k in calls if k.startswith("GET /3.0/reports/")], calls
+    assert calls["GET /3.0/reports"] == 2  # the activity stream's and the unsubscribe stream's
+    # one new open on a recent campaign: that campaign's report alone is read, and the open merged
+    recent = [
+        c
         for c in state["mailchimp"]["campaigns"]
         if c["send_time"] and engine.now() - _ms(c["send_time"]) <= 30 * 86_400_000
-    )
-    assert 0 < reads <= recent + 1, (reads, recent)
+    ]
+    assert len(recent) >= 2
+    member = next(m for m in state["mailchimp"]["members"] if m["status"] == "subscribed")
+    engine.inject({"email": member["email_address"], "action": "open", "campaign_id": recent[-1]["id"]})
+    engine.settle()
+    engine.reset_stats()
+    later = engine.cycle()
+    calls = engine.stats()["requests"]
+    assert calls["GET /3.0/reports/{campaign_id}/email-activity"] == 1, calls
+    assert "GET /3.0/reports/{campaign_id}/unsubscribed" not in calls
+    assert later["streams"]["mailchimp_activity"]["records_pulled"] >= 1
+    with engine.ctx.store.begin() as conn:
+        opens = conn.execute(
+            sa.select(sa.func.count()).where(
+                t.events.c.email == member["email_address"].lower(),
+                t.events.c.kind == "open",
+                t.events.c.campaign_id == recent[-1]["id"],
+            )
+        ).scalar_one()
+    assert opens >= 1
 
 
 def _ms(iso_time: str) -> int:

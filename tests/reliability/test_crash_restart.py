@@ -49,6 +49,7 @@ ENDPOINTS = {
     "hubspot.contacts.search": True,  # the backfill's count (for its progress), then the catch-up search
     "mailchimp.members.list": False,
     "mailchimp.campaigns.list": False,
+    "mailchimp.reports.list": True,  # the report totals: once for the activity stream, once for unsubscribes
     "mailchimp.reports.email_activity": False,
     "mailchimp.reports.unsubscribed": False,
     "hubspot.contacts.batch_read": False,  # consent read again just before members are created
@@ -60,12 +61,12 @@ ENDPOINTS = {
     "mailchimp.segments.members": True,
     "hubspot.contacts.batch_create": False,  # Mailchimp subscribers not in HubSpot become contacts
     "hubspot.contacts.batch_update": True,
-    "hubspot.tasks.create": True,
-    "hubspot.notes.create": True,
+    "hubspot.tasks.batch_create": False,  # tasks and notes: 100 a call
+    "hubspot.notes.batch_create": False,
 }
 POINTS = [(ep, which) for ep, many in ENDPOINTS.items() for which in (("first", "last") if many else ("first",))]
 # Creates whose answer is lost ("after"): the next run must find the object by its key, not create another.
-EXACTLY_ONCE = {"hubspot.tasks.create": "hubspot.task", "hubspot.notes.create": "hubspot.note"}
+EXACTLY_ONCE = {"hubspot.tasks.batch_create": "hubspot.task", "hubspot.notes.batch_create": "hubspot.note"}
 
 
 class Reference(NamedTuple):
@@ -156,11 +157,11 @@ def test_sigkill_at_call_then_restart(
 
 # A second crash while recovering: the lookups that only a restart after a lost create makes.
 RECOVERY_POINTS = [
-    ("hubspot.tasks.create", "hubspot.associations.list", "before"),
-    ("hubspot.tasks.create", "hubspot.associations.list", "after"),
-    ("hubspot.tasks.create", "hubspot.tasks.batch_read", "after"),
-    ("hubspot.notes.create", "hubspot.notes.batch_read", "before"),
-    ("hubspot.notes.create", "hubspot.notes.batch_read", "after"),
+    ("hubspot.tasks.batch_create", "hubspot.associations.batch_read", "before"),
+    ("hubspot.tasks.batch_create", "hubspot.associations.batch_read", "after"),
+    ("hubspot.tasks.batch_create", "hubspot.tasks.batch_read", "after"),
+    ("hubspot.notes.batch_create", "hubspot.notes.batch_read", "before"),
+    ("hubspot.notes.batch_create", "hubspot.notes.batch_read", "after"),
 ]
 
 
