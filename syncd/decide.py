@@ -53,6 +53,7 @@ def policy_of(ctx: Context, known_owners: frozenset[str] = frozenset(), schemas:
         routing=Routing(tasks.round_robin_owner_ids, tasks.fallback_owner_id),
         notes=ctx.settings.config.notes.enabled,
         schemas=schemas,
+        score_write_threshold=ctx.settings.config.score_write_threshold,
     )
 
 
