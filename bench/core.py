@@ -26,6 +26,7 @@ Writes bench/results/core.json and prints a short summary; exits 0 when the core
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import io
 import json
@@ -268,7 +269,10 @@ def merge_score_decide(ctx: Any, chunks: list[list[Any]], profile: str | None) -
     """Chunk by chunk, as the score stage goes: read, merge and score every identity (`Chunk`, `Chunk.lead`,
     `Chunk.score`), then decide each (syncd.domain.decisions.decide, pure); nothing is written. Returns
     (merge+score timer, decide timer, events scored, commands decided)."""
-    from syncd.decide import Chunk, at, gc_paused, policy_of
+    from syncd import decide as stage_module
+    from syncd.decide import Chunk, at, policy_of
+
+    gc_paused = getattr(stage_module, "gc_paused", contextlib.nullcontext)  # what the stage does (older: nothing)
     from syncd.domain.decisions import decide
 
     now = ctx.clock()
