@@ -110,18 +110,48 @@ def ingest_contacts(ctx: Context, conn: sa.Connection, records: Iterable[dict]) 
             }
         )
     ctx.store.upsert(conn, t.hubspot_contacts, snapshots, ["hubspot_id"])
-    for (hid, props, email, _), snap in zip(valid, snapshots):
+    touched: list[int] = []  # identities whose contact changed: updated_ms, one statement for the page
+    claimed: list[dict[str, Any]] = []  # identities found by email that take this contact's id
+    olds: list[dict] = []
+    for hid, props, email, _ in valid:
         prior = old.get(hid)
         old_props = dict(prior.properties) if prior else {}
+        olds.append(old_props)
         changed = prior is None or old_props != props
-        if not _link_contact(ctx, conn, hid, email, now, changed, by_id.get(hid), by_email.get(email)):
+        link = _link_contact(ctx, conn, hid, email, now, changed, by_id.get(hid), by_email.get(email))
+        if link is None:
             new_identities.append(
                 {"email": email, "hubspot_id": hid, "subscriber_hash": None, "created_ms": now, "updated_ms": now}
             )
+        elif link == "claim":
+            claimed.append({"_id": by_email[email].id, "_hid": hid})
+        elif link == "touch":
+            touched.append(by_id[hid].id)
+    _touch(conn, touched, now)
+    if claimed:
+        ident = t.identities
+        stmt = sa.update(ident).where(ident.c.id == sa.bindparam("_id"))
+        conn.execute(
+            stmt.values(hubspot_id=sa.bindparam("_hid"), updated_ms=now), sorted(claimed, key=lambda r: r["_id"])
+        )
+    derived: list[dict[str, Any]] = []
+    for (hid, props, email, _), snap, old_props in zip(valid, snapshots, olds):
         for m in snap["merged_ids"]:
             _absorb_merged(ctx, conn, m, email)
-        _conversion_events(ctx, conn, hid, email, old_props, props, now)
+        derived += _conversion_events(ctx, hid, email, old_props, props, now)
+    for source in sorted({e["source"] for e in derived}):  # one statement a page, not one a contact
+        store_events(
+            ctx, conn, source, [{k: v for k, v in e.items() if k != "source"} for e in derived if e["source"] == source]
+        )
     ctx.store.add_identities(conn, new_identities)
+
+
+def _touch(conn: sa.Connection, ids: list[int], now: int) -> None:
+    """updated_ms = now on identities `ids` (their inputs changed: they are scored again), in id order."""
+    ident = t.identities
+    ids = sorted(set(ids))
+    for i in range(0, len(ids), 500):
+        conn.execute(sa.update(ident).where(ident.c.id.in_(ids[i : i + 500])).values(updated_ms=now))
 
 
 def _field_times(names: list[str], prior: Any, props: dict, modified: int, history: dict) -> dict[str, int]:
@@ -183,9 +213,10 @@ def _rekey_events(conn: sa.Connection, old_email: str, new_email: str) -> None:
 
 def _link_contact(
     ctx: Context, conn: sa.Connection, hid: str, email: str, now: int, changed: bool, by_id: Any, by_email: Any
-) -> bool:
-    """Link contact `hid` to its identity (given the identity rows found by id and by email). Returns False
-    when the contact needs a new identity, which the caller inserts with the rest of the page."""
+) -> str | None:
+    """Link contact `hid` to its identity (given the identity rows found by id and by email). Returns None
+    when the contact needs a new identity, "claim" when the identity found by email takes the contact's id,
+    "touch" when its identity's inputs changed, "" otherwise: the caller writes those for the whole page."""
     ident = t.identities
     if by_id is not None and by_id.email != email:
         # the contact's email changed: carry its identity (and its events) to the new address
@@ -200,12 +231,12 @@ def _link_contact(
         conn.execute(sa.delete(t.scores).where(t.scores.c.email == by_id.email))
         ctx.count("merged.email_changes")
     elif by_id is None and by_email is not None:
-        conn.execute(sa.update(ident).where(ident.c.id == by_email.id).values(hubspot_id=hid, updated_ms=now))
+        return "claim"
     elif by_id is None:
-        return False
+        return None
     elif changed:
-        conn.execute(sa.update(ident).where(ident.c.id == by_id.id).values(updated_ms=now))
-    return True
+        return "touch"
+    return ""
 
 
 def _absorb_merged(ctx: Context, conn: sa.Connection, merged_id: str, email: str) -> None:
@@ -222,30 +253,25 @@ def _absorb_merged(ctx: Context, conn: sa.Connection, merged_id: str, email: str
     ctx.count("merged.hubspot_merges")
 
 
-def _conversion_events(ctx: Context, conn: sa.Connection, hid: str, email: str, old: dict, new: dict, now: int) -> None:
-    """Form submissions, demo requests and webinars are HubSpot property changes (rules decide which)."""
+def _conversion_events(ctx: Context, hid: str, email: str, old: dict, new: dict, now: int) -> list[dict[str, Any]]:
+    """Form submissions, demo requests and webinars are HubSpot property changes (rules decide which): the
+    events they make, as `store_events` takes them, each with its source."""
     from syncd.domain.scoring import events_from_property_change
 
     when = parse_ms(new.get("recent_conversion_date")) or parse_ms(new.get("lastmodifieddate")) or now
     events = events_from_property_change(ctx.rules, email, hid, old, new, datetime.fromtimestamp(when / 1000, tz=UTC))
-    for source in sorted({e.source for e in events}):
-        store_events(
-            ctx,
-            conn,
-            source,
-            [
-                {
-                    "event_id": e.event_id,
-                    "email": email,
-                    "kind": e.kind,
-                    "occurred": int(e.occurred_at.timestamp() * 1000),
-                    "url": e.url,
-                    "detail": e.detail,
-                }
-                for e in events
-                if e.source == source
-            ],
-        )
+    return [
+        {
+            "source": e.source,
+            "event_id": e.event_id,
+            "email": email,
+            "kind": e.kind,
+            "occurred": int(e.occurred_at.timestamp() * 1000),
+            "url": e.url,
+            "detail": e.detail,
+        }
+        for e in events
+    ]
 
 
 def ingest_members(ctx: Context, conn: sa.Connection, records: Iterable[dict]) -> None:
@@ -287,6 +313,8 @@ def ingest_members(ctx: Context, conn: sa.Connection, records: Iterable[dict]) -
     by_email = {r.email: r for r in ctx.store.rows_in(conn, ident, "email", [r["email"] for r in rows])}
     ctx.store.upsert(conn, t.mailchimp_members, rows, ["subscriber_hash"])
     fresh = []
+    touched: list[int] = []
+    claimed: dict[int, str] = {}  # identity id -> the member's hash it takes
     for row in rows:
         h, email, prior = row["subscriber_hash"], row["email"], old.get(row["subscriber_hash"])
         changed = prior is None or (prior.status, prior.merge_fields, prior.tags) != (
@@ -297,15 +325,20 @@ def ingest_members(ctx: Context, conn: sa.Connection, records: Iterable[dict]) -
         # the member may belong to a lead whose CRM email changed since: its hash is the link then
         if h in linked:
             if changed:
-                conn.execute(sa.update(ident).where(ident.c.id == linked[h].id).values(updated_ms=now))
+                touched.append(linked[h].id)
         elif email in by_email:
-            conn.execute(
-                sa.update(ident).where(ident.c.id == by_email[email].id).values(subscriber_hash=h, updated_ms=now)
-            )
+            claimed[by_email[email].id] = h  # the last member of the page with this address wins, as before
         else:
             fresh.append(
                 {"email": email, "hubspot_id": None, "subscriber_hash": h, "created_ms": now, "updated_ms": now}
             )
+    _touch(conn, touched, now)
+    if claimed:  # one statement for the page, in id order
+        stmt = sa.update(ident).where(ident.c.id == sa.bindparam("_id"))
+        conn.execute(
+            stmt.values(subscriber_hash=sa.bindparam("_h"), updated_ms=now),
+            [{"_id": i, "_h": h} for i, h in sorted(claimed.items())],
+        )
     ctx.store.add_identities(conn, fresh)
 
 
@@ -347,12 +380,11 @@ def store_events(ctx: Context, conn: sa.Connection, source: str, events: list[di
     one dated later than now plus the allowed skew is quarantined with the reason.
     """
     now = ctx.clock()
-    emails = {e for e in (normalize_email(ev.get("email")) for ev in events) if e}
-    canonical = _canonical_emails(conn, emails)
+    normalized = [normalize_email(ev.get("email")) for ev in events]
+    canonical = _canonical_emails(conn, {e for e in normalized if e})
     limit = _future_limit(ctx, now)
     rows = []
-    for ev in events:
-        email = normalize_email(ev.get("email"))
+    for ev, email in zip(events, normalized):
         if email is None:
             continue
         occurred = parse_ms(ev.get("occurred")) or now

@@ -156,6 +156,8 @@ class SyncConfig(_Frozen):
     backfill_days: int = Field(90, gt=0, le=3650)
     rescore_hours: float = Field(6, gt=0, le=24 * 365)
     future_skew_s: int = Field(300, ge=0, le=86_400)
+    # points a score must move before it is written on its own (config/syncd.yaml says why 5); 1: every change
+    score_write_threshold: int = Field(5, ge=1, le=100)
     progress_interval_s: float = Field(5, gt=0, le=3600)  # a long pull's progress log line (syncd/progress.py)
     lease_ttl_s: int = Field(30, ge=5, le=600)
     drain_s: float = Field(8, ge=0, le=300)

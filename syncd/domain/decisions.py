@@ -136,6 +136,9 @@ class Policy:
     routing: Routing = Routing()
     notes: bool = True
     schemas: FieldSchemas = NO_SCHEMAS  # the live property and merge field definitions conversions read
+    # a score moving by less than this (time decay, mostly) is not written on its own: see `score_drift_only`.
+    # 1 writes every change (scores are whole points).
+    score_write_threshold: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +201,39 @@ class Flow:
 
 def ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
+
+
+# syncd's numeric score properties: what time decay moves between two pieces of news about a lead
+SCORE_PROPERTIES = ("syncd_score", "syncd_fit_score", "syncd_engagement_score")
+_SCORES = frozenset(SCORE_PROPERTIES)
+
+
+def _number(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def score_drift_only(
+    changes: Mapping[str, Any], before: Mapping[str, Any], scores: frozenset[str], threshold: int
+) -> bool:
+    """Whether a write would carry nothing but scores each moved by less than `threshold` points from
+    `before` (what syncd last sent, else what the service holds): a change nobody acts on (segments,
+    lifecycle stages and tasks follow the score itself, not this write), so it is not sent. Any other
+    change, a score without a readable earlier value, or a move of `threshold` or more is written, with
+    the current scores. `threshold` 1 (or less) writes every change."""
+    if threshold <= 1 or not changes:
+        return False
+    for key, value in changes.items():
+        if key not in scores:
+            return False
+        old, new = _number(before.get(key)), _number(value)
+        if old is None or new is None or abs(new - old) >= threshold:
+            return False
+    return True
 
 
 def decide(lead: Lead, result: ScoreResult, pushed: Pushed, policy: Policy, now: datetime) -> Decision:
@@ -451,6 +487,10 @@ def _hubspot(
     # invariant 3: only properties the mappings file lets syncd write are ever written
     writable = policy.mappings.writable_properties
     changes = {k: v for k, v in changes.items() if k in writable}
+    before = {k: pushed[k] if k in pushed else props.get(k) for k in SCORE_PROPERTIES}
+    moved = {k: v for k, v in changes.items() if k != "syncd_scored_at"}
+    if score_drift_only(moved, before, _SCORES, policy.score_write_threshold):
+        changes = {}  # decay moved the score a little: written with the next real change, current then
     if changes:
         version = int(pushed.get("_version", 0)) + 1
         commands.append(
@@ -542,6 +582,11 @@ def _note(
 # -- Mailchimp: new member, merge fields, tags --------------------------------------------------------------
 
 
+def _score_tags(policy: Policy) -> frozenset[str]:
+    """The merge fields filled from syncd's score properties (the SCORE of the shipped mappings)."""
+    return frozenset(f.merge_tag for f in policy.mappings.fields if f.hubspot in SCORE_PROPERTIES)
+
+
 def _mailchimp(
     lead: Lead,
     result: ScoreResult,
@@ -577,6 +622,15 @@ def _mailchimp(
         digest = hashlib.sha1(json.dumps([email.lower(), merge_fields], sort_keys=True).encode()).hexdigest()[:12]
         if pushed.get("subscribe_digest") == digest:
             return
+        sent = dict(pushed.get("merge_fields") or {})
+        moved = {k: v for k, v in merge_fields.items() if sent.get(k) != v}
+        sent_digest = hashlib.sha1(json.dumps([email.lower(), sent], sort_keys=True).encode()).hexdigest()[:12]
+        if (
+            pushed.get("subscribe_digest") == sent_digest  # the same address, these fields, sent before
+            and set(sent) == set(merge_fields)
+            and score_drift_only(moved, sent, _score_tags(policy), policy.score_write_threshold)
+        ):
+            return  # it differs from the subscribe sent only by a score's drift: not sent again for that
         # the member's tags follow its creation (the pusher adds them once Mailchimp created it)
         commands.append(
             Command(
@@ -617,6 +671,9 @@ def _mailchimp(
         }
         two_way = {k: v for k, v in flow.two_way_mailchimp.items() if not same(member.merge_fields.get(k), v)}
         changed.update(two_way)
+        before = {k: sent[k] if k in sent else member.merge_fields.get(k) for k in changed}
+        if score_drift_only(changed, before, _score_tags(policy), policy.score_write_threshold):
+            changed = {}  # only a score's drift: written with the member's next real change
         if changed:
             version = int(pushed.get("_version", 0)) + 1
             # the merge fields alone (PATCH): never a status, so the write cannot re-subscribe anyone who

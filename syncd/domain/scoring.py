@@ -20,7 +20,8 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -168,57 +169,71 @@ def prepare_events(events: Iterable[EngagementEvent], now: datetime) -> tuple[En
 
     Raises ValueError on an event with a naive time.
     """
-    ordered = sorted((e for e in events if as_utc(e.occurred_at) <= now), key=_event_key)
+    # as_utc raises on a naive time; an event already in UTC (all of the store's) skips the call
+    ordered = sorted(
+        (e for e in events if (e.occurred_at if e.occurred_at.tzinfo is UTC else as_utc(e.occurred_at)) <= now),
+        key=_event_key,
+    )
     seen: set[tuple[str, str]] = set()
     unique: list[EngagementEvent] = []
     for event in ordered:
-        if (event.source, event.event_id) not in seen:
-            seen.add((event.source, event.event_id))
+        key = (event.source, event.event_id)
+        if key not in seen:
+            seen.add(key)
             unique.append(event)
     return tuple(unique)
 
 
 def matching_rules(rules: Rules, event: EngagementEvent) -> list[tuple[BehaviourRule | NegativeRule, str]]:
     """Return the (rule, ledger kind) pairs that score `event`: the most specific matching rules."""
-    hits: list[tuple[BehaviourRule | NegativeRule, str]] = [
-        (r, "behaviour") for r in rules.behaviour if _matches(r, event)
-    ]
-    hits += [(r, "negative") for r in rules.negative if _matches(r, event)]
-    if not hits:
-        return []
-    best = max(_specificity(r) for r, _ in hits)
-    return [(r, kind) for r, kind in hits if _specificity(r) == best]
+    return [(v.rule, v.ledger_kind) for v in _compiled(rules).match(event.kind, event.url, event.bounce_type)]
 
 
 def event_entries(rules: Rules, events: Sequence[EngagementEvent], now: datetime) -> list[LedgerEntry]:
-    """Return the ledger lines of behaviour and negative rules for sorted, de-duplicated events."""
-    per_rule: dict[str, list[tuple[EngagementEvent, float]]] = defaultdict(list)
-    found: dict[str, tuple[BehaviourRule | NegativeRule, str]] = {}
+    """Return the ledger lines of behaviour and negative rules for sorted, de-duplicated events (the order
+    `prepare_events` gives: a cap keeps, among equally valuable events, the earliest in that order)."""
+    compiled = _compiled(rules)
+    match, decay = compiled.match, compiled.decay
+    # per rule, in the order rules are first hit: the rule, its events and their values now
+    per_rule: dict[str, tuple[_EventRule, list[EngagementEvent], list[float]]] = {}
     for event in events:
-        for rule, kind in matching_rules(rules, event):
-            fades = kind == "behaviour" or getattr(rule, "decays", False)
-            age = (now - as_utc(event.occurred_at)) / DAY
-            per_rule[rule.name].append((event, rule.points * (decay_factor(rules, age) if fades else 1.0)))
-            found[rule.name] = (rule, kind)
+        hits = match(event.kind, event.url, event.bounce_type)
+        if not hits:
+            continue
+        factor = -1.0
+        for view in hits:
+            if view.fades:
+                if factor < 0.0:
+                    factor = decay((now - event.occurred_at) / DAY)
+                value = view.points * factor
+            else:
+                value = view.points * 1.0
+            found = per_rule.get(view.name)
+            if found is None:
+                per_rule[view.name] = (view, [event], [value])
+            else:
+                found[1].append(event)
+                found[2].append(value)
     entries: list[LedgerEntry] = []
-    for name, scored in per_rule.items():
-        rule, kind = found[name]
-        kept = _apply_cap(rule.cap, scored)
-        for event, value in scored:
-            counted = (event.source, event.event_id) in kept
-            detail = describe(event) + ("" if counted else f" (over cap: {_cap_text(rule.cap)})")
-            entries.append(
+    add = entries.append
+    for name, (view, evs, values) in per_rule.items():
+        counted = _counted(view, evs, values)
+        over = "" if counted is None else f" (over cap: {_cap_text(view.rule.cap)})"
+        kind, points = view.ledger_kind, view.rule.points
+        for i, event in enumerate(evs):
+            kept = counted is None or counted[i]
+            add(
                 LedgerEntry(
-                    rule=name,
-                    kind=kind,
-                    event_id=event.event_id,
-                    occurred_at=as_utc(event.occurred_at),
-                    detail=detail,
-                    points=rule.points,
-                    points_after_decay=value if counted else 0.0,
+                    name,
+                    kind,
+                    event.event_id,
+                    event.occurred_at if event.occurred_at.tzinfo is UTC else as_utc(event.occurred_at),
+                    describe(event) if kept else describe(event) + over,
+                    points,
+                    values[i] if kept else 0.0,
                 )
             )
-    order = {r.name: i for i, r in enumerate((*rules.behaviour, *rules.negative))}
+    order = compiled.order
     entries.sort(key=lambda e: (e.occurred_at, order[e.rule], e.event_id or ""))
     return entries
 
@@ -229,9 +244,10 @@ def fit_entries(rules: Rules, contact: ContactView) -> list[LedgerEntry]:
     A missing or empty property never matches (not even a negated rule): unknown is not a fit signal.
     """
     entries: list[LedgerEntry] = []
+    holds_for = _compiled(rules).fit_holds
     for rule in rules.fit:
         value = (contact.properties.get(rule.property) or "").strip()
-        holds = _condition_holds(rule, value) if value else None
+        holds = holds_for(rule, value) if value else None
         if holds is None or holds == rule.negate:
             continue
         detail = f"{rule.property}={value!r} {'not ' if rule.negate else ''}{_condition_text(rule)}"
@@ -309,6 +325,8 @@ def parse_time(value: str | None) -> datetime | None:
 
 def as_utc(moment: datetime) -> datetime:
     """Return an aware datetime in UTC. Raises ValueError on a naive one (its zone would be a guess)."""
+    if moment.tzinfo is UTC:
+        return moment
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"naive datetime {moment.isoformat()}: pass an aware (UTC) datetime")
     return moment.astimezone(UTC)
@@ -320,8 +338,9 @@ def round_half_up(value: float) -> int:
 
 
 def _event_key(event: EngagementEvent) -> tuple[datetime, str, str, str, str, str, str, str]:
+    occurred = event.occurred_at
     return (
-        as_utc(event.occurred_at),
+        occurred if occurred.tzinfo is UTC else as_utc(occurred),
         event.source,
         event.event_id,
         event.kind,
@@ -345,22 +364,143 @@ def _matches(rule: BehaviourRule | NegativeRule, event: EngagementEvent) -> bool
     return rule.bounce_type is None or (event.bounce_type or "").lower() == rule.bounce_type
 
 
+@dataclass(frozen=True, slots=True)
+class _EventRule:
+    """A behaviour or negative rule as matching uses it."""
+
+    rule: BehaviourRule | NegativeRule
+    ledger_kind: str  # "behaviour" | "negative"
+    fades: bool
+    specificity: int
+    points: float
+    name: str
+    bucket: Callable[[EngagementEvent], object]  # the event's bucket under the rule's cap
+
+
+_MATCH_MEMO = 65_536  # (kind, url, bounce type) answers kept per rules object; URLs repeat across a campaign
+
+
+class _Compiled:
+    """One rules object, prepared once: its event rules by kind (in file order, behaviour before negative),
+    the most specific matches memoized by what matching reads of an event (kind, url, bounce type), the
+    ledger's rule order and the fit rules' accepted values casefolded. Pure: it only remembers answers."""
+
+    __slots__ = ("by_kind", "decay", "fit_memo", "fit_values", "matches", "order", "rules")
+
+    def __init__(self, rules: Rules) -> None:
+        self.rules = rules
+        by_kind: dict[str, list[_EventRule]] = defaultdict(list)
+        for ledger_kind, group in (("behaviour", rules.behaviour), ("negative", rules.negative)):
+            for rule in group:
+                fades = ledger_kind == "behaviour" or bool(getattr(rule, "decays", False))
+                bucket = _bucket_key(rule.cap) if rule.cap is not None else _one_bucket
+                view = _EventRule(rule, ledger_kind, fades, _specificity(rule), rule.points, rule.name, bucket)
+                by_kind[rule.kind].append(view)
+        self.by_kind = {kind: tuple(views) for kind, views in by_kind.items()}
+        self.matches: dict[tuple[str, str | None, str | None], tuple[_EventRule, ...]] = {}
+        self.order = {r.name: i for i, r in enumerate((*rules.behaviour, *rules.negative))}
+        self.fit_values = {r.name: frozenset(v.casefold() for v in r.values) for r in rules.fit if r.values is not None}
+        self.fit_memo: dict[tuple[str, str], bool | None] = {}
+        decay = rules.decay
+        if decay.mode == "half_life":
+            half_life = decay.half_life_days
+            self.decay: Callable[[float], float] = lambda age: float(0.5 ** (max(0.0, age) / half_life))
+        else:
+            full, fade = decay.full_days, decay.fade_days
+            self.decay = lambda age: min(1.0, max(0.0, 1.0 - (max(0.0, age) - full) / fade))
+
+    def fit_holds(self, rule: FitRule, value: str) -> bool | None:
+        """`_condition_holds` for a fit rule and a non-empty value, memoized (job titles, sizes and
+        industries repeat across an audience)."""
+        key = (rule.name, value)
+        if key in self.fit_memo:
+            return self.fit_memo[key]
+        holds = _condition_holds(rule, value, self.fit_values.get(rule.name))
+        if len(self.fit_memo) >= _MATCH_MEMO:
+            self.fit_memo.clear()
+        self.fit_memo[key] = holds
+        return holds
+
+    def match(self, kind: str, url: str | None, bounce_type: str | None) -> tuple[_EventRule, ...]:
+        """The most specific rules matching an event of `kind` with `url` and `bounce_type`, in file order."""
+        key = (kind, url, bounce_type)
+        hit = self.matches.get(key)
+        if hit is None:
+            probe = EngagementEvent("", "", "", kind, _PERIOD_ANCHOR, url=url, bounce_type=bounce_type)
+            hits = [view for view in self.by_kind.get(kind, ()) if _matches(view.rule, probe)]
+            best = max((view.specificity for view in hits), default=0)
+            hit = tuple(view for view in hits if view.specificity == best)
+            if len(self.matches) >= _MATCH_MEMO:
+                self.matches.clear()
+            self.matches[key] = hit
+        return hit
+
+
+_COMPILED: dict[int, _Compiled] = {}
+
+
+def _compiled(rules: Rules) -> _Compiled:
+    """The prepared form of `rules` (by identity: a reloaded file is a new object, prepared anew)."""
+    found = _COMPILED.get(id(rules))
+    if found is None or found.rules is not rules:
+        if len(_COMPILED) >= 16:
+            _COMPILED.clear()
+        found = _COMPILED[id(rules)] = _Compiled(rules)
+    return found
+
+
 def _specificity(rule: BehaviourRule | NegativeRule) -> int:
     return (rule.url_pattern is not None) + (rule.bounce_type is not None)
 
 
-def _apply_cap(cap: Cap | None, scored: list[tuple[EngagementEvent, float]]) -> set[tuple[str, str]]:
-    """Return keys of the events that count: per bucket, the `max_count` worth the most (ties: earliest)."""
-    if cap is None:
-        return {(e.source, e.event_id) for e, _ in scored}
-    buckets: dict[tuple[object, ...], list[tuple[EngagementEvent, float]]] = defaultdict(list)
-    for event, value in scored:
-        buckets[_bucket(cap, event)].append((event, value))
-    kept: set[tuple[str, str]] = set()
+def _counted(view: _EventRule, events: list[EngagementEvent], values: list[float]) -> list[bool] | None:
+    """Which of a rule's events count under its cap (None: all): per bucket the `max_count` worth the most
+    now; ties go to the earliest in `events`' order, the events' sort order (`_event_key`: the sort below is
+    stable). Keeping the most valuable (not the first) is what makes an extra event unable to lower a score."""
+    cap = view.rule.cap
+    if cap is None or len(events) <= cap.max_count:
+        return None
+    key = view.bucket
+    buckets: dict[object, list[int]] = {}
+    for i, event in enumerate(events):
+        k = key(event)
+        members = buckets.get(k)
+        if members is None:
+            buckets[k] = [i]
+        else:
+            members.append(i)
+    limit = cap.max_count
+    if all(len(members) <= limit for members in buckets.values()):
+        return None
+    flags = [False] * len(events)
     for members in buckets.values():
-        members.sort(key=lambda item: (-abs(item[1]), _event_key(item[0])))
-        kept.update((e.source, e.event_id) for e, _ in members[: cap.max_count])
-    return kept
+        if len(members) > limit:
+            members = sorted(members, key=lambda i: -abs(values[i]))[:limit]
+        for i in members:
+            flags[i] = True
+    return flags
+
+
+def _bucket_key(cap: Cap) -> Callable[[EngagementEvent], object]:
+    """The function giving an event's bucket under `cap` (the cap's fields, then its period's number);
+    the common shapes are spelled out, the general one is `_bucket`."""
+    if cap.period_days is None:
+        if not cap.per:
+            return _one_bucket
+        if cap.per == ("campaign",):
+            return _campaign_bucket
+    elif not cap.per:
+        period = cap.period_days
+        return lambda event: math.floor(((as_utc(event.occurred_at) - _PERIOD_ANCHOR) / DAY) / period)
+    return lambda event: _bucket(cap, event)
+
+
+def _one_bucket(event: EngagementEvent) -> object:
+    return ""
+
+
+def _campaign_bucket(event: EngagementEvent) -> object:
+    return event.campaign_id or ""
 
 
 def _bucket(cap: Cap, event: EngagementEvent) -> tuple[object, ...]:
@@ -380,12 +520,13 @@ def _cap_text(cap: Cap | None) -> str:
     return f"{cap.max_count} {' '.join(scope) if scope else 'in all'}"
 
 
-def _condition_holds(rule: FitRule, value: str) -> bool | None:
-    """True/False for the rule's condition on a non-empty value; None when it cannot be judged."""
+def _condition_holds(rule: FitRule, value: str, folded: frozenset[str] | None = None) -> bool | None:
+    """True/False for the rule's condition on a non-empty value; None when it cannot be judged. `folded`:
+    the rule's accepted values casefolded, when already known."""
     if rule.pattern is not None:
         return _regex(rule.pattern).search(value) is not None
     if rule.values is not None:
-        return value.casefold() in {v.casefold() for v in rule.values}
+        return value.casefold() in (folded if folded is not None else {v.casefold() for v in rule.values})
     number = parse_number(value)
     if number is None or rule.range is None:
         return None

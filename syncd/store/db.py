@@ -15,7 +15,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, and_, case, create_engine, delete, event, func, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    Text,
+    and_,
+    case,
+    create_engine,
+    delete,
+    event,
+    func,
+    literal_column,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
@@ -252,6 +267,26 @@ class Store:
         for i in range(0, len(values), IN_CHUNK):
             query = select(*(columns or [tbl])).where(tbl.c[column].in_(values[i : i + IN_CHUNK]))
             out += conn.execute(query).all()
+        return out
+
+    def json_text(self, column: Any) -> Any:
+        """`column` (a JSON column holding a string or null) read as plain text in SQL, so no JSON is decoded
+        per row: SQLite's json_extract, PostgreSQL's #>> '{}'."""
+        if self.dialect == "postgresql":
+            return column.op("#>>", return_type=Text)(literal_column("'{}'")).label(column.name)
+        return func.json_extract(column, "$", type_=Text).label(column.name)
+
+    def events_of(self, conn: Connection, emails: Sequence[str]) -> list[Any]:
+        """The stored events of `emails` as plain tuples (id, source, event_id, email, kind, occurred_ms,
+        campaign_id, url, bounce_type, detail), each lead's ordered by (occurred_ms, id); 500 emails a query."""
+        ev = schema.events
+        cols = (ev.c.id, ev.c.source, ev.c.event_id, ev.c.email, ev.c.kind, ev.c.occurred_ms, ev.c.campaign_id)
+        query = select(*cols, ev.c.url, ev.c.bounce_type, self.json_text(ev.c.detail))
+        emails = list(emails)
+        out: list[Any] = []
+        for i in range(0, len(emails), IN_CHUNK):
+            part = query.where(ev.c.email.in_(emails[i : i + IN_CHUNK])).order_by(ev.c.email, ev.c.occurred_ms, ev.c.id)
+            out += conn.execute(part).all()
         return out
 
     def add_identities(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:

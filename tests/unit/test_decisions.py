@@ -357,3 +357,81 @@ def test_what_syncd_wrote_coming_back_causes_no_second_write(case):
             if c.kind in ("hubspot.update_contact", "mailchimp.update_member", "mailchimp.tags", "mailchimp.subscribe")
         ]
         assert echo == [], (first.commands, echo)
+
+
+# -- the score write threshold: decay's small moves are not echoed ------------------------------------------
+
+THRESHOLD = replace(POLICY, score_write_threshold=5)
+WRITES = ("hubspot.update_contact", "mailchimp.update_member", "mailchimp.subscribe")
+
+
+def _written(score: int = 40, **kw: Any) -> tuple[Lead, Pushed]:
+    """A lead after syncd wrote its score `score` to both services and read them back."""
+    lead_ = lead(**kw)
+    return _apply(lead_, decide(lead_, result(score), Pushed(), THRESHOLD, NOW))
+
+
+def _writes(decision: Decision) -> list[str]:
+    return [k for k in kinds(decision) if k in WRITES]
+
+
+def test_a_decay_of_a_point_or_two_writes_nothing():
+    later = NOW + timedelta(hours=6)
+    for member in (True, False):
+        echoed, pushed = _written(**({} if member else {"member": None}))
+        for drift in (1, 2, 4):
+            d = decide(echoed, result(40 - drift), pushed, THRESHOLD, later)
+            assert _writes(d) == [], (member, drift, d.commands)
+            # before the threshold (and with it at 1) every point moved was written
+            assert _writes(decide(echoed, result(40 - drift), pushed, POLICY, later)), (member, drift)
+
+
+def test_a_move_of_the_threshold_or_more_is_written_with_the_current_score():
+    echoed, pushed = _written()
+    d = decide(echoed, result(35), pushed, THRESHOLD, NOW + timedelta(hours=6))
+    props = command(d, "hubspot.update_contact").payload["properties"]
+    assert props["syncd_score"] == "35" and props["syncd_engagement_score"] == "25" and "syncd_scored_at" in props
+    assert command(d, "mailchimp.update_member").payload["merge_fields"] == {"SCORE": 35}
+
+
+def test_small_moves_add_up_against_what_was_written_last():
+    lead_, pushed = _written()
+    for score in (39, 38, 37, 36):  # each a point below the last scoring, all within 5 of the 40 written
+        d = decide(lead_, result(score), pushed, THRESHOLD, NOW)
+        assert _writes(d) == [], score
+    d = decide(lead_, result(35), pushed, THRESHOLD, NOW)
+    assert command(d, "hubspot.update_contact").payload["properties"]["syncd_score"] == "35"
+
+
+def test_another_change_writes_at_once_and_carries_the_current_score():
+    echoed, pushed = _written()
+    went_cold = decide(echoed, result(39, segment="cold", cadence="monthly"), pushed, THRESHOLD, NOW)
+    props = command(went_cold, "hubspot.update_contact").payload["properties"]
+    assert props["syncd_segment"] == "cold" and props["syncd_cadence"] == "monthly" and props["syncd_score"] == "39"
+    assert "mailchimp.tags" in kinds(went_cold)
+    staged = decide(echoed, result(39, stage="salesqualifiedlead"), pushed, THRESHOLD, NOW)
+    props = command(staged, "hubspot.update_contact").payload["properties"]
+    assert props["lifecyclestage"] == "salesqualifiedlead" and props["syncd_score"] == "39"
+    renamed = decide(
+        replace(echoed, properties={**echoed.properties, "firstname": "Vee"}), result(39), pushed, THRESHOLD, NOW
+    )
+    assert command(renamed, "mailchimp.update_member").payload["merge_fields"] == {"FNAME": "Vee", "SCORE": 39}
+    opened = decide(replace(echoed, events=(click(9, 1),)), result(39), pushed, THRESHOLD, NOW)
+    props = command(opened, "hubspot.update_contact").payload["properties"]
+    assert props["syncd_clicks_30d"] == "1" and props["syncd_score"] == "39"
+
+
+def test_a_subscribe_is_sent_again_for_a_real_change_only():
+    lead_ = lead(member=None)
+    first = decide(lead_, result(40), Pushed(), THRESHOLD, NOW)
+    pushed = Pushed(member=first.pushed["mailchimp:member:h1"])
+    assert "mailchimp.subscribe" in kinds(first)
+    assert "mailchimp.subscribe" not in kinds(decide(lead_, result(38), pushed, THRESHOLD, NOW))
+    again = decide(lead_, result(30), pushed, THRESHOLD, NOW)
+    assert command(again, "mailchimp.subscribe").payload["merge_fields"]["SCORE"] == 30
+
+
+def test_the_threshold_holds_back_writes_not_the_score_or_segment_state():
+    echoed, pushed = _written()
+    d = decide(echoed, result(38), pushed, THRESHOLD, NOW)
+    assert _writes(d) == [] and d.state.segment == "warm"
