@@ -113,6 +113,7 @@ class Summary:
     journal_entries_checked: int = 0
     final_cycles: int = 0
     found: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     wall_s: dict[str, float] = field(default_factory=dict)
 
 
@@ -478,7 +479,19 @@ class Soak:
         self.summary.wall_s["reference"] = round(time.monotonic() - t1, 1)
         for problem in ref["problems"]:
             self._found(f"reference: {problem}")
-        for problem in diff_fingerprints(fingerprint(final), ref["fingerprint"], limit=20):
+        got_fp, want_fp = fingerprint(final), ref["fingerprint"]
+        # A member that left (bounced, unsubscribed) is written no more: its merge fields keep the last values
+        # syncd sent, and whether that was before or after the bounce's score depends on which stream a
+        # daemon read first. Legitimate, so noted, not compared.
+        for fp in (got_fp, want_fp):
+            for email, m in fp["members"].items():
+                if m["status"] != "subscribed" and m["merge_fields"] != want_fp["members"].get(email, {}).get(
+                    "merge_fields"
+                ):
+                    self.summary.notes.append(f"merge fields of {m['status']} member {email} differ (not compared)")
+                if m["status"] != "subscribed":
+                    m.pop("merge_fields", None)
+        for problem in diff_fingerprints(got_fp, want_fp, limit=20):
             self._found(f"final state differs from the reference: {problem}")
         missing = ref["events"] - store_events(self.db)
         if missing:
