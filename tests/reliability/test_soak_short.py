@@ -17,12 +17,12 @@ def test_five_kills_under_faults_keep_the_invariants_and_reach_the_reference(tmp
         Options(
             kills=5,
             kills_per_round=5,
-            contacts=40,
+            contacts=30,
             seed=5,
             fault_rate=0.2,
             hostile=12,
-            min_kill_delay_s=2,
-            max_kill_delay_s=5,
+            min_kill_delay_s=1.5,
+            max_kill_delay_s=4,
         ),
         workdir=tmp_path,
     )
