@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test lint bench install lock clean
+.PHONY: demo test lint bench install lock clean soak
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,16 @@ lint: $(STAMP)
 
 test: lint
 	$(PY) -m pytest -n 2 --dist loadgroup -q
+
+# The long reliability soak: syncd run SIGKILLed 50 times at random moments under 20 % faults against a sandbox
+# subprocess (tests/reliability/soak.py; summary in bench/results/soak-results.json), then the hostile-record
+# fuzzing with 200 batches and every wrong value of every config field. The short versions run in `make test`.
+SOAK_ARGS ?= --kills 50
+soak: $(STAMP)
+	$(PY) tests/reliability/soak.py $(SOAK_ARGS) --out bench/results
+	SYNCD_FUZZ_EXAMPLES=200 SYNCD_FUZZ_REPORT=bench/results/fuzz-results.json \
+	  $(PY) -m pytest -q -p no:cacheprovider tests/reliability/test_hostile_records.py
+	SYNCD_CONFIG_ABUSE_ALL=1 $(PY) -m pytest -q -p no:cacheprovider tests/unit/test_config_abuse.py
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py

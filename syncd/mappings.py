@@ -152,7 +152,7 @@ def _semantic_problems(name: str, root: yaml.Node, data: dict[str, Any]) -> list
     listed = data.get("owned_properties")
     owned: list[Any] = listed if isinstance(listed, list) else []
     for i, prop in enumerate(owned):
-        if prop in NEVER_OWNED:
+        if _named(prop, NEVER_OWNED):
             problems.append(
                 f"{name}:{_line_of(root, ['owned_properties', i])}: '{prop}' cannot be owned: "
                 "syncd never rewrites identity properties"
@@ -172,7 +172,7 @@ def _direction_problems(name: str, root: yaml.Node, data: dict[str, Any], i: int
     if direction in ("to_hubspot", "both"):
         line = _line_of(root, ["fields", i, "direction"])
         consent = (data.get("consent") or {}).get("hubspot_property") if isinstance(data.get("consent"), dict) else None
-        if prop in NEVER_WRITTEN:
+        if _named(prop, NEVER_WRITTEN):
             problems.append(f"{name}:{line}: '{prop}' cannot receive values from Mailchimp: syncd never writes it")
         elif prop is not None and prop == consent:
             problems.append(
@@ -203,22 +203,28 @@ def _target_problems(name: str, root: yaml.Node, data: dict[str, Any]) -> list[s
             seen.setdefault(prop, line)
     rules = data.get("tag_rules")
     for i, rule in enumerate(rules if isinstance(rules, list) else []):
-        if isinstance(rule, dict) and "from_mailchimp_tags" in rule and rule.get("hubspot") in NEVER_WRITTEN:
+        if isinstance(rule, dict) and "from_mailchimp_tags" in rule and _named(rule.get("hubspot"), NEVER_WRITTEN):
             problems.append(
                 f"{name}:{_line_of(root, ['tag_rules', i, 'hubspot'])}: '{rule['hubspot']}' cannot be written"
             )
-        if isinstance(rule, dict) and "from_mailchimp_tags" in rule and rule.get("hubspot") in seen:
+        if isinstance(rule, dict) and "from_mailchimp_tags" in rule and _named(rule.get("hubspot"), seen):
             problems.append(
                 f"{name}:{_line_of(root, ['tag_rules', i, 'hubspot'])}: HubSpot property '{rule['hubspot']}' "
                 f"is also the target of a field (line {seen[rule['hubspot']]})"
             )
     created = data.get("contacts_from_mailchimp")
-    if isinstance(created, dict) and created.get("source_property") in NEVER_WRITTEN:
+    if isinstance(created, dict) and _named(created.get("source_property"), NEVER_WRITTEN):
         problems.append(
             f"{name}:{_line_of(root, ['contacts_from_mailchimp', 'source_property'])}: "
             f"'{created['source_property']}' cannot be the source property"
         )
     return problems
+
+
+def _named(value: Any, names: Any) -> bool:
+    """Whether `value` is one of `names`; a value that is not a name at all (a list, a mapping: the schema
+    reports its type) is none of them, instead of raising TypeError (unhashable) at the membership test."""
+    return isinstance(value, str) and value in names
 
 
 def _valid_transform(transform: Any) -> bool:
