@@ -37,8 +37,11 @@ soak: $(STAMP)
 	  $(PY) -m pytest -q -p no:cacheprovider tests/reliability/test_hostile_records.py
 	SYNCD_CONFIG_ABUSE_ALL=1 $(PY) -m pytest -q -p no:cacheprovider tests/unit/test_config_abuse.py
 
+# every benchmark section (bench/README.md), the full sizes: writes bench/results.json and prints a table;
+# `$(PY) bench/run_all.py --quick` is a smoke run. BENCH_ARGS passes options (--memory-contacts N ...).
+BENCH_ARGS ?=
 bench: $(STAMP)
-	$(PY) bench/run_all.py
+	$(PY) bench/run_all.py $(BENCH_ARGS)
 
 # requirements.lock: every package the image installs (the runtime dependencies, the `sandbox` extra that
 # `syncd sandbox` and the compose demo need, and the build backend), exact versions with their hashes, for
