@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import RESULTS, ROOT, Sandbox, api_calls, syncd_env, write_config, write_json
+from bench.harness import RESULTS, ROOT, Sandbox, api_calls, exit_on_sigterm, syncd_env, write_config, write_json
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--out", type=Path, default=RESULTS / "extract.json")
     args = p.parse_args(argv)
+    exit_on_sigterm()
     from syncd import pipeline, streams
     from syncd.app import build_context
     from syncd.settings import load_settings

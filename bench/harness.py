@@ -80,6 +80,13 @@ def target(value: Any, limit: float, op: str = "<=") -> dict[str, Any]:
     return {"target": f"{op} {limit:g}", "value": value, "met": bool(met)}
 
 
+def exit_on_sigterm() -> None:
+    """SIGTERM raises SystemExit, so `with Sandbox(...)` stops the sandbox subprocess on the way out."""
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+
 def write_json(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n")

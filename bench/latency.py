@@ -30,7 +30,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import RESULTS, ROOT, Sandbox, subprocess_env, syncd_env, target, write_config, write_json
+from bench.harness import (
+    RESULTS,
+    ROOT,
+    Sandbox,
+    exit_on_sigterm,
+    subprocess_env,
+    syncd_env,
+    target,
+    write_config,
+    write_json,
+)
 
 SITE = "https://www.example-saas.com"
 
@@ -115,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--out", type=Path, default=RESULTS / "latency.json")
     args = p.parse_args(argv)
+    exit_on_sigterm()
     from syncd.settings import job_intervals
 
     intervals = {job: args.interval for job in job_intervals()}

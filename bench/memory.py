@@ -23,7 +23,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import RESULTS, ROOT, Sandbox, subprocess_env, syncd_env, target, write_config, write_json
+from bench.harness import (
+    RESULTS,
+    ROOT,
+    Sandbox,
+    exit_on_sigterm,
+    subprocess_env,
+    syncd_env,
+    target,
+    write_config,
+    write_json,
+)
 
 RSS_TARGET_MIB = 300
 
@@ -49,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sample", type=float, default=5.0, help="seconds between two VmRSS samples")
     p.add_argument("--out", type=Path, default=RESULTS / "memory.json")
     args = p.parse_args(argv)
+    exit_on_sigterm()
     with (
         tempfile.TemporaryDirectory() as tmp,
         Sandbox(
@@ -110,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         "api_calls_total": summary.get("api_calls_total"),
         "http_429_served": stats.get("served_429"),
         "targets": {"peak_rss_mib": target(peak, RSS_TARGET_MIB)},
+        "log_tail": tail.splitlines()[-5:],  # where a stopped run was (syncd's progress lines)
     }
     if proc.returncode != 0 and not stopped:
         report["error"] = f"syncd once exited {proc.returncode}: {tail}"

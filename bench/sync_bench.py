@@ -44,6 +44,7 @@ from bench.harness import (
     Sandbox,
     api_calls,
     calls_by_vendor,
+    exit_on_sigterm,
     syncd_env,
     target,
     write_config,
@@ -169,7 +170,7 @@ class Bench:
                 "members": len(pre.members),
                 "calls_made": out["calls"],
                 **minimal,
-                "ratio_to_floor": round(wall / floor, 2) if floor else None,
+                "ratio_to_floor": round(out["wall_s"] / floor, 2) if floor else None,
                 "calls_ratio": round(out["calls"] / minimal["minimal_calls"], 2) if minimal["minimal_calls"] else None,
                 "population_facts": {
                     "contacts_to_read": contacts_to_read,
@@ -223,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-campaign", action="store_true", help="skip the cycle after a campaign send")
     p.add_argument("--out", type=Path, default=RESULTS / "sync.json")
     args = p.parse_args(argv)
+    exit_on_sigterm()
     fractions = [float(x) for x in args.changes.split(",") if x.strip()]
 
     from syncd.app import build_context
