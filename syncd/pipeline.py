@@ -7,10 +7,10 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from contracts.errors import ConnectorError
+from contracts.threads import ContextPool
 from syncd import decide, push, streams
 from syncd.context import Context
 from syncd.failures import explain
@@ -82,7 +82,7 @@ def pull_side_by_side(
         for group in systems.values():
             run_system(group)
         return
-    with ThreadPoolExecutor(max_workers=len(systems), thread_name_prefix="pull") as pool:
+    with ContextPool(max_workers=len(systems), thread_name_prefix="pull") as pool:
         for future in [pool.submit(run_system, group) for group in systems.values()]:
             future.result()  # a stream's ConnectorError is recorded by `timed`; anything else is raised here
 

@@ -9,13 +9,13 @@ first looked up in HubSpot by its idempotency key (kept in the body) and only cr
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import Any
 
 from connectors.mailchimp.translate import MemberWrite
 from contracts.errors import ConnectorError, SkippableError
 from contracts.records import Outcome
+from contracts.threads import ContextPool
 from syncd.context import Context
 
 ORDER = (
@@ -57,7 +57,7 @@ def _parallel(kind: str, call: Callable[[Any], Any], rows: list) -> list[Any]:
     workers = PARALLEL[kind.split(".")[0]]
     if len(rows) <= 1:
         return [guarded(r) for r in rows]
-    with ThreadPoolExecutor(max_workers=min(workers, len(rows)), thread_name_prefix="push") as pool:
+    with ContextPool(max_workers=min(workers, len(rows)), thread_name_prefix="push") as pool:
         return list(pool.map(guarded, rows))
 
 
@@ -476,7 +476,7 @@ def _exactly_once(ctx: Context, rows: list, object_type: str, properties: Callab
     if workers <= 1:
         answers = [one(c) for c in chunks]
     else:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="push") as pool:
+        with ContextPool(max_workers=workers, thread_name_prefix="push") as pool:
             answers = list(pool.map(one, chunks))
     results: list[tuple[Any, Outcome]] = []
     for chunk, answer in zip(chunks, answers):
@@ -536,7 +536,7 @@ def push_side_by_side(
             raised.append(exc)
             return 0
 
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="drain") as pool:
+    with ContextPool(max_workers=2, thread_name_prefix="drain") as pool:
         handled += sum(pool.map(drain, groups))
     if raised:
         raise raised[0]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import requests
@@ -20,6 +19,7 @@ from connectors.mailchimp.source import MailchimpSource
 from connectors.mailchimp.translate import MemberWrite
 from contracts.errors import FatalError, RetriableError, SkippableError
 from contracts.records import Outcome
+from contracts.threads import ContextPool
 
 DIRECT_WORKERS = 8  # one-record calls side by side (Mailchimp: 10 connections at once)
 BATCH_POLL_FIRST_S = 0.25  # a batch's status is polled after this, then twice as long each time...
@@ -65,7 +65,7 @@ class MailchimpSink(MailchimpSource):
         """
         writes = list(writes)
         if len(writes) <= self.direct_max:
-            with ThreadPoolExecutor(
+            with ContextPool(
                 max_workers=max(1, min(DIRECT_WORKERS, len(writes))), thread_name_prefix="mailchimp"
             ) as pool:
                 return list(pool.map(self._write_one, writes))
