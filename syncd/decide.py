@@ -101,8 +101,10 @@ def score_and_decide(ctx: Context, rescore_after_ms: int | None = None, only: Se
     stale = now - (
         rescore_after_ms if rescore_after_ms is not None else int(ctx.settings.config.rescore_hours * 3_600_000)
     )
-    ident, s, ev = t.identities, t.scores, t.events
-    newer_event = sa.exists().where(sa.and_(ev.c.email == ident.c.email, ev.c.created_ms > s.c.scored_ms))
+    ident, s = t.identities, t.scores
+    # changed since its score read it: the count moves in the transaction of every change, so a change that
+    # commits while this stage runs is scored at the next stage, however the two transactions interleave
+    changed = ident.c.changes > sa.func.coalesce(s.c.seen_changes, 0)
     last_id, scored = 0, 0
     while not ctx.should_stop():
         with ctx.store.begin() as conn:
@@ -110,9 +112,7 @@ def score_and_decide(ctx: Context, rescore_after_ms: int | None = None, only: Se
                 sa.select(ident)
                 .outerjoin(s, s.c.email == ident.c.email)
                 .where(ident.c.id > last_id, ident.c.email.in_(list(only)) if only is not None else sa.true())
-                .where(
-                    sa.or_(s.c.email.is_(None), ident.c.updated_ms > s.c.scored_ms, s.c.scored_ms < stale, newer_event)
-                )
+                .where(sa.or_(s.c.email.is_(None), changed, s.c.scored_ms < stale))
                 .order_by(ident.c.id)
                 .limit(CHUNK)
             ).all()
@@ -143,6 +143,7 @@ class Chunk:
 
     def __init__(self, ctx: Context, conn: sa.Connection, idents: Sequence[Any], now: int) -> None:
         self.ctx, self.conn, self.now = ctx, conn, now
+        self.seen_changes = {i.email: i.changes for i in idents}
         store = ctx.store
         hids = [i.hubspot_id for i in idents if i.hubspot_id]
         hashes = [i.subscriber_hash for i in idents if i.subscriber_hash]
@@ -268,6 +269,7 @@ class Chunk:
                 "ledger": [ledger_json(e) for e in result.ledger],
                 "scored_ms": self.now,
                 "last_task_ms": ms_of(state.last_hot_task_at),
+                "seen_changes": self.seen_changes.get(lead.email, 0),
             }
         )
 

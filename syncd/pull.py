@@ -132,7 +132,7 @@ def ingest_contacts(ctx: Context, conn: sa.Connection, records: Iterable[dict]) 
         ident = t.identities
         stmt = sa.update(ident).where(ident.c.id == sa.bindparam("_id"))
         conn.execute(
-            stmt.values(hubspot_id=sa.bindparam("_hid"), updated_ms=now), sorted(claimed, key=lambda r: r["_id"])
+            stmt.values(hubspot_id=sa.bindparam("_hid"), **t.touch(now)), sorted(claimed, key=lambda r: r["_id"])
         )
     derived: list[dict[str, Any]] = []
     for (hid, props, email, _), snap, old_props in zip(valid, snapshots, olds):
@@ -151,7 +151,7 @@ def _touch(conn: sa.Connection, ids: list[int], now: int) -> None:
     ident = t.identities
     ids = sorted(set(ids))
     for i in range(0, len(ids), 500):
-        conn.execute(sa.update(ident).where(ident.c.id.in_(ids[i : i + 500])).values(updated_ms=now))
+        conn.execute(sa.update(ident).where(ident.c.id.in_(ids[i : i + 500])).values(**t.touch(now)))
 
 
 def _field_times(names: list[str], prior: Any, props: dict, modified: int, history: dict) -> dict[str, int]:
@@ -208,7 +208,10 @@ def attach_history(ctx: Context, records: list[dict]) -> None:
 
 def _rekey_events(conn: sa.Connection, old_email: str, new_email: str) -> None:
     if old_email != new_email:
-        conn.execute(sa.update(t.events).where(t.events.c.email == old_email).values(email=new_email))
+        moved = conn.execute(sa.update(t.events).where(t.events.c.email == old_email).values(email=new_email)).rowcount
+        if moved:  # the survivor's inputs changed: scored again
+            ident = t.identities
+            conn.execute(sa.update(ident).where(ident.c.email == new_email).values(changes=ident.c.changes + 1))
 
 
 def _link_contact(
@@ -225,7 +228,7 @@ def _link_contact(
             member = by_email.subscriber_hash or member
             conn.execute(sa.delete(ident).where(ident.c.id == by_email.id))
         conn.execute(
-            sa.update(ident).where(ident.c.id == by_id.id).values(email=email, subscriber_hash=member, updated_ms=now)
+            sa.update(ident).where(ident.c.id == by_id.id).values(email=email, subscriber_hash=member, **t.touch(now))
         )
         _rekey_events(conn, by_id.email, email)
         conn.execute(sa.delete(t.scores).where(t.scores.c.email == by_id.email))
@@ -336,7 +339,7 @@ def ingest_members(ctx: Context, conn: sa.Connection, records: Iterable[dict]) -
     if claimed:  # one statement for the page, in id order
         stmt = sa.update(ident).where(ident.c.id == sa.bindparam("_id"))
         conn.execute(
-            stmt.values(subscriber_hash=sa.bindparam("_h"), updated_ms=now),
+            stmt.values(subscriber_hash=sa.bindparam("_h"), **t.touch(now)),
             [{"_id": i, "_h": h} for i, h in sorted(claimed.items())],
         )
     ctx.store.add_identities(conn, fresh)
@@ -405,6 +408,12 @@ def store_events(ctx: Context, conn: sa.Connection, source: str, events: list[di
                 "created_ms": now,
             }
         )
-    added = ctx.store.insert_ignore(conn, t.events, rows, ["source", "event_id"])
-    ctx.count("merged.events", added)
-    return added
+    inserted = {(r.source, r.event_id) for r in ctx.store.insert_new(conn, t.events, rows, ["source", "event_id"])}
+    ctx.count("merged.events", len(inserted))
+    # the leads with a new event are scored again (in this transaction: a score that read before it commits
+    # sees the count move); an event already stored changes nothing
+    emails = sorted({r["email"] for r in rows if (r["source"], r["event_id"]) in inserted})
+    ident = t.identities
+    for i in range(0, len(emails), 500):
+        conn.execute(sa.update(ident).where(ident.c.email.in_(emails[i : i + 500])).values(changes=ident.c.changes + 1))
+    return len(inserted)

@@ -259,7 +259,7 @@ def _link_created(ctx: Context, conn: Any, results: list[tuple[Any, Outcome]]) -
         linked = conn.execute(
             sa.update(ident)
             .where(ident.c.subscriber_hash == row.payload["subscriber_hash"], ident.c.hubspot_id.is_(None))
-            .values(hubspot_id=str(hid), updated_ms=now)
+            .values(hubspot_id=str(hid), **t.touch(now))
             .returning(ident.c.email)
         ).first()
         if linked is None or outcome.detail.get("existing"):
@@ -338,12 +338,12 @@ def _learn_members(ctx: Context, conn: Any, results: list[tuple[Any, Outcome]], 
         conn.execute(
             sa.update(ident)
             .where(ident.c.email == m["email"], ident.c.subscriber_hash.is_(None), ~holders)
-            .values(subscriber_hash=m["subscriber_hash"], updated_ms=now),
+            .values(subscriber_hash=m["subscriber_hash"], **t.touch(now)),
             {"h": m["subscriber_hash"]},
         )
         # ...and is decided again: what Mailchimp reported (an unsubscribe since the last read) must reach
         # HubSpot, and the member pull will not see it as a change any more
-        conn.execute(sa.update(ident).where(ident.c.subscriber_hash == m["subscriber_hash"]).values(updated_ms=now))
+        conn.execute(sa.update(ident).where(ident.c.subscriber_hash == m["subscriber_hash"]).values(**t.touch(now)))
     if commands:
         ctx.store.enqueue(conn, commands)
     if statuses:

@@ -122,7 +122,7 @@ def _redecide(ctx: Context, row: Any) -> Retried:
         email = payload.get("email")
         if email:
             ident = t.identities
-            conn.execute(sa.update(ident).where(ident.c.email == str(email).lower()).values(updated_ms=ctx.clock()))
+            conn.execute(sa.update(ident).where(ident.c.email == str(email).lower()).values(**t.touch(ctx.clock())))
     return Retried(row.id, "mapping", row.record_key, "the lead is decided again at the next cycle", True)
 
 

@@ -545,7 +545,7 @@ class Daemon:
 
         try:
             with ctx.store.begin() as conn:
-                n = conn.execute(t.identities.update().values(updated_ms=ctx.clock())).rowcount
+                n = conn.execute(t.identities.update().values(**t.touch(ctx.clock()))).rowcount
         except Exception as exc:
             space.problems["store"] = describe(exc)
             return

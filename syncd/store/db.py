@@ -239,8 +239,14 @@ class Store:
         self, conn: Connection, table: Table | str, rows: Sequence[Mapping[str, Any]], key_cols: Sequence[str]
     ) -> int:
         """Insert the `rows` whose `key_cols` are not present yet; return how many were inserted."""
+        return len(self.insert_new(conn, table, rows, key_cols))
+
+    def insert_new(
+        self, conn: Connection, table: Table | str, rows: Sequence[Mapping[str, Any]], key_cols: Sequence[str]
+    ) -> list[Any]:
+        """Insert the `rows` whose `key_cols` are not present yet; return the `key_cols` of those inserted."""
         if not rows:
-            return 0
+            return []
         tbl = self.table(table)
         rows = sorted(rows, key=lambda r: tuple(str(r[k]) for k in key_cols))  # one lock order (see upsert)
         stmt = (
@@ -249,7 +255,7 @@ class Store:
             .returning(*[tbl.c[k] for k in key_cols])
         )
         # RETURNING yields a row only for an actual insert, even when executed for many rows at once.
-        return len(conn.execute(stmt, [dict(r) for r in rows]).all())
+        return list(conn.execute(stmt, [dict(r) for r in rows]).all())
 
     def rows_in(
         self,
@@ -303,6 +309,7 @@ class Store:
                 "hubspot_id": func.coalesce(ident.c.hubspot_id, stmt.excluded.hubspot_id),
                 "subscriber_hash": func.coalesce(ident.c.subscriber_hash, stmt.excluded.subscriber_hash),
                 "updated_ms": stmt.excluded.updated_ms,
+                "changes": ident.c.changes + 1,
             },
         )
         conn.execute(stmt, sorted((dict(r) for r in rows), key=lambda r: r["email"]))

@@ -8,6 +8,8 @@ Note: `pushed_state.c["values"]`, not `.c.values` (that is a method of the colum
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -48,7 +50,17 @@ identities = Table(
     Column("subscriber_hash", String(32), unique=True),
     Column("created_ms", MS, nullable=False),
     Column("updated_ms", MS, nullable=False),
+    # +1 in the same transaction as every change of the identity's inputs (its contact, its member, a new
+    # event): the score stage rescores an identity whose count passed what its score saw. A counter, not a
+    # time: a change stamped before a score started but committed after it read is still seen as new
+    Column("changes", BigInteger, nullable=False, default=0, server_default="0"),
 )
+
+
+def touch(now: int) -> dict[str, Any]:
+    """The values of an UPDATE of `identities` whose inputs changed: scored again at the next score stage."""
+    return {"updated_ms": now, "changes": identities.c.changes + 1}
+
 
 hubspot_contacts = Table(
     "hubspot_contacts",
@@ -164,6 +176,7 @@ scores = Table(
     Column("ledger", JSONType),
     Column("scored_ms", MS, nullable=False),
     Column("last_task_ms", MS),
+    Column("seen_changes", BigInteger),  # identities.changes as this score read it (NULL: scored before 0005)
 )
 
 quarantine = Table(

@@ -67,7 +67,7 @@ def test_migrated_schema_matches_metadata(store: Store) -> None:
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    assert version == ScriptDirectory.from_config(cfg).get_current_head() == "0004"
+    assert version == ScriptDirectory.from_config(cfg).get_current_head() == "0005"
 
 
 def test_open_is_idempotent_and_keeps_data(store_url: str, store: Store) -> None:
