@@ -8,11 +8,11 @@ push) every --interval seconds, `rate_scale` matching the sandbox's, and `lag_wi
 shipped 30 s would add up to 30 s to every figure: a pull stops 30 s before now). After the daemon's first
 cycle (a warm-up lead's task is seen), --events leads get, one POST /_sandbox/events each and in waves of
 --wave at random moments within an interval, an open and clicks on pricing, demo and a case study of the
-latest campaign (150 behaviour points before caps and decay, on a score whose hot band starts at 61: see
-config/scoring.yaml). Each
-lead is a CRM contact with an owner and a subscribed member, cold before. The benchmark polls the HubSpot
-tasks API (its own token, every --poll seconds) for a task associated with the lead; latency = first seen -
-injected. Reports p50, p95, max and the leads whose task never came within --timeout.
+latest campaign (60 behaviour points after the rules' caps, on a score whose hot band starts at 61: see
+config/scoring.yaml). Each lead is a CRM contact with an owner, a subscribed member and a fit of at least
+10 points by the shipped rules (an intern's -15 would keep the burst warm), without a task before. The
+benchmark polls the HubSpot tasks API (its own token, every --poll seconds) for a task associated with the
+lead; latency = first seen - injected. Reports p50, p95, max and the leads whose task never came within --timeout.
 """
 
 from __future__ import annotations
@@ -45,9 +45,13 @@ from bench.harness import (
 SITE = "https://www.example-saas.com"
 
 
+MIN_FIT = 10  # the burst's 60 behaviour points plus this reach hot's 61 with room for a minute of decay
+
+
 def burst(email: str) -> list[dict[str, Any]]:
-    """Events that make a cold lead hot: an open and six clicks (pricing three times, demo twice, a case
-    study): 5 + 3 x 20 + 2 x 20 + 15 behaviour points, and 30 for clicking at all (capped at 3 a campaign)."""
+    """An open and six clicks (pricing three times, demo twice, a case study): pricing and demo count once
+    a campaign under the shipped caps, so 5 + 20 + 20 + 15 = 60 behaviour points; with a fit of MIN_FIT or
+    more the lead goes hot."""
     pages = ("pricing", "pricing", "pricing", "demo", "demo", "case-studies")
     return [{"email": email, "action": "open"}] + [
         {"email": email, "action": "click", "url": f"{SITE}/{page}"} for page in pages
@@ -78,7 +82,17 @@ class TaskWatch:
 
 
 def pick_leads(sb: Sandbox, n: int, seed: int) -> list[tuple[str, str]]:
-    """(email, contact id) of n + 1 leads: an owner in HubSpot, subscribed in Mailchimp, without a task."""
+    """(email, contact id) of n + 1 leads: an owner in HubSpot, subscribed in Mailchimp, without a task, and
+    a fit of at least MIN_FIT points by the shipped rules (so the burst makes each hot)."""
+    from syncd.domain.models import ContactView
+    from syncd.domain.scoring import fit_entries
+    from syncd.rules import load_rules
+
+    rules = load_rules(ROOT / "config" / "scoring.yaml")
+
+    def fit(c: dict[str, Any]) -> float:
+        return sum(e.points for e in fit_entries(rules, ContactView(c["properties"]["email"], c["properties"])))
+
     state = sb.state()
     subscribed = {
         m["email_address"].strip().lower() for m in state["mailchimp"]["members"] if m["status"] == "subscribed"
@@ -90,6 +104,7 @@ def pick_leads(sb: Sandbox, n: int, seed: int) -> list[tuple[str, str]]:
         if c["properties"].get("hubspot_owner_id")
         and c["properties"].get("email", "").strip().lower() in subscribed
         and str(c["id"]) not in tasked
+        and fit(c) >= MIN_FIT
     )
     if len(leads) < n + 1:
         raise RuntimeError(f"the sandbox has {len(leads)} suitable leads, fewer than {n + 1}")

@@ -38,7 +38,7 @@ SECTIONS = ("backfill", "latency", "memory", "extract", "core", "scale", "histor
 
 
 # the sandbox's own benchmarks exit 1 when their target is missed, having written their figures
-EXIT_1_IS_A_MISS = {"sandbox_scale.py", "sandbox_history.py", "sandbox_throughput.py"}
+EXIT_1_IS_A_MISS = {"sandbox_scale.py", "sandbox_history.py", "sandbox_throughput.py", "core.py"}
 
 
 def run_section(script: str, args: list[str], out: Path, timeout: float | None = None) -> dict[str, Any]:
@@ -271,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(result.get(name), dict) and "targets_met" in result[name]:
             met = bool(result[name]["targets_met"])
             result[name]["targets"] = {"targets_met": {"target": "the script's own", "value": met, "met": met}}
+    core = result.get("core")
+    if isinstance(core, dict) and "met" in core and "events_per_s" in core:  # its exit 1 is this miss
+        core["targets"] = {"events_per_s": target(core["events_per_s"], core["target_events_per_s"], ">=")}
     tp = [r.get("requests_per_s") for r in result.get("throughput", []) if isinstance(r, dict)]
     tp = [v for v in tp if isinstance(v, (int, float))]
     if tp:  # one run reaching it is the proof: a loaded machine only makes a run slower

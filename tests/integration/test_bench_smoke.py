@@ -54,7 +54,9 @@ def test_bench_harness_at_a_tiny_size(tmp_path: Path) -> None:
     for key in ("commit", "load_avg_1m", "rate_scale", "backfill", "incremental", "latency", "memory", "extract"):
         assert key in result, key
     assert isinstance(result["core"], dict)
-    assert _number(result["core"].get("events_per_s")) or result["core"].get("error") == "bench/core.py missing"
+    core = result["core"]  # a missed rate (likely at this size, beside the other sections) is a target, not a crash
+    assert _number(core["events_per_s"]) and core["events"] > 0
+    assert core["targets"]["events_per_s"] == {"target": ">= 50000", "value": core["events_per_s"], "met": core["met"]}
 
     b = result["backfill"]
     for key in ("contacts", "members", "events", "wall_s", "calls_made", "minimal_calls", "floor_s", "ratio_to_floor"):
