@@ -211,8 +211,15 @@ def _rekey_events(conn: sa.Connection, old_email: str, new_email: str) -> None:
     if old_email != new_email:
         moved = conn.execute(sa.update(t.events).where(t.events.c.email == old_email).values(email=new_email)).rowcount
         if moved:  # the survivor's inputs changed: scored again
-            ident = t.identities
-            conn.execute(sa.update(ident).where(ident.c.email == new_email).values(changes=ident.c.changes + 1))
+            _count_changes(conn, [new_email])
+
+
+def _count_changes(conn: sa.Connection, emails: list[str]) -> None:
+    """One more change on the identities of `emails` (their events changed: they are scored again)."""
+    ident = t.identities
+    emails = sorted(set(emails))
+    for i in range(0, len(emails), 500):
+        conn.execute(sa.update(ident).where(ident.c.email.in_(emails[i : i + 500])).values(changes=ident.c.changes + 1))
 
 
 def _link_contact(
@@ -387,7 +394,8 @@ def store_events(ctx: Context, conn: sa.Connection, source: str, events: list[di
     normalized = [normalize_email(ev.get("email")) for ev in events]
     canonical = _canonical_emails(conn, {e for e in normalized if e})
     limit = _future_limit(ctx, now)
-    if any((parse_ms(ev.get("occurred")) or now) > limit for ev in events):
+    times = [parse_ms(ev.get("occurred")) for ev in events]
+    if any((ms or now) > limit for ms in times):
         # before calling an event future, read the clock again: a sandbox clock may have jumped since the
         # job's tick (without SYNCD_CLOCK_URL this changes nothing)
         try:
@@ -397,10 +405,10 @@ def store_events(ctx: Context, conn: sa.Connection, source: str, events: list[di
         now = max(now, ctx.clock())
         limit = _future_limit(ctx, now)
     rows = []
-    for ev, email in zip(events, normalized):
+    for ev, email, ms in zip(events, normalized, times):
         if email is None:
             continue
-        occurred = parse_ms(ev.get("occurred")) or now
+        occurred = ms or now
         if occurred > limit:
             _quarantine_future(ctx, conn, source, str(ev["event_id"]), occurred, now, ev)
             continue
@@ -422,8 +430,5 @@ def store_events(ctx: Context, conn: sa.Connection, source: str, events: list[di
     ctx.count("merged.events", len(inserted))
     # the leads with a new event are scored again (in this transaction: a score that read before it commits
     # sees the count move); an event already stored changes nothing
-    emails = sorted({r["email"] for r in rows if (r["source"], r["event_id"]) in inserted})
-    ident = t.identities
-    for i in range(0, len(emails), 500):
-        conn.execute(sa.update(ident).where(ident.c.email.in_(emails[i : i + 500])).values(changes=ident.c.changes + 1))
+    _count_changes(conn, [r["email"] for r in rows if (r["source"], r["event_id"]) in inserted])
     return len(inserted)
