@@ -67,6 +67,7 @@ def push(
     errors: dict[str, str] | None = None,
     fence: tuple[str, str, str] | None = None,
     kinds: tuple[str, ...] = ORDER,
+    upto: int | None = None,
 ) -> int:
     """Drain every pending command (of `kinds`, in ORDER). Returns how many were completed (done or failed
     for good).
@@ -76,7 +77,9 @@ def push(
 
     A kind whose service fails as a whole (unreachable, credentials refused) stops there; its commands
     stay pending and the other kinds still go. With `errors`, such failures are recorded in it (by
-    "push:<kind>") instead of raised; without it, the first one is raised after the other kinds ran."""
+    "push:<kind>") instead of raised; without it, the first one is raised after the other kinds ran.
+
+    With `upto`, only commands whose outbox id is at most that are claimed (see `push_side_by_side`)."""
     from syncd.failures import explain
 
     handled = 0
@@ -88,7 +91,9 @@ def push(
             while not should_stop():
                 with ctx.store.begin() as conn:
                     size = CLAIM.get(kind, ctx.settings.config.batch_sizes.outbox_claim)
-                    rows = [SimpleNamespace(**r) for r in ctx.store.claim(conn, size, kinds=[kind], fence=fence)]
+                    rows = [
+                        SimpleNamespace(**r) for r in ctx.store.claim(conn, size, kinds=[kind], fence=fence, upto=upto)
+                    ]
                 if not rows:
                     break
                 handled += HANDLERS[kind](ctx, rows)
@@ -521,8 +526,15 @@ def push_side_by_side(
     independent, so a drain costs the longer of the two rather than their sum. Contact creates go first
     (the leads they create are decided at once and drain with the rest); then the two vendors side by side;
     then one more pass in ORDER for what the drain itself enqueued (the email status Mailchimp reported,
-    written to HubSpot after it reported it)."""
+    written to HubSpot after it reported it).
+
+    HubSpot's side of the drain claims only what was enqueued before it began: otherwise whether it picks
+    up the statuses Mailchimp's drain enqueues would depend on which vendor answers first, and a cycle's
+    calls would differ from run to run. Mailchimp's side takes what its own earlier kinds enqueued (a new
+    member's tags, in ORDER after the subscribes), which is the same every run."""
     handled = push(ctx, should_stop, errors, fence, kinds=("hubspot.create_contact",))
+    with ctx.store.begin() as conn:
+        upto = ctx.store.last_outbox_id(conn)
     groups = [
         tuple(k for k in ORDER if k.startswith(f"{system}.") and k != "hubspot.create_contact")
         for system in ("hubspot", "mailchimp")
@@ -531,7 +543,8 @@ def push_side_by_side(
 
     def drain(group: tuple[str, ...]) -> int:
         try:
-            return push(ctx, should_stop, errors, fence, kinds=group)
+            bound = upto if group[0].startswith("hubspot.") else None
+            return push(ctx, should_stop, errors, fence, kinds=group, upto=bound)
         except BaseException as exc:  # re-raised below, after the other vendor's drain finished
             raised.append(exc)
             return 0

@@ -349,8 +349,10 @@ class Store:
         limit: int,
         kinds: Sequence[str] | None = None,
         fence: tuple[str, str, str] | None = None,
+        upto: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Return up to `limit` pending or attempted outbox rows, oldest first (optionally of `kinds`).
+        """Return up to `limit` pending or attempted outbox rows, oldest first (optionally of `kinds`, and
+        with `upto` only rows whose id is at most that: what was enqueued before a drain began).
 
         With `fence` = (lease job, holder, token), the rows are claimed in one UPDATE that records the
         holder and the token, and only while that holder still holds that lease: a pusher that lost its
@@ -361,6 +363,8 @@ class Store:
         query = select(ob.c.id).where(ob.c.state.in_(("pending", "attempted"))).order_by(ob.c.id).limit(limit)
         if kinds is not None:
             query = query.where(ob.c.kind.in_(list(kinds)))
+        if upto is not None:
+            query = query.where(ob.c.id <= upto)
         if self.dialect == "postgresql":
             query = query.with_for_update(skip_locked=True)
         if fence is None:
@@ -380,6 +384,11 @@ class Store:
             .returning(*ob.c)
         )
         return sorted((dict(r) for r in conn.execute(stmt).mappings()), key=lambda r: r["id"])
+
+    def last_outbox_id(self, conn: Connection) -> int:
+        """The highest outbox id so far (0 when empty): a drain bounded by it leaves what it enqueues itself
+        to the next pass."""
+        return int(conn.execute(select(func.max(schema.outbox.c.id))).scalar() or 0)
 
     def mark(self, conn: Connection, id: int, state: str, error: str | None = None, result: Any = None) -> None:
         """Set outbox row `id` to `state`; attempted and failed count one more attempt.
