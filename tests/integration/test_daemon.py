@@ -350,3 +350,59 @@ def test_a_running_daemon_follows_each_advance_of_the_sandbox_clock(sandbox_worl
         assert proc.wait(timeout=30) == 0
     log = (tmp_path / f"daemon-{port}.log").read_text()
     assert "in the future" not in log
+
+
+def test_a_pull_that_brings_records_is_scored_and_pushed_at_once(sandbox_world, tmp_path):
+    """Job chaining: score and push run every 600 s here, yet an engagement burst reaches its HubSpot task in
+    seconds, because a pull that brought records runs the score job at once and a score that scored leads
+    runs the push (without chaining the task would wait for the score's next interval, ten minutes on)."""
+    from syncd_harness import iso, make_lead, sdk_clients
+
+    hs, mc = sdk_clients(sandbox_world)
+    lead = make_lead(sandbox_world, hs, mc, "chained.jobs@example.com", industry="software")
+    port = _free_port()
+    env = _env(sandbox_world, tmp_path, port)
+    Path(env["SYNCD_CONFIG"]).write_text(
+        "intervals: {hubspot_contacts: 1, hubspot_owners: 5, mailchimp_members: 1, mailchimp_campaigns: 1,"
+        " mailchimp_activity: 1, mailchimp_unsubscribes: 1, score: 600, push: 600}\n"
+        "lag_window_s: 0\n"
+        f"paths: {{mappings: {ROOT / 'mappings/default.yaml'}, scoring: {ROOT / 'config/scoring.yaml'}}}\n"
+    )
+    log = open(tmp_path / "daemon.log", "w")  # noqa: SIM115 - handed to the child process
+    proc = subprocess.Popen(SYNCD + ["run"], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=log, text=True)
+    sb = sandbox_world.url
+
+    def tasks() -> list[dict]:
+        state = requests.get(f"{sb}/_sandbox/state", timeout=30).json()
+        return [x for x in state["hubspot"]["tasks"] if lead["id"] in x["associations"]["contacts"]]
+
+    def scored() -> bool:
+        state = requests.get(f"{sb}/_sandbox/state", timeout=30).json()
+        mine = next(c for c in state["hubspot"]["contacts"] if c["id"] == lead["id"])
+        return bool(mine["properties"].get("syncd_score"))
+
+    try:
+        # the first scores come after the first pulls (the score job's run at start waits for them)
+        _wait_for(scored, timeout=60, what="the first scores, well before the score job's 600 s interval")
+        assert tasks() == []
+        now = requests.get(f"{sb}/_sandbox/clock", timeout=10).json()["now_ms"]
+        clicks = [
+            {
+                "email": lead["email"],
+                "action": "click",
+                "url": "https://www.example-saas.com/pricing",
+                "timestamp": iso(now - s),
+            }
+            for s in (60_000, 30_000)
+        ]
+        requests.post(f"{sb}/_sandbox/events", json=clicks, timeout=30).raise_for_status()
+        injected = time.monotonic()
+        _wait_for(tasks, timeout=30, what="the hot lead's task, chained from the activity pull")
+        assert time.monotonic() - injected < 30
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        log.close()
+    jobs = [json.loads(x) for x in (tmp_path / "daemon.log").read_text().splitlines() if x.startswith("{")]
+    done = [x for x in jobs if x.get("event") == "job.done" and x.get("job") in ("score", "push")]
+    assert sum(x["job"] == "score" for x in done) >= 2 and any(x["job"] == "push" and x["pushed"] for x in done)
