@@ -46,6 +46,8 @@ def test_the_daemons_backfill_logs_progress_with_totals(tmp_path):
             SYNCD_LOG_FORMAT="json",
             SYNCD_LOG_LEVEL="INFO",
         )
+        # counted before syncd runs: once the backfill is scored its pushes create contacts (signups)
+        contacts = len(requests.get(f"{sb.url}/_sandbox/state", timeout=60).json()["hubspot"]["contacts"])
         log = tmp_path / "stderr.log"
         with log.open("w") as err:
             proc = subprocess.Popen(
@@ -63,7 +65,6 @@ def test_the_daemons_backfill_logs_progress_with_totals(tmp_path):
             finally:
                 if proc.poll() is None:
                     proc.kill()
-        contacts = len(requests.get(f"{sb.url}/_sandbox/state", timeout=60).json()["hubspot"]["contacts"])
     assert done is not None, log.read_text()[-3000:]
     progress = [x for x in _events(log) if x.get("event") == "pull.progress" and x["stream"] == "hubspot_contacts"]
     assert len(progress) >= 2  # at least one page's line before the last
