@@ -119,10 +119,9 @@ def _finish_all(ctx: Context, results: list[tuple[Any, Outcome]], also: Callable
             also(conn)
         plain = [row.id for row, outcome in results if outcome.ok and not outcome.detail]
         ctx.store.mark_done(conn, plain)
+        ctx.store.mark_done_with_results(conn, [(row.id, o.detail) for row, o in results if o.ok and o.detail])
         for row, outcome in results:
             if outcome.ok:
-                if outcome.detail:
-                    ctx.store.mark(conn, row.id, "done", result=outcome.detail)
                 ctx.count(f"pushed.{row.kind}")
             else:
                 ctx.store.mark(conn, row.id, "failed", error=outcome.error)
@@ -228,8 +227,7 @@ def _create_contacts(ctx: Context, rows: list) -> int:
     lead's identity learns its contact in the same transaction as the outcome, so its engagement counts
     for that contact from the next decision on."""
     with ctx.store.begin() as conn:
-        for r in rows:
-            ctx.store.mark(conn, r.id, "attempted")
+        ctx.store.mark_attempted(conn, [r.id for r in rows])
     outcomes = ctx.hubspot.create_contacts([{"key": r.key, "properties": r.payload["properties"]} for r in rows])
     results = list(zip(rows, outcomes))
     for o in outcomes:
@@ -461,9 +459,7 @@ def _exactly_once(ctx: Context, rows: list, object_type: str, properties: Callab
     kind = rows[0].kind
     maybe = {r.id for r in rows if r.state == "attempted"}
     with ctx.store.begin() as conn:
-        for r in rows:
-            if r.id not in maybe:
-                ctx.store.mark(conn, r.id, "attempted")
+        ctx.store.mark_attempted(conn, [r.id for r in rows if r.id not in maybe])
     size = ctx.hubspot.batch_size
     chunks = [rows[i : i + size] for i in range(0, len(rows), size)]
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    bindparam,
     case,
     create_engine,
     delete,
@@ -418,6 +419,31 @@ class Store:
                 update(ob)
                 .where(ob.c.id.in_(list(ids[i : i + 500])))
                 .values(state="done", updated_ms=now, last_error=None)
+            )
+
+    def mark_done_with_results(self, conn: Connection, results: Sequence[tuple[int, Any]]) -> None:
+        """Set outbox rows to done, each with its result (`(id, result)` pairs): one executemany."""
+        if not results:
+            return
+        ob = schema.outbox
+        stmt = (
+            update(ob)
+            .where(ob.c.id == bindparam("oid"))
+            .values(
+                state="done", updated_ms=self.clock(), last_error=None, result=bindparam("res", type_=ob.c.result.type)
+            )
+        )
+        conn.execute(stmt, [{"oid": i, "res": r} for i, r in results])
+
+    def mark_attempted(self, conn: Connection, ids: Sequence[int]) -> None:
+        """`mark(id, "attempted")` for many rows at once: one statement per 500 ids."""
+        ob = schema.outbox
+        now = self.clock()
+        for i in range(0, len(ids), 500):
+            conn.execute(
+                update(ob)
+                .where(ob.c.id.in_(list(ids[i : i + 500])))
+                .values(state="attempted", updated_ms=now, last_error=None, attempts=ob.c.attempts + 1)
             )
 
     def quarantine(

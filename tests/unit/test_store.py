@@ -190,6 +190,31 @@ def test_mark_counts_attempts_and_keeps_error_and_result(store: Store) -> None:
     assert row["state"] == "done" and row["result"] == {"id": "task-9"} and row["last_error"] is None
 
 
+def test_many_rows_marked_at_once_as_one_by_one(store: Store) -> None:
+    with store.begin() as conn:
+        store.enqueue(conn, _commands("m1", "m2", "m3"))
+        ids = [r["id"] for r in store.claim(conn, 10)]
+        store.mark_attempted(conn, ids)
+        store.mark_attempted(conn, ids[:1])
+        store.mark_done_with_results(conn, [(ids[0], {"id": "note-1"}), (ids[1], {"id": "note-2"})])
+        store.mark_done_with_results(conn, [])
+        rows = conn.execute(select(schema.outbox).order_by(schema.outbox.c.id)).mappings().all()
+    assert [(r["state"], r["attempts"], r["result"]) for r in rows] == [
+        ("done", 2, {"id": "note-1"}),
+        ("done", 1, {"id": "note-2"}),
+        ("attempted", 1, None),
+    ]
+
+
+def test_claim_upto_leaves_later_rows(store: Store) -> None:
+    with store.begin() as conn:
+        store.enqueue(conn, _commands("u1", "u2"))
+        upto = store.last_outbox_id(conn)
+        store.enqueue(conn, _commands("u3"))
+        assert [r["key"] for r in store.claim(conn, 10, upto=upto)] == ["u1", "u2"]
+        assert [r["key"] for r in store.claim(conn, 10)] == ["u1", "u2", "u3"]
+
+
 def test_mark_failed_truncates_the_error(store: Store) -> None:
     with store.begin() as conn:
         store.enqueue(conn, _commands("y"))
