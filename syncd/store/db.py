@@ -412,14 +412,7 @@ class Store:
 
     def mark_done(self, conn: Connection, ids: Sequence[int]) -> None:
         """Set many outbox rows to done at once (no result recorded): one statement per 500 ids."""
-        ob = schema.outbox
-        now = self.clock()
-        for i in range(0, len(ids), 500):
-            conn.execute(
-                update(ob)
-                .where(ob.c.id.in_(list(ids[i : i + 500])))
-                .values(state="done", updated_ms=now, last_error=None)
-            )
+        self._set_many(conn, ids, state="done")
 
     def mark_done_with_results(self, conn: Connection, results: Sequence[tuple[int, Any]]) -> None:
         """Set outbox rows to done, each with its result (`(id, result)` pairs): one executemany."""
@@ -437,14 +430,13 @@ class Store:
 
     def mark_attempted(self, conn: Connection, ids: Sequence[int]) -> None:
         """`mark(id, "attempted")` for many rows at once: one statement per 500 ids."""
+        self._set_many(conn, ids, state="attempted", attempts=schema.outbox.c.attempts + 1)
+
+    def _set_many(self, conn: Connection, ids: Sequence[int], **values: Any) -> None:
         ob = schema.outbox
-        now = self.clock()
+        values.update(updated_ms=self.clock(), last_error=None)
         for i in range(0, len(ids), 500):
-            conn.execute(
-                update(ob)
-                .where(ob.c.id.in_(list(ids[i : i + 500])))
-                .values(state="attempted", updated_ms=now, last_error=None, attempts=ob.c.attempts + 1)
-            )
+            conn.execute(update(ob).where(ob.c.id.in_(list(ids[i : i + 500]))).values(**values))
 
     def quarantine(
         self, conn: Connection, source: str, record_key: str, reason: str, payload: Any, run_id: int | None
