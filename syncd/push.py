@@ -531,16 +531,17 @@ def push_side_by_side(
     handled = push(ctx, should_stop, errors, fence, kinds=("hubspot.create_contact",))
     with ctx.store.begin() as conn:
         upto = ctx.store.last_outbox_id(conn)
+    bounds = {"hubspot": upto, "mailchimp": None}  # (see above: only HubSpot's side is bounded)
     groups = [
-        tuple(k for k in ORDER if k.startswith(f"{system}.") and k != "hubspot.create_contact")
-        for system in ("hubspot", "mailchimp")
+        (tuple(k for k in ORDER if k.startswith(f"{system}.") and k != "hubspot.create_contact"), bound)
+        for system, bound in bounds.items()
     ]
     raised: list[BaseException] = []
 
-    def drain(group: tuple[str, ...]) -> int:
+    def drain(group: tuple[tuple[str, ...], int | None]) -> int:
+        kinds, bound = group
         try:
-            bound = upto if group[0].startswith("hubspot.") else None
-            return push(ctx, should_stop, errors, fence, kinds=group, upto=bound)
+            return push(ctx, should_stop, errors, fence, kinds=kinds, upto=bound)
         except BaseException as exc:  # re-raised below, after the other vendor's drain finished
             raised.append(exc)
             return 0
